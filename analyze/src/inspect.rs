@@ -1,0 +1,157 @@
+//! What a dump holds, at a glance: format, architecture, memory, vCPUs, VMCOREINFO,
+//! container metadata. The data behind `coroner inspect`.
+
+use coroner_formats::{
+    Core, ElfClass, Format, HeaderLayout, Machine, Metadata, PrStatus, QemuCpuState,
+};
+use serde::Serialize;
+
+use crate::cpu_mode::{cpu_mode, ModeInfo};
+
+/// One present range of guest-physical memory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RangeSummary {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// One vCPU's registers and mode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VcpuSummary {
+    /// Index in qemu's CPU list.
+    pub index: usize,
+    /// The mode, when the `QEMU` note is present.
+    pub mode: Option<ModeInfo>,
+    /// The `QEMU` note (control registers, segments).
+    pub qemu: Option<QemuCpuState>,
+    /// The `NT_PRSTATUS` note.
+    pub prstatus: Option<PrStatus>,
+}
+
+/// The `VMCOREINFO` note, if the dump carries one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VmcoreinfoSummary {
+    /// File offset of the note's text in the ELF.
+    pub offset: u64,
+    /// `OSRELEASE=` from the note.
+    pub osrelease: Option<String>,
+    /// Bytes of text.
+    pub size: usize,
+}
+
+/// Everything `inspect` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspection {
+    /// On-disk format.
+    pub format: Format,
+    /// File size on disk.
+    pub file_size: u64,
+    /// ELF class.
+    pub class: ElfClass,
+    /// Guest architecture from `e_machine`.
+    pub machine: Machine,
+    /// Header layout.
+    pub layout: HeaderLayout,
+    /// What the layout says of the qemu that wrote it.
+    pub writer_hint: String,
+    /// Present guest-physical ranges.
+    pub ranges: Vec<RangeSummary>,
+    /// Total bytes of guest memory present.
+    pub memory_bytes: u64,
+    /// PT_LOADs without bytes in the file (`paging=true` dumps).
+    pub empty_loads: usize,
+    /// vCPUs.
+    pub vcpus: Vec<VcpuSummary>,
+    /// The `VMCOREINFO` note.
+    pub vmcoreinfo: Option<VmcoreinfoSummary>,
+    /// Container metadata.
+    pub metadata: Option<Metadata>,
+    /// Problems met while reading.
+    pub warnings: Vec<String>,
+}
+
+impl Inspection {
+    /// Summarizes an opened dump.
+    pub fn of(core: &Core) -> Self {
+        let elf = &core.elf;
+        let lma0 = match elf.machine {
+            Machine::X86_64 => Some(true),
+            Machine::I386 => Some(false),
+            Machine::Other(_) => None,
+        };
+        let vcpus = elf
+            .vcpus
+            .iter()
+            .map(|v| VcpuSummary {
+                index: v.index,
+                // e_machine records EFER.LMA of vCPU 0 only.
+                mode: v
+                    .qemu
+                    .as_ref()
+                    .map(|s| cpu_mode(s, if v.index == 0 { lma0 } else { None })),
+                qemu: v.qemu.clone(),
+                prstatus: v.prstatus.clone(),
+            })
+            .collect();
+        let mut hints = vec![match elf.layout {
+            HeaderLayout::SectionsFirst => "qemu >= 7.2 (section headers first)",
+            HeaderLayout::ProgramHeadersFirst => "qemu < 7.2 or another writer (no leading section headers)",
+        }];
+        if elf.vcpus.iter().any(|v| v.qemu.as_ref().is_some_and(|s| s.size < 440)) {
+            hints.push("QEMU note of 432 bytes: qemu < 3.0");
+        }
+        if elf.loads.iter().any(|l| l.vaddr == 0 && l.paddr != 0) {
+            hints.push("p_vaddr 0: qemu < 4.0");
+        }
+        let mut warnings = elf.warnings.clone();
+        if core.core_mem().clipped() > 0 {
+            warnings.push(format!(
+                "{} bytes of overlapping PT_LOADs ignored (first segment wins)",
+                core.core_mem().clipped()
+            ));
+        }
+        if let Some(m) = &core.metadata {
+            if !m.complete {
+                warnings.push(format!(
+                    "incomplete capture: {}",
+                    m.incomplete_reason.as_deref().unwrap_or("no reason recorded")
+                ));
+            }
+        }
+        Inspection {
+            format: core.format,
+            file_size: core.file_size,
+            class: elf.class,
+            machine: elf.machine,
+            layout: elf.layout,
+            writer_hint: hints.join("; "),
+            ranges: core
+                .mem()
+                .ranges()
+                .iter()
+                .map(|r| RangeSummary {
+                    start: r.start.0,
+                    end: r.end.0,
+                    size: r.len(),
+                })
+                .collect(),
+            memory_bytes: core.mem().present_bytes(),
+            empty_loads: elf.empty_loads,
+            vcpus,
+            vmcoreinfo: elf.vmcoreinfo.as_ref().map(|text| VmcoreinfoSummary {
+                offset: elf.vmcoreinfo_offset.unwrap_or(0),
+                osrelease: text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("OSRELEASE="))
+                    .map(String::from),
+                size: text.len(),
+            }),
+            metadata: core.metadata.clone(),
+            warnings,
+        }
+    }
+}

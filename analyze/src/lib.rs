@@ -1,0 +1,23 @@
+//! Turning guest memory and vCPU state into meaning. Pure: given a dump, returns data.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let core = coroner_formats::open(std::path::Path::new("vm1.core.zst"))?;
+//! let summary = coroner_analyze::Inspection::of(&core);
+//! for v in &summary.vcpus {
+//!     println!("vCPU {}: {:?}", v.index, v.mode.as_ref().map(|m| m.mode.name()));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! **Architecture Invariant:** `analyze` never opens a file, socket or terminal; it reads
+//! memory only through [`coroner_formats::PhysMem`].
+#![deny(missing_docs)]
+
+mod cpu_mode;
+mod escape;
+mod inspect;
+
+pub use cpu_mode::{cpu_mode, CpuMode, ModeInfo, Paging};
+pub use escape::escape_control;
+pub use inspect::{Inspection, RangeSummary, VcpuSummary, VmcoreinfoSummary};

@@ -1,0 +1,484 @@
+//! A synchronous QMP client: greeting, capabilities, commands with ids, errors as values,
+//! asynchronous events collected while commands run, and a deadline on every wait.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::address::QmpAddress;
+use crate::error::{Error, Result};
+
+/// The longest line accepted from qemu (HMP `info mtree -f` of a large machine is big).
+const MAX_LINE: usize = 32 << 20;
+
+/// qemu's version from the QMP greeting.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct QemuVersion {
+    /// Major version.
+    pub major: u64,
+    /// Minor version.
+    pub minor: u64,
+    /// Micro version.
+    pub micro: u64,
+    /// Distribution package string, e.g. `Debian 1:7.2+dfsg-7`.
+    pub package: String,
+}
+
+impl QemuVersion {
+    /// True when this qemu is at least `major.minor`.
+    pub fn at_least(&self, major: u64, minor: u64) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+}
+
+/// An asynchronous QMP event.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Event {
+    /// Event name (`STOP`, `GUEST_PANICKED`, `MEMORY_FAILURE`, ...).
+    pub event: String,
+    /// Event data, `null` when absent.
+    #[serde(default)]
+    pub data: Value,
+    /// qemu's timestamp, seconds since the epoch.
+    pub seconds: i64,
+    /// Microseconds part of the timestamp.
+    pub microseconds: i64,
+}
+
+enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_read_timeout(t),
+            Stream::Tcp(s) => s.set_read_timeout(t),
+        }
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_write_timeout(t),
+            Stream::Tcp(s) => s.set_write_timeout(t),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.flush(),
+            Stream::Tcp(s) => s.flush(),
+        }
+    }
+}
+
+/// A connection to a QMP monitor, in command mode.
+pub struct Qmp {
+    stream: Stream,
+    pending: Vec<u8>,
+    next_id: u64,
+    events: Vec<Event>,
+    version: QemuVersion,
+    capabilities: Vec<String>,
+    /// Default deadline for a command's answer.
+    pub timeout: Duration,
+}
+
+/// Escapes what a peer sent for an error message: printable ASCII kept, the rest as `\xNN`,
+/// at most 200 bytes.
+fn excerpt(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for &b in bytes.iter().take(200) {
+        if (0x20..0x7f).contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if bytes.len() > 200 {
+        s.push('…');
+    }
+    s
+}
+
+impl Qmp {
+    /// Connects, reads the greeting and enters command mode.
+    pub fn connect(address: &QmpAddress, timeout: Duration) -> Result<Self> {
+        let connect_err = |source| Error::Connect {
+            address: address.to_string(),
+            source,
+        };
+        let stream = match address {
+            QmpAddress::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(connect_err)?),
+            QmpAddress::Tcp(addr) => {
+                let mut last = None;
+                let addrs = std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())
+                    .map_err(connect_err)?;
+                let mut found = None;
+                for a in addrs {
+                    match TcpStream::connect_timeout(&a, timeout) {
+                        Ok(s) => {
+                            found = Some(s);
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Stream::Tcp(found.ok_or_else(|| {
+                    connect_err(last.unwrap_or_else(|| io::Error::other("no address")))
+                })?)
+            }
+        };
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(|source| Error::Io {
+                during: "setting up the connection".into(),
+                source,
+            })?;
+        let mut qmp = Qmp {
+            stream,
+            pending: Vec::new(),
+            next_id: 1,
+            events: Vec::new(),
+            version: QemuVersion::default(),
+            capabilities: Vec::new(),
+            timeout,
+        };
+        let deadline = Instant::now() + timeout;
+        let greeting = qmp.read_message(deadline, "waiting for the QMP greeting")?;
+        let Some(g) = greeting.get("QMP") else {
+            return Err(Error::Protocol {
+                detail: format!(
+                    "expected a QMP greeting, got {}",
+                    excerpt(greeting.to_string().as_bytes())
+                ),
+            });
+        };
+        let v = &g["version"]["qemu"];
+        qmp.version = QemuVersion {
+            major: v["major"].as_u64().unwrap_or(0),
+            minor: v["minor"].as_u64().unwrap_or(0),
+            micro: v["micro"].as_u64().unwrap_or(0),
+            package: g["version"]["package"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+        qmp.capabilities = g["capabilities"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        qmp.execute("qmp_capabilities", None)?;
+        Ok(qmp)
+    }
+
+    /// qemu's version from the greeting.
+    pub fn version(&self) -> &QemuVersion {
+        &self.version
+    }
+
+    /// Capabilities the server offered in its greeting.
+    pub fn capabilities(&self) -> &[String] {
+        &self.capabilities
+    }
+
+    /// Events received so far, in order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Runs a command and returns its `return` value.
+    pub fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value> {
+        self.execute_within(command, arguments, self.timeout)
+    }
+
+    /// Runs a command with its own deadline.
+    pub fn execute_within(
+        &mut self,
+        command: &str,
+        arguments: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut msg = json!({ "execute": command, "id": id });
+        if let Some(args) = arguments {
+            msg["arguments"] = args;
+        }
+        self.send(&msg, command)?;
+        self.wait_reply(id, command, Instant::now() + timeout)
+    }
+
+    /// Sends a message without waiting for its reply; returns the id used.
+    pub(crate) fn send(&mut self, msg: &Value, command: &str) -> Result<()> {
+        let mut line = msg.to_string().into_bytes();
+        line.push(b'\n');
+        self.stream.write_all(&line).map_err(|source| {
+            if matches!(
+                source.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) {
+                Error::Closed {
+                    during: format!("sending {command}"),
+                }
+            } else {
+                Error::Io {
+                    during: format!("sending {command}"),
+                    source,
+                }
+            }
+        })
+    }
+
+    fn wait_reply(&mut self, id: u64, command: &str, deadline: Instant) -> Result<Value> {
+        let during = format!("waiting for the answer to {command}");
+        loop {
+            let msg = self.read_message(deadline, &during)?;
+            if msg.get("event").is_some() {
+                self.record_event(msg);
+                continue;
+            }
+            if msg.get("id").and_then(Value::as_u64) != Some(id) {
+                // A reply to an earlier command that timed out: drop it.
+                continue;
+            }
+            if let Some(ret) = msg.get("return") {
+                return Ok(ret.clone());
+            }
+            if let Some(err) = msg.get("error") {
+                return Err(Error::Command {
+                    command: command.to_string(),
+                    class: err["class"].as_str().unwrap_or("unknown").to_string(),
+                    desc: err["desc"].as_str().unwrap_or("").to_string(),
+                });
+            }
+            return Err(Error::Protocol {
+                detail: format!(
+                    "reply without return or error: {}",
+                    excerpt(msg.to_string().as_bytes())
+                ),
+            });
+        }
+    }
+
+    /// Runs an HMP command through `human-monitor-command`; CRLF becomes LF.
+    pub fn hmp(&mut self, command_line: &str) -> Result<String> {
+        let out = self.execute(
+            "human-monitor-command",
+            Some(json!({ "command-line": command_line })),
+        )?;
+        Ok(out.as_str().unwrap_or_default().replace("\r\n", "\n"))
+    }
+
+    /// The run state (`running`, `paused`, `guest-panicked`, `internal-error`, ...).
+    pub fn run_state(&mut self) -> Result<String> {
+        let status = self.execute("query-status", None)?;
+        status["status"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| Error::Protocol {
+                detail: format!(
+                    "query-status without a status: {}",
+                    excerpt(status.to_string().as_bytes())
+                ),
+            })
+    }
+
+    /// Waits until an event named `name` arrives (or was already received after index
+    /// `since` in [`events`](Self::events)), and returns it.
+    pub fn wait_event(&mut self, name: &str, since: usize, timeout: Duration) -> Result<Event> {
+        let deadline = Instant::now() + timeout;
+        let during = format!("waiting for event {name}");
+        let mut seen = since;
+        loop {
+            if let Some(e) = self.events.iter().skip(seen).find(|e| e.event == name) {
+                return Ok(e.clone());
+            }
+            seen = self.events.len();
+            let msg = self.read_message(deadline, &during)?;
+            if msg.get("event").is_some() {
+                self.record_event(msg);
+            }
+        }
+    }
+
+    fn record_event(&mut self, msg: Value) {
+        let ts = &msg["timestamp"];
+        self.events.push(Event {
+            event: msg["event"].as_str().unwrap_or_default().to_string(),
+            data: msg.get("data").cloned().unwrap_or(Value::Null),
+            seconds: ts["seconds"].as_i64().unwrap_or(0),
+            microseconds: ts["microseconds"].as_i64().unwrap_or(0),
+        });
+    }
+
+    /// Reads one JSON message, waiting at most until `deadline`.
+    fn read_message(&mut self, deadline: Instant, during: &str) -> Result<Value> {
+        loop {
+            if let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=nl).collect();
+                let text = line.trim_ascii();
+                if text.is_empty() {
+                    continue;
+                }
+                return serde_json::from_slice(text).map_err(|e| Error::Protocol {
+                    detail: format!("{e} in {:?}", excerpt(text)),
+                });
+            }
+            if self.pending.len() > MAX_LINE {
+                return Err(Error::Protocol {
+                    detail: format!("a line longer than {MAX_LINE} bytes"),
+                });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout {
+                    during: during.to_string(),
+                    timeout: self.timeout,
+                });
+            }
+            self.stream
+                .set_read_timeout(Some(deadline - now))
+                .map_err(|source| Error::Io {
+                    during: during.to_string(),
+                    source,
+                })?;
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    return Err(Error::Closed {
+                        during: during.to_string(),
+                    })
+                }
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                {
+                    continue
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(Error::Closed {
+                        during: during.to_string(),
+                    })
+                }
+                Err(source) => {
+                    return Err(Error::Io {
+                        during: during.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+    use std::os::unix::net::UnixListener;
+    use std::thread;
+
+    /// A scripted peer: sends `greeting`, then answers each line with the next reply.
+    fn peer(script: Vec<&'static str>) -> (tempfile::TempDir, QmpAddress, thread::JoinHandle<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let h = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut r = io::BufReader::new(s.try_clone().unwrap());
+            let mut it = script.into_iter();
+            if let Some(g) = it.next() {
+                s.write_all(g.as_bytes()).unwrap();
+            }
+            for reply in it {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap() == 0 {
+                    return;
+                }
+                s.write_all(reply.as_bytes()).unwrap();
+            }
+            thread::sleep(Duration::from_millis(50));
+        });
+        (dir, QmpAddress::Unix(path), h)
+    }
+
+    const GREETING: &str = "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 5, \"minor\": 2, \"major\": 7}, \"package\": \"Debian 1:7.2\"}, \"capabilities\": []}}\r\n";
+
+    #[test]
+    fn commands_events_and_errors() {
+        let (_d, addr, h) = peer(vec![
+            GREETING,
+            "{\"return\": {}, \"id\": 1}\r\n",
+            "{\"timestamp\": {\"seconds\": 5, \"microseconds\": 7}, \"event\": \"STOP\"}\r\n{\"return\": {\"status\": \"paused\", \"running\": false}, \"id\": 2}\r\n",
+            "{\"error\": {\"class\": \"GenericError\", \"desc\": \"nope\"}, \"id\": 3}\r\n",
+        ]);
+        let mut q = Qmp::connect(&addr, Duration::from_secs(5)).unwrap();
+        assert_eq!(q.version().minor, 2);
+        assert!(q.version().at_least(7, 2));
+        assert_eq!(q.run_state().unwrap(), "paused");
+        assert_eq!(q.events().len(), 1);
+        assert_eq!(q.events()[0].event, "STOP");
+        assert_eq!(q.events()[0].microseconds, 7);
+        let e = q.execute("cont", None).unwrap_err();
+        assert!(matches!(e, Error::Command { ref class, ref desc, .. } if class == "GenericError" && desc == "nope"));
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn garbage_is_a_protocol_error() {
+        let (_d, addr, h) = peer(vec!["\x1b[31mhello\r\n"]);
+        let e = Qmp::connect(&addr, Duration::from_secs(5)).err().unwrap();
+        assert!(matches!(e, Error::Protocol { ref detail } if detail.contains("\\x1b")), "{e}");
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn a_peer_that_closes_is_gone() {
+        let (_d, addr, h) = peer(vec![GREETING]);
+        let e = Qmp::connect(&addr, Duration::from_secs(5)).err().unwrap();
+        assert!(e.is_gone(), "{e}");
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn a_silent_peer_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let h = thread::spawn(move || {
+            let (_s, _) = listener.accept().unwrap();
+            thread::sleep(Duration::from_millis(600));
+        });
+        let t = Instant::now();
+        let e = Qmp::connect(&QmpAddress::Unix(path), Duration::from_millis(300))
+            .err()
+            .unwrap();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+        h.join().unwrap();
+    }
+}

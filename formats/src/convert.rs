@@ -1,0 +1,120 @@
+//! File-level conversions: a plain ELF core into a container, and back.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use crate::elf::ElfCore;
+use crate::error::{Error, Result};
+use crate::progress::{interrupted, Progress};
+use crate::source::{ByteSource, MappedFile};
+use crate::zst::{ContainerReader, ContainerWriter, Finished, Metadata, WriteOptions};
+
+/// Bytes handed to the writer at a time, so progress and interruption stay responsive.
+const CHUNK: usize = 8 << 20;
+
+/// Compresses the ELF core at `input` into a container at `output`.
+///
+/// The input is parsed first, so a file that is not a qemu ELF core is refused before
+/// anything is written. `meta` is completed by the writer (sizes, checksum, `complete`).
+/// On interruption or error, no file named `output` exists afterwards.
+pub fn compress_elf(
+    input: &Path,
+    output: &Path,
+    opts: WriteOptions,
+    mut meta: Metadata,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Finished> {
+    let src = MappedFile::open(input)?;
+    let elf = ElfCore::parse(&src)?;
+    if meta.vmcoreinfo_offset.is_none() {
+        meta.vmcoreinfo_offset = elf.vmcoreinfo_offset;
+    }
+    let bytes = src.bytes();
+    progress.set_total(bytes.len() as u64);
+    let mut writer = ContainerWriter::create(output, opts)?;
+    for chunk in bytes.chunks(CHUNK) {
+        if interrupted(interrupt) {
+            writer.abandon(meta, "interrupted", false)?;
+            return Err(Error::Interrupted);
+        }
+        if let Err(e) = writer.write_all(chunk) {
+            // The partial file is useless here: the input is still there to retry with.
+            let _ = writer.abandon(meta, &e.to_string(), false);
+            return Err(e);
+        }
+        progress.set_done(writer.bytes_in());
+    }
+    writer.finish(meta)
+}
+
+/// What [`export_elf`] wrote.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// The ELF file.
+    pub path: PathBuf,
+    /// Bytes written.
+    pub size: u64,
+    /// sha256 of the bytes, hex.
+    pub sha256: String,
+    /// True when the container's metadata recorded a checksum and it matched.
+    pub verified: bool,
+}
+
+/// Writes the ELF core held by the container at `input` to `output` (mode 0600), checking
+/// it against the checksum the container recorded.
+pub fn export_elf(
+    input: &Path,
+    output: &Path,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Exported> {
+    let reader = ContainerReader::open(input)?;
+    let verified = reader
+        .metadata()
+        .is_some_and(|m| m.complete && !m.content_sha256.is_empty());
+    let mut partial = output.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let io = |what, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { what, path, source }
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(io("create", &partial))?;
+    progress.set_total(reader.len());
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(1 << 20, &file);
+        let sha256 = reader.copy_to(&mut out, progress, interrupt)?;
+        out.flush().map_err(io("write", &partial))?;
+        drop(out);
+        file.sync_all().map_err(io("sync", &partial))?;
+        Ok(sha256)
+    })();
+    let sha256 = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    fs::rename(&partial, output).map_err(io("rename", &partial))?;
+    let size = File::open(output)
+        .and_then(|f| f.metadata())
+        .map_err(io("stat", output))?
+        .len();
+    Ok(Exported {
+        path: output.to_path_buf(),
+        size,
+        sha256,
+        verified,
+    })
+}

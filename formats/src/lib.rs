@@ -1,0 +1,44 @@
+//! Bytes on disk: qemu's ELF cores, the `.core.zst` container, and [`PhysMem`], the one
+//! way to read guest-physical memory from any of them.
+//!
+//! ```no_run
+//! use coroner_formats::{open, PhysAddr, PhysMem};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let core = open(std::path::Path::new("vm1.core.zst"))?;
+//! for vcpu in &core.elf.vcpus {
+//!     println!("vCPU {}: {:?}", vcpu.index, vcpu.qemu.as_ref().map(|s| s.rip));
+//! }
+//! let word = core.mem().read_u64_le(PhysAddr(0x1000))?;
+//! # let _ = word; Ok(()) }
+//! ```
+//!
+//! **Architecture Invariant:** this crate knows nothing of analysis, QMP or terminals. It
+//! reads and writes bytes and says exactly where they are wrong.
+#![deny(missing_docs)]
+
+mod addr;
+mod core_file;
+mod convert;
+mod core_mem;
+mod elf;
+mod error;
+mod physmem;
+mod progress;
+mod source;
+mod zst;
+
+pub use addr::{PhysAddr, PhysRange};
+pub use core_file::{detect, open, Core, Format};
+pub use convert::{compress_elf, export_elf, Exported};
+pub use core_mem::CoreMem;
+pub use elf::{
+    ElfClass, ElfCore, HeaderLayout, LoadSegment, Machine, Note, PrStatus, QemuCpuState, Segment, GPR_NAMES,
+    UserRegs32, UserRegs64, Vcpu, VcpuRegs,
+};
+pub use error::{Error, Result};
+pub use physmem::{MemError, PhysMem, SliceMem};
+pub use progress::{interrupted, NoProgress, Progress};
+pub use source::{ByteSource, MappedFile};
+pub use zst::{
+    ContainerReader, ContainerWriter, Finished, Metadata, WriteOptions, FORMAT_VERSION,
+};

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# ensure.sh: make the guest kit usable on a bare Debian machine, idempotently.
+#
+# 1. If qemu-system-x86_64, a static /bin/busybox (busybox-static), zstd, xz or cpio is
+#    missing: as root, apt-get update + apt-get install -y qemu-system-x86 busybox-static
+#    zstd xz-utils cpio; as another user, fail and say what to install.
+# 2. fetch-kernel.sh: the Debian guest kernel, unpacked into $CACHE/kernel (not installed).
+# 3. build-initramfs.sh: $CACHE/initramfs.cpio.gz.
+# Prints the cache dir on stdout; progress goes to stderr. A warm cache needs no network.
+#
+# Usage: ensure.sh
+# Environment:
+#   CORONER_KIT_DIR   cache dir (default: $HOME/.cache/coroner-kit)
+set -euo pipefail
+
+CACHE="${CORONER_KIT_DIR:-$HOME/.cache/coroner-kit}"
+KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PACKAGES=(qemu-system-x86 busybox-static zstd xz-utils cpio)
+
+log() { printf 'ensure: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+case "${1:-}" in
+    "") ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument: $1" ;;
+esac
+
+# busybox_static: /bin/busybox comes from busybox-static (the plain busybox package's binary
+# is dynamically linked and can't run in the initramfs).
+busybox_static() {
+    [[ -x /bin/busybox ]] || return 1
+    [[ "$(dpkg-query -W -f='${Status}' busybox-static 2>/dev/null)" == "install ok installed" ]]
+}
+
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86_64)
+busybox_static || missing+=("busybox-static")
+command -v zstd >/dev/null || missing+=(zstd)
+command -v xz >/dev/null || missing+=(xz)
+command -v cpio >/dev/null || missing+=(cpio)
+
+if ((${#missing[@]})); then
+    if ((EUID != 0)); then
+        die "missing ${missing[*]}: as root run: apt-get install ${PACKAGES[*]}"
+    fi
+    log "missing ${missing[*]}: installing ${PACKAGES[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update >&2
+    apt-get install -y "${PACKAGES[@]}" >&2
+fi
+
+export CORONER_KIT_DIR="$CACHE"
+"$KIT_DIR/fetch-kernel.sh" >/dev/null
+"$KIT_DIR/build-initramfs.sh" >/dev/null
+printf '%s\n' "$CACHE"

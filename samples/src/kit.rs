@@ -1,0 +1,441 @@
+//! The guest kit from Rust: boot, wait for the ready line, freeze, dump.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coroner_capture::{Qmp, QmpAddress};
+use serde_json::json;
+
+/// The line the guest's `/init` prints on the console once it is set up.
+pub const READY_LINE: &str = "coroner-kit: ready";
+
+/// What can go wrong with the kit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KitError {
+    /// The kit is not installed on this machine.
+    #[error("guest kit not usable: {0}")]
+    Missing(String),
+    /// Starting or watching qemu failed.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The guest did not get where it should in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// qemu exited early.
+    #[error("qemu exited ({status}); serial log tail:\n{tail}")]
+    Exited {
+        /// Its exit status.
+        status: String,
+        /// The end of the serial log.
+        tail: String,
+    },
+    /// QMP failed.
+    #[error(transparent)]
+    Qmp(#[from] coroner_capture::Error),
+}
+
+/// A `Result` with [`KitError`].
+pub type Result<T, E = KitError> = std::result::Result<T, E>;
+
+/// How to boot the guest.
+#[derive(Clone, Debug)]
+pub struct GuestOptions {
+    /// RAM in MiB.
+    pub mem_mib: u32,
+    /// vCPUs.
+    pub smp: u32,
+    /// Add `-device vmcoreinfo` (dumps then carry the guest's VMCOREINFO note).
+    pub vmcoreinfo: bool,
+    /// Add pvpanic with `-action panic=pause`, so a guest panic freezes qemu.
+    pub pvpanic: bool,
+    /// Extra kernel command line (`coroner.fill=N`, `coroner.run=...`).
+    pub append: String,
+    /// How long to wait for the ready line.
+    pub ready_timeout: Duration,
+}
+
+impl Default for GuestOptions {
+    fn default() -> Self {
+        Self {
+            mem_mib: 512,
+            smp: 2,
+            vmcoreinfo: false,
+            pvpanic: true,
+            append: String::new(),
+            ready_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+/// How to freeze a running guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// QMP `stop`: run state `paused`.
+    Stop,
+    /// A kernel panic through sysrq-c from the keyboard: `guest-panicked` (needs pvpanic).
+    Panic,
+    /// A fatal machine check injected with HMP `mce`: `MEMORY_FAILURE`, then
+    /// `guest-panicked` (needs pvpanic).
+    Mce,
+}
+
+impl Scenario {
+    /// The run state qemu ends in.
+    pub fn run_state(self) -> &'static str {
+        match self {
+            Scenario::Stop => "paused",
+            Scenario::Panic | Scenario::Mce => "guest-panicked",
+        }
+    }
+}
+
+/// The kit's scripts, in the source tree.
+pub fn kit_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kit")
+}
+
+/// The cache holding the guest kernel and initramfs.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("CORONER_KIT_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/coroner-kit"),
+    }
+}
+
+/// Checks that qemu, the kernel and the initramfs are there.
+pub fn check() -> Result<()> {
+    let cache = cache_dir();
+    let has_kernel = std::fs::read_dir(cache.join("kernel/boot"))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .unwrap_or(false);
+    if !has_kernel || !cache.join("initramfs.cpio.gz").exists() {
+        return Err(KitError::Missing(format!(
+            "no kernel or initramfs in {}: run samples/kit/ensure.sh",
+            cache.display()
+        )));
+    }
+    let qemu = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status();
+    if !qemu.is_ok_and(|s| s.success()) {
+        return Err(KitError::Missing(
+            "qemu-system-x86_64 not runnable: run samples/kit/ensure.sh as root".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// For end-to-end tests: `true` when the kit is usable. Otherwise prints why the test is
+/// skipped and returns `false`, except under `CI=true`, where a missing kit is a failure.
+#[allow(clippy::panic)]
+pub fn available_or_skip(test: &str) -> bool {
+    match check() {
+        Ok(()) => true,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test}: {e} (CI=true: end-to-end tests must run)")
+        }
+        Err(e) => {
+            eprintln!("skipping {test}: {e}");
+            false
+        }
+    }
+}
+
+/// A booted guest under qemu, killed on drop.
+pub struct Guest {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// The QMP connection.
+    pub qmp: Qmp,
+}
+
+impl Guest {
+    /// Boots the guest and waits for its ready line.
+    pub fn boot(opts: &GuestOptions) -> Result<Self> {
+        check()?;
+        let dir = tempfile::Builder::new()
+            .prefix("coroner-guest-")
+            .tempdir()
+            .map_err(|source| KitError::Io {
+                what: "creating the guest's temporary directory".into(),
+                source,
+            })?;
+        let qmp_path = dir.path().join("qmp.sock");
+        let serial = dir.path().join("serial.log");
+        let mut cmd = Command::new(kit_dir().join("boot.sh"));
+        cmd.arg("--qmp")
+            .arg(&qmp_path)
+            .arg("--serial")
+            .arg(&serial)
+            .arg("--mem")
+            .arg(opts.mem_mib.to_string())
+            .arg("--smp")
+            .arg(opts.smp.to_string());
+        if !opts.append.is_empty() {
+            cmd.arg("--append").arg(&opts.append);
+        }
+        if opts.vmcoreinfo {
+            cmd.arg("--vmcoreinfo");
+        }
+        if opts.pvpanic {
+            cmd.arg("--pvpanic");
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("qemu.stderr")).map_err(|source| {
+                KitError::Io {
+                    what: "creating qemu's stderr log".into(),
+                    source,
+                }
+            })?);
+        kill_with_parent(&mut cmd);
+        let child = cmd.spawn().map_err(|source| KitError::Io {
+            what: "starting samples/kit/boot.sh".into(),
+            source,
+        })?;
+        let mut guest = PendingGuest { child: Some(child) };
+        let start = Instant::now();
+        let qmp = loop {
+            guest.check_alive(&serial)?;
+            if qmp_path.exists() {
+                match Qmp::connect(&QmpAddress::Unix(qmp_path.clone()), Duration::from_secs(30)) {
+                    Ok(q) => break q,
+                    Err(e) if start.elapsed() > Duration::from_secs(30) => return Err(e.into()),
+                    Err(_) => {}
+                }
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err(KitError::Timeout("qemu did not open its QMP socket in 30 s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let Some(child) = guest.child.take() else {
+            return Err(KitError::Timeout("qemu vanished".into()));
+        };
+        let mut guest = Guest { child, dir, qmp };
+        guest.wait_for_console(READY_LINE, opts.ready_timeout)?;
+        Ok(guest)
+    }
+
+    /// The guest's serial console so far.
+    pub fn serial_log(&self) -> String {
+        std::fs::read(self.dir.path().join("serial.log"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// qemu's stderr so far.
+    pub fn qemu_stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("qemu.stderr")).unwrap_or_default()
+    }
+
+    /// The guest's private temporary directory (removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The QMP socket path, for a second client such as `coroner capture`.
+    pub fn qmp_socket(&self) -> PathBuf {
+        self.dir.path().join("qmp.sock")
+    }
+
+    /// qemu's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until `needle` appears on the serial console.
+    pub fn wait_for_console(&mut self, needle: &str, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            if self.serial_log().contains(needle) {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(KitError::Exited {
+                    status: status.to_string(),
+                    tail: tail(&self.serial_log()),
+                });
+            }
+            if start.elapsed() > timeout {
+                return Err(KitError::Timeout(format!(
+                    "no {needle:?} on the console after {} s; tail:\n{}",
+                    timeout.as_secs(),
+                    tail(&self.serial_log())
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until qemu reports run state `state`.
+    pub fn wait_for_state(&mut self, state: &str, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let now = self.qmp.run_state()?;
+            if now == state {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(KitError::Timeout(format!(
+                    "run state still {now:?}, not {state:?}, after {} s; console tail:\n{}",
+                    timeout.as_secs(),
+                    tail(&self.serial_log())
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Freezes the running guest by `scenario` and returns the run state it ends in.
+    pub fn freeze(&mut self, scenario: Scenario) -> Result<String> {
+        match scenario {
+            Scenario::Stop => {
+                self.qmp.execute("stop", None)?;
+            }
+            Scenario::Panic => {
+                self.qmp.hmp("sendkey alt-sysrq-c")?;
+            }
+            Scenario::Mce => {
+                // cpu bank status mcg_status addr misc: an uncorrected, action-required
+                // memory read error; fatal under TCG (no MCG_SER_P).
+                self.qmp
+                    .hmp("mce 1 1 0xbd80000000000134 0x7 0x2345000 0x86")?;
+            }
+        }
+        self.wait_for_state(scenario.run_state(), Duration::from_secs(120))?;
+        Ok(self.qmp.run_state()?)
+    }
+
+    /// Dumps guest memory with qemu's own `dump-guest-memory` (paging off) to `path`.
+    pub fn dump(&mut self, path: &Path, format: &str) -> Result<()> {
+        let since = self.qmp.events().len();
+        self.qmp.execute(
+            "dump-guest-memory",
+            Some(json!({
+                "paging": false,
+                "protocol": format!("file:{}", path.display()),
+                "detach": true,
+                "format": format,
+            })),
+        )?;
+        let done = self
+            .qmp
+            .wait_event("DUMP_COMPLETED", since, Duration::from_secs(600))?;
+        if let Some(err) = done.data.get("error") {
+            return Err(KitError::Timeout(format!("dump-guest-memory failed: {err}")));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A qemu that has not yet answered on QMP: killed if boot fails.
+struct PendingGuest {
+    child: Option<Child>,
+}
+
+impl PendingGuest {
+    fn check_alive(&mut self, serial: &Path) -> Result<()> {
+        if let Some(child) = self.child.as_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(serial).unwrap_or_default();
+                return Err(KitError::Exited {
+                    status: status.to_string(),
+                    tail: tail(&log),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PendingGuest {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// Has the kernel kill qemu when the process that started it dies (a test runner killed
+/// by a timeout), so no qemu outlives its test.
+fn kill_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Per-vCPU RIP and CR3 from HMP `info registers -a` output.
+pub fn rip_cr3_from_info_registers(text: &str) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut cur: (Option<u64>, Option<u64>) = (None, None);
+    let field = |line: &str, key: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v, 16).ok())
+    };
+    for line in text.lines() {
+        if line.starts_with("CPU#") {
+            if let (Some(r), Some(c)) = cur {
+                out.push((r, c));
+            }
+            cur = (None, None);
+        }
+        if let Some(r) = field(line, "RIP=").or_else(|| field(line, "EIP=")) {
+            cur.0 = Some(r);
+        }
+        if let Some(c) = field(line, "CR3=") {
+            cur.1 = Some(c);
+        }
+    }
+    if let (Some(r), Some(c)) = cur {
+        out.push((r, c));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_info_registers_for_two_cpus() {
+        let text = "\nCPU#0\nRAX=0000000000000000 RBX=ffffffff82a0e940\nRIP=ffffffff81e4b5ab RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\nCR0=80050033 CR2=0000000000000000 CR3=0000000001c0a000 CR4=000006f0\n\nCPU#1\nEIP=0000fff0 EFL=00000002\nCR0=60000010 CR2=00000000 CR3=00000000 CR4=00000000\n";
+        assert_eq!(
+            rip_cr3_from_info_registers(text),
+            vec![(0xffff_ffff_81e4_b5ab, 0x1c0_a000), (0xfff0, 0)]
+        );
+    }
+}

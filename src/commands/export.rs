@@ -1,0 +1,49 @@
+//! `coroner export`: the plain ELF back out of a container.
+
+use coroner_formats::export_elf;
+use serde::Serialize;
+
+use super::output::{check_overwrite, conversion_error, human_bytes, print_json};
+use crate::cli::ExportArgs;
+use crate::exit::{ClassifyExt, ExitClass};
+use crate::progress::Bar;
+
+#[derive(Serialize)]
+struct ExportReport {
+    output: String,
+    size: u64,
+    sha256: String,
+    verified: bool,
+}
+
+pub fn run(args: &ExportArgs) -> anyhow::Result<ExitClass> {
+    check_overwrite(&args.output, args.force)?;
+    let interrupt = crate::interrupt::install()
+        .classify(ExitClass::Failure, || "installing signal handlers".into())?;
+    let bar = Bar::new("export");
+    let result = export_elf(&args.input, &args.output, &bar, &interrupt);
+    bar.finish();
+    let done = result.map_err(|e| conversion_error(e, "export", &args.input, &args.output))?;
+    let report = ExportReport {
+        output: done.path.display().to_string(),
+        size: done.size,
+        sha256: done.sha256,
+        verified: done.verified,
+    };
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "{}: {} ELF core, sha256 {} ({})",
+            report.output,
+            human_bytes(report.size),
+            report.sha256,
+            if report.verified {
+                "matches the checksum recorded at capture"
+            } else {
+                "no checksum recorded to compare with"
+            }
+        );
+    }
+    Ok(ExitClass::Ok)
+}

@@ -1,0 +1,19 @@
+//! Dispatch: one module per subcommand, each turning parsed arguments into library calls
+//! and printing the result as text or JSON.
+
+mod compress;
+mod export;
+mod inspect;
+mod output;
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitClass;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Compress(args) => compress::run(&args),
+        Command::Export(args) => export::run(&args),
+    }
+}

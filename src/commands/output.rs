@@ -1,0 +1,87 @@
+//! Small helpers shared by the commands' text and JSON output.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context;
+
+use crate::exit::{classified, ClassifyExt, ExitClass};
+
+/// `n` bytes in binary units, e.g. `1.50 GiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[unit])
+    }
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC time.
+pub fn rfc3339(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+/// Writes `value` as pretty JSON plus a newline to stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).context("writing JSON to stdout")?;
+    writeln!(out).context("writing to stdout")?;
+    Ok(())
+}
+
+/// Refuses to overwrite `path` unless `force`.
+pub fn check_overwrite(path: &Path, force: bool) -> anyhow::Result<()> {
+    if !force && path.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "use --force to replace it",
+        ))
+        .classify(ExitClass::Output, || format!("{} exists", path.display()));
+    }
+    Ok(())
+}
+
+/// Classifies a failed file conversion (`compress`, `export`): trouble with `output` (or
+/// its `.partial`) is an output error, an interruption is one, the rest is the input's.
+pub fn conversion_error(
+    e: coroner_formats::Error,
+    verb: &str,
+    input: &Path,
+    output: &Path,
+) -> anyhow::Error {
+    let is_output = |p: &Path| {
+        p == output || p.as_os_str().to_string_lossy() == format!("{}.partial", output.display())
+    };
+    let class = match &e {
+        coroner_formats::Error::Interrupted => ExitClass::Interrupted,
+        coroner_formats::Error::Io { path, .. } if is_output(path) => ExitClass::Output,
+        coroner_formats::Error::Container { .. } if verb == "compress" => ExitClass::Output,
+        _ => ExitClass::Input,
+    };
+    let doing = match class {
+        ExitClass::Output => format!("cannot write {}", output.display()),
+        ExitClass::Interrupted => format!("{verb} interrupted; {} was not written", output.display()),
+        _ => format!("cannot {verb} {}", input.display()),
+    };
+    classified(e, class, doing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_times() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 << 29), "1.50 GiB");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,102 @@
+//! Exit codes: one per class of failure, so scripts and HA agents can tell them apart.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// A class of outcome, each with its own exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitClass {
+    /// Success.
+    Ok,
+    /// An unexpected failure not covered below.
+    Failure,
+    /// Bad command line (clap's own code).
+    Usage,
+    /// The input file is unreadable, truncated or corrupt.
+    Input,
+    /// The output could not be written (permissions, full disk).
+    Output,
+    /// The user interrupted the work (SIGINT/SIGTERM).
+    Interrupted,
+}
+
+impl ExitClass {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitClass::Ok => 0,
+            ExitClass::Failure => 1,
+            ExitClass::Usage => 2,
+            ExitClass::Input => 3,
+            ExitClass::Output => 4,
+            ExitClass::Interrupted => 130,
+        }
+    }
+}
+
+impl From<ExitClass> for ExitCode {
+    fn from(c: ExitClass) -> Self {
+        ExitCode::from(c.code())
+    }
+}
+
+/// An error context that also says which exit class the failure belongs to.
+#[derive(Debug)]
+pub struct Classified {
+    /// The class.
+    pub class: ExitClass,
+    /// What was being done, for the message.
+    pub doing: String,
+}
+
+impl fmt::Display for Classified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.doing)
+    }
+}
+
+/// Extension to attach an exit class and a message to any error.
+pub trait ClassifyExt<T> {
+    /// Wraps the error with `doing` as context and `class` as its exit class.
+    fn classify(self, class: ExitClass, doing: impl FnOnce() -> String) -> anyhow::Result<T>;
+}
+
+impl<T, E> ClassifyExt<T> for Result<T, E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn classify(self, class: ExitClass, doing: impl FnOnce() -> String) -> anyhow::Result<T> {
+        self.map_err(|e| classified(e, class, doing()))
+    }
+}
+
+/// Wraps `err` with `doing` as context and `class` as its exit class.
+pub fn classified<E>(err: E, class: ExitClass, doing: String) -> anyhow::Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    anyhow::Error::new(err).context(Classified { class, doing })
+}
+
+/// The exit class of an error: the outermost classification, with interruption winning.
+pub fn class_of(err: &anyhow::Error) -> ExitClass {
+    if err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<coroner_formats::Error>(),
+            Some(coroner_formats::Error::Interrupted)
+        )
+    }) {
+        return ExitClass::Interrupted;
+    }
+    // anyhow looks through every context layer for the context type.
+    err.downcast_ref::<Classified>()
+        .map_or(ExitClass::Failure, |c| c.class)
+}
+
+/// True when the error is a closed stdout (`coroner inspect … | head`): not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,1 @@
+//! coroner-tui
