@@ -96,7 +96,10 @@ pub fn cpu_mode(s: &QemuCpuState, lma: Option<bool>) -> ModeInfo {
     let (long, basis) = match lma {
         Some(l) => (l, "CR0, CR4, CS descriptor and EFER.LMA"),
         None if pg && pae && s.cs.long() => (true, "CR0, CR4 and CS.L (EFER not in the dump)"),
-        None => (false, "CR0, CR4 and the CS descriptor (EFER not in the dump)"),
+        None => (
+            false,
+            "CR0, CR4 and the CS descriptor (EFER not in the dump)",
+        ),
     };
     let paging = match (pg, pae, long) {
         (false, _, _) => Paging::Off,

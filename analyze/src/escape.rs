@@ -9,7 +9,8 @@ use std::fmt::Write;
 /// Returns `s` with every control character (C0, DEL, C1) except `\n` and `\t` written
 /// as a visible escape: `\e` for ESC, `\r`, `\xNN` or `\u{NNNN}` otherwise.
 pub fn escape_control(s: &str) -> Cow<'_, str> {
-    let bad = |c: char| (c.is_control() && c != '\n' && c != '\t') || c == '\u{2028}' || c == '\u{2029}';
+    let bad =
+        |c: char| (c.is_control() && c != '\n' && c != '\t') || c == '\u{2028}' || c == '\u{2029}';
     if !s.chars().any(bad) {
         return Cow::Borrowed(s);
     }
@@ -36,7 +37,10 @@ mod tests {
 
     #[test]
     fn escapes_terminal_controls_keeps_text() {
-        assert!(matches!(escape_control("Linux 6.1\tok\n"), Cow::Borrowed(_)));
+        assert!(matches!(
+            escape_control("Linux 6.1\tok\n"),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(escape_control("a\x1b]0;pwned\x07b"), "a\\e]0;pwned\\x07b");
         assert_eq!(escape_control("x\u{9b}31m\r"), "x\\x9b31m\\r");
         assert_eq!(escape_control("é"), "é");

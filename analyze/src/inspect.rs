@@ -99,9 +99,15 @@ impl Inspection {
             .collect();
         let mut hints = vec![match elf.layout {
             HeaderLayout::SectionsFirst => "qemu >= 7.2 (section headers first)",
-            HeaderLayout::ProgramHeadersFirst => "qemu < 7.2 or another writer (no leading section headers)",
+            HeaderLayout::ProgramHeadersFirst => {
+                "qemu < 7.2 or another writer (no leading section headers)"
+            }
         }];
-        if elf.vcpus.iter().any(|v| v.qemu.as_ref().is_some_and(|s| s.size < 440)) {
+        if elf
+            .vcpus
+            .iter()
+            .any(|v| v.qemu.as_ref().is_some_and(|s| s.size < 440))
+        {
             hints.push("QEMU note of 432 bytes: qemu < 3.0");
         }
         if elf.loads.iter().any(|l| l.vaddr == 0 && l.paddr != 0) {
@@ -118,7 +124,9 @@ impl Inspection {
             if !m.complete {
                 warnings.push(format!(
                     "incomplete capture: {}",
-                    m.incomplete_reason.as_deref().unwrap_or("no reason recorded")
+                    m.incomplete_reason
+                        .as_deref()
+                        .unwrap_or("no reason recorded")
                 ));
             }
         }

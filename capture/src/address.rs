@@ -22,7 +22,9 @@ impl QmpAddress {
             reason,
         };
         if let Some(rest) = s.strip_prefix("tcp:") {
-            let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("expected tcp:HOST:PORT"))?;
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| bad("expected tcp:HOST:PORT"))?;
             if host.is_empty() || port.parse::<u16>().is_err() {
                 return Err(bad("expected tcp:HOST:PORT with a numeric port"));
             }

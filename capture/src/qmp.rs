@@ -133,8 +133,8 @@ impl Qmp {
             QmpAddress::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(connect_err)?),
             QmpAddress::Tcp(addr) => {
                 let mut last = None;
-                let addrs = std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())
-                    .map_err(connect_err)?;
+                let addrs =
+                    std::net::ToSocketAddrs::to_socket_addrs(addr.as_str()).map_err(connect_err)?;
                 let mut found = None;
                 for a in addrs {
                     match TcpStream::connect_timeout(&a, timeout) {
@@ -188,7 +188,11 @@ impl Qmp {
         };
         qmp.capabilities = g["capabilities"]
             .as_array()
-            .map(|a| a.iter().filter_map(|c| c.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         qmp.execute("qmp_capabilities", None)?;
         Ok(qmp)
@@ -374,7 +378,10 @@ impl Qmp {
                 }
                 Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
                 Err(e)
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
                 {
                     continue
                 }
@@ -444,7 +451,9 @@ mod tests {
         assert_eq!(q.events()[0].event, "STOP");
         assert_eq!(q.events()[0].microseconds, 7);
         let e = q.execute("cont", None).unwrap_err();
-        assert!(matches!(e, Error::Command { ref class, ref desc, .. } if class == "GenericError" && desc == "nope"));
+        assert!(
+            matches!(e, Error::Command { ref class, ref desc, .. } if class == "GenericError" && desc == "nope")
+        );
         h.join().unwrap();
     }
 
@@ -452,7 +461,10 @@ mod tests {
     fn garbage_is_a_protocol_error() {
         let (_d, addr, h) = peer(vec!["\x1b[31mhello\r\n"]);
         let e = Qmp::connect(&addr, Duration::from_secs(5)).err().unwrap();
-        assert!(matches!(e, Error::Protocol { ref detail } if detail.contains("\\x1b")), "{e}");
+        assert!(
+            matches!(e, Error::Protocol { ref detail } if detail.contains("\\x1b")),
+            "{e}"
+        );
         h.join().unwrap();
     }
 

@@ -59,7 +59,8 @@ impl CoreMem {
     pub fn file_offset(&self, addr: PhysAddr) -> Option<u64> {
         let i = self.ranges.partition_point(|r| r.end <= addr);
         let r = self.ranges.get(i)?;
-        r.contains(addr).then(|| self.offsets[i] + (addr.0 - r.start.0))
+        r.contains(addr)
+            .then(|| self.offsets[i] + (addr.0 - r.start.0))
     }
 }
 

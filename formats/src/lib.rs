@@ -17,28 +17,28 @@
 #![deny(missing_docs)]
 
 mod addr;
-mod core_file;
 mod convert;
+mod core_file;
 mod core_mem;
 mod elf;
 mod error;
 mod physmem;
 mod progress;
 mod source;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod zst;
 
 pub use addr::{PhysAddr, PhysRange};
-pub use core_file::{detect, open, Core, Format};
 pub use convert::{compress_elf, export_elf, Exported};
+pub use core_file::{detect, open, Core, Format};
 pub use core_mem::CoreMem;
 pub use elf::{
-    ElfClass, ElfCore, HeaderLayout, LoadSegment, Machine, Note, PrStatus, QemuCpuState, Segment, GPR_NAMES,
-    UserRegs32, UserRegs64, Vcpu, VcpuRegs,
+    ElfClass, ElfCore, HeaderLayout, LoadSegment, Machine, Note, PrStatus, QemuCpuState, Segment,
+    UserRegs32, UserRegs64, Vcpu, VcpuRegs, GPR_NAMES,
 };
 pub use error::{Error, Result};
 pub use physmem::{MemError, PhysMem, SliceMem};
 pub use progress::{interrupted, NoProgress, Progress};
 pub use source::{ByteSource, MappedFile};
-pub use zst::{
-    ContainerReader, ContainerWriter, Finished, Metadata, WriteOptions, FORMAT_VERSION,
-};
+pub use zst::{ContainerReader, ContainerWriter, Finished, Metadata, WriteOptions, FORMAT_VERSION};

@@ -106,7 +106,9 @@ pub fn kit_dir() -> PathBuf {
 pub fn cache_dir() -> PathBuf {
     match std::env::var_os("CORONER_KIT_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/coroner-kit"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/coroner-kit")
+        }
     }
 }
 
@@ -192,14 +194,14 @@ impl Guest {
         if opts.pvpanic {
             cmd.arg("--pvpanic");
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("qemu.stderr")).map_err(|source| {
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(
+            std::fs::File::create(dir.path().join("qemu.stderr")).map_err(|source| {
                 KitError::Io {
                     what: "creating qemu's stderr log".into(),
                     source,
                 }
-            })?);
+            })?,
+        );
         kill_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(|source| KitError::Io {
             what: "starting samples/kit/boot.sh".into(),
@@ -217,7 +219,9 @@ impl Guest {
                 }
             }
             if start.elapsed() > Duration::from_secs(30) {
-                return Err(KitError::Timeout("qemu did not open its QMP socket in 30 s".into()));
+                return Err(KitError::Timeout(
+                    "qemu did not open its QMP socket in 30 s".into(),
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -335,7 +339,9 @@ impl Guest {
             .qmp
             .wait_event("DUMP_COMPLETED", since, Duration::from_secs(600))?;
         if let Some(err) = done.data.get("error") {
-            return Err(KitError::Timeout(format!("dump-guest-memory failed: {err}")));
+            return Err(KitError::Timeout(format!(
+                "dump-guest-memory failed: {err}"
+            )));
         }
         Ok(())
     }

@@ -12,8 +12,9 @@ use crate::cli::InspectArgs;
 use crate::exit::{ClassifyExt, ExitClass};
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitClass> {
-    let core = coroner_formats::open(&args.file)
-        .classify(ExitClass::Input, || format!("cannot read {}", args.file.display()))?;
+    let core = coroner_formats::open(&args.file).classify(ExitClass::Input, || {
+        format!("cannot read {}", args.file.display())
+    })?;
     let report = Inspection::of(&core);
     if args.json {
         print_json(&report)?;
@@ -51,7 +52,11 @@ fn render(name: &str, r: &Inspection, all_ranges: bool) -> String {
         r.ranges.len()
     );
     if r.empty_loads > 0 {
-        let _ = writeln!(s, "            {} PT_LOADs without bytes (paging dump)", r.empty_loads);
+        let _ = writeln!(
+            s,
+            "            {} PT_LOADs without bytes (paging dump)",
+            r.empty_loads
+        );
     }
     let shown = if all_ranges { r.ranges.len() } else { 4 };
     for x in r.ranges.iter().take(shown) {
@@ -64,7 +69,11 @@ fn render(name: &str, r: &Inspection, all_ranges: bool) -> String {
         );
     }
     if r.ranges.len() > shown {
-        let _ = writeln!(s, "            ... {} more (--ranges)", r.ranges.len() - shown);
+        let _ = writeln!(
+            s,
+            "            ... {} more (--ranges)",
+            r.ranges.len() - shown
+        );
     }
     match &r.vmcoreinfo {
         Some(v) => {
@@ -100,7 +109,10 @@ fn render(name: &str, r: &Inspection, all_ranges: bool) -> String {
             }
         }
         None if r.format == coroner_formats::Format::Container => {
-            let _ = writeln!(s, "container   no coroner metadata (a plain seekable zstd stream)");
+            let _ = writeln!(
+                s,
+                "container   no coroner metadata (a plain seekable zstd stream)"
+            );
         }
         None => {}
     }
@@ -168,7 +180,12 @@ fn render_vcpu(s: &mut String, v: &VcpuSummary) {
             let _ = writeln!(s, "  KERNEL_GS_BASE={k:016x}");
         }
     } else if let Some(p) = &v.prstatus {
-        let _ = writeln!(s, "  IP={:016x} SP={:016x} (from NT_PRSTATUS)", p.ip(), p.sp());
+        let _ = writeln!(
+            s,
+            "  IP={:016x} SP={:016x} (from NT_PRSTATUS)",
+            p.ip(),
+            p.sp()
+        );
     }
     if let Some(p) = &v.prstatus {
         if let VcpuRegs::X86_64(r) = &p.regs {

@@ -68,7 +68,9 @@ pub fn conversion_error(
     };
     let doing = match class {
         ExitClass::Output => format!("cannot write {}", output.display()),
-        ExitClass::Interrupted => format!("{verb} interrupted; {} was not written", output.display()),
+        ExitClass::Interrupted => {
+            format!("{verb} interrupted; {} was not written", output.display())
+        }
         _ => format!("cannot {verb} {}", input.display()),
     };
     classified(e, class, doing)

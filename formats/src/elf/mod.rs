@@ -336,8 +336,12 @@ impl ElfCore {
     ) {
         let x86 = matches!(self.machine, Machine::X86_64 | Machine::I386);
         match (note.name, note.kind) {
-            (b"CORE", 1) if x86 => prstatus.push(self.keep(PrStatus::parse(note.desc, note.offset))),
-            (b"QEMU", 0) if x86 => qemu.push(self.keep(QemuCpuState::parse(note.desc, note.offset))),
+            (b"CORE", 1) if x86 => {
+                prstatus.push(self.keep(PrStatus::parse(note.desc, note.offset)))
+            }
+            (b"QEMU", 0) if x86 => {
+                qemu.push(self.keep(QemuCpuState::parse(note.desc, note.offset)))
+            }
             (b"VMCOREINFO", _) => {
                 let text = String::from_utf8_lossy(note.desc);
                 self.vmcoreinfo = Some(text.trim_end_matches('\0').to_string());

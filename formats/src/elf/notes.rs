@@ -30,7 +30,11 @@ pub struct NoteIter<'a> {
 impl<'a> NoteIter<'a> {
     /// Notes in `bytes`, which sit at file offset `base`.
     pub fn new(bytes: &'a [u8], base: u64) -> Self {
-        Self { bytes, pos: 0, base }
+        Self {
+            bytes,
+            pos: 0,
+            base,
+        }
     }
 }
 
@@ -122,7 +126,10 @@ mod tests {
         let mut bytes = two_notes();
         bytes[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         let mut it = NoteIter::new(&bytes, 0);
-        assert!(matches!(it.next(), Some(Err(Error::Note { offset: 0, .. }))));
+        assert!(matches!(
+            it.next(),
+            Some(Err(Error::Note { offset: 0, .. }))
+        ));
         assert!(it.next().is_none());
     }
 }

@@ -201,7 +201,9 @@ mod tests {
         assert_eq!(p.pid, 3);
         assert_eq!(p.ip(), 0xffff);
         assert_eq!(p.sp(), 0x5000);
-        let VcpuRegs::X86_64(r) = p.regs else { panic!("layout") };
+        let VcpuRegs::X86_64(r) = p.regs else {
+            panic!("layout")
+        };
         assert_eq!(r.rax, 0x42);
     }
 
@@ -213,7 +215,9 @@ mod tests {
         d[72 + 52..72 + 56].copy_from_slice(&0xdead_0008u32.to_le_bytes()); // cs pair
         let p = PrStatus::parse(&d, 0).unwrap();
         assert_eq!(p.ip(), 0x7c00);
-        let VcpuRegs::I386(r) = p.regs else { panic!("layout") };
+        let VcpuRegs::I386(r) = p.regs else {
+            panic!("layout")
+        };
         assert_eq!(r.cs, 8);
     }
 

@@ -78,8 +78,8 @@ pub struct QemuCpuState {
 
 /// Names of [`QemuCpuState::gpr`] entries, in order.
 pub const GPR_NAMES: [&str; 16] = [
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12",
-    "r13", "r14", "r15",
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
 ];
 
 const MIN_SIZE: usize = 432;
@@ -102,7 +102,10 @@ impl QemuCpuState {
         if desc.len() < MIN_SIZE {
             return Err(Error::Note {
                 offset,
-                reason: format!("QEMU note is {} bytes, at least {MIN_SIZE} expected", desc.len()),
+                reason: format!(
+                    "QEMU note is {} bytes, at least {MIN_SIZE} expected",
+                    desc.len()
+                ),
             });
         }
         let size = u32_at(desc, 4);
@@ -152,7 +155,10 @@ impl QemuCpuState {
 
     /// The register named `name` (`rax`..`r15`), if it is a general-purpose register.
     pub fn gpr(&self, name: &str) -> Option<u64> {
-        GPR_NAMES.iter().position(|n| *n == name).map(|i| self.gpr[i])
+        GPR_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| self.gpr[i])
     }
 }
 

@@ -144,8 +144,11 @@ pub(crate) fn encode_frame(meta: &Metadata, offset: u64) -> Result<Vec<u8>> {
             "metadata of {frame_len} bytes exceeds the limit of {MAX_METADATA_FRAME} bytes"
         )));
     }
-    let payload_len = u32::try_from(payload_len)
-        .map_err(|_| err(format!("metadata of {payload_len} bytes does not fit a frame")))?;
+    let payload_len = u32::try_from(payload_len).map_err(|_| {
+        err(format!(
+            "metadata of {payload_len} bytes does not fit a frame"
+        ))
+    })?;
     let mut frame = Vec::with_capacity(frame_len);
     frame.extend_from_slice(&METADATA_MAGIC.to_le_bytes());
     frame.extend_from_slice(&payload_len.to_le_bytes());
@@ -193,7 +196,11 @@ pub(crate) fn decode_frame(frame: &[u8], offset: u64) -> Result<Metadata> {
                 "format is {other:?}, expected {FORMAT_NAME:?}"
             )))
         }
-        None => return Err(err(format!("no string \"format\" field (expected {FORMAT_NAME:?})"))),
+        None => {
+            return Err(err(format!(
+                "no string \"format\" field (expected {FORMAT_NAME:?})"
+            )))
+        }
     }
     match probe.format_version.as_ref().and_then(|v| v.as_u64()) {
         Some(v) if v > u64::from(FORMAT_VERSION) => {
@@ -209,6 +216,7 @@ pub(crate) fn decode_frame(frame: &[u8], offset: u64) -> Result<Metadata> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -249,7 +257,8 @@ mod tests {
     fn round_trip_keeps_unknown_fields_and_drops_clashing_extras() {
         let mut m = full();
         m.host = None;
-        m.extra.insert("future".into(), serde_json::json!({"a": [1, 2]}));
+        m.extra
+            .insert("future".into(), serde_json::json!({"a": [1, 2]}));
         m.extra.insert("host".into(), serde_json::json!(5));
         m.extra.insert("complete".into(), serde_json::json!("no"));
         let frame = encode_frame(&m, 100).unwrap();

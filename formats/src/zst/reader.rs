@@ -246,17 +246,17 @@ impl ContainerReader {
         };
         // Both sizes were checked against the caps when the seek table was read.
         scratch.compressed.resize(compressed as usize, 0);
-        let result = self
-            .raw
-            .read_at(offset, &mut scratch.compressed)
-            .and_then(|()| {
-                decode_frame(&mut scratch.dctx, &scratch.compressed, size as usize, out)
-                    .map_err(|reason| Error::Frame {
-                        frame,
-                        offset,
-                        reason,
-                    })
-            });
+        let result =
+            self.raw
+                .read_at(offset, &mut scratch.compressed)
+                .and_then(|()| {
+                    decode_frame(&mut scratch.dctx, &scratch.compressed, size as usize, out)
+                        .map_err(|reason| Error::Frame {
+                            frame,
+                            offset,
+                            reason,
+                        })
+                });
         let mut pool = lock(&self.scratch);
         if pool.len() < SCRATCH_POOL {
             pool.push(scratch);
@@ -274,15 +274,17 @@ impl ContainerReader {
             cache.take_spare()
         };
         self.load_frame(frame, &mut data)?;
-        let part = data.get(within..within + out.len()).ok_or_else(|| Error::Frame {
-            frame,
-            offset: self.layout.frame(frame).map_or(0, |f| f.0),
-            reason: format!(
-                "read of {} bytes at {within} lies outside the frame's {} bytes",
-                out.len(),
-                data.len()
-            ),
-        })?;
+        let part = data
+            .get(within..within + out.len())
+            .ok_or_else(|| Error::Frame {
+                frame,
+                offset: self.layout.frame(frame).map_or(0, |f| f.0),
+                reason: format!(
+                    "read of {} bytes at {within} lies outside the frame's {} bytes",
+                    out.len(),
+                    data.len()
+                ),
+            })?;
         out.copy_from_slice(part);
         lock(&self.cache).insert(frame, data);
         Ok(())
@@ -300,12 +302,11 @@ impl ByteSource for ContainerReader {
         while done < buf.len() {
             let pos = offset + done as u64;
             let frame = self.layout.frame_of(pos);
-            let (_, _, start, size) =
-                self.layout.frame(frame).ok_or_else(|| Error::Truncated {
-                    offset: pos,
-                    needed: (buf.len() - done) as u64,
-                    size: self.layout.content_size(),
-                })?;
+            let (_, _, start, size) = self.layout.frame(frame).ok_or_else(|| Error::Truncated {
+                offset: pos,
+                needed: (buf.len() - done) as u64,
+                size: self.layout.content_size(),
+            })?;
             // pos is inside the frame, whose size is at most MAX_FRAME_SIZE.
             let within = (pos - start) as usize;
             let n = (size as usize - within).min(buf.len() - done);
@@ -501,6 +502,7 @@ impl Cache {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -131,9 +131,7 @@ fn container(reason: String) -> Error {
 pub(crate) fn read_layout(raw: &dyn ByteSource) -> Result<Layout> {
     let size = raw.len();
     if size < FOOTER_LEN {
-        return Err(container(format!(
-            "{NO_SEEK_TABLE} (file of {size} bytes)"
-        )));
+        return Err(container(format!("{NO_SEEK_TABLE} (file of {size} bytes)")));
     }
     let mut footer = [0u8; FOOTER_LEN as usize];
     raw.read_at(size - FOOTER_LEN, &mut footer)?;
@@ -148,7 +146,11 @@ pub(crate) fn read_layout(raw: &dyn ByteSource) -> Result<Layout> {
             "seek table descriptor {descriptor:#04x} has reserved bits set"
         )));
     }
-    let entry_len: u64 = if descriptor & CHECKSUM_FLAG != 0 { 12 } else { 8 };
+    let entry_len: u64 = if descriptor & CHECKSUM_FLAG != 0 {
+        12
+    } else {
+        8
+    };
     let entries_len = u64::from(frames) * entry_len;
     let table_len = SKIPPABLE_HEADER_LEN + entries_len + FOOTER_LEN;
     if table_len > size {
@@ -231,6 +233,7 @@ pub(crate) fn read_layout(raw: &dyn ByteSource) -> Result<Layout> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -258,8 +261,14 @@ mod tests {
     #[test]
     fn encode_matches_the_hand_written_table() {
         let t = encode(&[
-            Entry { compressed: 10, decompressed: 4096 },
-            Entry { compressed: 20, decompressed: 1 },
+            Entry {
+                compressed: 10,
+                decompressed: 4096,
+            },
+            Entry {
+                compressed: 20,
+                decompressed: 1,
+            },
         ])
         .unwrap();
         assert_eq!(t, two_frame_table()[30..]);

@@ -423,7 +423,10 @@ impl ContainerWriter {
         meta.frame_size = self.frame_size as u64;
         let frame = metadata::encode_frame(&meta, self.sink.written)?;
         let table = seek_table::encode(&self.sink.entries)?;
-        let result = self.sink.write(&frame).and_then(|()| self.sink.write(&table));
+        let result = self
+            .sink
+            .write(&frame)
+            .and_then(|()| self.sink.write(&table));
         self.record(result)
     }
 }
@@ -706,6 +709,7 @@ fn worker(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,162 @@
+//! The binary on synthetic qemu-shaped files: output, JSON, and every exit class.
+
+use std::os::unix::fs::PermissionsExt;
+
+use coroner_formats::testing::ElfBuilder;
+
+use crate::util::{coroner, Dir};
+
+fn write_elf(dir: &Dir, name: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, ElfBuilder::default().build()).unwrap();
+    p
+}
+
+#[test]
+fn help_has_examples_for_every_command() {
+    let d = Dir::new();
+    for cmd in ["inspect", "compress", "export"] {
+        let r = coroner(d.path(), &[cmd, "--help"]);
+        r.expect_code(0);
+        assert!(
+            r.stdout().contains("Examples:"),
+            "{cmd} --help has no examples"
+        );
+        assert!(r.stdout().contains("--json"), "{cmd} has no --json");
+    }
+    let r = coroner(d.path(), &["--help"]);
+    assert!(r.stdout().contains("Exit codes:"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let d = Dir::new();
+    coroner(d.path(), &["inspect"]).expect_code(2);
+    coroner(d.path(), &["frobnicate"]).expect_code(2);
+    coroner(d.path(), &["compress", "x", "-o", "y", "--level", "99"]).expect_code(2);
+}
+
+#[test]
+fn compress_inspect_export_round_trip() {
+    let d = Dir::new();
+    let elf = write_elf(&d, "vm.elf");
+    let original = std::fs::read(&elf).unwrap();
+    let r = coroner(
+        d.path(),
+        &[
+            "compress",
+            "vm.elf",
+            "-o",
+            "vm.core.zst",
+            "--json",
+            "--frame-size",
+            "4096",
+        ],
+    );
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(j["input_size"], original.len() as u64);
+    let mode = std::fs::metadata(d.join("vm.core.zst"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!d.join("vm.core.zst.partial").exists());
+
+    let r = coroner(d.path(), &["inspect", "vm.core.zst", "--json"]);
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(j["format"], "container");
+    assert_eq!(j["machine"], "x86_64");
+    assert_eq!(j["memory_bytes"], 0x5000);
+    assert_eq!(j["vcpus"][0]["qemu"]["rip"], 0xffff_ffff_8100_0000u64);
+    assert_eq!(j["vcpus"][0]["mode"]["mode"], "long64");
+    assert_eq!(j["vmcoreinfo"]["osrelease"], "6.1.0-test");
+    assert_eq!(j["metadata"]["complete"], true);
+
+    let r = coroner(d.path(), &["inspect", "vm.core.zst"]);
+    r.expect_code(0);
+    assert!(r.stdout().contains("64-bit long mode"), "{}", r.stdout());
+    assert!(
+        r.stdout().contains("RIP=ffffffff81000000"),
+        "{}",
+        r.stdout()
+    );
+
+    let r = coroner(
+        d.path(),
+        &["export", "vm.core.zst", "-o", "back.elf", "--json"],
+    );
+    r.expect_code(0);
+    assert_eq!(r.json()["verified"], true);
+    assert_eq!(std::fs::read(d.join("back.elf")).unwrap(), original);
+}
+
+#[test]
+fn unreadable_and_corrupt_inputs_exit_3() {
+    let d = Dir::new();
+    let r = coroner(d.path(), &["inspect", "missing.elf"]);
+    r.expect_code(3);
+    assert!(r.stderr().contains("missing.elf"), "{}", r.stderr());
+
+    std::fs::write(d.join("junk"), b"this is not a dump at all").unwrap();
+    let r = coroner(d.path(), &["inspect", "junk"]);
+    r.expect_code(3);
+    assert!(r.stderr().contains("unknown format"), "{}", r.stderr());
+
+    let full = ElfBuilder::default().build();
+    std::fs::write(d.join("cut.elf"), &full[..full.len() - 100]).unwrap();
+    let r = coroner(d.path(), &["inspect", "cut.elf"]);
+    r.expect_code(3);
+    assert!(r.stderr().contains("truncated"), "{}", r.stderr());
+    coroner(d.path(), &["compress", "cut.elf", "-o", "cut.core.zst"]).expect_code(3);
+    assert!(!d.join("cut.core.zst").exists());
+    assert!(!d.join("cut.core.zst.partial").exists());
+
+    // A container cut short has lost its seek table.
+    write_elf(&d, "vm.elf");
+    coroner(d.path(), &["compress", "vm.elf", "-o", "vm.core.zst"]).expect_code(0);
+    let z = std::fs::read(d.join("vm.core.zst")).unwrap();
+    std::fs::write(d.join("short.core.zst"), &z[..z.len() - 7]).unwrap();
+    let r = coroner(d.path(), &["inspect", "short.core.zst"]);
+    r.expect_code(3);
+    let r = coroner(d.path(), &["export", "short.core.zst", "-o", "x.elf"]);
+    r.expect_code(3);
+    assert!(!d.join("x.elf").exists() && !d.join("x.elf.partial").exists());
+}
+
+#[test]
+fn output_problems_exit_4() {
+    let d = Dir::new();
+    write_elf(&d, "vm.elf");
+    std::fs::write(d.join("taken.core.zst"), b"keep me").unwrap();
+    let r = coroner(d.path(), &["compress", "vm.elf", "-o", "taken.core.zst"]);
+    r.expect_code(4);
+    assert!(r.stderr().contains("--force"), "{}", r.stderr());
+    assert_eq!(std::fs::read(d.join("taken.core.zst")).unwrap(), b"keep me");
+    coroner(
+        d.path(),
+        &["compress", "vm.elf", "-o", "taken.core.zst", "--force"],
+    )
+    .expect_code(0);
+
+    let r = coroner(
+        d.path(),
+        &["compress", "vm.elf", "-o", "no/such/dir/x.core.zst"],
+    );
+    r.expect_code(4);
+}
+
+#[test]
+fn guest_text_is_escaped_in_text_output() {
+    let d = Dir::new();
+    let b = ElfBuilder {
+        vmcoreinfo: Some("OSRELEASE=6.1\x1b]0;owned\x07\n".into()),
+        ..ElfBuilder::default()
+    };
+    std::fs::write(d.join("evil.elf"), b.build()).unwrap();
+    let r = coroner(d.path(), &["inspect", "evil.elf"]);
+    r.expect_code(0);
+    assert!(!r.stdout().contains('\x1b'), "raw ESC reached stdout");
+    assert!(r.stdout().contains("\\e]0;owned\\x07"), "{}", r.stdout());
+}

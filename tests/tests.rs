@@ -1,0 +1,6 @@
+//! End-to-end tests: the `coroner` binary against real files, and real qemu guests from
+//! the guest kit (`samples/kit`). Under `CI=true` a missing kit fails instead of skipping.
+
+mod cli;
+mod guest;
+mod util;

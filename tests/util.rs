@@ -1,0 +1,75 @@
+//! Test helpers: run the binary in a fresh directory and report everything on failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fresh temporary directory for one test.
+pub struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Self {
+        Self {
+            tmp: tempfile::Builder::new()
+                .prefix("coroner-test-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+}
+
+/// The result of one run of the binary.
+pub struct Run {
+    pub cmd: String,
+    pub out: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    /// Asserts the exit code, printing the command and both streams otherwise.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "\ncommand: {}\nstdout:\n{}\nstderr:\n{}",
+            self.cmd,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.out.stdout).unwrap_or_else(|e| {
+            panic!("{}: stdout is not JSON ({e}):\n{}", self.cmd, self.stdout())
+        })
+    }
+}
+
+/// Runs `coroner ARGS` in `dir`.
+pub fn coroner(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_coroner"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    Run {
+        cmd: format!("coroner {}", args.join(" ")),
+        out,
+    }
+}
