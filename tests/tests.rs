@@ -1,6 +1,8 @@
 //! End-to-end tests: the `coroner` binary against real files, and real qemu guests from
 //! the guest kit (`samples/kit`). Under `CI=true` a missing kit fails instead of skipping.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cli;
 mod guest;
 mod util;

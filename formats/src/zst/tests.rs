@@ -477,6 +477,14 @@ fn copy_to_checks_the_recorded_sha256_and_honours_interrupts() {
     assert!(matches!(e, Error::Interrupted));
 }
 
+#[test]
+fn reader_is_send_and_sync_and_writer_is_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<ContainerReader>();
+    send::<ContainerWriter>();
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -719,6 +727,16 @@ fn throughput() {
     let zeros = vec![0u8; 16 * MIB];
     let o = WriteOptions::default();
     println!("options: {o:?}");
+    let t = Instant::now();
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    for _ in 0..GIB / (16 * MIB) {
+        sha2::Digest::update(&mut h, &words);
+    }
+    let _ = sha2::Digest::finalize(h);
+    println!(
+        "sha256 alone: {:.0} MB/s",
+        GIB as f64 / t.elapsed().as_secs_f64() / 1e6
+    );
     let t = Instant::now();
     let mut w = ContainerWriter::create(&path, o).unwrap();
     // Per 64 MiB: 16 random, 32 text, 16 zeros, interleaved in 16 MiB pieces.
