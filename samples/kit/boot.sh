@@ -25,9 +25,10 @@
 set -euo pipefail
 
 CACHE="${CORONER_KIT_DIR:-$HOME/.cache/coroner-kit}"
+KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { printf 'boot.sh: error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 
 qmp="" serial="" pidfile="" cpu="" append=""
 mem="${MEM:-512}"
@@ -66,12 +67,12 @@ for k in "$CACHE"/kernel/boot/vmlinuz-*; do
     [[ -f "$k" ]] && kernels+=("$k")
 done
 ((${#kernels[@]} > 0)) ||
-    die "no guest kernel in $CACHE/kernel/boot: run $(dirname "$0")/ensure.sh first"
+    die "no guest kernel in $CACHE/kernel/boot: run $KIT_DIR/ensure.sh first"
 ((${#kernels[@]} == 1)) || die "several kernels in $CACHE/kernel/boot: ${kernels[*]}"
 initrd="$CACHE/initramfs.cpio.gz"
-[[ -f "$initrd" ]] || die "no initramfs at $initrd: run $(dirname "$0")/ensure.sh first"
+[[ -f "$initrd" ]] || die "no initramfs at $initrd: run $KIT_DIR/ensure.sh first"
 command -v qemu-system-x86_64 >/dev/null ||
-    die "qemu-system-x86_64 not found: run $(dirname "$0")/ensure.sh (as root) first"
+    die "qemu-system-x86_64 not found: run $KIT_DIR/ensure.sh (as root) first"
 
 # Verbose console on purpose: the kernel log on the serial port is part of the evidence.
 # panic=0 keeps a panicked guest from rebooting; oops=panic turns an oops into a panic;

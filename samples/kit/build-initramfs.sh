@@ -35,13 +35,14 @@ OPTIONAL_MODULES=(
 )
 
 log() { printf 'build-initramfs: %s\n' "$*" >&2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { log "error: $*"; exit 1; }
 
 force=0
 while (($#)); do
     case "$1" in
         --force) force=1 ;;
-        -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1" ;;
     esac
     shift
@@ -80,6 +81,10 @@ up_to_date() {
     return 0
 }
 
+# Serialize concurrent runs (parallel tests); a second caller then finds the output fresh.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
 if ((!force)) && up_to_date; then
     log "up to date: $OUT"
     printf '%s\n' "$OUT"
@@ -93,8 +98,9 @@ mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,run,root,etc,lib/modules}
 cp "$BUSYBOX" "$stage/bin/busybox"
 cp "$INIT" "$stage/init"
 chmod 0755 "$stage/init" "$stage/bin/busybox"
-# The kernel opens /dev/console for init before init can mount devtmpfs. mknod needs root;
-# without the node the init script re-opens the console itself after mounting devtmpfs.
+# The kernel opens /dev/console for init before init can mount devtmpfs. Debian's kernels
+# have one in their built-in initramfs; add one anyway when we may (mknod needs root), and
+# init re-opens the console itself after mounting devtmpfs.
 if ((EUID == 0)); then
     mknod -m 0600 "$stage/dev/console" c 5 1
 fi
@@ -125,7 +131,6 @@ for m in "${OPTIONAL_MODULES[@]}"; do
 done
 printf '%s\n' "$release" >"$stage/etc/kernel-release"
 
-mkdir -p "$CACHE"
 tmp_out="$(mktemp "$CACHE/.initramfs.XXXXXX")"
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) |
     gzip -9n >"$tmp_out"

@@ -18,11 +18,12 @@ KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PACKAGES=(qemu-system-x86 busybox-static zstd xz-utils cpio)
 
 log() { printf 'ensure: %s\n' "$*" >&2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { log "error: $*"; exit 1; }
 
 case "${1:-}" in
     "") ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) usage; exit 0 ;;
     *) die "unknown argument: $1" ;;
 esac
 

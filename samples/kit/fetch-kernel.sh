@@ -20,13 +20,14 @@ CACHE="${CORONER_KIT_DIR:-$HOME/.cache/coroner-kit}"
 META_PKG=linux-image-amd64
 
 log() { printf 'fetch-kernel: %s\n' "$*" >&2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { log "error: $*"; exit 1; }
 
 refresh=0
 while (($#)); do
     case "$1" in
         --refresh) refresh=1 ;;
-        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1" ;;
     esac
     shift
@@ -41,12 +42,21 @@ has_vmlinuz() {
     return 1
 }
 
-if ((!refresh)) && [[ -L "$CACHE/kernel" ]] && has_vmlinuz "$CACHE/kernel"; then
+# cached: print the cached kernel dir and succeed, if there is one.
+cached() {
+    ((!refresh)) && [[ -L "$CACHE/kernel" ]] && has_vmlinuz "$CACHE/kernel" || return 1
+    local target
     target="$(readlink "$CACHE/kernel")"
     log "cached: $target"
     printf '%s\n' "$CACHE/$target"
-    exit 0
-fi
+}
+
+cached && exit 0
+# Serialize concurrent runs (parallel tests), then look again.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
+cached && exit 0
 
 command -v apt-get >/dev/null || die "apt-get not found (this kit needs a Debian-like host)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found"
@@ -73,7 +83,21 @@ if [[ -z "$pkg" ]]; then
 fi
 log "package: $pkg"
 
-mkdir -p "$CACHE"
+# link_kernel RELEASE: point $CACHE/kernel at linux-RELEASE, atomically.
+link_kernel() {
+    local tmp_link
+    tmp_link="$CACHE/.kernel.link.$$"
+    ln -sfn "linux-$1" "$tmp_link"
+    mv -T "$tmp_link" "$CACHE/kernel"
+}
+
+# The package is named after the kernel release: skip the download if it is already unpacked.
+if has_vmlinuz "$CACHE/linux-${pkg#linux-image-}"; then
+    link_kernel "${pkg#linux-image-}"
+    log "already unpacked: $CACHE/linux-${pkg#linux-image-}"
+    printf '%s\n' "$CACHE/linux-${pkg#linux-image-}"
+    exit 0
+fi
 work="$(mktemp -d "$CACHE/.fetch.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 # As root, apt-get download drops to the _apt user, which can't write into a private cache
@@ -113,8 +137,6 @@ else
     mv "$work/root" "$dest"
 fi
 
-# Replace the symlink atomically.
-ln -sfn "linux-$release" "$work/kernel.link"
-mv -T "$work/kernel.link" "$CACHE/kernel"
+link_kernel "$release"
 log "kernel $release ready in $dest"
 printf '%s\n' "$dest"

@@ -59,7 +59,10 @@ fn run() -> Res<()> {
         }
     }
     let threads = 2;
-    for (kind, append) in [("busy", format!("coroner.fill={fill}")), ("idle", String::new())] {
+    for (kind, append) in [
+        ("busy", format!("coroner.fill={fill}")),
+        ("idle", String::new()),
+    ] {
         if only.as_deref().is_some_and(|o| o != kind) {
             continue;
         }
@@ -97,7 +100,12 @@ fn run() -> Res<()> {
             let out = dir.join(format!("zstd{lvl}.zst"));
             let t = Instant::now();
             let status = Command::new("zstd")
-                .args([format!("-{lvl}"), format!("-T{threads}"), "-q".into(), "-f".into()])
+                .args([
+                    format!("-{lvl}"),
+                    format!("-T{threads}"),
+                    "-q".into(),
+                    "-f".into(),
+                ])
                 .arg(&elf)
                 .arg("-o")
                 .arg(&out)
@@ -142,8 +150,14 @@ fn run() -> Res<()> {
             mib(elf_size),
             mib(nonzero)
         );
-        let zstd1 = rows.iter().find(|r| r.what.starts_with("zstd -1")).map_or(1.0, |r| r.seconds);
-        let zstd3 = rows.iter().find(|r| r.what.starts_with("zstd -3")).map_or(1, |r| r.bytes);
+        let zstd1 = rows
+            .iter()
+            .find(|r| r.what.starts_with("zstd -1"))
+            .map_or(1.0, |r| r.seconds);
+        let zstd3 = rows
+            .iter()
+            .find(|r| r.what.starts_with("zstd -3"))
+            .map_or(1, |r| r.bytes);
         println!(
             "{:<44} {:>8} {:>10} {:>9} {:>10} {:>11}",
             "method", "time s", "MB/s", "size MiB", "ratio", "vs zstd -3"

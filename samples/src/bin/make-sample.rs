@@ -11,7 +11,8 @@ use std::sync::atomic::AtomicBool;
 use coroner_formats::{compress_elf, Metadata, NoProgress, WriteOptions};
 use coroner_samples::kit::{Guest, GuestOptions, Scenario};
 
-const USAGE: &str = "usage: make-sample stop|panic|mce -o OUT.core.zst [--mem MiB] [--vmcoreinfo] [--fill MiB]";
+const USAGE: &str =
+    "usage: make-sample stop|panic|mce -o OUT.core.zst [--mem MiB] [--vmcoreinfo] [--fill MiB]";
 
 fn main() -> ExitCode {
     match run() {
@@ -53,7 +54,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("frozen: run state {state}; dumping...");
     let elf = guest.dir().join("dump.elf");
     guest.dump(&elf, "elf")?;
-    let mut meta = Metadata::new(concat!("coroner-samples make-sample ", env!("CARGO_PKG_VERSION")));
+    let mut meta = Metadata::new(concat!(
+        "coroner-samples make-sample ",
+        env!("CARGO_PKG_VERSION")
+    ));
     meta.origin = Some(format!(
         "guest kit, scenario {scenario:?}, run state {state}, qemu {}.{}.{} dump-guest-memory (elf, paging off)",
         guest.qmp.version().major,
