@@ -20,11 +20,28 @@ Exit codes:
   2    bad command line
   3    input unreadable, truncated or corrupt
   4    output could not be written (permissions, full disk)
+  5    the guest is not frozen (capture without --stop/--allow-running, or resumed meanwhile)
+  6    qemu failed: unreachable, went away, refused the dump, garbage or no answer
   130  interrupted (SIGINT/SIGTERM); no output claims to be complete";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Capture a frozen guest over QMP into a compressed ELF core, without resuming it.
+    #[command(after_help = "\
+Examples:
+  coroner capture --qmp /run/qemu/vm1.qmp -o vm1.core.zst
+  coroner capture --qmp tcp:127.0.0.1:4444 -o vm1.core.zst
+  coroner capture --qmp SOCK --qemu-log /var/log/libvirt/qemu/vm1.log -o vm1.core.zst
+  coroner capture --qmp SOCK --stop -o vm1.core.zst     # freeze a running guest first
+  coroner capture --qmp SOCK --wait-frozen 3600 -o vm1.core.zst   # capture when it dies
+
+A running guest is refused (exit 5) unless --stop (freeze it with `stop` and leave it
+stopped: the failover-safe freeze) or --allow-running (a live dump; qemu pauses the guest
+while it dumps). A frozen guest is never resumed, reset or modified. Over a unix socket
+the dump streams through a pipe (no uncompressed copy on disk); over TCP qemu writes a
+file next to OUTPUT, which is compressed and removed.")]
+    Capture(CaptureArgs),
     /// Show what a dump holds: format, guest architecture, memory, vCPU registers.
     #[command(after_help = "\
 Examples:
@@ -48,6 +65,48 @@ Examples:
 
 The bytes are checked against the sha256 recorded when the container was written.")]
     Export(ExportArgs),
+}
+
+/// `coroner capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// The QMP monitor: a unix socket path, or tcp:HOST:PORT.
+    #[arg(long, value_name = "SOCK")]
+    pub qmp: String,
+    /// The container to write (conventionally NAME.core.zst).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// qemu's log file (found automatically when qemu's stderr is a file on this host).
+    #[arg(long, value_name = "FILE")]
+    pub qemu_log: Option<PathBuf>,
+    /// Freeze a running guest with `stop` first, and leave it stopped.
+    #[arg(long, conflicts_with = "allow_running")]
+    pub stop: bool,
+    /// Dump a running guest (marked live in the metadata).
+    #[arg(long)]
+    pub allow_running: bool,
+    /// If the guest is running, wait up to SECS for it to freeze (recording the events
+    /// that say why: GUEST_PANICKED, MEMORY_FAILURE, ...), then capture.
+    #[arg(long, value_name = "SECS", conflicts_with_all = ["stop", "allow_running"])]
+    pub wait_frozen: Option<u64>,
+    /// On failure keep OUTPUT.partial, marked incomplete, instead of deleting it.
+    #[arg(long)]
+    pub keep_partial: bool,
+    /// Seconds to wait for each QMP answer.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub timeout: u64,
+    /// zstd level (1 = fastest; 3 = default; up to 19).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: i32,
+    /// Compression threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `coroner inspect`.
@@ -77,7 +136,8 @@ pub struct CompressArgs {
     /// Compression threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Uncompressed bytes per frame, a multiple of 4096 (default 1 MiB).
+    /// Uncompressed bytes per frame, a multiple of 4096 (default 128 KiB): smaller frames
+    /// read faster at random, larger ones compress a little better.
     #[arg(long)]
     pub frame_size: Option<usize>,
     /// Replace OUTPUT if it exists.

@@ -16,6 +16,10 @@ pub enum ExitClass {
     Input,
     /// The output could not be written (permissions, full disk).
     Output,
+    /// The guest is not frozen (running, or resumed during a capture).
+    NotFrozen,
+    /// qemu failed: unreachable, went away, refused, answered garbage or too late.
+    Qemu,
     /// The user interrupted the work (SIGINT/SIGTERM).
     Interrupted,
 }
@@ -29,6 +33,8 @@ impl ExitClass {
             ExitClass::Usage => 2,
             ExitClass::Input => 3,
             ExitClass::Output => 4,
+            ExitClass::NotFrozen => 5,
+            ExitClass::Qemu => 6,
             ExitClass::Interrupted => 130,
         }
     }

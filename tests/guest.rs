@@ -1,28 +1,11 @@
 //! Real guests from the kit: freeze, dump with qemu's own `dump-guest-memory`, compress
 //! with coroner, and check the result against qemu and `zstd -d`.
 
-use std::path::Path;
 use std::process::Command;
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
-use sha2::{Digest, Sha256};
 
-use crate::util::{coroner, Dir};
-
-fn sha256_file(p: &Path) -> String {
-    use std::io::Read;
-    let mut h = Sha256::new();
-    let mut f = std::fs::File::open(p).unwrap();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::util::{coroner, sha256_file, Dir};
 
 /// Freezes a guest, dumps it, compresses the dump, and checks everything that the
 /// foundation promises. Returns the inspect JSON of the container.

@@ -56,6 +56,9 @@ pub enum Error {
         /// What was wrong, with an excerpt of what was received (escaped).
         detail: String,
     },
+    /// A file descriptor was to be passed over a monitor that cannot carry one.
+    #[error("a TCP monitor cannot receive file descriptors (use a unix socket)")]
+    NoFdPassing,
     /// qemu answered a command with an error.
     #[error("qemu refused {command}: {desc} ({class})")]
     Command {

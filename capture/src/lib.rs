@@ -1,11 +1,12 @@
-//! Talking to a (frozen) qemu: the QMP client.
+//! Talking to a (frozen) qemu: the QMP client and the capture pipeline.
 //!
 //! ```no_run
-//! use std::time::Duration;
-//! use coroner_capture::{Qmp, QmpAddress};
-//! # fn main() -> Result<(), coroner_capture::Error> {
-//! let mut qmp = Qmp::connect(&QmpAddress::parse("/run/vm1.qmp")?, Duration::from_secs(10))?;
-//! println!("run state: {}", qmp.run_state()?);
+//! use std::sync::atomic::AtomicBool;
+//! use coroner_capture::{capture, CaptureOptions, QmpAddress};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let opts = CaptureOptions::new(QmpAddress::parse("/run/vm1.qmp")?, "vm1.core.zst".into());
+//! let done = capture(&opts, &coroner_formats::NoProgress, &AtomicBool::new(false))?;
+//! println!("{} bytes of ELF captured", done.finished.content_size);
 //! # Ok(()) }
 //! ```
 //!
@@ -14,9 +15,18 @@
 #![deny(missing_docs)]
 
 mod address;
+mod capture;
+mod capture_error;
 mod error;
+mod head_source;
+mod info;
+mod local_process;
 mod qmp;
+mod stream;
 
 pub use address::QmpAddress;
+pub use capture::{capture, CaptureOptions, Captured, FROZEN_STATES};
+pub use capture_error::CaptureError;
 pub use error::{Error, Result};
+pub use info::{CaptureInfo, LogTail, Timings};
 pub use qmp::{Event, QemuVersion, Qmp};

@@ -1,11 +1,14 @@
 //! A synchronous QMP client: greeting, capabilities, commands with ids, errors as values,
 //! asynchronous events collected while commands run, and a deadline on every wait.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::TcpStream;
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -16,7 +19,7 @@ use crate::error::{Error, Result};
 const MAX_LINE: usize = 32 << 20;
 
 /// qemu's version from the QMP greeting.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct QemuVersion {
     /// Major version.
     pub major: u64,
@@ -235,7 +238,59 @@ impl Qmp {
         self.wait_reply(id, command, Instant::now() + timeout)
     }
 
-    /// Sends a message without waiting for its reply; returns the id used.
+    /// Runs a command whose message carries `fd` as `SCM_RIGHTS` ancillary data (for
+    /// `getfd`). Only a unix-socket monitor can receive file descriptors.
+    pub fn execute_with_fd(
+        &mut self,
+        command: &str,
+        arguments: Value,
+        fd: BorrowedFd<'_>,
+    ) -> Result<Value> {
+        let Stream::Unix(sock) = &self.stream else {
+            return Err(Error::NoFdPassing);
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let msg = json!({ "execute": command, "arguments": arguments, "id": id });
+        let mut line = msg.to_string().into_bytes();
+        line.push(b'\n');
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut ancillary = SendAncillaryBuffer::new(&mut space);
+        let fds = [fd];
+        if !ancillary.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(Error::Io {
+                during: format!("sending {command}"),
+                source: io::Error::other("ancillary buffer too small"),
+            });
+        }
+        // The fd rides with the first byte; the rest of the line follows normally.
+        let sent = sendmsg(
+            sock,
+            &[IoSlice::new(&line)],
+            &mut ancillary,
+            SendFlags::NOSIGNAL,
+        )
+        .map_err(|e| Error::Io {
+            during: format!("sending {command} with a file descriptor"),
+            source: e.into(),
+        })?;
+        if sent < line.len() {
+            self.stream
+                .write_all(&line[sent..])
+                .map_err(|source| Error::Io {
+                    during: format!("sending {command}"),
+                    source,
+                })?;
+        }
+        self.wait_reply(id, command, Instant::now() + self.timeout)
+    }
+
+    /// True when the monitor is a unix socket, which can receive file descriptors.
+    pub fn can_pass_fds(&self) -> bool {
+        matches!(self.stream, Stream::Unix(_))
+    }
+
+    /// Sends a message without waiting for its reply.
     pub(crate) fn send(&mut self, msg: &Value, command: &str) -> Result<()> {
         let mut line = msg.to_string().into_bytes();
         line.push(b'\n');

@@ -194,6 +194,11 @@ impl Guest {
         if opts.pvpanic {
             cmd.arg("--pvpanic");
         }
+        // A second monitor for the tool under test: a unix QMP socket serves one client.
+        cmd.arg("--").arg("-qmp").arg(format!(
+            "unix:{},server=on,wait=off",
+            dir.path().join("tool.sock").display()
+        ));
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(
             std::fs::File::create(dir.path().join("qemu.stderr")).map_err(|source| {
                 KitError::Io {
@@ -250,9 +255,10 @@ impl Guest {
         self.dir.path()
     }
 
-    /// The QMP socket path, for a second client such as `coroner capture`.
-    pub fn qmp_socket(&self) -> PathBuf {
-        self.dir.path().join("qmp.sock")
+    /// A second QMP socket, free for the tool under test (`coroner capture`); the kit's
+    /// own connection holds the first.
+    pub fn tool_socket(&self) -> PathBuf {
+        self.dir.path().join("tool.sock")
     }
 
     /// qemu's process id.

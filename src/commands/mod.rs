@@ -1,6 +1,7 @@
 //! Dispatch: one module per subcommand, each turning parsed arguments into library calls
 //! and printing the result as text or JSON.
 
+mod capture;
 mod compress;
 mod export;
 mod inspect;
@@ -12,6 +13,7 @@ use crate::exit::ExitClass;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
     match cli.command {
+        Command::Capture(args) => capture::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),

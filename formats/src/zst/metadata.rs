@@ -216,7 +216,6 @@ pub(crate) fn decode_frame(frame: &[u8], offset: u64) -> Result<Metadata> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -34,7 +34,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Default uncompressed size of a data frame: the unit of random access and of
 /// parallel compression.
-pub const DEFAULT_FRAME_SIZE: usize = 1 << 20;
+pub const DEFAULT_FRAME_SIZE: usize = 128 << 10;
 
 /// Smallest frame size [`WriteOptions`] accepts.
 pub const MIN_FRAME_SIZE: usize = 4 << 10;
@@ -64,5 +64,4 @@ fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests;

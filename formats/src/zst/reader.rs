@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use sha2::{Digest, Sha256};
 use zstd::bulk::Decompressor;
@@ -50,7 +50,21 @@ pub struct ContainerReader {
     metadata: Option<Metadata>,
     cache: Mutex<Cache>,
     scratch: Mutex<Vec<Scratch>>,
+    zero_frame: OnceLock<ZeroFrame>,
 }
+
+/// The compressed bytes of an all-zero frame, learned from the first one decompressed.
+///
+/// The writer emits every full all-zero frame as the same bytes, so a later frame with
+/// exactly these bytes is known to hold zeros without decompressing it: a cache miss on
+/// the (often most common) zero frames costs one tiny `pread` and a compare.
+struct ZeroFrame {
+    size: u64,
+    compressed: Vec<u8>,
+}
+
+/// The largest compressed frame considered as a zero-frame pattern.
+const ZERO_FRAME_MAX: usize = 512;
 
 /// The container file itself, read with `pread`.
 struct RawFile {
@@ -160,6 +174,7 @@ impl ContainerReader {
             metadata,
             cache: Mutex::new(cache),
             scratch: Mutex::new(Vec::new()),
+            zero_frame: OnceLock::new(),
         })
     }
 
@@ -266,6 +281,10 @@ impl ContainerReader {
 
     /// Fills `out` from frame `frame` starting `within` bytes into its content.
     fn read_in_frame(&self, frame: usize, within: usize, out: &mut [u8]) -> Result<()> {
+        if self.is_known_zero_frame(frame)? {
+            out.fill(0);
+            return Ok(());
+        }
         let mut data = {
             let mut cache = lock(&self.cache);
             if cache.copy_hit(frame, within, out) {
@@ -286,8 +305,49 @@ impl ContainerReader {
                 ),
             })?;
         out.copy_from_slice(part);
-        lock(&self.cache).insert(frame, data);
+        if self.learn_zero_frame(frame, &data)? {
+            lock(&self.cache).give_back(data);
+        } else {
+            lock(&self.cache).insert(frame, data);
+        }
         Ok(())
+    }
+
+    /// True when frame `frame`'s compressed bytes are those of the known zero frame.
+    fn is_known_zero_frame(&self, frame: usize) -> Result<bool> {
+        let Some(zero) = self.zero_frame.get() else {
+            return Ok(false);
+        };
+        let Some((offset, compressed, _, size)) = self.layout.frame(frame) else {
+            return Ok(false);
+        };
+        if size != zero.size || compressed as usize != zero.compressed.len() {
+            return Ok(false);
+        }
+        let mut bytes = [0u8; ZERO_FRAME_MAX];
+        let bytes = &mut bytes[..zero.compressed.len()];
+        self.raw.read_at(offset, bytes)?;
+        Ok(*bytes == *zero.compressed)
+    }
+
+    /// Remembers frame `frame` as the zero-frame pattern when its verified content
+    /// `data` is all zero and it is small; returns true when it holds zeros.
+    fn learn_zero_frame(&self, frame: usize, data: &[u8]) -> Result<bool> {
+        let Some((offset, compressed, _, size)) = self.layout.frame(frame) else {
+            return Ok(false);
+        };
+        if compressed as usize > ZERO_FRAME_MAX || data.iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        if self.zero_frame.get().is_none() {
+            let mut bytes = vec![0u8; compressed as usize];
+            self.raw.read_at(offset, &mut bytes)?;
+            let _ = self.zero_frame.set(ZeroFrame {
+                size,
+                compressed: bytes,
+            });
+        }
+        Ok(true)
     }
 }
 
@@ -502,7 +562,6 @@ impl Cache {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -233,7 +233,6 @@ pub(crate) fn read_layout(raw: &dyn ByteSource) -> Result<Layout> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

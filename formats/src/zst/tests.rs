@@ -196,6 +196,40 @@ fn zeros_take_the_fast_path_and_read_back() {
 }
 
 #[test]
+fn known_zero_frames_are_recognized_by_their_bytes_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.core.zst");
+    let mut data = vec![0u8; 3 * FS];
+    data.extend(noise(3, FS));
+    write_chunks(&path, &[&data], opts(FS, 1));
+    let r = ContainerReader::open_with_cache(&path, 0).unwrap();
+    let mut buf = vec![1u8; 64];
+    // The first zero frame is decompressed and learned; the next ones are matched.
+    for frame in [0u64, 1, 2, 1] {
+        r.read_at(frame * FS as u64 + 8, &mut buf).unwrap();
+        assert!(buf.iter().all(|&b| b == 0), "frame {frame}");
+    }
+    r.read_at(3 * FS as u64, &mut buf).unwrap();
+    assert_eq!(buf, data[3 * FS..3 * FS + 64]);
+
+    // A zero frame whose bytes were damaged is not taken for zeros: it fails to decode.
+    let mut file = std::fs::read(&path).unwrap();
+    // Frames 0..2 are the same bytes; frame 1 starts where the second zstd magic is.
+    let one = (1..file.len())
+        .find(|&i| file[i..].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]))
+        .unwrap();
+    let second = 2 * one;
+    file[second + 6] ^= 0x40;
+    std::fs::write(&path, &file).unwrap();
+    let r = ContainerReader::open_with_cache(&path, 0).unwrap();
+    r.read_at(0, &mut buf).unwrap();
+    assert!(
+        r.read_at(2 * FS as u64, &mut buf).is_err(),
+        "damaged zero frame read as zeros"
+    );
+}
+
+#[test]
 fn many_frames_many_threads_keep_their_order() {
     let mut data = Vec::new();
     for i in 0..200u64 {

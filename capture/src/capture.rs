@@ -1,0 +1,594 @@
+//! `capture`: from a frozen qemu over QMP into a `.core.zst`, without touching the guest.
+//!
+//! Order: connect; preflight queries; freeze decision (refuse a running guest unless told
+//! otherwise); state a dump does not hold (`info registers -a`, `info mtree -f`, qemu's
+//! process and log); the dump itself, streamed through a pipe passed with `getfd`; checks
+//! of the result; then the container is finished with everything in its metadata.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use coroner_formats::{ContainerWriter, ElfCore, Finished, Metadata, Progress, WriteOptions};
+use serde_json::{json, Value};
+
+use crate::address::QmpAddress;
+use crate::capture_error::CaptureError;
+use crate::error::Error;
+use crate::head_source::HeadSource;
+use crate::info::CaptureInfo;
+use crate::local_process;
+use crate::qmp::Qmp;
+use crate::stream::{drain, DrainEnd, Drained};
+
+/// Run states in which the guest is frozen and memory is stable.
+pub const FROZEN_STATES: &[&str] = &[
+    "paused",
+    "internal-error",
+    "guest-panicked",
+    "io-error",
+    "watchdog",
+    "shutdown",
+    "debug",
+    "suspended",
+    "prelaunch",
+    "postmigrate",
+];
+
+/// Run states in which qemu is in the middle of something a dump must not race.
+const BUSY_STATES: &[&str] = &[
+    "inmigrate",
+    "finish-migrate",
+    "save-vm",
+    "restore-vm",
+    "colo",
+];
+
+/// What to capture and how.
+#[derive(Clone, Debug)]
+pub struct CaptureOptions {
+    /// The QMP monitor.
+    pub qmp: QmpAddress,
+    /// The container to write.
+    pub output: PathBuf,
+    /// qemu's log file, when not found from the local process.
+    pub qemu_log: Option<PathBuf>,
+    /// Freeze a running guest with `stop` first (and leave it stopped).
+    pub stop: bool,
+    /// Dump a running guest anyway (qemu pauses it for the dump and resumes it after).
+    pub allow_running: bool,
+    /// When the guest runs, wait up to this long for it to freeze (collecting the events
+    /// that say why), then capture.
+    pub wait_frozen: Option<Duration>,
+    /// On failure, keep `NAME.partial` marked incomplete instead of deleting it.
+    pub keep_partial: bool,
+    /// Deadline for each QMP answer.
+    pub timeout: Duration,
+    /// Give up when the dump makes no progress for this long.
+    pub stall_timeout: Duration,
+    /// Container options.
+    pub write: WriteOptions,
+    /// Most bytes of qemu's log kept.
+    pub log_tail_bytes: u64,
+    /// Tool name for the metadata.
+    pub tool: String,
+}
+
+impl CaptureOptions {
+    /// Defaults for capturing from `qmp` into `output`.
+    pub fn new(qmp: QmpAddress, output: PathBuf) -> Self {
+        Self {
+            qmp,
+            output,
+            qemu_log: None,
+            stop: false,
+            allow_running: false,
+            wait_frozen: None,
+            keep_partial: false,
+            timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(120),
+            write: WriteOptions::default(),
+            log_tail_bytes: 256 << 10,
+            tool: String::from("coroner"),
+        }
+    }
+}
+
+/// A finished capture.
+#[derive(Debug)]
+pub struct Captured {
+    /// The container.
+    pub finished: Finished,
+    /// What was recorded beside memory.
+    pub info: CaptureInfo,
+}
+
+fn ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+/// Runs a query that old qemus may lack; `None` when the command does not exist.
+fn optional(qmp: &mut Qmp, command: &str) -> Result<Option<Value>, Error> {
+    match qmp.execute(command, None) {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::Command { class, .. }) if class == "CommandNotFound" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Captures the guest behind `opts.qmp` into `opts.output`.
+pub fn capture(
+    opts: &CaptureOptions,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Captured, CaptureError> {
+    let t_start = Instant::now();
+    let mut qmp = Qmp::connect(&opts.qmp, opts.timeout)?;
+    let mut info = CaptureInfo {
+        schema: 1,
+        qmp: opts.qmp.to_string(),
+        qemu_version: qmp.version().clone(),
+        ..CaptureInfo::default()
+    };
+    info.timings.connect_ms = ms(t_start);
+
+    // Preflight.
+    let t = Instant::now();
+    let state = qmp.run_state()?;
+    info.run_state_before = state.clone();
+    info.target =
+        optional(&mut qmp, "query-target")?.and_then(|v| v["arch"].as_str().map(String::from));
+    info.cpus = match optional(&mut qmp, "query-cpus-fast")? {
+        Some(v) => v,
+        None => optional(&mut qmp, "query-cpus")?.unwrap_or(Value::Null),
+    };
+    info.kvm = optional(&mut qmp, "query-kvm")?;
+    info.ram_bytes = optional(&mut qmp, "query-memory-size-summary")?.map(|v| {
+        v["base-memory"].as_u64().unwrap_or(0) + v["plugged-memory"].as_u64().unwrap_or(0)
+    });
+    if let Some(caps) = optional(&mut qmp, "query-dump-guest-memory-capability")? {
+        let formats = caps["formats"].as_array().cloned().unwrap_or_default();
+        if !formats.iter().any(|f| f == "elf") {
+            return Err(CaptureError::DumpFailed {
+                reason: format!("this qemu cannot dump in ELF format (formats: {formats:?})"),
+                kept: None,
+            });
+        }
+    }
+    if let Some(d) = optional(&mut qmp, "query-dump")? {
+        if d["status"] == "active" {
+            return Err(CaptureError::Busy {
+                state: "another dump is in progress".into(),
+            });
+        }
+    }
+    if BUSY_STATES.contains(&state.as_str()) {
+        return Err(CaptureError::Busy { state });
+    }
+    if let (Some(ram), Some(free)) = (info.ram_bytes, free_space(&opts.output)) {
+        if free < ram {
+            info.warnings.push(format!(
+                "{free} bytes free at the destination for {ram} bytes of guest RAM: enough only if it compresses well"
+            ));
+        }
+    }
+    let mut state = state;
+    if let (false, Some(limit)) = (FROZEN_STATES.contains(&state.as_str()), opts.wait_frozen) {
+        state = wait_until_frozen(&mut qmp, limit, interrupt)?;
+        info.run_state_before = state.clone();
+    }
+    // The freeze decision: a frozen guest is never resumed, reset or modified.
+    if !FROZEN_STATES.contains(&state.as_str()) {
+        if opts.stop {
+            qmp.execute("stop", None)?;
+            info.stopped_by_coroner = true;
+        } else if opts.allow_running {
+            info.live = true;
+        } else {
+            return Err(CaptureError::NotFrozen { state });
+        }
+    }
+    info.timings.preflight_ms = ms(t);
+
+    // State that a dump does not hold.
+    let t = Instant::now();
+    collect_state(&mut qmp, opts, &mut info);
+    info.timings.state_ms = ms(t);
+
+    // The dump.
+    let t = Instant::now();
+    let since = qmp.events().len();
+    let result = if qmp.can_pass_fds() {
+        info.method = "pipe".into();
+        dump_through_pipe(&mut qmp, opts, since, progress, interrupt)
+    } else {
+        info.method = "file".into();
+        dump_through_file(&mut qmp, opts, since, progress, interrupt)
+    };
+    info.timings.dump_ms = ms(t);
+    info.dump_status = optional(&mut qmp, "query-dump").ok().flatten();
+    info.run_state_after = qmp.run_state().ok();
+    info.events = qmp.events().to_vec();
+    let (writer, head) = result?;
+
+    // Checks before the file may claim to be complete.
+    let mut meta = Metadata::new(opts.tool.clone());
+    meta.origin = Some(format!("capture {} via {}", opts.qmp, info.method));
+    meta.host = hostname();
+    let resumed = info.events[since..].iter().any(|e| e.event == "RESUME") && !info.live;
+    let after = info.run_state_after.clone().unwrap_or_default();
+    if resumed || (!info.live && after == "running") {
+        let reason = format!("guest resumed during capture (run state {after})");
+        let kept = give_up(writer, meta, &reason, opts.keep_partial, &info);
+        return Err(CaptureError::Resumed { state: after, kept });
+    }
+    let total = writer.bytes_in();
+    let elf = match ElfCore::parse(&HeadSource { head, total }) {
+        Ok(elf) => elf,
+        Err(e) => {
+            let reason = format!("the dump is not a consistent ELF core: {e}");
+            let kept = give_up(writer, meta, &reason, opts.keep_partial, &info);
+            return Err(CaptureError::Incomplete {
+                bytes: total,
+                reason,
+                kept,
+            });
+        }
+    };
+    meta.vmcoreinfo_offset = elf.vmcoreinfo_offset;
+    info.timings.total_ms = ms(t_start);
+    meta.capture = serde_json::to_value(&info).ok();
+    let finished = writer
+        .finish(meta)
+        .map_err(|source| CaptureError::Output { source, kept: None })?;
+    Ok(Captured { finished, info })
+}
+
+/// Waits for the guest to reach a frozen run state, watching events and polling
+/// `query-status`; returns the state, or the running one when `limit` passes.
+fn wait_until_frozen(
+    qmp: &mut Qmp,
+    limit: Duration,
+    interrupt: &AtomicBool,
+) -> Result<String, CaptureError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let state = qmp.run_state()?;
+        if FROZEN_STATES.contains(&state.as_str()) || Instant::now() >= deadline {
+            return Ok(state);
+        }
+        if interrupt.load(Ordering::Relaxed) {
+            return Err(CaptureError::Interrupted { kept: None });
+        }
+        let since = qmp.events().len();
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(500));
+        match qmp.wait_event("STOP", since, wait) {
+            Ok(_) | Err(Error::Timeout { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Registers, memory tree, local process and log: best effort, each failure a warning.
+fn collect_state(qmp: &mut Qmp, opts: &CaptureOptions, info: &mut CaptureInfo) {
+    match qmp.hmp("info registers -a") {
+        Ok(t) => info.info_registers = Some(t),
+        Err(e) => info.warnings.push(format!("info registers -a: {e}")),
+    }
+    match qmp.hmp("info mtree -f") {
+        Ok(t) => info.info_mtree = Some(t),
+        Err(e) => info.warnings.push(format!("info mtree -f: {e}")),
+    }
+    let tids: Vec<u64> = info
+        .cpus
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["thread-id"].as_u64()).collect())
+        .unwrap_or_default();
+    let local = local_process::find(&tids);
+    if let Some(l) = &local {
+        info.qemu_pid = Some(l.pid);
+        info.qemu_cmdline = Some(l.cmdline.clone());
+    }
+    let log = opts
+        .qemu_log
+        .clone()
+        .or_else(|| local.and_then(|l| l.stderr_file));
+    if let Some(path) = log {
+        match local_process::log_tail(&path, opts.log_tail_bytes) {
+            Ok(tail) => info.qemu_log = Some(tail),
+            Err(e) => info
+                .warnings
+                .push(format!("qemu log {}: {e}", path.display())),
+        }
+    }
+}
+
+type Streamed = (ContainerWriter, Vec<u8>);
+
+/// Streams the dump through a pipe whose write end qemu receives with `getfd`.
+fn dump_through_pipe(
+    qmp: &mut Qmp,
+    opts: &CaptureOptions,
+    since: usize,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Streamed, CaptureError> {
+    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| {
+        CaptureError::Output {
+            source: coroner_formats::Error::Stream {
+                what: "create a pipe",
+                source: e.into(),
+            },
+            kept: None,
+        }
+    })?;
+    // A larger pipe means fewer wake-ups; the default size still works.
+    let _ = rustix::pipe::fcntl_setpipe_size(&rd, 1 << 20);
+    let fdname = format!("coroner-{}", std::process::id());
+    qmp.execute_with_fd("getfd", json!({ "fdname": fdname }), wr.as_fd())?;
+    drop(wr);
+    let writer = ContainerWriter::create(&opts.output, opts.write.clone())
+        .map_err(|source| CaptureError::Output { source, kept: None })?;
+    let received = AtomicU64::new(0);
+    let stop_reader = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| drain(rd, writer, &received, &stop_reader));
+        let outcome = follow_dump(
+            qmp,
+            &format!("fd:{fdname}"),
+            since,
+            opts,
+            progress,
+            interrupt,
+            &received,
+        );
+        if outcome.is_err() {
+            stop_reader.store(true, Ordering::Relaxed);
+            // qemu keeps a named fd it never used: close it so the reader sees EOF.
+            let _ = qmp.execute("closefd", Some(json!({ "fdname": fdname })));
+        }
+        let drained = match reader.join() {
+            Ok(d) => d,
+            Err(_) => {
+                return Err(CaptureError::Incomplete {
+                    bytes: received.load(Ordering::Relaxed),
+                    reason: "the pipe reader failed".into(),
+                    kept: None,
+                })
+            }
+        };
+        settle(drained, outcome, opts, interrupt)
+    })
+}
+
+/// Turns the drain's end and the dump's outcome into the writer to finish, or an error.
+fn settle(
+    drained: Drained,
+    outcome: Result<(), CaptureError>,
+    opts: &CaptureOptions,
+    interrupt: &AtomicBool,
+) -> Result<Streamed, CaptureError> {
+    let Drained { writer, head, end } = drained;
+    let bytes = writer.bytes_in();
+    let meta = Metadata::new(opts.tool.clone());
+    let keep = opts.keep_partial;
+    let abandon = |writer: ContainerWriter, reason: &str| {
+        writer.abandon(meta.clone(), reason, keep).ok().flatten()
+    };
+    if interrupt.load(Ordering::Relaxed) {
+        let kept = abandon(writer, "interrupted");
+        return Err(CaptureError::Interrupted { kept });
+    }
+    match (outcome, end) {
+        (Ok(()), DrainEnd::Eof) => Ok((writer, head)),
+        (_, DrainEnd::WriteFailed(source)) => {
+            let kept = abandon(writer, &source.to_string());
+            Err(CaptureError::Output { source, kept })
+        }
+        (_, DrainEnd::ReadFailed(e)) => {
+            let reason = format!("reading qemu's pipe: {e}");
+            let kept = abandon(writer, &reason);
+            Err(CaptureError::Incomplete {
+                bytes,
+                reason,
+                kept,
+            })
+        }
+        (Err(e), _) => {
+            let kept = abandon(writer, &e.to_string());
+            Err(with_kept(e, bytes, kept))
+        }
+        (Ok(()), DrainEnd::Interrupted) => {
+            let kept = abandon(writer, "interrupted");
+            Err(CaptureError::Interrupted { kept })
+        }
+    }
+}
+
+fn with_kept(e: CaptureError, bytes: u64, kept: Option<PathBuf>) -> CaptureError {
+    match e {
+        CaptureError::DumpFailed { reason, .. } => CaptureError::DumpFailed { reason, kept },
+        CaptureError::Incomplete { bytes, reason, .. } => CaptureError::Incomplete {
+            bytes,
+            reason,
+            kept,
+        },
+        CaptureError::Interrupted { .. } => CaptureError::Interrupted { kept },
+        // qemu went away or stopped answering in the middle of the dump.
+        CaptureError::Qmp(e) => CaptureError::Incomplete {
+            bytes,
+            reason: e.to_string(),
+            kept,
+        },
+        other => other,
+    }
+}
+
+/// Starts `dump-guest-memory` to `protocol` and follows it until `DUMP_COMPLETED`,
+/// reporting progress. `received` counts bytes arrived so far (for stall detection).
+fn follow_dump(
+    qmp: &mut Qmp,
+    protocol: &str,
+    since: usize,
+    opts: &CaptureOptions,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+    received: &AtomicU64,
+) -> Result<(), CaptureError> {
+    let args = json!({ "paging": false, "protocol": protocol, "format": "elf", "detach": true });
+    if let Err(e) = qmp.execute("dump-guest-memory", Some(args)) {
+        return Err(match e {
+            Error::Command { desc, .. } => CaptureError::DumpFailed {
+                reason: desc,
+                kept: None,
+            },
+            other => other.into(),
+        });
+    }
+    let mut last_progress = (0u64, Instant::now());
+    loop {
+        if interrupt.load(Ordering::Relaxed) {
+            return Err(CaptureError::Interrupted { kept: None });
+        }
+        match qmp.wait_event("DUMP_COMPLETED", since, Duration::from_millis(250)) {
+            Ok(ev) => {
+                let result = &ev.data["result"];
+                if let Some(err) = ev.data.get("error").and_then(Value::as_str) {
+                    return Err(CaptureError::DumpFailed {
+                        reason: err.to_string(),
+                        kept: None,
+                    });
+                }
+                if result["status"] != "completed" {
+                    return Err(CaptureError::DumpFailed {
+                        reason: format!("qemu reports the dump {}", result["status"]),
+                        kept: None,
+                    });
+                }
+                if let Some(total) = result["total"].as_u64() {
+                    progress.set_total(total);
+                    progress.set_done(total);
+                }
+                return Ok(());
+            }
+            Err(Error::Timeout { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let status = qmp.execute("query-dump", None)?;
+        if let (Some(done), Some(total)) = (status["completed"].as_u64(), status["total"].as_u64())
+        {
+            progress.set_total(total);
+            progress.set_done(done);
+        }
+        let now = received
+            .load(Ordering::Relaxed)
+            .max(status["completed"].as_u64().unwrap_or(0));
+        if now != last_progress.0 {
+            last_progress = (now, Instant::now());
+        } else if last_progress.1.elapsed() > opts.stall_timeout {
+            return Err(CaptureError::Incomplete {
+                bytes: now,
+                reason: format!(
+                    "no progress for {} s (qemu status {})",
+                    opts.stall_timeout.as_secs(),
+                    status["status"]
+                ),
+                kept: None,
+            });
+        }
+        if status["status"] == "failed" {
+            return Err(CaptureError::DumpFailed {
+                reason: "qemu reports the dump failed".into(),
+                kept: None,
+            });
+        }
+    }
+}
+
+/// For a TCP monitor (no fd passing): qemu writes the ELF to a file next to the output,
+/// which is then compressed and removed. Works when qemu runs on this host.
+fn dump_through_file(
+    qmp: &mut Qmp,
+    opts: &CaptureOptions,
+    since: usize,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Streamed, CaptureError> {
+    let dir = opts
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir).map_err(|source| CaptureError::Output {
+        source: coroner_formats::Error::Io {
+            what: "resolve",
+            path: dir.to_path_buf(),
+            source,
+        },
+        kept: None,
+    })?;
+    let name = opts
+        .output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "capture".into());
+    let elf_path = dir.join(format!(".{name}.qemu-elf"));
+    let received = AtomicU64::new(0);
+    let outcome = follow_dump(
+        qmp,
+        &format!("file:{}", elf_path.display()),
+        since,
+        opts,
+        progress,
+        interrupt,
+        &received,
+    );
+    let result = outcome.and_then(|()| {
+        let file = std::fs::File::open(&elf_path).map_err(|_| CaptureError::DumpFailed {
+            reason: format!(
+                "qemu wrote its dump to {} on its own host, which is not this one; compress it there with `coroner compress`",
+                elf_path.display()
+            ),
+            kept: None,
+        })?;
+        let writer = ContainerWriter::create(&opts.output, opts.write.clone())
+            .map_err(|source| CaptureError::Output { source, kept: None })?;
+        let rd = std::os::fd::OwnedFd::from(file);
+        let drained = drain(rd, writer, &received, interrupt);
+        settle(drained, Ok(()), opts, interrupt)
+    });
+    let _ = std::fs::remove_file(&elf_path);
+    result
+}
+
+/// Abandons the writer, recording the capture details, and returns the kept path.
+fn give_up(
+    writer: ContainerWriter,
+    mut meta: Metadata,
+    reason: &str,
+    keep: bool,
+    info: &CaptureInfo,
+) -> Option<PathBuf> {
+    meta.capture = serde_json::to_value(info).ok();
+    writer.abandon(meta, reason, keep).ok().flatten()
+}
+
+/// Bytes available to an unprivileged writer in the directory of `output`.
+fn free_space(output: &Path) -> Option<u64> {
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,80 @@
+//! Why a capture did not produce a complete container.
+
+use std::path::PathBuf;
+
+/// A failed capture. Whatever the cause, no file without `.partial` claims to be complete,
+/// and the guest was not resumed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaptureError {
+    /// The guest is running; capturing it would need `--stop` or `--allow-running`.
+    #[error("the guest is {state}, not frozen: use --stop to freeze it first (failover-safe), or --allow-running for a live dump")]
+    NotFrozen {
+        /// The run state found.
+        state: String,
+    },
+    /// qemu is in a state where a dump cannot be taken now.
+    #[error("qemu is busy ({state}); try again when it is done")]
+    Busy {
+        /// The run state, or what is in progress.
+        state: String,
+    },
+    /// Someone resumed the guest while it was being captured.
+    #[error("the guest was resumed during the capture (run state {state}): memory no longer matches the frozen guest")]
+    Resumed {
+        /// The run state afterwards.
+        state: String,
+        /// The partial file kept, if any.
+        kept: Option<PathBuf>,
+    },
+    /// Talking to qemu failed.
+    #[error(transparent)]
+    Qmp(#[from] crate::error::Error),
+    /// qemu refused or failed the dump.
+    #[error("qemu's dump failed: {reason}")]
+    DumpFailed {
+        /// qemu's message.
+        reason: String,
+        /// The partial file kept, if any.
+        kept: Option<PathBuf>,
+    },
+    /// The dump stream ended before qemu said it was complete (qemu died?).
+    #[error("the dump ended early after {bytes} bytes: {reason}")]
+    Incomplete {
+        /// Bytes received.
+        bytes: u64,
+        /// Why.
+        reason: String,
+        /// The partial file kept, if any.
+        kept: Option<PathBuf>,
+    },
+    /// Writing the container failed (full disk, permissions).
+    #[error("cannot write the capture")]
+    Output {
+        /// The cause.
+        #[source]
+        source: coroner_formats::Error,
+        /// The partial file kept, if any.
+        kept: Option<PathBuf>,
+    },
+    /// The user interrupted the capture.
+    #[error("capture interrupted; the guest stays frozen")]
+    Interrupted {
+        /// The partial file kept, if any.
+        kept: Option<PathBuf>,
+    },
+}
+
+impl CaptureError {
+    /// The `.partial` file kept (with `complete: false`), if any.
+    pub fn kept(&self) -> Option<&PathBuf> {
+        match self {
+            CaptureError::Resumed { kept, .. }
+            | CaptureError::DumpFailed { kept, .. }
+            | CaptureError::Incomplete { kept, .. }
+            | CaptureError::Output { kept, .. }
+            | CaptureError::Interrupted { kept } => kept.as_ref(),
+            _ => None,
+        }
+    }
+}

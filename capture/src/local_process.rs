@@ -1,0 +1,133 @@
+//! Finding the qemu process behind a monitor, when it runs on this host: its pid (from
+//! the vCPU thread ids `query-cpus-fast` reports), command line, and log file.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::info::LogTail;
+
+/// A qemu process on this host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalQemu {
+    /// Process id.
+    pub pid: u32,
+    /// Command line.
+    pub cmdline: Vec<String>,
+    /// Where its stderr goes, when that is a regular file (libvirt's per-VM log).
+    pub stderr_file: Option<PathBuf>,
+}
+
+fn tgid_of(proc_root: &Path, tid: u64) -> Option<u32> {
+    let status = fs::read_to_string(proc_root.join(tid.to_string()).join("status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Finds the qemu process that owns every one of `thread_ids`. Returns `None` when qemu
+/// is not on this host (a TCP monitor elsewhere) or the threads belong to different
+/// processes, so an unrelated local process is never mistaken for qemu.
+pub fn find(thread_ids: &[u64]) -> Option<LocalQemu> {
+    find_in(Path::new("/proc"), thread_ids)
+}
+
+fn find_in(proc_root: &Path, thread_ids: &[u64]) -> Option<LocalQemu> {
+    let first = *thread_ids.first()?;
+    let pid = tgid_of(proc_root, first)?;
+    if thread_ids
+        .iter()
+        .any(|&t| tgid_of(proc_root, t) != Some(pid))
+    {
+        return None;
+    }
+    let dir = proc_root.join(pid.to_string());
+    let raw = fs::read(dir.join("cmdline")).ok()?;
+    let cmdline: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let exe = cmdline.first().map(|a| a.rsplit('/').next().unwrap_or(a))?;
+    if !exe.contains("qemu") && !exe.contains("kvm") {
+        return None;
+    }
+    let stderr_file = fs::read_link(dir.join("fd/2"))
+        .ok()
+        .filter(|p| p.is_absolute() && fs::metadata(p).is_ok_and(|m| m.is_file()));
+    Some(LocalQemu {
+        pid,
+        cmdline,
+        stderr_file,
+    })
+}
+
+/// Reads at most `max` bytes from the end of `path`.
+pub fn log_tail(path: &Path, max: u64) -> std::io::Result<LogTail> {
+    let mut f = fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let skipped = len.saturating_sub(max);
+    f.seek(SeekFrom::Start(skipped))?;
+    let mut buf = Vec::with_capacity((len - skipped) as usize);
+    f.take(max).read_to_end(&mut buf)?;
+    // Start at a line boundary when the tail was cut.
+    let start = if skipped > 0 {
+        buf.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1)
+    } else {
+        0
+    };
+    Ok(LogTail {
+        source: path.display().to_string(),
+        skipped: skipped + start as u64,
+        text: String::from_utf8_lossy(&buf[start..]).into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_proc(dir: &Path, pid: u32, tids: &[u64], exe: &str) {
+        for &t in tids {
+            let d = dir.join(t.to_string());
+            fs::create_dir_all(&d).unwrap();
+            fs::write(
+                d.join("status"),
+                format!("Name:\tCPU 0/KVM\nTgid:\t{pid}\n"),
+            )
+            .unwrap();
+        }
+        let d = dir.join(pid.to_string());
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("cmdline"), format!("{exe}\0-name\0vm1\0")).unwrap();
+    }
+
+    #[test]
+    fn finds_qemu_from_vcpu_threads_only_when_consistent() {
+        let t = tempfile::tempdir().unwrap();
+        fake_proc(t.path(), 100, &[101, 102], "/usr/bin/qemu-system-x86_64");
+        let q = find_in(t.path(), &[101, 102]).unwrap();
+        assert_eq!(q.pid, 100);
+        assert_eq!(q.cmdline, ["/usr/bin/qemu-system-x86_64", "-name", "vm1"]);
+        fake_proc(t.path(), 200, &[201], "/usr/bin/bash");
+        assert_eq!(find_in(t.path(), &[201]), None, "not qemu");
+        assert_eq!(find_in(t.path(), &[101, 201]), None, "two processes");
+        assert_eq!(find_in(t.path(), &[999]), None, "not on this host");
+    }
+
+    #[test]
+    fn log_tail_is_bounded_and_starts_on_a_line() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("vm.log");
+        fs::write(
+            &p,
+            "first line\nsecond line\nKVM internal error. Suberror: 1\n",
+        )
+        .unwrap();
+        let tail = log_tail(&p, 40).unwrap();
+        assert_eq!(tail.text, "KVM internal error. Suberror: 1\n");
+        assert_eq!(tail.skipped, 23);
+        assert_eq!(log_tail(&p, 1 << 20).unwrap().skipped, 0);
+    }
+}

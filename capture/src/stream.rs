@@ -1,0 +1,79 @@
+//! The pipe from qemu to the container: a reader thread that drains qemu's dump stream
+//! into a [`ContainerWriter`] as the bytes arrive. No uncompressed copy touches the disk.
+
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use coroner_formats::ContainerWriter;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+
+/// Bytes of the stream's start kept for header checks (headers and notes of thousands of
+/// vCPUs fit).
+pub const HEAD_MAX: usize = 8 << 20;
+
+/// How a drain ended.
+#[derive(Debug)]
+pub enum DrainEnd {
+    /// qemu closed its end: the dump finished, failed, or qemu died.
+    Eof,
+    /// The interrupt flag was set.
+    Interrupted,
+    /// Writing the container failed.
+    WriteFailed(coroner_formats::Error),
+    /// Reading the pipe failed.
+    ReadFailed(std::io::Error),
+}
+
+/// Everything the drain hands back.
+pub struct Drained {
+    /// The writer, to finish or abandon.
+    pub writer: ContainerWriter,
+    /// The first bytes of the stream.
+    pub head: Vec<u8>,
+    /// Why it stopped.
+    pub end: DrainEnd,
+}
+
+/// Reads `pipe` into `writer` until EOF, an error, or `interrupt`. `received` counts the
+/// bytes for progress. Returning drops the read end, so qemu's next write fails with EPIPE.
+pub fn drain(
+    pipe: OwnedFd,
+    mut writer: ContainerWriter,
+    received: &AtomicU64,
+    interrupt: &AtomicBool,
+) -> Drained {
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let tick = Timespec {
+        tv_sec: 0,
+        tv_nsec: 200_000_000,
+    };
+    let end = loop {
+        if interrupt.load(Ordering::Relaxed) {
+            break DrainEnd::Interrupted;
+        }
+        let mut fds = [PollFd::new(&pipe, PollFlags::IN)];
+        match poll(&mut fds, Some(&tick)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => break DrainEnd::ReadFailed(e.into()),
+        }
+        let n = match rustix::io::read(&pipe, &mut buf) {
+            Ok(0) => break DrainEnd::Eof,
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => continue,
+            Err(e) => break DrainEnd::ReadFailed(e.into()),
+        };
+        if head.len() < HEAD_MAX {
+            let take = n.min(HEAD_MAX - head.len());
+            head.extend_from_slice(&buf[..take]);
+        }
+        if let Err(e) = writer.write_all(&buf[..n]) {
+            break DrainEnd::WriteFailed(e);
+        }
+        received.fetch_add(n as u64, Ordering::Relaxed);
+    };
+    drop(pipe);
+    Drained { writer, head, end }
+}

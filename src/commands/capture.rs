@@ -1,0 +1,135 @@
+//! `coroner capture`: a frozen guest over QMP into a `.core.zst`.
+
+use std::time::Duration;
+
+use coroner_capture::{capture, CaptureError, CaptureOptions, QmpAddress};
+use coroner_formats::WriteOptions;
+use serde::Serialize;
+
+use super::output::{check_overwrite, human_bytes, print_json};
+use crate::cli::CaptureArgs;
+use crate::exit::{classified, ClassifyExt, ExitClass};
+use crate::progress::Bar;
+
+#[derive(Serialize)]
+struct CaptureReport<'a> {
+    output: String,
+    run_state: &'a str,
+    method: &'a str,
+    ram_bytes: Option<u64>,
+    content_size: u64,
+    compressed_size: u64,
+    sha256: &'a str,
+    seconds: f64,
+    stopped_by_coroner: bool,
+    live: bool,
+    qemu_pid: Option<u32>,
+    qemu_log: Option<&'a str>,
+    events: Vec<&'a str>,
+    warnings: &'a [String],
+}
+
+pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
+    let address = QmpAddress::parse(&args.qmp).classify(ExitClass::Usage, || "--qmp".into())?;
+    check_overwrite(&args.output, args.force)?;
+    let mut opts = CaptureOptions::new(address, args.output.clone());
+    opts.qemu_log = args.qemu_log.clone();
+    opts.stop = args.stop;
+    opts.allow_running = args.allow_running;
+    opts.keep_partial = args.keep_partial;
+    opts.wait_frozen = args.wait_frozen.map(Duration::from_secs);
+    opts.timeout = Duration::from_secs(args.timeout.max(1));
+    opts.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
+    opts.write = WriteOptions {
+        level: args.level,
+        threads: args.threads.unwrap_or(WriteOptions::default().threads),
+        ..WriteOptions::default()
+    };
+    let interrupt = crate::interrupt::install()
+        .classify(ExitClass::Failure, || "installing signal handlers".into())?;
+    let bar = Bar::new("capture");
+    let result = capture(&opts, &bar, &interrupt);
+    bar.finish();
+    let done = result.map_err(|e| capture_error(e, args))?;
+    let info = &done.info;
+    let f = &done.finished;
+    let report = CaptureReport {
+        output: f.path.display().to_string(),
+        run_state: &info.run_state_before,
+        method: &info.method,
+        ram_bytes: info.ram_bytes,
+        content_size: f.content_size,
+        compressed_size: f.compressed_size,
+        sha256: &f.sha256,
+        seconds: info.timings.total_ms as f64 / 1000.0,
+        stopped_by_coroner: info.stopped_by_coroner,
+        live: info.live,
+        qemu_pid: info.qemu_pid,
+        qemu_log: info.qemu_log.as_ref().map(|l| l.source.as_str()),
+        events: info.events.iter().map(|e| e.event.as_str()).collect(),
+        warnings: &info.warnings,
+    };
+    if args.json {
+        print_json(&report)?;
+        return Ok(ExitClass::Ok);
+    }
+    let how = if info.stopped_by_coroner {
+        "frozen by coroner with stop"
+    } else if info.live {
+        "LIVE: the guest was running"
+    } else {
+        "frozen"
+    };
+    println!(
+        "captured {}: guest {} ({how}), {} ELF -> {} ({:.1}x) in {:.1} s via {}",
+        report.output,
+        info.run_state_before,
+        human_bytes(f.content_size),
+        human_bytes(f.compressed_size),
+        f.content_size as f64 / f.compressed_size.max(1) as f64,
+        report.seconds,
+        info.method
+    );
+    println!(
+        "qemu {}.{}.{}{}; log: {}",
+        info.qemu_version.major,
+        info.qemu_version.minor,
+        info.qemu_version.micro,
+        info.qemu_pid
+            .map(|p| format!(", pid {p}"))
+            .unwrap_or_default(),
+        report.qemu_log.unwrap_or("not found (--qemu-log FILE)")
+    );
+    if !report.events.is_empty() {
+        println!("events seen: {}", report.events.join(", "));
+    }
+    for w in &info.warnings {
+        println!("warning: {}", coroner_analyze::escape_control(w));
+    }
+    println!("sha256 of the ELF: {}", f.sha256);
+    println!("next: coroner inspect {}", report.output);
+    Ok(ExitClass::Ok)
+}
+
+fn capture_error(e: CaptureError, args: &CaptureArgs) -> anyhow::Error {
+    let class = match &e {
+        CaptureError::NotFrozen { .. } | CaptureError::Resumed { .. } => ExitClass::NotFrozen,
+        CaptureError::Qmp(coroner_capture::Error::Address { .. }) => ExitClass::Usage,
+        CaptureError::Output { .. } => ExitClass::Output,
+        CaptureError::Interrupted { .. } => ExitClass::Interrupted,
+        _ => ExitClass::Qemu,
+    };
+    let doing = match e.kept() {
+        Some(p) => format!(
+            "capture from {} failed; incomplete data kept in {}",
+            args.qmp,
+            p.display()
+        ),
+        None => format!(
+            "capture from {} failed; {} was not written",
+            args.qmp,
+            args.output.display()
+        ),
+    };
+    classified(e, class, doing)
+}

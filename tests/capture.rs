@@ -1,0 +1,303 @@
+//! `coroner capture` against real qemu guests: byte-identical to qemu's own file dump, the
+//! run state untouched, and every fault ending cleanly.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
+
+use crate::util::{coroner, sha256_file, Dir};
+
+fn sock(guest: &Guest) -> String {
+    guest.tool_socket().display().to_string()
+}
+
+/// Captures the frozen `guest` with coroner, dumps it with qemu to a file, and checks
+/// they hold the same bytes and that the run state did not change.
+fn capture_matches_qemu(guest: &mut Guest, dir: &Dir, extra: &[&str]) -> serde_json::Value {
+    let state = guest.qmp.run_state().unwrap();
+    let socket = sock(guest);
+    let mut args = vec!["capture", "--qmp", &socket, "-o", "cap.core.zst", "--json"];
+    args.extend_from_slice(extra);
+    let r = coroner(dir.path(), &args);
+    r.expect_code(0);
+    let report = r.json();
+    assert_eq!(
+        guest.qmp.run_state().unwrap(),
+        state,
+        "capture changed the run state"
+    );
+
+    let elf = dir.join("qemu.elf");
+    guest.dump(&elf, "elf").unwrap();
+    let out = Command::new("zstd")
+        .args(["-d", "-q", "-f", "cap.core.zst", "-o", "cap.elf"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sha256_file(&dir.join("cap.elf")),
+        sha256_file(&elf),
+        "the capture differs from qemu's own dump of the same frozen guest"
+    );
+    assert_eq!(report["sha256"].as_str(), Some(&*sha256_file(&elf)));
+    assert_eq!(report["method"], "pipe");
+    let meta = coroner(dir.path(), &["inspect", "cap.core.zst", "--json"]);
+    meta.expect_code(0);
+    let m = meta.json()["metadata"].clone();
+    assert_eq!(m["complete"], true);
+    let c = &m["capture"];
+    assert_eq!(c["run_state_before"], state.as_str());
+    assert_eq!(c["run_state_after"], state.as_str());
+    assert!(c["info_registers"].as_str().unwrap().contains("EFER="));
+    assert!(c["info_mtree"].as_str().unwrap().contains("system"));
+    assert_eq!(c["qemu_pid"].as_u64(), Some(u64::from(guest.pid())));
+    assert!(c["qemu_cmdline"][0]
+        .as_str()
+        .unwrap()
+        .contains("qemu-system-x86_64"));
+    assert!(c["cpus"].as_array().unwrap().len() == 2);
+    // qemu's stderr is a file here, so its log is found without --qemu-log.
+    assert!(c["qemu_log"]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("qemu.stderr"));
+    m
+}
+
+#[test]
+fn capture_of_a_stopped_guest() {
+    if !kit::available_or_skip("capture_of_a_stopped_guest") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions::default()).unwrap();
+    guest.freeze(Scenario::Stop).unwrap();
+    let m = capture_matches_qemu(&mut guest, &dir, &[]);
+    assert_eq!(m["capture"]["stopped_by_coroner"], false);
+}
+
+#[test]
+fn capture_of_a_panicked_guest() {
+    if !kit::available_or_skip("capture_of_a_panicked_guest") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions::default()).unwrap();
+    guest.freeze(Scenario::Panic).unwrap();
+    capture_matches_qemu(&mut guest, &dir, &[]);
+}
+
+#[test]
+fn capture_waits_for_a_machine_check_and_records_memory_failure() {
+    if !kit::available_or_skip("capture_waits_for_a_machine_check") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions::default()).unwrap();
+    // coroner connects while the guest runs and captures the moment it freezes.
+    let child = spawn_coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--qmp",
+            &sock(&guest),
+            "--wait-frozen",
+            "120",
+            "-o",
+            "mce.core.zst",
+            "--json",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    guest.freeze(Scenario::Mce).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = coroner(dir.path(), &["inspect", "mce.core.zst", "--json"]);
+    r.expect_code(0);
+    let c = r.json()["metadata"]["capture"].clone();
+    assert_eq!(c["run_state_before"], "guest-panicked");
+    let events: Vec<&str> = c["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(events.contains(&"MEMORY_FAILURE"), "{events:?}");
+    assert!(events.contains(&"GUEST_PANICKED"), "{events:?}");
+    let mf = c["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "MEMORY_FAILURE")
+        .unwrap();
+    assert_eq!(mf["data"]["action"], "inject");
+    assert_eq!(guest.qmp.run_state().unwrap(), "guest-panicked");
+}
+
+#[test]
+fn a_running_guest_is_refused_unless_told() {
+    if !kit::available_or_skip("a_running_guest_is_refused_unless_told") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions::default()).unwrap();
+    let s = sock(&guest);
+    let r = coroner(dir.path(), &["capture", "--qmp", &s, "-o", "run.core.zst"]);
+    r.expect_code(5);
+    assert!(r.stderr().contains("--stop"), "{}", r.stderr());
+    assert!(!dir.join("run.core.zst").exists() && !dir.join("run.core.zst.partial").exists());
+    assert_eq!(guest.qmp.run_state().unwrap(), "running");
+
+    let r = coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--qmp",
+            &s,
+            "--stop",
+            "-o",
+            "run.core.zst",
+            "--json",
+        ],
+    );
+    r.expect_code(0);
+    assert_eq!(r.json()["stopped_by_coroner"], true);
+    // The failover-safe freeze stays in place: coroner does not resume the guest.
+    assert_eq!(guest.qmp.run_state().unwrap(), "paused");
+    coroner(dir.path(), &["inspect", "run.core.zst"]).expect_code(0);
+}
+
+fn spawn_coroner(dir: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_coroner"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn qemu_killed_mid_dump_leaves_no_complete_file() {
+    if !kit::available_or_skip("qemu_killed_mid_dump_leaves_no_complete_file") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions::default()).unwrap();
+    guest.freeze(Scenario::Stop).unwrap();
+    let child = spawn_coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--qmp",
+            &sock(&guest),
+            "-o",
+            "dead.core.zst",
+            "--keep-partial",
+        ],
+    );
+    // Once the container exists the dump is streaming: hold coroner so qemu blocks on a
+    // full pipe, kill qemu, and let coroner see the end.
+    let partial = dir.join("dead.core.zst.partial");
+    let t = Instant::now();
+    while !partial.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "capture never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(child.id(), "-STOP");
+    signal(guest.pid(), "-KILL");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(child.id(), "-CONT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        !dir.join("dead.core.zst").exists(),
+        "a complete-looking file exists"
+    );
+    assert!(stderr.contains("dead.core.zst.partial"), "{stderr}");
+    let r = coroner(dir.path(), &["inspect", "dead.core.zst.partial", "--json"]);
+    if r.code() == 0 {
+        assert_eq!(r.json()["metadata"]["complete"], false);
+    } else {
+        r.expect_code(3);
+    }
+}
+
+#[test]
+fn a_full_disk_ends_cleanly_and_leaves_the_guest_frozen() {
+    if !kit::available_or_skip("a_full_disk_ends_cleanly") {
+        return;
+    }
+    let dir = Dir::new();
+    let small = dir.join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true: cannot mount a tmpfs (needs root)"
+        );
+        eprintln!("skipping a_full_disk_ends_cleanly: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&small);
+    let mut guest = Guest::boot(&GuestOptions {
+        append: "coroner.fill=64".into(),
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest.freeze(Scenario::Panic).unwrap();
+    let r = coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--qmp",
+            &sock(&guest),
+            "-o",
+            "small/full.core.zst",
+        ],
+    );
+    r.expect_code(4);
+    assert!(r.stderr().contains("No space left"), "{}", r.stderr());
+    assert_eq!(
+        std::fs::read_dir(&small).unwrap().count(),
+        0,
+        "files left on the full disk"
+    );
+    assert_eq!(guest.qmp.run_state().unwrap(), "guest-panicked");
+}
