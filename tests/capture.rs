@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
-use crate::util::{coroner, sha256_file, Dir};
+use crate::util::{coroner, sha256_file, zstd_decompress, Dir};
 
 fn sock(guest: &Guest) -> String {
     guest.tool_socket().display().to_string()
@@ -31,16 +31,7 @@ fn capture_matches_qemu(guest: &mut Guest, dir: &Dir, extra: &[&str]) -> serde_j
 
     let elf = dir.join("qemu.elf");
     guest.dump(&elf, "elf").unwrap();
-    let out = Command::new("zstd")
-        .args(["-d", "-q", "-f", "cap.core.zst", "-o", "cap.elf"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    zstd_decompress(dir.path(), "cap.core.zst", "cap.elf");
     assert_eq!(
         sha256_file(&dir.join("cap.elf")),
         sha256_file(&elf),
@@ -197,28 +188,14 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok.success());
 }
 
-#[test]
-fn qemu_killed_mid_dump_leaves_no_complete_file() {
-    if !kit::available_or_skip("qemu_killed_mid_dump_leaves_no_complete_file") {
-        return;
-    }
-    let dir = Dir::new();
-    let mut guest = Guest::boot(&GuestOptions::default()).unwrap();
-    guest.freeze(Scenario::Stop).unwrap();
-    let child = spawn_coroner(
-        dir.path(),
-        &[
-            "capture",
-            "--qmp",
-            &sock(&guest),
-            "-o",
-            "dead.core.zst",
-            "--keep-partial",
-        ],
-    );
-    // Once the container exists the dump is streaming: hold coroner so qemu blocks on a
-    // full pipe, kill qemu, and let coroner see the end.
-    let partial = dir.join("dead.core.zst.partial");
+/// Starts `coroner capture ARGS` on a frozen guest and returns once it is streaming (its
+/// `.partial` exists), stopped with SIGSTOP so the dump cannot finish meanwhile.
+fn capture_held_mid_dump(dir: &Dir, guest: &Guest, output: &str, extra: &[&str]) -> Child {
+    let socket = sock(guest);
+    let mut args = vec!["capture", "--qmp", &socket, "-o", output];
+    args.extend_from_slice(extra);
+    let child = spawn_coroner(dir.path(), &args);
+    let partial = dir.join(&format!("{output}.partial"));
     let t = Instant::now();
     while !partial.exists() {
         assert!(
@@ -228,6 +205,24 @@ fn qemu_killed_mid_dump_leaves_no_complete_file() {
         std::thread::sleep(Duration::from_millis(5));
     }
     signal(child.id(), "-STOP");
+    child
+}
+
+#[test]
+fn qemu_killed_mid_dump_leaves_no_complete_file() {
+    if !kit::available_or_skip("qemu_killed_mid_dump_leaves_no_complete_file") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions {
+        mem_mib: 1024,
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest.freeze(Scenario::Stop).unwrap();
+    // Hold coroner while it streams so qemu blocks on a full pipe, kill qemu, and let
+    // coroner see the end.
+    let child = capture_held_mid_dump(&dir, &guest, "dead.core.zst", &["--keep-partial"]);
     signal(guest.pid(), "-KILL");
     std::thread::sleep(Duration::from_millis(300));
     signal(child.id(), "-CONT");
@@ -300,4 +295,83 @@ fn a_full_disk_ends_cleanly_and_leaves_the_guest_frozen() {
         "files left on the full disk"
     );
     assert_eq!(guest.qmp.run_state().unwrap(), "guest-panicked");
+}
+
+#[test]
+fn ctrl_c_mid_dump_leaves_the_guest_frozen_and_no_file() {
+    if !kit::available_or_skip("ctrl_c_mid_dump") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions {
+        mem_mib: 1024,
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest.freeze(Scenario::Panic).unwrap();
+    // Hold coroner mid-dump, queue a SIGINT, let it go.
+    let child = capture_held_mid_dump(&dir, &guest, "int.core.zst", &[]);
+    let partial = dir.join("int.core.zst.partial");
+    signal(child.id(), "-INT");
+    signal(child.id(), "-CONT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!dir.join("int.core.zst").exists() && !partial.exists());
+    assert_eq!(guest.qmp.run_state().unwrap(), "guest-panicked");
+    // qemu is usable afterwards: its own dump works.
+    guest.dump(&dir.join("after.elf"), "elf").unwrap();
+}
+
+#[test]
+fn capture_over_a_tcp_monitor_falls_back_to_a_file() {
+    if !kit::available_or_skip("capture_over_a_tcp_monitor") {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions {
+        extra_qemu: vec![
+            "-qmp".into(),
+            format!("tcp:127.0.0.1:{port},server=on,wait=off"),
+        ],
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest.freeze(Scenario::Stop).unwrap();
+    let qemu_log = guest.dir().join("qemu.stderr").display().to_string();
+    let addr = format!("tcp:127.0.0.1:{port}");
+    let r = coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--qmp",
+            &addr,
+            "--qemu-log",
+            &qemu_log,
+            "-o",
+            "tcp.core.zst",
+            "--json",
+        ],
+    );
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(j["method"], "file");
+    assert_eq!(j["qemu_log"], qemu_log.as_str());
+    let elf = dir.join("qemu.elf");
+    guest.dump(&elf, "elf").unwrap();
+    assert_eq!(j["sha256"].as_str(), Some(&*sha256_file(&elf)));
+    // Only the container and qemu's reference dump remain: the intermediate file is gone.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["qemu.elf", "tcp.core.zst"]);
+    assert_eq!(guest.qmp.run_state().unwrap(), "paused");
 }

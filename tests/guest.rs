@@ -1,11 +1,9 @@
 //! Real guests from the kit: freeze, dump with qemu's own `dump-guest-memory`, compress
 //! with coroner, and check the result against qemu and `zstd -d`.
 
-use std::process::Command;
-
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
-use crate::util::{coroner, sha256_file, Dir};
+use crate::util::{coroner, sha256_file, zstd_decompress, Dir};
 
 /// Freezes a guest, dumps it, compresses the dump, and checks everything that the
 /// foundation promises. Returns the inspect JSON of the container.
@@ -26,16 +24,7 @@ fn freeze_dump_check(guest: &mut Guest, scenario: Scenario, dir: &Dir) -> serde_
         &["compress", "guest.elf", "-o", "guest.core.zst"],
     )
     .expect_code(0);
-    let out = Command::new("zstd")
-        .args(["-d", "-q", "-f", "guest.core.zst", "-o", "unzstd.elf"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "zstd -d: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    zstd_decompress(dir.path(), "guest.core.zst", "unzstd.elf");
     let want = sha256_file(&elf);
     assert_eq!(
         sha256_file(&dir.join("unzstd.elf")),

@@ -5,5 +5,6 @@
 
 mod capture;
 mod cli;
+mod fake_qmp;
 mod guest;
 mod util;

@@ -90,3 +90,17 @@ pub fn sha256_file(p: &Path) -> String {
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Decompresses `src` into `dst` (both in `dir`) with the real `zstd -d`.
+pub fn zstd_decompress(dir: &Path, src: &str, dst: &str) {
+    let out = Command::new("zstd")
+        .args(["-d", "-q", "-f", src, "-o", dst])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "zstd -d: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

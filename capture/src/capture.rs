@@ -215,7 +215,6 @@ pub fn capture(
     // Checks before the file may claim to be complete.
     let mut meta = Metadata::new(opts.tool.clone());
     meta.origin = Some(format!("capture {} via {}", opts.qmp, info.method));
-    meta.host = hostname();
     let resumed = info.events[since..].iter().any(|e| e.event == "RESUME") && !info.live;
     let after = info.run_state_after.clone().unwrap_or_default();
     if resumed || (!info.live && after == "running") {
@@ -439,69 +438,68 @@ fn follow_dump(
     received: &AtomicU64,
 ) -> Result<(), CaptureError> {
     let args = json!({ "paging": false, "protocol": protocol, "format": "elf", "detach": true });
-    if let Err(e) = qmp.execute("dump-guest-memory", Some(args)) {
-        return Err(match e {
-            Error::Command { desc, .. } => CaptureError::DumpFailed {
-                reason: desc,
-                kept: None,
-            },
-            other => other.into(),
-        });
+    let asked = Instant::now();
+    loop {
+        match qmp.execute("dump-guest-memory", Some(args.clone())) {
+            Ok(_) => break,
+            // Just after another dump's DUMP_COMPLETED, qemu may still refuse for a moment.
+            Err(Error::Command { desc, .. })
+                if desc.contains("dump in process")
+                    && asked.elapsed() < Duration::from_secs(5)
+                    && qmp.execute("query-dump", None)?["status"] != "active" =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(Error::Command { desc, .. }) => {
+                return Err(CaptureError::DumpFailed {
+                    reason: desc,
+                    kept: None,
+                })
+            }
+            Err(other) => return Err(other.into()),
+        }
     }
+    // Completion is read from query-dump, which turned `active` when the command
+    // returned: a DUMP_COMPLETED on this connection may belong to an earlier dump.
     let mut last_progress = (0u64, Instant::now());
     loop {
         if interrupt.load(Ordering::Relaxed) {
             return Err(CaptureError::Interrupted { kept: None });
         }
         match qmp.wait_event("DUMP_COMPLETED", since, Duration::from_millis(250)) {
-            Ok(ev) => {
-                let result = &ev.data["result"];
-                if let Some(err) = ev.data.get("error").and_then(Value::as_str) {
-                    return Err(CaptureError::DumpFailed {
-                        reason: err.to_string(),
-                        kept: None,
-                    });
-                }
-                if result["status"] != "completed" {
-                    return Err(CaptureError::DumpFailed {
-                        reason: format!("qemu reports the dump {}", result["status"]),
-                        kept: None,
-                    });
-                }
-                if let Some(total) = result["total"].as_u64() {
-                    progress.set_total(total);
-                    progress.set_done(total);
-                }
-                return Ok(());
-            }
-            Err(Error::Timeout { .. }) => {}
+            Ok(_) | Err(Error::Timeout { .. }) => {}
             Err(e) => return Err(e.into()),
         }
         let status = qmp.execute("query-dump", None)?;
-        if let (Some(done), Some(total)) = (status["completed"].as_u64(), status["total"].as_u64())
-        {
-            progress.set_total(total);
-            progress.set_done(done);
+        let (done, total) = (
+            status["completed"].as_u64().unwrap_or(0),
+            status["total"].as_u64().unwrap_or(0),
+        );
+        progress.set_total(total);
+        progress.set_done(done);
+        match status["status"].as_str() {
+            Some("completed") => return Ok(()),
+            Some("active") => {}
+            other => {
+                let error = qmp.events()[since..]
+                    .iter()
+                    .rev()
+                    .find(|e| e.event == "DUMP_COMPLETED")
+                    .and_then(|e| e.data.get("error").and_then(Value::as_str))
+                    .map(String::from);
+                return Err(CaptureError::DumpFailed {
+                    reason: error.unwrap_or_else(|| format!("qemu reports the dump {other:?}")),
+                    kept: None,
+                });
+            }
         }
-        let now = received
-            .load(Ordering::Relaxed)
-            .max(status["completed"].as_u64().unwrap_or(0));
+        let now = received.load(Ordering::Relaxed).max(done);
         if now != last_progress.0 {
             last_progress = (now, Instant::now());
         } else if last_progress.1.elapsed() > opts.stall_timeout {
             return Err(CaptureError::Incomplete {
                 bytes: now,
-                reason: format!(
-                    "no progress for {} s (qemu status {})",
-                    opts.stall_timeout.as_secs(),
-                    status["status"]
-                ),
-                kept: None,
-            });
-        }
-        if status["status"] == "failed" {
-            return Err(CaptureError::DumpFailed {
-                reason: "qemu reports the dump failed".into(),
+                reason: format!("no progress for {} s", opts.stall_timeout.as_secs()),
                 kept: None,
             });
         }
@@ -517,11 +515,7 @@ fn dump_through_file(
     progress: &dyn Progress,
     interrupt: &AtomicBool,
 ) -> Result<Streamed, CaptureError> {
-    let dir = opts
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = output_dir(&opts.output);
     let dir = std::fs::canonicalize(dir).map_err(|source| CaptureError::Output {
         source: coroner_formats::Error::Io {
             what: "resolve",
@@ -578,17 +572,14 @@ fn give_up(
 
 /// Bytes available to an unprivileged writer in the directory of `output`.
 fn free_space(output: &Path) -> Option<u64> {
-    let dir = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let st = rustix::fs::statvfs(dir).ok()?;
+    let st = rustix::fs::statvfs(output_dir(output)).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+/// The directory `output` will be written in.
+fn output_dir(output: &Path) -> &Path {
+    output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }

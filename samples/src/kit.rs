@@ -60,6 +60,8 @@ pub struct GuestOptions {
     pub append: String,
     /// How long to wait for the ready line.
     pub ready_timeout: Duration,
+    /// More qemu arguments.
+    pub extra_qemu: Vec<String>,
 }
 
 impl Default for GuestOptions {
@@ -71,6 +73,7 @@ impl Default for GuestOptions {
             pvpanic: true,
             append: String::new(),
             ready_timeout: Duration::from_secs(180),
+            extra_qemu: Vec::new(),
         }
     }
 }
@@ -195,10 +198,13 @@ impl Guest {
             cmd.arg("--pvpanic");
         }
         // A second monitor for the tool under test: a unix QMP socket serves one client.
-        cmd.arg("--").arg("-qmp").arg(format!(
-            "unix:{},server=on,wait=off",
-            dir.path().join("tool.sock").display()
-        ));
+        cmd.arg("--")
+            .arg("-qmp")
+            .arg(format!(
+                "unix:{},server=on,wait=off",
+                dir.path().join("tool.sock").display()
+            ))
+            .args(&opts.extra_qemu);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(
             std::fs::File::create(dir.path().join("qemu.stderr")).map_err(|source| {
                 KitError::Io {
@@ -332,24 +338,60 @@ impl Guest {
     /// Dumps guest memory with qemu's own `dump-guest-memory` (paging off) to `path`.
     pub fn dump(&mut self, path: &Path, format: &str) -> Result<()> {
         let since = self.qmp.events().len();
-        self.qmp.execute(
-            "dump-guest-memory",
-            Some(json!({
-                "paging": false,
-                "protocol": format!("file:{}", path.display()),
-                "detach": true,
-                "format": format,
-            })),
-        )?;
-        let done = self
-            .qmp
-            .wait_event("DUMP_COMPLETED", since, Duration::from_secs(600))?;
-        if let Some(err) = done.data.get("error") {
-            return Err(KitError::Timeout(format!(
-                "dump-guest-memory failed: {err}"
-            )));
+        let args = json!({
+            "paging": false,
+            "protocol": format!("file:{}", path.display()),
+            "detach": true,
+            "format": format,
+        });
+        // Right after DUMP_COMPLETED, qemu may still call the previous dump in process.
+        let start = Instant::now();
+        loop {
+            match self.qmp.execute("dump-guest-memory", Some(args.clone())) {
+                Ok(_) => break,
+                Err(coroner_capture::Error::Command { desc, .. })
+                    if desc.contains("dump in process")
+                        && start.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(())
+        self.wait_dump_done(since)
+    }
+}
+
+impl Guest {
+    /// Waits until the dump started after event index `since` ends, and fails if it
+    /// failed. Reads `query-dump`, not the first `DUMP_COMPLETED`, which may belong to
+    /// another client's earlier dump.
+    pub fn wait_dump_done(&mut self, since: usize) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let status = self.qmp.execute("query-dump", None)?;
+            match status["status"].as_str() {
+                Some("completed") => return Ok(()),
+                Some("active") if start.elapsed() < Duration::from_secs(600) => {}
+                other => {
+                    let error = self.qmp.events()[since.min(self.qmp.events().len())..]
+                        .iter()
+                        .find_map(|e| e.data.get("error").map(|v| v.to_string()));
+                    return Err(KitError::Timeout(format!(
+                        "dump-guest-memory ended {other:?}: {}",
+                        error.unwrap_or_default()
+                    )));
+                }
+            }
+            match self.qmp.wait_event(
+                "DUMP_COMPLETED",
+                self.qmp.events().len(),
+                Duration::from_millis(100),
+            ) {
+                Ok(_) | Err(coroner_capture::Error::Timeout { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 

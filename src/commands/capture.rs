@@ -27,6 +27,23 @@ struct CaptureReport<'a> {
     qemu_log: Option<&'a str>,
     events: Vec<&'a str>,
     warnings: &'a [String],
+    timings: &'a coroner_capture::Timings,
+    /// Peak resident memory of this process (VmHWM), for the benchmark.
+    peak_rss_bytes: Option<u64>,
+}
+
+/// This process's peak resident set size, from /proc/self/status.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
@@ -68,6 +85,8 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
         qemu_log: info.qemu_log.as_ref().map(|l| l.source.as_str()),
         events: info.events.iter().map(|e| e.event.as_str()).collect(),
         warnings: &info.warnings,
+        timings: &info.timings,
+        peak_rss_bytes: peak_rss(),
     };
     if args.json {
         print_json(&report)?;

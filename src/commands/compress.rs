@@ -38,7 +38,6 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
     let mut meta = Metadata::new(concat!("coroner ", env!("CARGO_PKG_VERSION")));
     meta.origin = Some(format!("compress {}", args.input.display()));
-    meta.host = hostname();
     let bar = Bar::new("compress");
     let start = Instant::now();
     let result = compress_elf(&args.input, &args.output, opts, meta, &bar, &interrupt);
@@ -71,12 +70,4 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
         println!("next: coroner inspect {}", report.output);
     }
     Ok(ExitClass::Ok)
-}
-
-/// This machine's name, for the metadata.
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
 }

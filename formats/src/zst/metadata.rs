@@ -104,7 +104,7 @@ impl Metadata {
             content_sha256: String::new(),
             frame_size: 0,
             origin: None,
-            host: None,
+            host: hostname(),
             vmcoreinfo_offset: None,
             capture: None,
             extra: BTreeMap::new(),
@@ -213,6 +213,14 @@ pub(crate) fn decode_frame(frame: &[u8], offset: u64) -> Result<Metadata> {
         None => return Err(err("no unsigned integer \"format_version\" field".into())),
     }
     serde_json::from_slice(json).map_err(|e| err(format!("invalid metadata: {e}")))
+}
+
+/// This machine's name, for [`Metadata::host`].
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
