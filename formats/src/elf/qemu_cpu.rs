@@ -175,14 +175,14 @@ mod tests {
         d[136..144].copy_from_slice(&0xffff_ffff_8100_0000u64.to_le_bytes()); // rip
         d[152..156].copy_from_slice(&0x10u32.to_le_bytes()); // cs selector
         d[160..164].copy_from_slice(&0x00a0_9b00u32.to_le_bytes()); // cs flags: L, P
-        d[392 + 24..392 + 32].copy_from_slice(&0x1234_000u64.to_le_bytes()); // cr3
+        d[392 + 24..392 + 32].copy_from_slice(&0x0123_4000_u64.to_le_bytes()); // cr3
         d[432..440].copy_from_slice(&0x77u64.to_le_bytes());
         let s = QemuCpuState::parse(&d, 0).unwrap();
         assert_eq!(s.gpr("rax"), Some(0xaaaa));
         assert_eq!(s.rip, 0xffff_ffff_8100_0000);
         assert_eq!(s.cs.selector, 0x10);
         assert!(s.cs.long() && s.cs.present());
-        assert_eq!(s.cr[3], 0x1234_000);
+        assert_eq!(s.cr[3], 0x0123_4000);
         assert_eq!(s.kernel_gs_base, Some(0x77));
     }
 
