@@ -22,6 +22,7 @@ Exit codes:
   4    output could not be written (permissions, full disk)
   5    the guest is not frozen (capture without --stop/--allow-running, or resumed meanwhile)
   6    qemu failed: unreachable, went away, refused the dump, garbage or no answer
+  7    the dump does not hold what was asked (no kernel found, no such symbol)
   130  interrupted (SIGINT/SIGTERM); no output claims to be complete";
 
 /// The subcommands.
@@ -57,6 +58,23 @@ Examples:
 The output is a seekable zstd stream: `zstd -d vm1.core.zst` gives back the exact ELF.
 It is written as OUT.partial (mode 0600) and renamed only when complete.")]
     Compress(CompressArgs),
+    /// Print the guest's kernel log from the dump alone (no debuginfo needed).
+    #[command(after_help = "\
+Examples:
+  coroner dmesg vm1.core.zst
+  coroner dmesg vm1.core.zst --level 3          # errors and worse
+  coroner dmesg vm1.core.zst --since-boot 120 --caller
+  coroner dmesg vm1.core.zst --json | jq -r '.records[] | select(.level <= 3) | .text'
+
+Lines are printed as the kernel's console prints them: [seconds.micros] text, every line
+of a multi-line record with its prefix. Control characters from the guest are escaped.")]
+    Dmesg(DmesgArgs),
+    /// Why did the guest die: the verdict, then how each fact was obtained.
+    #[command(after_help = "\
+Examples:
+  coroner analyze vm1.core.zst
+  coroner analyze vm1.core.zst --json | jq .verdict")]
+    Analyze(AnalyzeArgs),
     /// Write the plain ELF core held by a .core.zst, for crash, drgn or gdb.
     #[command(after_help = "\
 Examples:
@@ -120,6 +138,54 @@ pub struct InspectArgs {
     /// Also list every present memory range (text output).
     #[arg(long)]
     pub ranges: bool,
+}
+
+/// `coroner dmesg`.
+#[derive(Debug, Args)]
+pub struct DmesgArgs {
+    /// A capture (.core.zst) or a qemu ELF dump.
+    pub file: PathBuf,
+    /// Only records of this level or more severe (0 emerg .. 7 debug).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=7))]
+    pub level: Option<u8>,
+    /// Only records logged at least SECS seconds after boot.
+    #[arg(long, value_name = "SECS")]
+    pub since_boot: Option<f64>,
+    /// Show the caller (task or CPU) of each record, as CONFIG_PRINTK_CALLER does.
+    #[arg(long)]
+    pub caller: bool,
+    /// Show each record's level as <N>.
+    #[arg(long)]
+    pub show_level: bool,
+    /// Print JSON: every record with level, facility, caller, sequence number.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `coroner sym`.
+#[derive(Debug, Args)]
+pub struct SymArgs {
+    /// A capture (.core.zst) or a qemu ELF dump.
+    pub file: PathBuf,
+    /// Addresses (hex, with or without 0x) or symbol names.
+    #[arg(required = true)]
+    pub what: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `coroner analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A capture (.core.zst) or a qemu ELF dump.
+    pub file: PathBuf,
+    /// Lines of the kernel log's end to show (text output).
+    #[arg(long, default_value_t = 20)]
+    pub tail: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `coroner compress`.

@@ -20,6 +20,8 @@ pub enum ExitClass {
     NotFrozen,
     /// qemu failed: unreachable, went away, refused, answered garbage or too late.
     Qemu,
+    /// The dump does not hold what the command needs (no kernel found, no log).
+    NotFound,
     /// The user interrupted the work (SIGINT/SIGTERM).
     Interrupted,
 }
@@ -35,6 +37,7 @@ impl ExitClass {
             ExitClass::Output => 4,
             ExitClass::NotFrozen => 5,
             ExitClass::Qemu => 6,
+            ExitClass::NotFound => 7,
             ExitClass::Interrupted => 130,
         }
     }

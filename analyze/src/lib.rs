@@ -17,7 +17,23 @@
 mod cpu_mode;
 mod escape;
 mod inspect;
+mod kernel_view;
+mod kmem;
+mod paging;
+mod printk;
+mod triage;
+mod vmcoreinfo;
+mod vmcoreinfo_scan;
 
 pub use cpu_mode::{cpu_mode, CpuMode, ModeInfo, Paging};
 pub use escape::escape_control;
 pub use inspect::{Inspection, RangeSummary, VcpuSummary, VmcoreinfoSummary};
+pub use kernel_view::{Evidence, Hints, KernelView, ViewError, START_KERNEL};
+pub use kmem::{KernelMem, SliceKernelMem, VirtAddr, XlateError};
+pub use paging::{PageTables, Translation, KERNEL_MAP_END, START_KERNEL_MAP};
+pub use printk::{
+    format_dmesg, read_kernel_log, FormatOptions, KernelLog, LogError, LogKind, LogRecord,
+};
+pub use triage::{triage, CallTrace, Finding, Triage};
+pub use vmcoreinfo::Vmcoreinfo;
+pub use vmcoreinfo_scan::{scan as scan_vmcoreinfo, Candidate, CandidateKind};

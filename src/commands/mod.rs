@@ -1,10 +1,13 @@
 //! Dispatch: one module per subcommand, each turning parsed arguments into library calls
 //! and printing the result as text or JSON.
 
+mod analyze;
 mod capture;
 mod compress;
+mod dmesg;
 mod export;
 mod inspect;
+mod kernel;
 mod output;
 
 use crate::cli::{Cli, Command};
@@ -14,6 +17,8 @@ use crate::exit::ExitClass;
 pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
     match cli.command {
         Command::Capture(args) => capture::run(&args),
+        Command::Dmesg(args) => dmesg::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),

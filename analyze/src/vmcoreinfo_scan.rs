@@ -1,0 +1,140 @@
+//! Finding the guest's VMCOREINFO in RAM when the dump has no note: the kernel keeps the
+//! text in a page-aligned data page (starting `OSRELEASE=`) and a page-aligned ELF note
+//! (`n_namesz` 11, `VMCOREINFO\0`). Only page starts are looked at.
+
+use coroner_formats::{PhysAddr, PhysMem};
+use serde::Serialize;
+
+use crate::vmcoreinfo::Vmcoreinfo;
+
+/// Where a candidate was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateKind {
+    /// The `vmcoreinfo_data` page.
+    DataPage,
+    /// The `vmcoreinfo_note` ELF note.
+    Note,
+}
+
+/// A VMCOREINFO text found in RAM.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// Guest-physical address of the page.
+    pub paddr: PhysAddr,
+    /// What kind of copy.
+    pub kind: CandidateKind,
+    /// The parsed text.
+    #[serde(skip)]
+    pub info: Vmcoreinfo,
+}
+
+const PAGE: u64 = 4096;
+/// The kernel's VMCOREINFO_BYTES: one page of text.
+const MAX_TEXT: usize = 4096;
+/// At most this many candidates are kept (stale copies, user-space copies).
+const MAX_CANDIDATES: usize = 64;
+const NOTE_HEAD: [u8; 24] = *b"\x0b\0\0\0\0\0\0\0\0\0\0\0VMCOREINFO\0\0";
+
+/// Reads the text of a candidate at `paddr` of `kind`, if it parses as a real VMCOREINFO.
+pub fn read_candidate(
+    mem: &dyn PhysMem,
+    paddr: PhysAddr,
+    kind: CandidateKind,
+) -> Option<Candidate> {
+    let (text_at, len) = match kind {
+        CandidateKind::DataPage => (paddr, MAX_TEXT),
+        CandidateKind::Note => {
+            let descsz = mem.read_u32_le(PhysAddr(paddr.0 + 4)).ok()? as usize;
+            (PhysAddr(paddr.0 + 24), descsz.min(MAX_TEXT))
+        }
+    };
+    let mut buf = vec![0u8; len];
+    // A page that ends the present memory may be short: read what is there.
+    if mem.read_at(text_at, &mut buf).is_err() {
+        let end = mem
+            .ranges()
+            .iter()
+            .find(|r| r.contains(text_at))
+            .map(|r| r.end.0)?;
+        buf.truncate((end - text_at.0) as usize);
+        mem.read_at(text_at, &mut buf).ok()?;
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let info = Vmcoreinfo::parse(&text);
+    info.looks_valid()
+        .then_some(Candidate { paddr, kind, info })
+}
+
+/// Scans every present page start for VMCOREINFO copies; format strings and garbage are
+/// rejected. Returns candidates in address order.
+pub fn scan(mem: &dyn PhysMem) -> Vec<Candidate> {
+    let mut found = Vec::new();
+    let mut head = [0u8; 24];
+    for range in mem.ranges() {
+        let mut page = range.start.0.div_ceil(PAGE) * PAGE;
+        while page + 24 <= range.end.0 && found.len() < MAX_CANDIDATES {
+            if mem.read_at(PhysAddr(page), &mut head).is_ok() {
+                let kind = if head.starts_with(b"OSRELEASE=") {
+                    Some(CandidateKind::DataPage)
+                } else if head[..4] == NOTE_HEAD[..4] && head[8..] == NOTE_HEAD[8..] {
+                    Some(CandidateKind::Note)
+                } else {
+                    None
+                };
+                if let Some(c) = kind.and_then(|k| read_candidate(mem, PhysAddr(page), k)) {
+                    found.push(c);
+                }
+            }
+            page += PAGE;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coroner_formats::SliceMem;
+
+    fn page(text: &[u8]) -> Vec<u8> {
+        let mut p = text.to_vec();
+        p.resize(4096, 0);
+        p
+    }
+
+    #[test]
+    fn finds_data_pages_and_notes_rejects_format_strings() {
+        let good = b"OSRELEASE=6.1.0-56-amd64\nPAGESIZE=4096\nKERNELOFFSET=1a000000\n";
+        let mut note = NOTE_HEAD.to_vec();
+        note[4..8].copy_from_slice(&(good.len() as u32).to_le_bytes());
+        note.extend_from_slice(good);
+        let mem = SliceMem::new(vec![
+            (PhysAddr(0x1000), page(b"OSRELEASE=%s\nPAGESIZE=%ld\n")),
+            (PhysAddr(0x5000), page(good)),
+            (PhysAddr(0x9000), page(&note)),
+            // Not at a page start: ignored.
+            (PhysAddr(0xa000), page(&[b"xx".as_slice(), good].concat())),
+        ]);
+        let c = scan(&mem);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].paddr, c[0].kind),
+            (PhysAddr(0x5000), CandidateKind::DataPage)
+        );
+        assert_eq!(
+            (c[1].paddr, c[1].kind),
+            (PhysAddr(0x9000), CandidateKind::Note)
+        );
+        assert_eq!(c[1].info.kernel_offset(), Some(0x1a00_0000));
+    }
+
+    #[test]
+    fn a_lying_note_size_is_bounded() {
+        let mut note = NOTE_HEAD.to_vec();
+        note[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        note.extend_from_slice(b"OSRELEASE=6.1\nPAGESIZE=4096\n");
+        let mem = SliceMem::new(vec![(PhysAddr(0), page(&note))]);
+        assert_eq!(scan(&mem).len(), 1);
+    }
+}

@@ -1,0 +1,72 @@
+//! `coroner dmesg`: the guest's kernel log from the dump alone.
+
+use std::io::Write;
+
+use anyhow::Context;
+use coroner_analyze::{escape_control, format_dmesg, read_kernel_log, FormatOptions};
+use serde::Serialize;
+
+use super::kernel;
+use super::output::print_json;
+use crate::cli::DmesgArgs;
+use crate::exit::{classified, ExitClass};
+
+#[derive(Serialize)]
+struct DmesgJson<'a> {
+    release: Option<&'a str>,
+    kind: coroner_analyze::LogKind,
+    located: &'a str,
+    diagnostics: &'a [String],
+    records: Vec<&'a coroner_analyze::LogRecord>,
+}
+
+pub fn run(args: &DmesgArgs) -> anyhow::Result<ExitClass> {
+    let core = kernel::open(&args.file)?;
+    let view = kernel::view(&core)?;
+    let Some(vmci) = view.vmcoreinfo.as_ref() else {
+        return Err(anyhow::anyhow!(
+            "no VMCOREINFO in the dump's notes or in RAM, so the log cannot be located"
+        )
+        .context(crate::exit::Classified {
+            class: ExitClass::NotFound,
+            doing: format!("cannot read the kernel log of {}", args.file.display()),
+        }));
+    };
+    let log = read_kernel_log(&view, vmci).map_err(|e| {
+        classified(
+            e,
+            ExitClass::NotFound,
+            format!("cannot read the kernel log of {}", args.file.display()),
+        )
+    })?;
+    let opts = FormatOptions {
+        max_level: args.level,
+        since_boot_secs: args.since_boot,
+        show_level: args.show_level,
+        show_caller: args.caller,
+    };
+    if args.json {
+        let min_ts = args.since_boot.map_or(0, |s| (s * 1e9) as u64);
+        let records = log
+            .records
+            .iter()
+            .filter(|r| args.level.is_none_or(|l| r.level <= l) && r.ts_nsec >= min_ts)
+            .collect();
+        return print_json(&DmesgJson {
+            release: view.release.as_deref(),
+            kind: log.kind,
+            located: &log.located,
+            diagnostics: &log.diagnostics,
+            records,
+        })
+        .map(|()| ExitClass::Ok);
+    }
+    let text = format_dmesg(&log.records, &opts);
+    let mut out = std::io::stdout().lock();
+    out.write_all(escape_control(&text).as_bytes())
+        .context("writing to stdout")?;
+    for d in &log.diagnostics {
+        eprintln!("coroner: warning: {}", escape_control(d));
+    }
+    Ok(ExitClass::Ok)
+}

@@ -1,0 +1,34 @@
+//! Opening a dump and building its kernel view: shared by `dmesg`, `sym` and `analyze`.
+
+use std::path::Path;
+
+use coroner_analyze::{Hints, KernelView};
+use coroner_formats::{Core, PhysAddr};
+
+use crate::exit::{ClassifyExt, ExitClass};
+
+/// Opens `path` as a dump.
+pub fn open(path: &Path) -> anyhow::Result<Core> {
+    coroner_formats::open(path).classify(ExitClass::Input, || {
+        format!("cannot read {}", path.display())
+    })
+}
+
+/// What the container's metadata recorded that saves work.
+pub fn hints(core: &Core) -> Hints {
+    Hints {
+        vmcoreinfo_paddr: core
+            .metadata
+            .as_ref()
+            .and_then(|m| m.extra.get("vmcoreinfo_paddr"))
+            .and_then(|v| v.as_u64())
+            .map(PhysAddr),
+    }
+}
+
+/// The kernel view of `core`, or an exit-class-7 error saying why there is none.
+pub fn view(core: &Core) -> anyhow::Result<KernelView<'_>> {
+    KernelView::build(core.mem(), &core.elf, &hints(core)).classify(ExitClass::NotFound, || {
+        format!("no Linux kernel found in {}", core.path.display())
+    })
+}
