@@ -15,6 +15,7 @@ pub struct VirtAddr(pub u64);
 
 impl VirtAddr {
     /// The address `n` bytes further on (wrapping, as pointer arithmetic in the kernel).
+    #[allow(clippy::should_implement_trait)] // wrapping on purpose, unlike `Add`
     pub fn add(self, n: u64) -> VirtAddr {
         VirtAddr(self.0.wrapping_add(n))
     }
