@@ -7,4 +7,5 @@ mod capture;
 mod cli;
 mod fake_qmp;
 mod guest;
+mod kernel;
 mod util;
