@@ -52,8 +52,9 @@ pub enum ViewError {
 /// What the caller already knows (from the container's metadata).
 #[derive(Clone, Debug, Default)]
 pub struct Hints {
-    /// Guest-physical address of a VMCOREINFO copy recorded at capture time.
-    pub vmcoreinfo_paddr: Option<PhysAddr>,
+    /// Guest-physical addresses of pages that looked like VMCOREINFO when the capture
+    /// streamed past them (validated before use).
+    pub vmcoreinfo_candidates: Vec<PhysAddr>,
 }
 
 /// The kernel as seen from guest memory.
@@ -290,46 +291,59 @@ fn find_vmcoreinfo(
         }
         problems.push("the dump's VMCOREINFO note does not parse".into());
     }
-    if let Some(pa) = hints.vmcoreinfo_paddr {
+    for &pa in &hints.vmcoreinfo_candidates {
         for kind in [CandidateKind::DataPage, CandidateKind::Note] {
             if let Some(c) = vmcoreinfo_scan::read_candidate(mem, pa, kind) {
                 if let Some(why) = agrees_with_cpus(mem, &c.info, cpus) {
                     return (
                         Some(c.info),
                         Some(format!(
-                            "recorded at capture time at guest-physical {pa}; {why}"
+                            "found at guest-physical {pa} while the capture was written; {why}"
                         )),
                     );
                 }
             }
         }
         problems.push(format!(
-            "the VMCOREINFO location recorded at capture ({pa}) does not check out"
+            "the VMCOREINFO candidate recorded at capture ({pa}) does not match the running kernel"
         ));
     }
-    let candidates = vmcoreinfo_scan::scan(mem);
-    let total = candidates.len();
-    for c in candidates {
-        if let Some(why) = agrees_with_cpus(mem, &c.info, cpus) {
-            let kind = match c.kind {
-                CandidateKind::DataPage => "data page",
-                CandidateKind::Note => "ELF note",
-            };
-            return (
-                Some(c.info),
-                Some(format!(
-                    "recovered from RAM: {kind} at guest-physical {} ({total} candidate(s) found); {why}",
-                    c.paddr
-                )),
-            );
+    let mut rejected = 0usize;
+    let mut chosen = None;
+    vmcoreinfo_scan::scan_until(mem, |c| match agrees_with_cpus(mem, &c.info, cpus) {
+        Some(why) => {
+            chosen = Some((c, why));
+            true
         }
-        problems.push(format!(
-            "VMCOREINFO copy at {} (OSRELEASE={}) does not match the running kernel: stale or foreign",
-            c.paddr,
-            c.info.osrelease().unwrap_or("?")
-        ));
+        None => {
+            rejected += 1;
+            problems.push(format!(
+                "VMCOREINFO copy at {} (OSRELEASE={}) does not match the running kernel: stale or foreign",
+                c.paddr,
+                c.info.osrelease().unwrap_or("?")
+            ));
+            false
+        }
+    });
+    if let Some((c, why)) = chosen {
+        let kind = match c.kind {
+            CandidateKind::DataPage => "data page",
+            CandidateKind::Note => "ELF note",
+        };
+        let skipped = if rejected > 0 {
+            format!(", after {rejected} copies that did not match")
+        } else {
+            String::new()
+        };
+        return (
+            Some(c.info),
+            Some(format!(
+                "recovered from RAM: {kind} at guest-physical {}{skipped}; {why}",
+                c.paddr
+            )),
+        );
     }
-    if total == 0 {
+    if rejected == 0 {
         problems.push("no VMCOREINFO in the dump's notes or in RAM".into());
     }
     (None, None)

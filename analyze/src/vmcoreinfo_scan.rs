@@ -70,10 +70,25 @@ pub fn read_candidate(
 /// rejected. Returns candidates in address order.
 pub fn scan(mem: &dyn PhysMem) -> Vec<Candidate> {
     let mut found = Vec::new();
+    scan_until(mem, |c| {
+        found.push(c);
+        false
+    });
+    found
+}
+
+/// Scans page starts in address order, handing each candidate to `accept`, and stops at
+/// the first one it accepts (returning it). The kernel allocates its copies early in boot,
+/// low in physical memory, so a scan that validates as it goes usually stops early.
+pub fn scan_until(
+    mem: &dyn PhysMem,
+    mut accept: impl FnMut(Candidate) -> bool,
+) -> Option<PhysAddr> {
+    let mut seen = 0usize;
     let mut head = [0u8; 24];
     for range in mem.ranges() {
         let mut page = range.start.0.div_ceil(PAGE) * PAGE;
-        while page + 24 <= range.end.0 && found.len() < MAX_CANDIDATES {
+        while page + 24 <= range.end.0 && seen < MAX_CANDIDATES {
             if mem.read_at(PhysAddr(page), &mut head).is_ok() {
                 let kind = if head.starts_with(b"OSRELEASE=") {
                     Some(CandidateKind::DataPage)
@@ -83,13 +98,16 @@ pub fn scan(mem: &dyn PhysMem) -> Vec<Candidate> {
                     None
                 };
                 if let Some(c) = kind.and_then(|k| read_candidate(mem, PhysAddr(page), k)) {
-                    found.push(c);
+                    seen += 1;
+                    if accept(c) {
+                        return Some(PhysAddr(page));
+                    }
                 }
             }
             page += PAGE;
         }
     }
-    found
+    None
 }
 
 #[cfg(test)]

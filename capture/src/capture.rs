@@ -210,7 +210,7 @@ pub fn capture(
     info.dump_status = optional(&mut qmp, "query-dump").ok().flatten();
     info.run_state_after = qmp.run_state().ok();
     info.events = qmp.events().to_vec();
-    let (writer, head) = result?;
+    let (writer, head, vmcoreinfo_candidates) = result?;
 
     // Checks before the file may claim to be complete.
     let mut meta = Metadata::new(opts.tool.clone());
@@ -236,6 +236,7 @@ pub fn capture(
         }
     };
     meta.vmcoreinfo_offset = elf.vmcoreinfo_offset;
+    meta.vmcoreinfo_candidates = vmcoreinfo_candidates;
     info.timings.total_ms = ms(t_start);
     meta.capture = serde_json::to_value(&info).ok();
     let finished = writer
@@ -305,7 +306,8 @@ fn collect_state(qmp: &mut Qmp, opts: &CaptureOptions, info: &mut CaptureInfo) {
     }
 }
 
-type Streamed = (ContainerWriter, Vec<u8>);
+/// The writer to finish, the stream head, and the VMCOREINFO candidates.
+type Streamed = (ContainerWriter, Vec<u8>, Vec<u64>);
 
 /// Streams the dump through a pipe whose write end qemu receives with `getfd`.
 fn dump_through_pipe(
@@ -370,7 +372,12 @@ fn settle(
     opts: &CaptureOptions,
     interrupt: &AtomicBool,
 ) -> Result<Streamed, CaptureError> {
-    let Drained { writer, head, end } = drained;
+    let Drained {
+        writer,
+        head,
+        end,
+        vmcoreinfo_candidates,
+    } = drained;
     let bytes = writer.bytes_in();
     let meta = Metadata::new(opts.tool.clone());
     let keep = opts.keep_partial;
@@ -382,7 +389,7 @@ fn settle(
         return Err(CaptureError::Interrupted { kept });
     }
     match (outcome, end) {
-        (Ok(()), DrainEnd::Eof) => Ok((writer, head)),
+        (Ok(()), DrainEnd::Eof) => Ok((writer, head, vmcoreinfo_candidates)),
         (_, DrainEnd::WriteFailed(source)) => {
             let kept = abandon(writer, &source.to_string());
             Err(CaptureError::Output { source, kept })

@@ -4,7 +4,7 @@
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use coroner_formats::ContainerWriter;
+use coroner_formats::{ContainerWriter, PageSpotter};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 /// Bytes of the stream's start kept for header checks (headers and notes of thousands of
@@ -32,6 +32,8 @@ pub struct Drained {
     pub head: Vec<u8>,
     /// Why it stopped.
     pub end: DrainEnd,
+    /// Pages that looked like the guest's VMCOREINFO.
+    pub vmcoreinfo_candidates: Vec<u64>,
 }
 
 /// Reads `pipe` into `writer` until EOF, an error, or `interrupt`. `received` counts the
@@ -43,6 +45,7 @@ pub fn drain(
     interrupt: &AtomicBool,
 ) -> Drained {
     let mut head = Vec::new();
+    let mut spotter = PageSpotter::new();
     let mut buf = vec![0u8; 1 << 20];
     let tick = Timespec {
         tv_sec: 0,
@@ -69,11 +72,17 @@ pub fn drain(
             let take = n.min(HEAD_MAX - head.len());
             head.extend_from_slice(&buf[..take]);
         }
+        spotter.feed(writer.bytes_in(), &buf[..n], &head);
         if let Err(e) = writer.write_all(&buf[..n]) {
             break DrainEnd::WriteFailed(e);
         }
         received.fetch_add(n as u64, Ordering::Relaxed);
     };
     drop(pipe);
-    Drained { writer, head, end }
+    Drained {
+        writer,
+        head,
+        end,
+        vmcoreinfo_candidates: spotter.found().to_vec(),
+    }
 }

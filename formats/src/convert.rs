@@ -8,12 +8,15 @@ use std::sync::atomic::AtomicBool;
 
 use crate::elf::ElfCore;
 use crate::error::{Error, Result};
+use crate::page_spotter::PageSpotter;
 use crate::progress::{interrupted, Progress};
 use crate::source::{ByteSource, MappedFile};
 use crate::zst::{ContainerReader, ContainerWriter, Finished, Metadata, WriteOptions};
 
 /// Bytes handed to the writer at a time, so progress and interruption stay responsive.
 const CHUNK: usize = 8 << 20;
+/// The stream's head that holds the ELF headers and notes.
+const HEAD_BYTES: usize = 8 << 20;
 
 /// Compresses the ELF core at `input` into a container at `output`.
 ///
@@ -34,6 +37,7 @@ pub fn compress_elf(
         meta.vmcoreinfo_offset = elf.vmcoreinfo_offset;
     }
     let bytes = src.bytes();
+    let mut spotter = PageSpotter::new();
     progress.set_total(bytes.len() as u64);
     let mut writer = ContainerWriter::create(output, opts)?;
     for chunk in bytes.chunks(CHUNK) {
@@ -41,6 +45,11 @@ pub fn compress_elf(
             writer.abandon(meta, "interrupted", false)?;
             return Err(Error::Interrupted);
         }
+        spotter.feed(
+            writer.bytes_in(),
+            chunk,
+            &bytes[..bytes.len().min(HEAD_BYTES)],
+        );
         if let Err(e) = writer.write_all(chunk) {
             // The partial file is useless here: the input is still there to retry with.
             let _ = writer.abandon(meta, &e.to_string(), false);
@@ -48,6 +57,7 @@ pub fn compress_elf(
         }
         progress.set_done(writer.bytes_in());
     }
+    meta.vmcoreinfo_candidates = spotter.found().to_vec();
     writer.finish(meta)
 }
 

@@ -22,6 +22,7 @@ mod core_file;
 mod core_mem;
 mod elf;
 mod error;
+mod page_spotter;
 mod physmem;
 mod progress;
 mod source;
@@ -38,6 +39,7 @@ pub use elf::{
     UserRegs32, UserRegs64, Vcpu, VcpuRegs, GPR_NAMES,
 };
 pub use error::{Error, Result};
+pub use page_spotter::{looks_like_vmcoreinfo, PageSpotter};
 pub use physmem::{MemError, PhysMem, SliceMem};
 pub use progress::{interrupted, NoProgress, Progress};
 pub use source::{ByteSource, MappedFile};

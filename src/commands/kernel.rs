@@ -17,12 +17,16 @@ pub fn open(path: &Path) -> anyhow::Result<Core> {
 /// What the container's metadata recorded that saves work.
 pub fn hints(core: &Core) -> Hints {
     Hints {
-        vmcoreinfo_paddr: core
+        vmcoreinfo_candidates: core
             .metadata
             .as_ref()
-            .and_then(|m| m.extra.get("vmcoreinfo_paddr"))
-            .and_then(|v| v.as_u64())
-            .map(PhysAddr),
+            .map(|m| {
+                m.vmcoreinfo_candidates
+                    .iter()
+                    .map(|&a| PhysAddr(a))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

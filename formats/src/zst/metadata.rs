@@ -41,6 +41,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "origin",
     "host",
     "vmcoreinfo_offset",
+    "vmcoreinfo_candidates",
     "capture",
 ];
 
@@ -79,6 +80,10 @@ pub struct Metadata {
     /// Content offset of a VMCOREINFO note found while streaming.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vmcoreinfo_offset: Option<u64>,
+    /// Guest-physical addresses of pages that looked like the guest's VMCOREINFO (note or
+    /// text page) while the content was written; analysis validates them before use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vmcoreinfo_candidates: Vec<u64>,
     /// Capture details; the schema belongs to the capture crate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<serde_json::Value>,
@@ -106,6 +111,7 @@ impl Metadata {
             origin: None,
             host: hostname(),
             vmcoreinfo_offset: None,
+            vmcoreinfo_candidates: Vec::new(),
             capture: None,
             extra: BTreeMap::new(),
         }
@@ -247,6 +253,7 @@ mod tests {
         m.host = Some("h".into());
         m.vmcoreinfo_offset = Some(7);
         m.capture = Some(serde_json::json!({"qemu": "9.2"}));
+        m.vmcoreinfo_candidates = vec![0x11e_8000];
         m
     }
 
