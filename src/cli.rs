@@ -69,6 +69,15 @@ Examples:
 Lines are printed as the kernel's console prints them: [seconds.micros] text, every line
 of a multi-line record with its prefix. Control characters from the guest are escaped.")]
     Dmesg(DmesgArgs),
+    /// Symbolize a kernel address, or find the address of a kernel symbol.
+    #[command(after_help = "\
+Examples:
+  coroner sym vm1.core.zst ffffffff9a0b2c10      # -> name+0xoff/0xsize
+  coroner sym vm1.core.zst panic                 # -> address
+  coroner sym vm1.core.zst panic sysrq_handle_crash 0xffffffff9a0b2c10 --json
+
+Symbols come from the kallsyms tables in guest memory.")]
+    Sym(SymArgs),
     /// Why did the guest die: the verdict, then how each fact was obtained.
     #[command(after_help = "\
 Examples:

@@ -109,8 +109,44 @@ fn dmesg_and_verdict_of_a_panicked_guest_without_vmcoreinfo() {
         a["verdict"],
         "guest-panicked: kernel panic: sysrq triggered crash"
     );
+    // The capture noted where VMCOREINFO was while it streamed...
     let how = evidence(&a, "VMCOREINFO")["how"].as_str().unwrap();
+    assert!(how.contains("while the capture was written"), "{how}");
+    // ...and the plain ELF, with no metadata, has it recovered by scanning RAM.
+    coroner(dir.path(), &["export", "vm.core.zst", "-o", "vm.elf"]).expect_code(0);
+    let e = coroner(dir.path(), &["analyze", "vm.elf", "--json"]);
+    e.expect_code(0);
+    let e = e.json();
+    let how = evidence(&e, "VMCOREINFO")["how"].as_str().unwrap();
     assert!(how.starts_with("recovered from RAM"), "{how}");
+    assert_eq!(e["verdict"], "kernel panic: sysrq triggered crash");
+
+    // kallsyms from guest memory agrees with the kernel's own symbolization of its trace:
+    // the frame `panic+0xOFF/0xSIZE` is panic's address plus OFF.
+    let dmesg = r.stdout();
+    let frame = dmesg
+        .lines()
+        .filter_map(|l| l.split("] ").nth(1).map(str::trim))
+        .find(|f| f.starts_with("panic+0x"))
+        .expect("a panic+0x frame in the call trace");
+    let off_hex = &frame["panic+0x".len()..frame.find('/').unwrap()];
+    let off = u64::from_str_radix(off_hex, 16).unwrap();
+    let s = coroner(dir.path(), &["sym", "vm.core.zst", "panic", "--json"]);
+    s.expect_code(0);
+    let panic_addr = s.json()["answers"][0]["address"].as_u64().unwrap();
+    let addr = format!("{:#x}", panic_addr + off);
+    let back = coroner(dir.path(), &["sym", "vm.core.zst", &addr]);
+    back.expect_code(0);
+    assert!(
+        back.stdout().contains(frame),
+        "{} vs {frame}",
+        back.stdout()
+    );
+    coroner(
+        dir.path(),
+        &["sym", "vm.core.zst", "no_such_symbol_anywhere"],
+    )
+    .expect_code(7);
     // The JSON log has levels and filters work.
     let j = coroner(
         dir.path(),

@@ -10,10 +10,14 @@
 use coroner_formats::{ElfCore, PhysAddr, PhysMem};
 use serde::Serialize;
 
+use crate::kallsyms::{Kallsyms, KallsymsError};
 use crate::kmem::{KernelMem, VirtAddr, XlateError};
 use crate::paging::{PageTables, KERNEL_MAP_END, START_KERNEL_MAP};
 use crate::vmcoreinfo::Vmcoreinfo;
 use crate::vmcoreinfo_scan::{self, CandidateKind};
+
+/// How much of the kernel image a kallsyms signature scan reads.
+const KERNEL_SCAN_BYTES: u64 = 256 << 20;
 
 /// Where `_text` sits without KASLR (`__START_KERNEL`).
 pub const START_KERNEL: u64 = 0xffff_ffff_8100_0000;
@@ -230,7 +234,30 @@ impl<'a> KernelView<'a> {
     pub fn ktext_pa(&self, va: VirtAddr) -> Option<PhysAddr> {
         (START_KERNEL_MAP..KERNEL_MAP_END)
             .contains(&va.0)
-            .then(|| PhysAddr(va.0 - START_KERNEL_MAP + self.phys_base))
+            .then(|| PhysAddr((va.0 - START_KERNEL_MAP).wrapping_add(self.phys_base)))
+    }
+
+    /// The kallsyms table from guest memory, with how it was found: through VMCOREINFO's
+    /// `SYMBOL(kallsyms_*)` (6.0+), else by a signature scan of the kernel image.
+    pub fn kallsyms(&self) -> Result<(Kallsyms, String), KallsymsError> {
+        let stext = self.vmcoreinfo.as_ref().and_then(|v| v.symbol("_stext"));
+        if let Some(v) = &self.vmcoreinfo {
+            match Kallsyms::from_vmcoreinfo(self, v) {
+                Ok(k) => {
+                    let how = k.how().to_string();
+                    return Ok((k, how));
+                }
+                Err(KallsymsError::MissingSymbol { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let text = START_KERNEL + self.kaslr_offset;
+        let k = Kallsyms::scan(self, VirtAddr(text), KERNEL_SCAN_BYTES, stext)?;
+        let how = format!(
+            "found by scanning the kernel image at {text:#x}; {}",
+            k.how()
+        );
+        Ok((k, how))
     }
 
     /// The kernel's `init_uts_ns` release string, read from memory (`uname -r`).

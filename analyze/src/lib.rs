@@ -17,6 +17,7 @@
 mod cpu_mode;
 mod escape;
 mod inspect;
+mod kallsyms;
 mod kernel_view;
 mod kmem;
 mod paging;
@@ -28,6 +29,10 @@ mod vmcoreinfo_scan;
 pub use cpu_mode::{cpu_mode, CpuMode, ModeInfo, Paging};
 pub use escape::escape_control;
 pub use inspect::{Inspection, RangeSummary, VcpuSummary, VmcoreinfoSummary};
+pub use kallsyms::{
+    AddressEncoding, FoundBy, Kallsyms, KallsymsError, KallsymsInfo, NameLengths, RejectReason,
+    Rejection, ScanStep, Symbol, TableOrder, MAX_NAMES_BYTES, MAX_SYMBOL_SIZE, MAX_SYMS,
+};
 pub use kernel_view::{Evidence, Hints, KernelView, ViewError, START_KERNEL};
 pub use kmem::{KernelMem, SliceKernelMem, VirtAddr, XlateError};
 pub use paging::{PageTables, Translation, KERNEL_MAP_END, START_KERNEL_MAP};

@@ -74,19 +74,26 @@ pub fn scan(mem: &dyn PhysMem) -> Vec<Candidate> {
         found.push(c);
         false
     });
+    found.sort_by_key(|c| c.paddr);
     found
 }
 
-/// Scans page starts in address order, handing each candidate to `accept`, and stops at
-/// the first one it accepts (returning it). The kernel allocates its copies early in boot,
-/// low in physical memory, so a scan that validates as it goes usually stops early.
+/// Scans page starts, handing each candidate to `accept`, and stops at the first one it
+/// accepts (returning it). Blocks are visited highest first, each upwards from its start,
+/// where the kernel's early allocations sit, so a scan that validates as it goes usually
+/// stops early.
 pub fn scan_until(
     mem: &dyn PhysMem,
     mut accept: impl FnMut(Candidate) -> bool,
 ) -> Option<PhysAddr> {
     let mut seen = 0usize;
     let mut head = [0u8; 24];
-    for range in mem.ranges() {
+    // The kernel allocates its copies at boot from the highest zone, near where that zone
+    // starts (ZONE_NORMAL at 4 GiB on a large guest, ZONE_DMA32 at 16 MiB on a small one):
+    // so the highest RAM block is scanned first, each block upwards.
+    let mut ranges = mem.ranges().to_vec();
+    ranges.sort_by_key(|r| std::cmp::Reverse(r.start));
+    for range in &ranges {
         let mut page = range.start.0.div_ceil(PAGE) * PAGE;
         while page + 24 <= range.end.0 && seen < MAX_CANDIDATES {
             if mem.read_at(PhysAddr(page), &mut head).is_ok() {

@@ -14,6 +14,17 @@ use super::output::print_json;
 use crate::cli::AnalyzeArgs;
 use crate::exit::ExitClass;
 
+/// Start of the x86_64 module mapping area with KASLR.
+const MODULES_START: u64 = 0xffff_ffff_c000_0000;
+
+/// Where a vCPU was stopped.
+#[derive(Serialize)]
+struct VcpuAt {
+    index: usize,
+    rip: u64,
+    symbol: Option<String>,
+}
+
 #[derive(Serialize)]
 struct Report {
     verdict: String,
@@ -27,6 +38,7 @@ struct Report {
     log_located: Option<String>,
     log_diagnostics: Vec<String>,
     triage: Option<Triage>,
+    vcpus: Vec<VcpuAt>,
     events: Vec<String>,
     #[serde(skip)]
     log_tail: String,
@@ -50,6 +62,7 @@ fn build(core: &coroner_formats::Core, tail: usize) -> Report {
         log_located: None,
         log_diagnostics: Vec::new(),
         triage: None,
+        vcpus: Vec::new(),
         events: core
             .metadata
             .as_ref()
@@ -74,6 +87,40 @@ fn build(core: &coroner_formats::Core, tail: usize) -> Report {
     r.phys_base = Some(view.phys_base);
     r.evidence = view.evidence.clone();
     r.problems = view.problems.clone();
+    let kallsyms = match view.kallsyms() {
+        Ok((k, how)) => {
+            r.evidence.push(Evidence {
+                fact: "kallsyms".into(),
+                value: format!("{} symbols", k.len()),
+                how,
+            });
+            Some(k)
+        }
+        Err(e) => {
+            r.problems.push(format!("kallsyms: {e}"));
+            None
+        }
+    };
+    r.vcpus = core
+        .elf
+        .vcpus
+        .iter()
+        .filter_map(|v| {
+            let rip = v.qemu.as_ref().map(|s| s.rip)?;
+            let symbol = kallsyms
+                .as_ref()
+                .and_then(|k| k.symbolize(rip).map(|_| k.format_addr(rip)))
+                .or_else(|| {
+                    // Module symbols live in each module's own tables, not in kallsyms.
+                    (rip >= MODULES_START).then(|| "(in a module)".to_string())
+                });
+            Some(VcpuAt {
+                index: v.index,
+                rip,
+                symbol,
+            })
+        })
+        .collect();
     let log = view
         .vmcoreinfo
         .as_ref()
@@ -131,6 +178,15 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
     }
     if !report.events.is_empty() {
         let _ = writeln!(s, "qmp events  {}", report.events.join(", "));
+    }
+    for v in &report.vcpus {
+        let _ = writeln!(
+            s,
+            "vCPU {:<6} RIP {:016x} {}",
+            v.index,
+            v.rip,
+            escape_control(v.symbol.as_deref().unwrap_or(""))
+        );
     }
     let _ = writeln!(s, "\nhow we know");
     for e in &report.evidence {

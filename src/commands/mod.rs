@@ -9,6 +9,7 @@ mod export;
 mod inspect;
 mod kernel;
 mod output;
+mod sym;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitClass;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Capture(args) => capture::run(&args),
         Command::Dmesg(args) => dmesg::run(&args),
         Command::Analyze(args) => analyze::run(&args),
+        Command::Sym(args) => sym::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),

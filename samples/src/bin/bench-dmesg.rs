@@ -1,0 +1,159 @@
+//! `bench-dmesg`: `coroner dmesg` on captures of a 256 MiB and an 8 GiB guest, with and
+//! without the VMCOREINFO candidates recorded at capture, beside the peers installed on
+//! this machine (vmcore-dmesg, makedumpfile --dump-dmesg) on the same dump. Not a test.
+//!
+//! Usage: cargo build --release --workspace && target/release/bench-dmesg [--sizes 256,8192]
+
+use std::path::Path;
+use std::process::Command;
+
+use coroner_formats::{ContainerWriter, MappedFile, Metadata, WriteOptions};
+use coroner_samples::kit::{Guest, GuestOptions, Scenario};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("bench-dmesg: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Runs `cmd` under GNU time: (seconds, peak RSS KiB, exit code, first stderr line).
+fn timed(cmd: &mut Command) -> Res<(f64, u64, i32, String)> {
+    let mut t = Command::new("/usr/bin/time");
+    t.arg("-f")
+        .arg("@@ %e %M")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    let out = t.output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stats = err
+        .lines()
+        .find_map(|l| l.strip_prefix("@@ "))
+        .unwrap_or("0 0");
+    let mut it = stats.split_whitespace();
+    let secs = it.next().unwrap_or("0").parse().unwrap_or(0.0);
+    let kib = it.next().unwrap_or("0").parse().unwrap_or(0);
+    let first = err
+        .lines()
+        .find(|l| !l.starts_with("@@") && !l.trim().is_empty() && !l.starts_with("Command exited"))
+        .unwrap_or("")
+        .chars()
+        .take(70)
+        .collect();
+    Ok((secs, kib, out.status.code().unwrap_or(-1), first))
+}
+
+/// A container of `elf` written without the VMCOREINFO candidates.
+fn plain_container(elf: &Path, out: &Path) -> Res<()> {
+    let src = MappedFile::open(elf)?;
+    let mut w = ContainerWriter::create(out, WriteOptions::default())?;
+    for chunk in src.bytes().chunks(8 << 20) {
+        w.write_all(chunk)?;
+    }
+    w.finish(Metadata::new("bench-dmesg (no candidates)"))?;
+    Ok(())
+}
+
+fn run() -> Res<()> {
+    let mut sizes = vec![256u32, 8192];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--sizes" => {
+                sizes = args
+                    .next()
+                    .ok_or("--sizes needs a value")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            _ => return Err(format!("unknown argument {a}").into()),
+        }
+    }
+    let coroner = std::env::current_exe()?.with_file_name("coroner");
+    println!(
+        "{:<10} {:<44} {:>8} {:>10} {:>6}  note",
+        "guest", "command", "time s", "peak RSS", "exit"
+    );
+    for mem in sizes {
+        let mut guest = Guest::boot(&GuestOptions {
+            mem_mib: mem,
+            ..GuestOptions::default()
+        })?;
+        guest.freeze(Scenario::Panic)?;
+        let dir = guest.dir().to_path_buf();
+        let cap = dir.join("cap.core.zst");
+        let ok = Command::new(&coroner)
+            .args(["capture", "--qmp"])
+            .arg(guest.tool_socket())
+            .arg("-o")
+            .arg(&cap)
+            .output()?
+            .status
+            .success();
+        if !ok {
+            return Err("coroner capture failed".into());
+        }
+        let elf = dir.join("dump.elf");
+        guest.dump(&elf, "elf")?;
+        drop(guest.qmp.execute("quit", None));
+        let plain = dir.join("plain.core.zst");
+        plain_container(&elf, &plain)?;
+        let label = format!("{mem} MiB");
+        let runs: Vec<(String, Command)> = vec![
+            ("coroner dmesg CAPTURE (candidates recorded)".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("dmesg").arg(&cap);
+                c
+            }),
+            ("coroner dmesg CONTAINER (nothing recorded)".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("dmesg").arg(&plain);
+                c
+            }),
+            ("coroner dmesg ELF".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("dmesg").arg(&elf);
+                c
+            }),
+            ("vmcore-dmesg ELF".into(), {
+                let mut c = Command::new("vmcore-dmesg");
+                c.arg(&elf);
+                c
+            }),
+            ("makedumpfile --dump-dmesg ELF".into(), {
+                let mut c = Command::new("makedumpfile");
+                c.arg("--dump-dmesg").arg(&elf).arg(dir.join("mdf.txt"));
+                c
+            }),
+        ];
+        for (what, mut cmd) in runs {
+            let available = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "command -v {}",
+                    cmd.get_program().to_string_lossy()
+                ))
+                .output()?
+                .status
+                .success();
+            if !available {
+                println!(
+                    "{label:<10} {what:<44} {:>8} {:>10} {:>6}  not installed",
+                    "-", "-", "-"
+                );
+                continue;
+            }
+            // First run warms the page cache; the second is reported.
+            timed(&mut cmd)?;
+            let (secs, kib, code, note) = timed(&mut cmd)?;
+            println!(
+                "{label:<10} {what:<44} {secs:>8.3} {:>7} MiB {code:>6}  {note}",
+                kib / 1024
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! `coroner sym`: kernel addresses to `name+0xoff/0xsize`, names to addresses.
+
+use coroner_analyze::escape_control;
+use serde::Serialize;
+
+use super::kernel;
+use super::output::print_json;
+use crate::cli::SymArgs;
+use crate::exit::{classified, ExitClass};
+
+#[derive(Serialize)]
+struct Answer {
+    query: String,
+    address: Option<u64>,
+    symbol: Option<String>,
+    offset: Option<u64>,
+    size: Option<u64>,
+    kind: Option<char>,
+}
+
+#[derive(Serialize)]
+struct SymJson<'a> {
+    how: &'a str,
+    symbols: usize,
+    answers: Vec<Answer>,
+}
+
+fn parse_addr(s: &str) -> Option<u64> {
+    let h = s.strip_prefix("0x").unwrap_or(s);
+    // A name like `add` is hex too: only long hex strings or 0x-prefixed ones are addresses.
+    (s.starts_with("0x") || h.len() >= 8)
+        .then(|| u64::from_str_radix(h, 16).ok())
+        .flatten()
+}
+
+pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
+    let core = kernel::open(&args.file)?;
+    let view = kernel::view(&core)?;
+    let (ks, how) = view.kallsyms().map_err(|e| {
+        classified(
+            e,
+            ExitClass::NotFound,
+            format!("no kallsyms table found in {}", args.file.display()),
+        )
+    })?;
+    let mut answers = Vec::new();
+    for q in &args.what {
+        let a = match parse_addr(q) {
+            Some(addr) => match ks.symbolize(addr) {
+                Some((s, off)) => Answer {
+                    query: q.clone(),
+                    address: Some(addr),
+                    symbol: Some(s.name.clone()),
+                    offset: Some(off),
+                    size: Some(s.size),
+                    kind: Some(s.kind),
+                },
+                None => Answer {
+                    query: q.clone(),
+                    address: Some(addr),
+                    symbol: None,
+                    offset: None,
+                    size: None,
+                    kind: None,
+                },
+            },
+            None => match ks.lookup(q) {
+                Some(s) => Answer {
+                    query: q.clone(),
+                    address: Some(s.addr),
+                    symbol: Some(s.name.clone()),
+                    offset: Some(0),
+                    size: Some(s.size),
+                    kind: Some(s.kind),
+                },
+                None => Answer {
+                    query: q.clone(),
+                    address: None,
+                    symbol: None,
+                    offset: None,
+                    size: None,
+                    kind: None,
+                },
+            },
+        };
+        answers.push(a);
+    }
+    let missing = answers.iter().filter(|a| a.symbol.is_none()).count();
+    if args.json {
+        print_json(&SymJson {
+            how: &how,
+            symbols: ks.len(),
+            answers,
+        })?;
+    } else {
+        for a in &answers {
+            match (&a.symbol, a.address) {
+                (Some(name), Some(addr)) => println!(
+                    "{addr:016x} {}+{:#x}/{:#x} ({})",
+                    escape_control(name),
+                    a.offset.unwrap_or(0),
+                    a.size.unwrap_or(0),
+                    a.kind.unwrap_or('?')
+                ),
+                (None, Some(addr)) => println!("{addr:016x} not in any kernel symbol"),
+                _ => println!("{}: no such symbol", escape_control(&a.query)),
+            }
+        }
+    }
+    Ok(if missing > 0 {
+        ExitClass::NotFound
+    } else {
+        ExitClass::Ok
+    })
+}
