@@ -154,6 +154,10 @@ pub struct InspectArgs {
 pub struct DmesgArgs {
     /// A capture (.core.zst) or a qemu ELF dump.
     pub file: PathBuf,
+    /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
+    /// and kallsyms alone (when VMCOREINFO is damaged or not trusted).
+    #[arg(long)]
+    pub ignore_vmcoreinfo: bool,
     /// Only records of this level or more severe (0 emerg .. 7 debug).
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=7))]
     pub level: Option<u8>,
@@ -176,6 +180,10 @@ pub struct DmesgArgs {
 pub struct SymArgs {
     /// A capture (.core.zst) or a qemu ELF dump.
     pub file: PathBuf,
+    /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
+    /// and kallsyms alone (when VMCOREINFO is damaged or not trusted).
+    #[arg(long)]
+    pub ignore_vmcoreinfo: bool,
     /// Addresses (hex, with or without 0x) or symbol names.
     #[arg(required = true)]
     pub what: Vec<String>,
@@ -189,6 +197,10 @@ pub struct SymArgs {
 pub struct AnalyzeArgs {
     /// A capture (.core.zst) or a qemu ELF dump.
     pub file: PathBuf,
+    /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
+    /// and kallsyms alone (when VMCOREINFO is damaged or not trusted).
+    #[arg(long)]
+    pub ignore_vmcoreinfo: bool,
     /// Lines of the kernel log's end to show (text output).
     #[arg(long, default_value_t = 20)]
     pub tail: usize,

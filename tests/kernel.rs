@@ -147,6 +147,23 @@ fn dmesg_and_verdict_of_a_panicked_guest_without_vmcoreinfo() {
         &["sym", "vm.core.zst", "no_such_symbol_anywhere"],
     )
     .expect_code(7);
+
+    // Without VMCOREINFO at all: KASLR and phys_base from the page tables, kallsyms by
+    // signature scan, the ring through kallsyms: the same log and the same offsets.
+    let bare = coroner(dir.path(), &["dmesg", "vm.core.zst", "--ignore-vmcoreinfo"]);
+    bare.expect_code(0);
+    assert_eq!(bare.stdout(), r.stdout());
+    let b = coroner(
+        dir.path(),
+        &["analyze", "vm.core.zst", "--ignore-vmcoreinfo", "--json"],
+    );
+    b.expect_code(0);
+    let b = b.json();
+    assert_eq!(b["kaslr_offset"], a["kaslr_offset"]);
+    assert_eq!(b["phys_base"], a["phys_base"]);
+    assert_eq!(b["verdict"], a["verdict"]);
+    let how = evidence(&b, "kallsyms")["how"].as_str().unwrap();
+    assert!(how.contains("signature scan"), "{how}");
     // The JSON log has levels and filters work.
     let j = coroner(
         dir.path(),

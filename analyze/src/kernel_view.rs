@@ -13,8 +13,20 @@ use serde::Serialize;
 use crate::kallsyms::{Kallsyms, KallsymsError};
 use crate::kmem::{KernelMem, VirtAddr, XlateError};
 use crate::paging::{PageTables, KERNEL_MAP_END, START_KERNEL_MAP};
+use crate::printk::{read_kernel_log, KernelLog, LogError};
 use crate::vmcoreinfo::Vmcoreinfo;
 use crate::vmcoreinfo_scan::{self, CandidateKind};
+
+/// The printk symbols looked up in kallsyms when there is no VMCOREINFO.
+const LOG_SYMBOLS: [&str; 7] = [
+    "prb",
+    "log_buf",
+    "log_buf_len",
+    "log_first_idx",
+    "log_next_idx",
+    "clear_idx",
+    "log_end",
+];
 
 /// How much of the kernel image a kallsyms signature scan reads.
 const KERNEL_SCAN_BYTES: u64 = 256 << 20;
@@ -59,6 +71,9 @@ pub struct Hints {
     /// Guest-physical addresses of pages that looked like VMCOREINFO when the capture
     /// streamed past them (validated before use).
     pub vmcoreinfo_candidates: Vec<PhysAddr>,
+    /// Do not use VMCOREINFO at all: derive everything from the vCPU state, the page
+    /// tables and kallsyms (for a VMCOREINFO that is damaged or not trusted).
+    pub ignore_vmcoreinfo: bool,
 }
 
 /// The kernel as seen from guest memory.
@@ -111,7 +126,16 @@ impl<'a> KernelView<'a> {
         let cpus = paging_cpus(elf);
         let mut evidence = Vec::new();
         let mut problems = Vec::new();
-        let (vmci, how) = find_vmcoreinfo(mem, elf, hints, &cpus, &mut problems);
+        let (vmci, how) = if hints.ignore_vmcoreinfo {
+            evidence.push(Evidence {
+                fact: "VMCOREINFO".into(),
+                value: "not used".into(),
+                how: "ignored on request (--ignore-vmcoreinfo)".into(),
+            });
+            (None, None)
+        } else {
+            find_vmcoreinfo(mem, elf, hints, &cpus, &mut problems)
+        };
         if let (Some(v), Some(how)) = (&vmci, how) {
             evidence.push(Evidence {
                 fact: "VMCOREINFO".into(),
@@ -258,6 +282,30 @@ impl<'a> KernelView<'a> {
             k.how()
         );
         Ok((k, how))
+    }
+
+    /// The kernel log. With VMCOREINFO, through its symbols and struct layouts; without,
+    /// through the ring's symbols in kallsyms (present with `CONFIG_KALLSYMS_ALL`, as in
+    /// distribution kernels) and the documented x86_64 layouts.
+    pub fn kernel_log(&self) -> Result<KernelLog, LogError> {
+        if let Some(v) = &self.vmcoreinfo {
+            return read_kernel_log(self, v);
+        }
+        let Ok((ks, _)) = self.kallsyms() else {
+            return Err(LogError::NoLogSymbols);
+        };
+        let mut text = String::new();
+        for name in LOG_SYMBOLS {
+            if let Some(s) = ks.lookup(name) {
+                text.push_str(&format!("SYMBOL({name})={:x}\n", s.addr));
+            }
+        }
+        let mut log = read_kernel_log(self, &Vmcoreinfo::parse(&text))?;
+        log.located = format!(
+            "{} (symbols from kallsyms, layouts assumed: no VMCOREINFO)",
+            log.located
+        );
+        Ok(log)
     }
 
     /// The kernel's `init_uts_ns` release string, read from memory (`uname -r`).

@@ -4,9 +4,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use anyhow::Context;
-use coroner_analyze::{
-    escape_control, format_dmesg, read_kernel_log, triage, Evidence, FormatOptions, Triage,
-};
+use coroner_analyze::{escape_control, format_dmesg, triage, Evidence, FormatOptions, Triage};
 use serde::Serialize;
 
 use super::kernel;
@@ -49,7 +47,7 @@ fn run_state(core: &coroner_formats::Core) -> Option<String> {
     c["run_state_before"].as_str().map(String::from)
 }
 
-fn build(core: &coroner_formats::Core, tail: usize) -> Report {
+fn build(core: &coroner_formats::Core, tail: usize, ignore_vmcoreinfo: bool) -> Report {
     let mut r = Report {
         verdict: String::new(),
         run_state: run_state(core),
@@ -74,7 +72,7 @@ fn build(core: &coroner_formats::Core, tail: usize) -> Report {
             .collect(),
         log_tail: String::new(),
     };
-    let view = match kernel::view(core) {
+    let view = match kernel::view(core, ignore_vmcoreinfo) {
         Ok(v) => v,
         Err(e) => {
             r.problems.push(format!("{e:#}"));
@@ -121,12 +119,8 @@ fn build(core: &coroner_formats::Core, tail: usize) -> Report {
             })
         })
         .collect();
-    let log = view
-        .vmcoreinfo
-        .as_ref()
-        .map(|v| read_kernel_log(&view, v).map_err(|e| e.to_string()));
-    match log {
-        Some(Ok(log)) => {
+    match view.kernel_log() {
+        Ok(log) => {
             r.log_records = log.records.len();
             r.log_located = Some(log.located.clone());
             r.evidence.push(Evidence {
@@ -141,14 +135,9 @@ fn build(core: &coroner_formats::Core, tail: usize) -> Report {
             r.log_tail = format_dmesg(&log.records[start..], &FormatOptions::default());
             r.triage = Some(t);
         }
-        Some(Err(e)) => {
+        Err(e) => {
             r.problems.push(format!("kernel log: {e}"));
             r.verdict = verdict_without_log(&r, "kernel log unreadable");
-        }
-        None => {
-            r.problems
-                .push("kernel log: no VMCOREINFO to locate it".into());
-            r.verdict = verdict_without_log(&r, "kernel log not found");
         }
     }
     if let Some(state) = &r.run_state {
@@ -166,7 +155,7 @@ fn verdict_without_log(r: &Report, why: &str) -> String {
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
     let core = kernel::open(&args.file)?;
-    let report = build(&core, args.tail);
+    let report = build(&core, args.tail, args.ignore_vmcoreinfo);
     if args.json {
         print_json(&report)?;
         return Ok(ExitClass::Ok);

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use coroner_analyze::{escape_control, format_dmesg, read_kernel_log, FormatOptions};
+use coroner_analyze::{escape_control, format_dmesg, FormatOptions};
 use serde::Serialize;
 
 use super::kernel;
@@ -22,17 +22,8 @@ struct DmesgJson<'a> {
 
 pub fn run(args: &DmesgArgs) -> anyhow::Result<ExitClass> {
     let core = kernel::open(&args.file)?;
-    let view = kernel::view(&core)?;
-    let Some(vmci) = view.vmcoreinfo.as_ref() else {
-        return Err(anyhow::anyhow!(
-            "no VMCOREINFO in the dump's notes or in RAM, so the log cannot be located"
-        )
-        .context(crate::exit::Classified {
-            class: ExitClass::NotFound,
-            doing: format!("cannot read the kernel log of {}", args.file.display()),
-        }));
-    };
-    let log = read_kernel_log(&view, vmci).map_err(|e| {
+    let view = kernel::view(&core, args.ignore_vmcoreinfo)?;
+    let log = view.kernel_log().map_err(|e| {
         classified(
             e,
             ExitClass::NotFound,

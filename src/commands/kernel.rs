@@ -14,9 +14,10 @@ pub fn open(path: &Path) -> anyhow::Result<Core> {
     })
 }
 
-/// What the container's metadata recorded that saves work.
-pub fn hints(core: &Core) -> Hints {
+/// What the container's metadata recorded that saves work, and the user's choices.
+pub fn hints(core: &Core, ignore_vmcoreinfo: bool) -> Hints {
     Hints {
+        ignore_vmcoreinfo,
         vmcoreinfo_candidates: core
             .metadata
             .as_ref()
@@ -31,8 +32,9 @@ pub fn hints(core: &Core) -> Hints {
 }
 
 /// The kernel view of `core`, or an exit-class-7 error saying why there is none.
-pub fn view(core: &Core) -> anyhow::Result<KernelView<'_>> {
-    KernelView::build(core.mem(), &core.elf, &hints(core)).classify(ExitClass::NotFound, || {
-        format!("no Linux kernel found in {}", core.path.display())
-    })
+pub fn view(core: &Core, ignore_vmcoreinfo: bool) -> anyhow::Result<KernelView<'_>> {
+    KernelView::build(core.mem(), &core.elf, &hints(core, ignore_vmcoreinfo))
+        .classify(ExitClass::NotFound, || {
+            format!("no Linux kernel found in {}", core.path.display())
+        })
 }

@@ -35,7 +35,7 @@ fn parse_addr(s: &str) -> Option<u64> {
 
 pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
     let core = kernel::open(&args.file)?;
-    let view = kernel::view(&core)?;
+    let view = kernel::view(&core, args.ignore_vmcoreinfo)?;
     let (ks, how) = view.kallsyms().map_err(|e| {
         classified(
             e,
