@@ -30,8 +30,6 @@ mod tokens;
 mod vmci;
 
 #[cfg(test)]
-mod real_dump;
-#[cfg(test)]
 mod synth;
 #[cfg(test)]
 mod tests;

@@ -26,8 +26,6 @@ mod structured;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
-mod real_dump_tests;
-#[cfg(test)]
 mod testutil;
 
 pub use error::LogError;
