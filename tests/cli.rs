@@ -15,7 +15,9 @@ fn write_elf(dir: &Dir, name: &str) -> std::path::PathBuf {
 #[test]
 fn help_has_examples_for_every_command() {
     let d = Dir::new();
-    for cmd in ["inspect", "compress", "export"] {
+    for cmd in [
+        "capture", "analyze", "dmesg", "sym", "inspect", "compress", "export",
+    ] {
         let r = coroner(d.path(), &[cmd, "--help"]);
         r.expect_code(0);
         assert!(
