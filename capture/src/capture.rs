@@ -199,12 +199,16 @@ pub fn capture(
     // The dump.
     let t = Instant::now();
     let since = qmp.events().len();
-    let result = if qmp.can_pass_fds() {
-        info.method = "pipe".into();
-        dump_through_pipe(&mut qmp, opts, since, progress, interrupt)
+    let pipe = qmp.can_pass_fds();
+    info.method = if pipe { "pipe" } else { "file" }.into();
+    // What a partial file kept after a failure records: everything known before the dump.
+    let mut meta = Metadata::new(opts.tool.clone());
+    meta.origin = Some(format!("capture {} via {}", opts.qmp, info.method));
+    meta.capture = serde_json::to_value(&info).ok();
+    let result = if pipe {
+        dump_through_pipe(&mut qmp, opts, &meta, since, progress, interrupt)
     } else {
-        info.method = "file".into();
-        dump_through_file(&mut qmp, opts, since, progress, interrupt)
+        dump_through_file(&mut qmp, opts, &meta, since, progress, interrupt)
     };
     info.timings.dump_ms = ms(t);
     info.dump_status = optional(&mut qmp, "query-dump").ok().flatten();
@@ -213,8 +217,6 @@ pub fn capture(
     let (writer, head, vmcoreinfo_candidates) = result?;
 
     // Checks before the file may claim to be complete.
-    let mut meta = Metadata::new(opts.tool.clone());
-    meta.origin = Some(format!("capture {} via {}", opts.qmp, info.method));
     let resumed = info.events[since..].iter().any(|e| e.event == "RESUME") && !info.live;
     let after = info.run_state_after.clone().unwrap_or_default();
     if resumed || (!info.live && after == "running") {
@@ -313,6 +315,7 @@ type Streamed = (ContainerWriter, Vec<u8>, Vec<u64>);
 fn dump_through_pipe(
     qmp: &mut Qmp,
     opts: &CaptureOptions,
+    meta: &Metadata,
     since: usize,
     progress: &dyn Progress,
     interrupt: &AtomicBool,
@@ -361,7 +364,7 @@ fn dump_through_pipe(
                 })
             }
         };
-        settle(drained, outcome, opts, interrupt)
+        settle(drained, outcome, opts, meta, interrupt)
     })
 }
 
@@ -370,6 +373,7 @@ fn settle(
     drained: Drained,
     outcome: Result<(), CaptureError>,
     opts: &CaptureOptions,
+    meta: &Metadata,
     interrupt: &AtomicBool,
 ) -> Result<Streamed, CaptureError> {
     let Drained {
@@ -379,7 +383,6 @@ fn settle(
         vmcoreinfo_candidates,
     } = drained;
     let bytes = writer.bytes_in();
-    let meta = Metadata::new(opts.tool.clone());
     let keep = opts.keep_partial;
     let abandon = |writer: ContainerWriter, reason: &str| {
         writer.abandon(meta.clone(), reason, keep).ok().flatten()
@@ -518,6 +521,7 @@ fn follow_dump(
 fn dump_through_file(
     qmp: &mut Qmp,
     opts: &CaptureOptions,
+    meta: &Metadata,
     since: usize,
     progress: &dyn Progress,
     interrupt: &AtomicBool,
@@ -559,7 +563,7 @@ fn dump_through_file(
             .map_err(|source| CaptureError::Output { source, kept: None })?;
         let rd = std::os::fd::OwnedFd::from(file);
         let drained = drain(rd, writer, &received, interrupt);
-        settle(drained, Ok(()), opts, interrupt)
+        settle(drained, Ok(()), opts, meta, interrupt)
     });
     let _ = std::fs::remove_file(&elf_path);
     result
