@@ -7,7 +7,7 @@
 //! `init_uts_ns` must hold its `OSRELEASE`). Without VMCOREINFO the KASLR offset and
 //! `phys_base` come from the lowest mapped kernel-text address in the vCPU's page tables.
 
-use coroner_formats::{ElfCore, PhysAddr, PhysMem};
+use coroner_formats::{Core, ElfCore, PhysAddr, PhysMem};
 use serde::Serialize;
 
 use crate::kallsyms::{Kallsyms, KallsymsError};
@@ -74,6 +74,25 @@ pub struct Hints {
     /// Do not use VMCOREINFO at all: derive everything from the vCPU state, the page
     /// tables and kallsyms (for a VMCOREINFO that is damaged or not trusted).
     pub ignore_vmcoreinfo: bool,
+}
+
+impl Hints {
+    /// What `core`'s container metadata recorded, and whether to ignore VMCOREINFO.
+    pub fn for_core(core: &Core, ignore_vmcoreinfo: bool) -> Self {
+        Self {
+            ignore_vmcoreinfo,
+            vmcoreinfo_candidates: core
+                .metadata
+                .as_ref()
+                .map(|m| {
+                    m.vmcoreinfo_candidates
+                        .iter()
+                        .map(|&a| PhysAddr(a))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// The kernel as seen from guest memory.
@@ -254,13 +273,6 @@ impl<'a> KernelView<'a> {
         })
     }
 
-    /// The guest-physical address of a kernel-image virtual address, by the link formula.
-    pub fn ktext_pa(&self, va: VirtAddr) -> Option<PhysAddr> {
-        (START_KERNEL_MAP..KERNEL_MAP_END)
-            .contains(&va.0)
-            .then(|| PhysAddr((va.0 - START_KERNEL_MAP).wrapping_add(self.phys_base)))
-    }
-
     /// The kallsyms table from guest memory, with how it was found: through VMCOREINFO's
     /// `SYMBOL(kallsyms_*)` (6.0+), else by a signature scan of the kernel image.
     pub fn kallsyms(&self) -> Result<(Kallsyms, String), KallsymsError> {
@@ -306,12 +318,6 @@ impl<'a> KernelView<'a> {
             log.located
         );
         Ok(log)
-    }
-
-    /// The kernel's `init_uts_ns` release string, read from memory (`uname -r`).
-    pub fn running_release(&self) -> Option<String> {
-        let v = self.vmcoreinfo.as_ref()?;
-        running_release(&self.tables, v)
     }
 }
 

@@ -22,6 +22,7 @@ mod kernel_view;
 mod kmem;
 mod paging;
 mod printk;
+mod report;
 mod triage;
 mod vmcoreinfo;
 mod vmcoreinfo_scan;
@@ -39,6 +40,7 @@ pub use paging::{PageTables, Translation, KERNEL_MAP_END, START_KERNEL_MAP};
 pub use printk::{
     format_dmesg, read_kernel_log, FormatOptions, KernelLog, LogError, LogKind, LogRecord,
 };
+pub use report::{report, Report, ReportOptions, VcpuAt};
 pub use triage::{triage, CallTrace, Finding, Triage};
 pub use vmcoreinfo::Vmcoreinfo;
-pub use vmcoreinfo_scan::{scan as scan_vmcoreinfo, Candidate, CandidateKind};
+pub use vmcoreinfo_scan::{scan_until as scan_vmcoreinfo, Candidate, CandidateKind};

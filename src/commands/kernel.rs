@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use coroner_analyze::{Hints, KernelView};
-use coroner_formats::{Core, PhysAddr};
+use coroner_formats::Core;
 
 use crate::exit::{ClassifyExt, ExitClass};
 
@@ -14,27 +14,14 @@ pub fn open(path: &Path) -> anyhow::Result<Core> {
     })
 }
 
-/// What the container's metadata recorded that saves work, and the user's choices.
-pub fn hints(core: &Core, ignore_vmcoreinfo: bool) -> Hints {
-    Hints {
-        ignore_vmcoreinfo,
-        vmcoreinfo_candidates: core
-            .metadata
-            .as_ref()
-            .map(|m| {
-                m.vmcoreinfo_candidates
-                    .iter()
-                    .map(|&a| PhysAddr(a))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
 /// The kernel view of `core`, or an exit-class-7 error saying why there is none.
 pub fn view(core: &Core, ignore_vmcoreinfo: bool) -> anyhow::Result<KernelView<'_>> {
-    KernelView::build(core.mem(), &core.elf, &hints(core, ignore_vmcoreinfo))
-        .classify(ExitClass::NotFound, || {
-            format!("no Linux kernel found in {}", core.path.display())
-        })
+    KernelView::build(
+        core.mem(),
+        &core.elf,
+        &Hints::for_core(core, ignore_vmcoreinfo),
+    )
+    .classify(ExitClass::NotFound, || {
+        format!("no Linux kernel found in {}", core.path.display())
+    })
 }

@@ -1,0 +1,171 @@
+//! The report behind `coroner analyze`: the verdict, where each vCPU stopped, and how each
+//! fact was obtained. Plain data; the callers render it as text or JSON.
+
+use coroner_formats::Core;
+use serde::Serialize;
+
+use crate::kernel_view::{Evidence, Hints, KernelView};
+use crate::printk::LogRecord;
+use crate::triage::{triage, Triage};
+
+/// Start of the x86_64 module mapping area with KASLR.
+const MODULES_START: u64 = 0xffff_ffff_c000_0000;
+
+/// Where a vCPU was stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VcpuAt {
+    /// Index in qemu's CPU list.
+    pub index: usize,
+    /// Instruction pointer.
+    pub rip: u64,
+    /// `name+0xoff/0xsize`, `(in a module)`, or none.
+    pub symbol: Option<String>,
+}
+
+/// What to put in a [`Report`].
+#[derive(Clone, Debug, Default)]
+pub struct ReportOptions {
+    /// Records of the log's end to keep in [`Report::log_tail`].
+    pub tail: usize,
+    /// Do not use VMCOREINFO (see [`Hints::ignore_vmcoreinfo`]).
+    pub ignore_vmcoreinfo: bool,
+}
+
+/// Why the guest died, and how each fact is known.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// One line: the run state (from the capture) and the cause the log gives.
+    pub verdict: String,
+    /// Run state when the capture was taken, from the capture metadata.
+    pub run_state: Option<String>,
+    /// Kernel release.
+    pub release: Option<String>,
+    /// KASLR offset of the kernel image.
+    pub kaslr_offset: Option<u64>,
+    /// `phys_base`.
+    pub phys_base: Option<u64>,
+    /// How each fact was obtained, in order.
+    pub evidence: Vec<Evidence>,
+    /// What was tried and failed, or disagreed.
+    pub problems: Vec<String>,
+    /// Records in the kernel log.
+    pub log_records: usize,
+    /// How the log was located.
+    pub log_located: Option<String>,
+    /// What the log reader skipped or found damaged.
+    pub log_diagnostics: Vec<String>,
+    /// The log's triage.
+    pub triage: Option<Triage>,
+    /// Where each vCPU stopped.
+    pub vcpus: Vec<VcpuAt>,
+    /// QMP events the capture saw, by name.
+    pub events: Vec<String>,
+    /// The last records of the log (`ReportOptions::tail`), for text output.
+    #[serde(skip)]
+    pub log_tail: Vec<LogRecord>,
+}
+
+/// Analyzes `core`.
+pub fn report(core: &Core, opts: &ReportOptions) -> Report {
+    let capture = core.metadata.as_ref().and_then(|m| m.capture.as_ref());
+    let mut r = Report {
+        verdict: String::new(),
+        run_state: capture
+            .and_then(|c| c["run_state_before"].as_str())
+            .map(String::from),
+        release: None,
+        kaslr_offset: None,
+        phys_base: None,
+        evidence: Vec::new(),
+        problems: Vec::new(),
+        log_records: 0,
+        log_located: None,
+        log_diagnostics: Vec::new(),
+        triage: None,
+        vcpus: Vec::new(),
+        events: capture
+            .and_then(|c| c["events"].as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["event"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        log_tail: Vec::new(),
+    };
+    let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
+    r.verdict = match KernelView::build(core.mem(), &core.elf, &hints) {
+        Ok(view) => fill_from_view(&mut r, core, &view, opts.tail),
+        Err(e) => {
+            r.problems.push(e.to_string());
+            "no Linux kernel found".into()
+        }
+    };
+    if let Some(state) = &r.run_state {
+        r.verdict = format!("{state}: {}", r.verdict);
+    }
+    r
+}
+
+/// Fills the kernel facts, vCPU positions and log from `view`; returns the verdict.
+fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usize) -> String {
+    r.release = view.release.clone();
+    r.kaslr_offset = Some(view.kaslr_offset);
+    r.phys_base = Some(view.phys_base);
+    r.evidence = view.evidence.clone();
+    r.problems = view.problems.clone();
+    let kallsyms = match view.kallsyms() {
+        Ok((k, how)) => {
+            r.evidence.push(Evidence {
+                fact: "kallsyms".into(),
+                value: format!("{} symbols", k.len()),
+                how,
+            });
+            Some(k)
+        }
+        Err(e) => {
+            r.problems.push(format!("kallsyms: {e}"));
+            None
+        }
+    };
+    r.vcpus = core
+        .elf
+        .vcpus
+        .iter()
+        .filter_map(|v| {
+            let rip = v.qemu.as_ref()?.rip;
+            let symbol = kallsyms
+                .as_ref()
+                .and_then(|k| k.symbolize(rip).map(|_| k.format_addr(rip)))
+                // Module symbols live in each module's own tables, not in kallsyms.
+                .or_else(|| (rip >= MODULES_START).then(|| "(in a module)".to_string()));
+            Some(VcpuAt {
+                index: v.index,
+                rip,
+                symbol,
+            })
+        })
+        .collect();
+    match view.kernel_log() {
+        Ok(log) => {
+            r.log_records = log.records.len();
+            r.log_located = Some(log.located.clone());
+            r.evidence.push(Evidence {
+                fact: "kernel log".into(),
+                value: format!("{} records ({:?} ring)", log.records.len(), log.kind),
+                how: log.located.clone(),
+            });
+            r.log_diagnostics = log.diagnostics;
+            let t = triage(&log.records);
+            let verdict = t.verdict.clone();
+            r.triage = Some(t);
+            let start = log.records.len().saturating_sub(tail);
+            r.log_tail = log.records[start..].to_vec();
+            verdict
+        }
+        Err(e) => {
+            r.problems.push(format!("kernel log: {e}"));
+            "kernel log unreadable".into()
+        }
+    }
+}
