@@ -37,12 +37,7 @@ pub fn run(args: &DmesgArgs) -> anyhow::Result<ExitClass> {
         show_caller: args.caller,
     };
     if args.json {
-        let min_ts = args.since_boot.map_or(0, |s| (s * 1e9) as u64);
-        let records = log
-            .records
-            .iter()
-            .filter(|r| args.level.is_none_or(|l| r.level <= l) && r.ts_nsec >= min_ts)
-            .collect();
+        let records = log.records.iter().filter(|r| opts.keeps(r)).collect();
         return print_json(&DmesgJson {
             release: view.release.as_deref(),
             kind: log.kind,

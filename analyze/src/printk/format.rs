@@ -39,18 +39,20 @@ fn after(ts_nsec: u64, since: f64) -> bool {
     ts_nsec as f64 >= since * 1e9
 }
 
+impl FormatOptions {
+    /// True when the level and time filters keep `r` (the one filter for text and JSON).
+    pub fn keeps(&self, r: &LogRecord) -> bool {
+        self.max_level.is_none_or(|max| r.level <= max)
+            && self.since_boot_secs.is_none_or(|s| after(r.ts_nsec, s))
+    }
+}
+
 /// Formats records as the kernel console prints them: every line of every record gets
 /// `[%5lu.%06lu] ` (seconds and microseconds since boot), optionally preceded by `<N>` and
 /// followed by the caller, and ends with `\n`. The text is not escaped.
 pub fn format_dmesg(records: &[LogRecord], opts: &FormatOptions) -> String {
     let mut out = String::new();
-    for r in records {
-        if opts.max_level.is_some_and(|max| r.level > max) {
-            continue;
-        }
-        if opts.since_boot_secs.is_some_and(|s| !after(r.ts_nsec, s)) {
-            continue;
-        }
+    for r in records.iter().filter(|r| opts.keeps(r)) {
         let mut prefix = String::new();
         if opts.show_level {
             let _ = write!(
