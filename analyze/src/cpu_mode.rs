@@ -34,15 +34,6 @@ pub enum CpuMode {
 }
 
 impl CpuMode {
-    /// Code bitness: 16, 32 or 64.
-    pub fn bits(self) -> u32 {
-        match self {
-            CpuMode::Real | CpuMode::Virtual8086 | CpuMode::Protected16 | CpuMode::Compat16 => 16,
-            CpuMode::Protected32 | CpuMode::Compat32 => 32,
-            CpuMode::Long64 => 64,
-        }
-    }
-
     /// A human name.
     pub fn name(self) -> &'static str {
         match self {

@@ -52,16 +52,6 @@ impl<'a> PageTables<'a> {
         self.root
     }
 
-    /// True for 5-level paging.
-    pub fn five_level(&self) -> bool {
-        self.five_level
-    }
-
-    /// The guest-physical memory underneath.
-    pub fn phys(&self) -> &'a dyn PhysMem {
-        self.mem
-    }
-
     fn canonical(&self, va: u64) -> bool {
         let bits = if self.five_level { 57 } else { 48 };
         let top = (va as i64) >> (bits - 1);

@@ -98,7 +98,6 @@ pub fn triage(records: &[LogRecord]) -> Triage {
                         ..f()
                     });
                 }
-            } else if l.starts_with("---[ end Kernel panic") {
             } else if OOPS_PREFIXES.iter().any(|p| l.starts_with(p)) {
                 t.oopses.push(f());
             } else if l.starts_with("WARNING: ") {

@@ -66,18 +66,6 @@ pub fn read_candidate(
         .then_some(Candidate { paddr, kind, info })
 }
 
-/// Scans every present page start for VMCOREINFO copies; format strings and garbage are
-/// rejected. Returns candidates in address order.
-pub fn scan(mem: &dyn PhysMem) -> Vec<Candidate> {
-    let mut found = Vec::new();
-    scan_until(mem, |c| {
-        found.push(c);
-        false
-    });
-    found.sort_by_key(|c| c.paddr);
-    found
-}
-
 /// Scans page starts, handing each candidate to `accept`, and stops at the first one it
 /// accepts (returning it). Blocks are visited highest first, each upwards from its start,
 /// where the kernel's early allocations sit, so a scan that validates as it goes usually
@@ -141,7 +129,12 @@ mod tests {
             // Not at a page start: ignored.
             (PhysAddr(0xa000), page(&[b"xx".as_slice(), good].concat())),
         ]);
-        let c = scan(&mem);
+        let mut c = Vec::new();
+        scan_until(&mem, |x| {
+            c.push(x);
+            false
+        });
+        c.sort_by_key(|x| x.paddr);
         assert_eq!(c.len(), 2);
         assert_eq!(
             (c[0].paddr, c[0].kind),
@@ -160,6 +153,11 @@ mod tests {
         note[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         note.extend_from_slice(b"OSRELEASE=6.1\nPAGESIZE=4096\n");
         let mem = SliceMem::new(vec![(PhysAddr(0), page(&note))]);
-        assert_eq!(scan(&mem).len(), 1);
+        let mut n = 0;
+        scan_until(&mem, |_| {
+            n += 1;
+            false
+        });
+        assert_eq!(n, 1);
     }
 }

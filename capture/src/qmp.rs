@@ -31,13 +31,6 @@ pub struct QemuVersion {
     pub package: String,
 }
 
-impl QemuVersion {
-    /// True when this qemu is at least `major.minor`.
-    pub fn at_least(&self, major: u64, minor: u64) -> bool {
-        (self.major, self.minor) >= (major, minor)
-    }
-}
-
 /// An asynchronous QMP event.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Event {
@@ -103,7 +96,6 @@ pub struct Qmp {
     next_id: u64,
     events: Vec<Event>,
     version: QemuVersion,
-    capabilities: Vec<String>,
     /// Default deadline for a command's answer.
     pub timeout: Duration,
 }
@@ -165,7 +157,6 @@ impl Qmp {
             next_id: 1,
             events: Vec::new(),
             version: QemuVersion::default(),
-            capabilities: Vec::new(),
             timeout,
         };
         let deadline = Instant::now() + timeout;
@@ -189,14 +180,6 @@ impl Qmp {
                 .trim()
                 .to_string(),
         };
-        qmp.capabilities = g["capabilities"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| c.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
         qmp.execute("qmp_capabilities", None)?;
         Ok(qmp)
     }
@@ -204,11 +187,6 @@ impl Qmp {
     /// qemu's version from the greeting.
     pub fn version(&self) -> &QemuVersion {
         &self.version
-    }
-
-    /// Capabilities the server offered in its greeting.
-    pub fn capabilities(&self) -> &[String] {
-        &self.capabilities
     }
 
     /// Events received so far, in order.
@@ -500,7 +478,6 @@ mod tests {
         ]);
         let mut q = Qmp::connect(&addr, Duration::from_secs(5)).unwrap();
         assert_eq!(q.version().minor, 2);
-        assert!(q.version().at_least(7, 2));
         assert_eq!(q.run_state().unwrap(), "paused");
         assert_eq!(q.events().len(), 1);
         assert_eq!(q.events()[0].event, "STOP");

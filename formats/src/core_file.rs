@@ -56,7 +56,6 @@ pub struct Core {
     pub elf: ElfCore,
     /// The container's metadata, when it has any.
     pub metadata: Option<Metadata>,
-    source: Arc<dyn ByteSource>,
     mem: CoreMem,
 }
 
@@ -69,11 +68,6 @@ impl Core {
     /// The concrete memory type (file offsets, clipping figures).
     pub fn core_mem(&self) -> &CoreMem {
         &self.mem
-    }
-
-    /// The uncompressed ELF bytes.
-    pub fn source(&self) -> &Arc<dyn ByteSource> {
-        &self.source
     }
 }
 
@@ -104,14 +98,13 @@ pub fn open(path: &Path) -> Result<Core> {
         }
     };
     let elf = ElfCore::parse(source.as_ref())?;
-    let mem = CoreMem::new(Arc::clone(&source), &elf.loads);
+    let mem = CoreMem::new(source, &elf.loads);
     Ok(Core {
         path: path.to_path_buf(),
         format,
         file_size,
         elf,
         metadata,
-        source,
         mem,
     })
 }

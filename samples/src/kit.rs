@@ -251,11 +251,6 @@ impl Guest {
             .unwrap_or_default()
     }
 
-    /// qemu's stderr so far.
-    pub fn qemu_stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("qemu.stderr")).unwrap_or_default()
-    }
-
     /// The guest's private temporary directory (removed on drop).
     pub fn dir(&self) -> &Path {
         self.dir.path()

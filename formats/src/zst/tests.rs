@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
@@ -745,93 +745,4 @@ proptest! {
             let _ = r.copy_to(&mut Vec::new(), &NoProgress, &AtomicBool::new(false));
         }
     }
-}
-
-/// Throughput figures: `cargo test --release -p coroner-formats zst::tests::throughput -- --ignored --nocapture`.
-#[test]
-#[ignore = "benchmark: writes 1 GiB"]
-fn throughput() {
-    use std::time::Instant;
-    const GIB: usize = 1 << 30;
-    const MIB: usize = 1 << 20;
-    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or("/tmp".into())).unwrap();
-    let path: PathBuf = dir.path().join("bench.core.zst");
-    let random = noise(42, 16 * MIB);
-    let words = text(16 * MIB);
-    let zeros = vec![0u8; 16 * MIB];
-    let o = WriteOptions::default();
-    println!("options: {o:?}");
-    let t = Instant::now();
-    let mut h = <sha2::Sha256 as sha2::Digest>::new();
-    for _ in 0..GIB / (16 * MIB) {
-        sha2::Digest::update(&mut h, &words);
-    }
-    let _ = sha2::Digest::finalize(h);
-    println!(
-        "sha256 alone: {:.0} MB/s",
-        GIB as f64 / t.elapsed().as_secs_f64() / 1e6
-    );
-    let t = Instant::now();
-    let mut w = ContainerWriter::create(&path, o).unwrap();
-    // Per 64 MiB: 16 random, 32 text, 16 zeros, interleaved in 16 MiB pieces.
-    for i in 0..GIB / (16 * MIB) {
-        let piece = match i % 4 {
-            0 => &random,
-            3 => &zeros,
-            _ => &words,
-        };
-        w.write_all(piece).unwrap();
-    }
-    let done = w.finish(Metadata::new("bench")).unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "compress: {:.0} MB/s in, ratio {:.2} ({} -> {} bytes, {} frames, {} zero)",
-        GIB as f64 / secs / 1e6,
-        GIB as f64 / done.compressed_size as f64,
-        GIB,
-        done.compressed_size,
-        done.frames,
-        done.zero_frames
-    );
-
-    let r = ContainerReader::open(&path).unwrap();
-    let t = Instant::now();
-    let sha = r
-        .copy_to(&mut std::io::sink(), &NoProgress, &AtomicBool::new(false))
-        .unwrap();
-    assert_eq!(sha, done.sha256);
-    println!(
-        "copy_to: {:.0} MB/s out",
-        GIB as f64 / t.elapsed().as_secs_f64() / 1e6
-    );
-
-    let mut buf = [0u8; 4096];
-    let offsets = noise(7, 8 * 200_000);
-    let offset = |i: usize, span: usize| {
-        let b: [u8; 8] = offsets[i * 8..i * 8 + 8].try_into().unwrap();
-        (u64::from_le_bytes(b) as usize % (span / 4096)) * 4096
-    };
-    // Hits: random pages of the first 32 MiB (within the 64 MiB cache).
-    for i in 0..1000 {
-        r.read_at(offset(i, 32 * MIB) as u64, &mut buf).unwrap();
-    }
-    let n = 200_000;
-    let t = Instant::now();
-    for i in 0..n {
-        r.read_at(offset(i, 32 * MIB) as u64, &mut buf).unwrap();
-    }
-    println!(
-        "random 4 KiB reads, cache hits: {:.0}/s",
-        n as f64 / t.elapsed().as_secs_f64()
-    );
-    // Misses: random pages over the whole GiB (mostly outside the cache).
-    let n = 5_000;
-    let t = Instant::now();
-    for i in 0..n {
-        r.read_at(offset(i, GIB) as u64, &mut buf).unwrap();
-    }
-    println!(
-        "random 4 KiB reads over 1 GiB (mostly misses): {:.0}/s",
-        n as f64 / t.elapsed().as_secs_f64()
-    );
 }
