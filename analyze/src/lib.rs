@@ -20,6 +20,7 @@ mod inspect;
 mod kallsyms;
 mod kernel_view;
 mod kmem;
+mod mce;
 mod paging;
 mod printk;
 mod report;
