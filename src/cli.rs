@@ -84,6 +84,19 @@ Examples:
   coroner analyze vm1.core.zst
   coroner analyze vm1.core.zst --json | jq .verdict")]
     Analyze(AnalyzeArgs),
+    /// The machine-check record: which error, CPU, bank and address, corrected or not,
+    /// recoverable or not, and whether the host's memory is at fault.
+    #[command(after_help = "\
+Examples:
+  coroner mce vm1.core.zst
+  coroner mce vm1.core.zst --qemu-log /var/log/libvirt/qemu/vm1.log
+  coroner mce vm1.core.zst --json | jq '.records[] | {cpu: .raw.cpu, bank: .raw.bank, severity: .decoded.severity.message}'
+
+Records come from the kernel log's [Hardware Error] lines and from struct mce records
+in guest memory (mces_seen, the MCE event pool, the /dev/mcelog buffer), merged and
+decoded as `mcelog --ascii` would. The host's side comes from qemu's MEMORY_FAILURE
+events in the capture (recorded by `capture --wait-frozen`) and qemu's log.")]
+    Mce(MceArgs),
     /// Write the plain ELF core held by a .core.zst, for crash, drgn or gdb.
     #[command(after_help = "\
 Examples:
@@ -204,6 +217,23 @@ pub struct AnalyzeArgs {
     /// Lines of the kernel log's end to show (text output).
     #[arg(long, default_value_t = 20)]
     pub tail: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `coroner mce`.
+#[derive(Debug, Args)]
+pub struct MceArgs {
+    /// A capture (.core.zst) or a qemu ELF dump.
+    pub file: PathBuf,
+    /// qemu's log, when the capture does not hold it (its last 256 KiB are read).
+    #[arg(long, value_name = "FILE")]
+    pub qemu_log: Option<PathBuf>,
+    /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
+    /// and kallsyms alone.
+    #[arg(long)]
+    pub ignore_vmcoreinfo: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

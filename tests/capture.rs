@@ -134,6 +134,36 @@ fn capture_waits_for_a_machine_check_and_records_memory_failure() {
         .unwrap();
     assert_eq!(mf["data"]["action"], "inject");
     assert_eq!(guest.qmp.run_state().unwrap(), "guest-panicked");
+
+    // The default CPU model is AMD: `coroner mce` decodes the record the AMD way, and
+    // its severity is the one the kernel printed before it panicked.
+    let r = coroner(dir.path(), &["mce", "mce.core.zst", "--json"]);
+    r.expect_code(0);
+    let rep = r.json();
+    let fatal: Vec<&serde_json::Value> = rep["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["fatal"] == true)
+        .collect();
+    assert_eq!(fatal.len(), 1, "{rep:#}");
+    let f = fatal[0];
+    assert_eq!(
+        (&f["raw"]["cpu"], &f["raw"]["bank"]),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(f["raw"]["status"], 0xbd80_0000_0000_0134u64);
+    assert_eq!(f["raw"]["addr"], 0x234_5000);
+    assert_eq!(f["decoded"]["vendor"], "amd");
+    let said = rep["kernel_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|l| l["text"].as_str()?.strip_prefix("Machine check: "))
+        .unwrap();
+    assert_eq!(f["decoded"]["severity"]["message"], said);
+    let ev = &rep["host"]["events"][f["host_event"].as_u64().unwrap() as usize];
+    assert_eq!(ev["action_required"], true);
 }
 
 #[test]

@@ -8,4 +8,5 @@ mod cli;
 mod fake_qmp;
 mod guest;
 mod kernel;
+mod mce;
 mod util;

@@ -37,6 +37,7 @@ pub use kallsyms::{
 };
 pub use kernel_view::{Evidence, Hints, KernelView, ViewError, START_KERNEL};
 pub use kmem::{KernelMem, SliceKernelMem, VirtAddr, XlateError};
+pub use mce::*;
 pub use paging::{PageTables, Translation, KERNEL_MAP_END, START_KERNEL_MAP};
 pub use printk::{
     format_dmesg, read_kernel_log, FormatOptions, KernelLog, LogError, LogKind, LogRecord,

@@ -5,6 +5,7 @@ use coroner_formats::Core;
 use serde::Serialize;
 
 use crate::kernel_view::{Evidence, Hints, KernelView};
+use crate::mce::{analyze_mce, MceReport};
 use crate::printk::LogRecord;
 use crate::triage::{triage, Triage};
 
@@ -60,6 +61,8 @@ pub struct Report {
     pub vcpus: Vec<VcpuAt>,
     /// QMP events the capture saw, by name.
     pub events: Vec<String>,
+    /// The machine-check analysis, when the guest or the host recorded one.
+    pub machine_check: Option<MceReport>,
     /// The last records of the log (`ReportOptions::tail`), for text output.
     #[serde(skip)]
     pub log_tail: Vec<LogRecord>,
@@ -91,6 +94,7 @@ pub fn report(core: &Core, opts: &ReportOptions) -> Report {
                     .collect()
             })
             .unwrap_or_default(),
+        machine_check: None,
         log_tail: Vec::new(),
     };
     let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
@@ -146,7 +150,23 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
             })
         })
         .collect();
-    match view.kernel_log() {
+    let log = view.kernel_log();
+    let mce = analyze_mce(
+        core,
+        Some(view),
+        kallsyms.as_ref(),
+        log.as_ref().ok().map(|l| l.records.as_slice()),
+        None,
+    );
+    let mce_fatal = mce
+        .records
+        .iter()
+        .any(|m| m.fatal)
+        .then(|| mce.verdict.clone());
+    if !mce.records.is_empty() || !mce.host.events.is_empty() {
+        r.machine_check = Some(mce);
+    }
+    match log {
         Ok(log) => {
             r.log_records = log.records.len();
             r.log_located = Some(log.located.clone());
@@ -157,7 +177,12 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
             });
             r.log_diagnostics = log.diagnostics;
             let t = triage(&log.records);
-            let verdict = t.verdict.clone();
+            // The decoded machine check says more than the panic line it ends with.
+            let verdict = match mce_fatal {
+                Some(m) if t.panic.is_some() => format!("kernel panic: {m}"),
+                Some(m) => m,
+                None => t.verdict.clone(),
+            };
             r.triage = Some(t);
             let start = log.records.len().saturating_sub(tail);
             r.log_tail = log.records[start..].to_vec();

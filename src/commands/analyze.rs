@@ -41,6 +41,26 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
             escape_control(v.symbol.as_deref().unwrap_or(""))
         );
     }
+    if let Some(m) = &report.machine_check {
+        let _ = writeln!(s, "\nmachine check  {}", escape_control(&m.verdict));
+        for rec in &m.records {
+            let _ = writeln!(
+                s,
+                "  {}CPU {} bank {}: {}",
+                if rec.fatal { "FATAL " } else { "" },
+                rec.raw
+                    .cpu
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                rec.raw
+                    .bank
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                escape_control(&rec.decoded.summary)
+            );
+        }
+        let _ = writeln!(s, "  (coroner mce FILE decodes each record in full)");
+    }
     let _ = writeln!(s, "\nhow we know");
     for e in &report.evidence {
         let _ = writeln!(

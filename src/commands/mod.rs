@@ -8,7 +8,9 @@ mod dmesg;
 mod export;
 mod inspect;
 mod kernel;
+mod mce;
 mod output;
+mod qemu_log;
 mod sym;
 
 use crate::cli::{Cli, Command};
@@ -21,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Dmesg(args) => dmesg::run(&args),
         Command::Analyze(args) => analyze::run(&args),
         Command::Sym(args) => sym::run(&args),
+        Command::Mce(args) => mce::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),

@@ -2,8 +2,20 @@
 //! records in guest memory, and the host's side (qemu's `MEMORY_FAILURE` events and log
 //! lines), merged and decoded as `mcelog --ascii` would.
 
+mod analysis;
 mod decode;
+mod host;
+mod log;
+mod memory;
+mod page;
 mod raw;
 
+pub use analysis::{
+    analyze_mce, mce_report, MceOptions, MceRecord, MceReport, MemoryFailure, RecordSource,
+};
 pub use decode::*;
+pub use host::{HostEvent, HostLine, HostLineKind, HostSide};
+pub use log::{KernelLine, LineKind, LogPlace};
+pub use memory::{parse_struct_mce, MemPlace};
+pub use page::PageOwner;
 pub use raw::MceRaw;

@@ -1,8 +1,13 @@
-//! `bench-dmesg`: `coroner dmesg` on captures of a 256 MiB and an 8 GiB guest, with and
-//! without the VMCOREINFO candidates recorded at capture, beside the peers installed on
-//! this machine (vmcore-dmesg, makedumpfile --dump-dmesg) on the same dump. Not a test.
+//! `bench-analysis`: the analysis commands (`coroner dmesg`, `mce`, `analyze`) on
+//! captures of a 256 MiB and an 8 GiB guest, whole process, with and without the
+//! VMCOREINFO candidates recorded at capture, beside the peers installed on this machine
+//! (vmcore-dmesg, makedumpfile --dump-dmesg) on the same dump. Not a test.
 //!
-//! Usage: cargo build --release --workspace && target/release/bench-dmesg [--sizes 256,8192]
+//! Usage: cargo build --release --workspace &&
+//!        target/release/bench-analysis [--sizes 256,8192] [--scenario panic|mce]
+//!
+//! `--scenario mce` freezes the guests with a fatal machine check (HMP `mce`) and the
+//! capture waits for it, so its metadata holds qemu's MEMORY_FAILURE event.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,7 +19,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("bench-dmesg: {e}");
+        eprintln!("bench-analysis: {e}");
         std::process::exit(1);
     }
 }
@@ -52,12 +57,13 @@ fn plain_container(elf: &Path, out: &Path) -> Res<()> {
     for chunk in src.bytes().chunks(8 << 20) {
         w.write_all(chunk)?;
     }
-    w.finish(Metadata::new("bench-dmesg (no candidates)"))?;
+    w.finish(Metadata::new("bench-analysis (no candidates)"))?;
     Ok(())
 }
 
 fn run() -> Res<()> {
     let mut sizes = vec![256u32, 8192];
+    let mut scenario = Scenario::Panic;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -68,6 +74,13 @@ fn run() -> Res<()> {
                     .split(',')
                     .map(str::parse)
                     .collect::<Result<_, _>>()?
+            }
+            "--scenario" => {
+                scenario = match args.next().as_deref() {
+                    Some("panic") => Scenario::Panic,
+                    Some("mce") => Scenario::Mce,
+                    other => return Err(format!("--scenario panic|mce, not {other:?}").into()),
+                }
             }
             _ => return Err(format!("unknown argument {a}").into()),
         }
@@ -82,17 +95,19 @@ fn run() -> Res<()> {
             mem_mib: mem,
             ..GuestOptions::default()
         })?;
-        guest.freeze(Scenario::Panic)?;
         let dir = guest.dir().to_path_buf();
         let cap = dir.join("cap.core.zst");
-        let ok = Command::new(&coroner)
-            .args(["capture", "--qmp"])
+        // The capture waits for the freeze, so it records the events that explain it.
+        let capture = Command::new(&coroner)
+            .args(["capture", "--wait-frozen", "600", "--qmp"])
             .arg(guest.tool_socket())
             .arg("-o")
             .arg(&cap)
-            .output()?
-            .status
-            .success();
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        guest.freeze(scenario)?;
+        let ok = capture.wait_with_output()?.status.success();
         if !ok {
             return Err("coroner capture failed".into());
         }
@@ -116,6 +131,21 @@ fn run() -> Res<()> {
             ("coroner dmesg ELF".into(), {
                 let mut c = Command::new(&coroner);
                 c.arg("dmesg").arg(&elf);
+                c
+            }),
+            ("coroner mce CAPTURE".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("mce").arg(&cap);
+                c
+            }),
+            ("coroner mce ELF".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("mce").arg(&elf);
+                c
+            }),
+            ("coroner analyze CAPTURE".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("analyze").arg(&cap);
                 c
             }),
             ("vmcore-dmesg ELF".into(), {

@@ -1,0 +1,537 @@
+//! The machine-check analysis: records from the kernel log and from memory merged into one
+//! list, decoded, tied to the host's events and log lines, with a verdict.
+
+use coroner_formats::Core;
+use serde::Serialize;
+
+use super::decode::{decode, Decoded, SeverityContext};
+use super::host::{self, HostLineKind, HostSide};
+use super::log::{from_log, KernelLine, LineKind, LogPlace};
+use super::memory::{from_memory, MemPlace};
+use super::page::{page_owner, PageOwner};
+use super::raw::MceRaw;
+use crate::kallsyms::Kallsyms;
+use crate::kernel_view::{Evidence, Hints, KernelView};
+use crate::printk::LogRecord;
+
+/// MCG_CAP.SER_P.
+const MCG_SER_P: u64 = 1 << 24;
+/// MCG_STATUS.MCIP: the record was raised as an exception (not found by polling).
+const MCG_MCIP: u64 = 1 << 2;
+/// An exception record's guest time may differ this much from the host event's.
+const EXCEPTION_SKEW_S: i64 = 2;
+/// A polled record is logged up to one poll interval (300 s by default) after the event.
+const POLL_DELAY_S: i64 = 330;
+/// qemu log lines kept.
+const MAX_HOST_LINES: usize = 64;
+
+/// Where a record was found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum RecordSource {
+    /// A `[Hardware Error]` group in the kernel log.
+    KernelLog(LogPlace),
+    /// A `struct mce` in guest memory.
+    Memory(MemPlace),
+}
+
+/// One machine-check record, from all the places it was found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MceRecord {
+    /// The record's fields (merged from its sources).
+    pub raw: MceRaw,
+    /// Decoded as `mcelog --ascii` would.
+    pub decoded: Decoded,
+    /// Where it was found.
+    pub sources: Vec<RecordSource>,
+    /// The page `addr` names, when ADDRV.
+    pub page: Option<PageOwner>,
+    /// The kernel's `Memory failure:` line for that page, when there is one.
+    pub memory_failure: Option<String>,
+    /// The host's side of this record: the `MEMORY_FAILURE` event and qemu log line tied
+    /// to it, and what they mean.
+    pub origin: String,
+    /// Index in [`MceReport::host`]`.events` of the event tied to it.
+    pub host_event: Option<usize>,
+    /// The kernel panicked on this record.
+    pub fatal: bool,
+}
+
+/// A page the kernel's `memory_failure()` acted on (`Memory failure: 0xPFN: ...`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemoryFailure {
+    /// The kernel's line.
+    pub line: KernelLine,
+    /// The page now.
+    pub page: PageOwner,
+}
+
+/// Everything known about machine checks in a capture.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MceReport {
+    /// One line: the fatal record or the worst, and where it came from.
+    pub verdict: String,
+    /// Records, in the order the guest logged them (log first, then memory-only ones).
+    pub records: Vec<MceRecord>,
+    /// The kernel's machine-check verdict lines (`Machine check: ...`, panic,
+    /// `Memory failure: ...`).
+    pub kernel_lines: Vec<KernelLine>,
+    /// Pages the kernel's memory-failure handling acted on, with their state now (the
+    /// record that led there may be gone from memory: its pool slot gets reused).
+    pub memory_failures: Vec<MemoryFailure>,
+    /// The host's side.
+    pub host: HostSide,
+    /// How each fact was obtained.
+    pub evidence: Vec<Evidence>,
+    /// What was tried and failed.
+    pub problems: Vec<String>,
+}
+
+/// What [`mce_report`] uses besides the capture.
+#[derive(Clone, Debug, Default)]
+pub struct MceOptions {
+    /// Do not use VMCOREINFO (see [`Hints::ignore_vmcoreinfo`]).
+    pub ignore_vmcoreinfo: bool,
+    /// qemu's log from elsewhere (`--qemu-log`): its text and where it came from.
+    pub qemu_log: Option<(String, String)>,
+}
+
+/// Analyzes the machine checks of `core`, building the kernel view itself.
+pub fn mce_report(core: &Core, opts: &MceOptions) -> MceReport {
+    let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
+    let mut problems = Vec::new();
+    let view = KernelView::build(core.mem(), &core.elf, &hints)
+        .map_err(|e| problems.push(format!("kernel view: {e}")))
+        .ok();
+    let ks = view.as_ref().and_then(|v| {
+        v.kallsyms()
+            .map_err(|e| problems.push(format!("kallsyms: {e}")))
+            .ok()
+            .map(|(k, _)| k)
+    });
+    let log = view.as_ref().and_then(|v| {
+        v.kernel_log()
+            .map_err(|e| problems.push(format!("kernel log: {e}")))
+            .ok()
+    });
+    let mut r = analyze_mce(
+        core,
+        view.as_ref(),
+        ks.as_ref(),
+        log.as_ref().map(|l| l.records.as_slice()),
+        opts.qemu_log
+            .as_ref()
+            .map(|(t, s)| (t.as_str(), s.as_str())),
+    );
+    problems.append(&mut r.problems);
+    r.problems = problems;
+    r
+}
+
+/// Analyzes the machine checks of `core` with the pieces a caller already has.
+pub fn analyze_mce(
+    core: &Core,
+    view: Option<&KernelView<'_>>,
+    ks: Option<&Kallsyms>,
+    log: Option<&[LogRecord]>,
+    qemu_log: Option<(&str, &str)>,
+) -> MceReport {
+    let mut evidence = Vec::new();
+    let problems = Vec::new();
+    let capture = core.metadata.as_ref().and_then(|m| m.capture.as_ref());
+
+    // Sources.
+    let from_log = log.map(from_log).unwrap_or_default();
+    if let Some(records) = log {
+        evidence.push(Evidence {
+            fact: "kernel log".into(),
+            value: format!(
+                "{} machine-check record(s), {} verdict line(s)",
+                from_log.records.len(),
+                from_log.lines.len()
+            ),
+            how: format!(
+                "[Hardware Error] groups among {} log records",
+                records.len()
+            ),
+        });
+    }
+    let mem = match (view, ks) {
+        (Some(v), Some(k)) => from_memory(v, k, core.elf.vcpus.len()),
+        _ => Default::default(),
+    };
+    for s in &mem.searched {
+        evidence.push(Evidence {
+            fact: "memory".into(),
+            value: s.clone(),
+            how: "kallsyms symbol, read through the kernel page tables".into(),
+        });
+    }
+    if let Some((size, how)) = &mem.record_size {
+        evidence.push(Evidence {
+            fact: "sizeof(struct mce)".into(),
+            value: size.to_string(),
+            how: how.clone(),
+        });
+    }
+
+    // Merge: log records first, then memory records that match none.
+    let mut merged: Vec<(MceRaw, Vec<RecordSource>)> = from_log
+        .records
+        .into_iter()
+        .map(|(raw, place)| (raw, vec![RecordSource::KernelLog(place)]))
+        .collect();
+    for (raw, place) in mem.records {
+        match merged.iter_mut().find(|(m, _)| same_record(m, &raw)) {
+            Some((m, sources)) => {
+                fill_missing(m, &raw);
+                sources.push(RecordSource::Memory(place));
+            }
+            None => merged.push((raw, vec![RecordSource::Memory(place)])),
+        }
+    }
+
+    // Host side.
+    let (events, events_recorded) = host::events(capture);
+    let (log_text, log_source) = match qemu_log {
+        Some((t, s)) => (Some(t.to_string()), Some(s.to_string())),
+        None => {
+            let q = capture.and_then(|c| c.get("qemu_log"));
+            (
+                q.and_then(|q| q.get("text"))
+                    .and_then(|t| t.as_str())
+                    .map(String::from),
+                q.and_then(|q| q.get("source"))
+                    .and_then(|s| s.as_str())
+                    .map(|s| format!("capture metadata, from {s}")),
+            )
+        }
+    };
+    let mut lines = log_text.as_deref().map(host::log_lines).unwrap_or_default();
+    lines.truncate(MAX_HOST_LINES);
+    let hostside = HostSide {
+        events,
+        events_recorded,
+        lines,
+        log_source: log_text.as_ref().and(log_source),
+    };
+
+    // Decode with what the capture knows of MCG_CAP.
+    let mcgcap = merged.iter().find_map(|(r, _)| r.mcgcap);
+    let ctx = SeverityContext {
+        ser: mcgcap.map(|c| c & MCG_SER_P != 0),
+        succor: None,
+    };
+    if let Some(c) = mcgcap {
+        evidence.push(Evidence {
+            fact: "MCG_CAP".into(),
+            value: format!("{c:#x}"),
+            how: "from a struct mce in memory (the log does not print it); decides SER".into(),
+        });
+    }
+    let fatal_at = fatal_record(&merged, &from_log.lines);
+    let mut records: Vec<MceRecord> = merged
+        .into_iter()
+        .enumerate()
+        .map(|(i, (raw, sources))| {
+            let decoded = decode(&raw, &ctx);
+            let page = raw
+                .addr
+                .filter(|_| raw.status_bit(58))
+                .map(|a| page_owner(core.mem(), view, ks, a));
+            let memory_failure = page.as_ref().and_then(|p| {
+                from_log
+                    .lines
+                    .iter()
+                    .find(|l| l.kind == LineKind::MemoryFailure && l.pfn == Some(p.pfn))
+                    .map(|l| l.text.clone())
+            });
+            MceRecord {
+                raw,
+                decoded,
+                sources,
+                page,
+                memory_failure,
+                origin: String::new(),
+                host_event: None,
+                fatal: fatal_at == Some(i),
+            }
+        })
+        .collect();
+    tie_host(&mut records, &hostside);
+    let memory_failures = from_log
+        .lines
+        .iter()
+        .filter(|l| l.kind == LineKind::MemoryFailure)
+        .filter_map(|l| {
+            let pfn = l.pfn?;
+            Some(MemoryFailure {
+                line: l.clone(),
+                page: page_owner(core.mem(), view, ks, pfn.checked_mul(4096)?),
+            })
+        })
+        .collect();
+    let verdict = verdict(&records, &hostside);
+    MceReport {
+        verdict,
+        records,
+        kernel_lines: from_log.lines,
+        memory_failures,
+        host: hostside,
+        evidence,
+        problems,
+    }
+}
+
+/// Two sightings of one record: every field both sides have agrees.
+fn same_record(a: &MceRaw, b: &MceRaw) -> bool {
+    fn agree<T: PartialEq>(x: &Option<T>, y: &Option<T>) -> bool {
+        match (x, y) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
+        }
+    }
+    a.status == b.status
+        && agree(&a.bank, &b.bank)
+        && agree(&a.cpu, &b.cpu)
+        && agree(&a.mcgstatus, &b.mcgstatus)
+        && agree(&a.time, &b.time)
+        && agree(&a.tsc, &b.tsc)
+        && (a.addr.is_none() || b.addr.is_none() || a.addr == b.addr || !a.status_bit(58))
+        && (a.misc.is_none() || b.misc.is_none() || a.misc == b.misc || !a.status_bit(59))
+}
+
+/// Fills the fields `into` lacks from `from`.
+fn fill_missing(into: &mut MceRaw, from: &MceRaw) {
+    macro_rules! fill {
+        ($($f:ident),*) => { $( if into.$f.is_none() { into.$f = from.$f.clone(); } )* };
+    }
+    fill!(
+        cpu, bank, mcgstatus, addr, misc, ip, cs, ip_symbol, tsc, time, cpuvendor, cpuid, socket,
+        apic, microcode, mcgcap, synd, ipid, ppin, severity
+    );
+}
+
+/// The record the kernel panicked on: the last one printed before the `Machine check:`
+/// severity line or a machine-check panic; else one the kernel graded `panic` in memory.
+fn fatal_record(merged: &[(MceRaw, Vec<RecordSource>)], lines: &[KernelLine]) -> Option<usize> {
+    let verdict_seq = lines
+        .iter()
+        .find(|l| matches!(l.kind, LineKind::Severity | LineKind::Panic))
+        .map(|l| l.seq);
+    if let Some(seq) = verdict_seq {
+        let before = merged
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, s))| {
+                s.iter().find_map(|s| match s {
+                    RecordSource::KernelLog(p) if p.seq < seq => Some((p.seq, i)),
+                    _ => None,
+                })
+            })
+            .max();
+        if let Some((_, i)) = before {
+            return Some(i);
+        }
+    }
+    const MCE_PANIC_SEVERITY: u8 = 7;
+    merged
+        .iter()
+        .position(|(r, _)| r.severity == Some(MCE_PANIC_SEVERITY) && verdict_seq.is_some())
+}
+
+/// Ties each record to the host's events and log lines, and says where it came from.
+fn tie_host(records: &mut [MceRecord], host: &HostSide) {
+    let mut used = vec![false; host.events.len()];
+    for r in records.iter_mut() {
+        let page = r.raw.addr.filter(|_| r.raw.status_bit(58)).map(|a| a >> 12);
+        let line = host.lines.iter().find(|l| {
+            l.kind == HostLineKind::GuestRamError
+                && l.guest_addr.map(|a| a >> 12) == page
+                && page.is_some()
+        });
+        let event = r.raw.time.and_then(|t| {
+            let exception = r.raw.mcgstatus.is_some_and(|m| m & MCG_MCIP != 0);
+            let ar = r.raw.status_bit(55);
+            host.events
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| {
+                    !used[*i]
+                        && e.recipient == "guest"
+                        && e.action == "inject"
+                        && e.action_required == ar
+                })
+                .filter_map(|(i, e)| {
+                    let secs = i64::try_from(e.time_us? / 1_000_000).ok()?;
+                    let dt = i64::try_from(t).ok()? - secs;
+                    let ok = if exception {
+                        dt.abs() <= EXCEPTION_SKEW_S
+                    } else {
+                        (-EXCEPTION_SKEW_S..=POLL_DELAY_S).contains(&dt)
+                    };
+                    ok.then_some((dt.abs(), i))
+                })
+                .min()
+                .map(|(_, i)| i)
+        });
+        if let Some(i) = event {
+            used[i] = true;
+        }
+        r.host_event = event;
+        r.origin = origin(
+            r,
+            event.map(|i| &host.events[i]),
+            line.map(|l| l.text.as_str()),
+            host,
+        );
+    }
+}
+
+fn origin(
+    r: &MceRecord,
+    event: Option<&host::HostEvent>,
+    line: Option<&str>,
+    host: &HostSide,
+) -> String {
+    if let Some(line) = line {
+        return format!(
+            "host memory error: the host kernel reported poisoned memory behind this guest page and qemu injected it (qemu: \"{}\")",
+            line.trim()
+        );
+    }
+    let ev = event.map(|e| {
+        format!(
+            "qemu injected it: MEMORY_FAILURE recipient=guest action=inject action-required={} at {}",
+            e.action_required,
+            e.time_us.map(fmt_time).unwrap_or_else(|| "unknown time".into())
+        )
+    });
+    match (ev, &host.log_source) {
+        (Some(ev), Some(src)) => format!(
+            "{ev}; qemu's log ({src}) has no \"Guest MCE Memory Error\" line for this page, so not from a host memory error seen by qemu: an injection through the monitor (HMP mce) or a test"
+        ),
+        (Some(ev), None) => format!(
+            "{ev}; no qemu log to tell a host memory error (SIGBUS) from a monitor injection"
+        ),
+        (None, _) if !host.events_recorded => {
+            let _ = r;
+            "unknown: the capture did not watch qemu's events (capture --wait-frozen records MEMORY_FAILURE)".into()
+        }
+        (None, _) => "no MEMORY_FAILURE event of qemu matches it (time, action-required): raised inside the guest (e.g. mce-inject) or before the capture watched".into(),
+    }
+}
+
+/// `2026-11-22 11:57:01.692831 UTC` from microseconds since the epoch.
+fn fmt_time(us: u64) -> String {
+    let secs = us / 1_000_000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        us % 1_000_000
+    )
+}
+
+fn verdict(records: &[MceRecord], host: &HostSide) -> String {
+    let describe = |r: &MceRecord| {
+        let place = match (r.raw.cpu, r.raw.bank) {
+            (Some(c), Some(b)) => format!("CPU {c} bank {b}"),
+            (None, Some(b)) => format!("bank {b}"),
+            _ => "unknown bank".into(),
+        };
+        let host = if r.origin.starts_with("host memory error") {
+            " (host memory error)"
+        } else if r.host_event.is_some() {
+            " (injected by qemu)"
+        } else {
+            ""
+        };
+        format!("{place}: {}{host}", r.decoded.summary)
+    };
+    if let Some(r) = records.iter().find(|r| r.fatal) {
+        return format!(
+            "fatal machine check on {}; kernel: {}",
+            describe(r),
+            r.decoded.severity.message
+        );
+    }
+    if !records.is_empty() {
+        let uncorrected = records.iter().filter(|r| !r.decoded.corrected).count();
+        return format!(
+            "{} machine-check record(s) ({} uncorrected), none fatal; last: {}",
+            records.len(),
+            uncorrected,
+            describe(&records[records.len() - 1])
+        );
+    }
+    if !host.events.is_empty() {
+        return format!(
+            "qemu reported {} MEMORY_FAILURE event(s) but the guest holds no machine-check record",
+            host.events.len()
+        );
+    }
+    "no machine-check record".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_format() {
+        assert_eq!(fmt_time(0), "1970-01-01 00:00:00.000000 UTC");
+        assert_eq!(
+            fmt_time(1_795_348_531_692_831),
+            "2026-11-22 11:55:31.692831 UTC"
+        );
+        assert_eq!(
+            fmt_time(951_782_400_000_001),
+            "2000-02-29 00:00:00.000001 UTC"
+        );
+    }
+
+    #[test]
+    fn same_record_needs_agreeing_fields() {
+        let log = MceRaw {
+            cpu: Some(1),
+            bank: Some(1),
+            status: 0xbd80000000000134,
+            mcgstatus: Some(7),
+            addr: Some(0x2345000),
+            time: Some(10),
+            ..MceRaw::default()
+        };
+        let mut mem = log.clone();
+        mem.mcgcap = Some(0x100010a);
+        assert!(same_record(&log, &mem));
+        mem.time = Some(11);
+        assert!(!same_record(&log, &mem));
+        mem.time = Some(10);
+        mem.addr = Some(0x1000);
+        assert!(!same_record(&log, &mem));
+        let mut filled = log.clone();
+        fill_missing(
+            &mut filled,
+            &MceRaw {
+                mcgcap: Some(5),
+                time: Some(99),
+                ..MceRaw::default()
+            },
+        );
+        assert_eq!((filled.mcgcap, filled.time), (Some(5), Some(10)));
+    }
+}

@@ -1,1 +1,0 @@
-//! Decoding of MCG_STATUS, MCi_STATUS, the MCA error code and the Linux severity class.

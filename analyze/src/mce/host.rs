@@ -1,0 +1,202 @@
+//! The host's side of a machine check: qemu's `MEMORY_FAILURE` events (in the capture
+//! metadata) and the lines qemu prints when the host kernel reports a memory error in guest
+//! RAM (SIGBUS `BUS_MCEERR_AR`/`AO`) or when an injection is refused.
+
+use serde::Serialize;
+
+/// One `MEMORY_FAILURE` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostEvent {
+    /// Host wall-clock time of the event, microseconds since the epoch.
+    pub time_us: Option<u64>,
+    /// `hypervisor` (qemu's own memory) or `guest`.
+    pub recipient: String,
+    /// `ignore`, `inject`, `fatal` or `reset`.
+    pub action: String,
+    /// The error needs action now (`BUS_MCEERR_AR` or an AR injection).
+    pub action_required: bool,
+    /// The guest was already handling a machine check.
+    pub recursive: bool,
+}
+
+/// What a qemu log line about a memory error says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostLineKind {
+    /// The host reported a memory error in guest RAM; qemu injected a machine check.
+    GuestRamError,
+    /// The host reported a memory error in qemu's own memory (not guest RAM).
+    QemuMemoryError,
+    /// qemu refused or escalated an injection (reporting disabled, triple fault).
+    Injection,
+}
+
+/// A qemu log line about a machine check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostLine {
+    /// What it says.
+    pub kind: HostLineKind,
+    /// The guest-physical address qemu named (`GUEST addr 0x...`).
+    pub guest_addr: Option<u64>,
+    /// `BUS_MCEERR_AR` or `BUS_MCEERR_AO`, when named.
+    pub code: Option<String>,
+    /// The line (raw: escape before display).
+    pub text: String,
+}
+
+/// The host's side as the capture recorded it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HostSide {
+    /// `MEMORY_FAILURE` events, in order.
+    pub events: Vec<HostEvent>,
+    /// Whether the capture recorded QMP events at all (a capture that did not wait for
+    /// the freeze sees only the events of its own dump: qemu does not replay events).
+    pub events_recorded: bool,
+    /// Machine-check lines of qemu's log.
+    pub lines: Vec<HostLine>,
+    /// Where qemu's log came from, when there was one.
+    pub log_source: Option<String>,
+}
+
+/// `MEMORY_FAILURE` events from the capture's `events` array.
+pub fn events(capture: Option<&serde_json::Value>) -> (Vec<HostEvent>, bool) {
+    let Some(list) = capture
+        .and_then(|c| c.get("events"))
+        .and_then(|e| e.as_array())
+    else {
+        return (Vec::new(), false);
+    };
+    let found = list
+        .iter()
+        .filter(|e| e.get("event").and_then(|n| n.as_str()) == Some("MEMORY_FAILURE"))
+        .map(|e| {
+            let data = e.get("data");
+            let s = |k: &str| {
+                data.and_then(|d| d.get(k))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            let flag = |k: &str| {
+                data.and_then(|d| d.get("flags"))
+                    .and_then(|f| f.get(k))
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false)
+            };
+            // coroner's capture records `seconds`/`microseconds` beside `event`; qemu's
+            // own form nests them in `timestamp`.
+            let ts = e.get("timestamp").or(Some(e));
+            let time_us = ts.and_then(|t| {
+                let secs = t.get("seconds")?.as_u64()?;
+                let us = t.get("microseconds")?.as_u64()?;
+                secs.checked_mul(1_000_000)?.checked_add(us)
+            });
+            HostEvent {
+                time_us,
+                recipient: s("recipient"),
+                action: s("action"),
+                action_required: flag("action-required"),
+                recursive: flag("recursive"),
+            }
+        })
+        .collect();
+    (found, true)
+}
+
+fn hex_after(text: &str, marker: &str) -> Option<u64> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    let word = rest.split_whitespace().next()?;
+    let word = word.strip_prefix("0x").unwrap_or(word);
+    u64::from_str_radix(word, 16).ok()
+}
+
+/// Machine-check lines of a qemu log.
+pub fn log_lines(log: &str) -> Vec<HostLine> {
+    log.lines()
+        .filter_map(|line| {
+            let code = ["BUS_MCEERR_AR", "BUS_MCEERR_AO"]
+                .into_iter()
+                .find(|c| line.contains(c))
+                .map(String::from);
+            let kind = if line.contains("Guest MCE Memory Error at QEMU addr") {
+                HostLineKind::GuestRamError
+            } else if line.contains("for memory used by QEMU itself")
+                || line.contains("QEMU got Hardware memory error")
+            {
+                HostLineKind::QemuMemoryError
+            } else if line.contains("Uncorrected error reporting disabled")
+                || line.contains("raising triple fault")
+                || line.contains("MCE injection not supported")
+            {
+                HostLineKind::Injection
+            } else {
+                return None;
+            };
+            Some(HostLine {
+                kind,
+                guest_addr: hex_after(line, "GUEST addr "),
+                code,
+                text: line.trim_end().to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_from_capture_metadata() {
+        let capture = serde_json::json!({"events": [
+            {"event": "MEMORY_FAILURE", "timestamp": {"seconds": 1795348531, "microseconds": 692831},
+             "data": {"flags": {"recursive": false, "action-required": true}, "recipient": "guest", "action": "inject"}},
+            {"event": "STOP", "timestamp": {"seconds": 1795348531, "microseconds": 723741}},
+            {"event": "MEMORY_FAILURE", "seconds": 1795348618, "microseconds": 573127,
+             "data": {"action": "inject", "flags": {"action-required": false, "recursive": false}, "recipient": "guest"}},
+            {"event": "MEMORY_FAILURE", "data": {"recipient": "hypervisor", "action": "fatal", "flags": {"action-required": true}}}
+        ]});
+        let (ev, recorded) = events(Some(&capture));
+        assert!(recorded);
+        assert_eq!(ev.len(), 3);
+        assert_eq!(ev[1].time_us, Some(1_795_348_618_573_127));
+        let ev = [ev[0].clone(), ev[2].clone()];
+        assert_eq!(ev[0].time_us, Some(1_795_348_531_692_831));
+        assert_eq!(
+            (ev[0].recipient.as_str(), ev[0].action.as_str()),
+            ("guest", "inject")
+        );
+        assert!(ev[0].action_required && !ev[0].recursive);
+        assert_eq!((ev[1].time_us, ev[1].action.as_str()), (None, "fatal"));
+        assert_eq!(events(None), (Vec::new(), false));
+        assert_eq!(
+            events(Some(&serde_json::json!({"events": 5}))),
+            (Vec::new(), false)
+        );
+    }
+
+    #[test]
+    fn qemu_log_lines() {
+        let log = "\
+qemu-system-x86_64: Guest MCE Memory Error at QEMU addr 0x7f3a1c345000 and GUEST addr 0x2345000 of type BUS_MCEERR_AR injected
+qemu-system-x86_64: warning: Guest MCE Memory Error at QEMU addr 0x7f3a1c456000 and GUEST addr 0x3456000 of type BUS_MCEERR_AO injected
+2024-01-01T00:00:00.000000Z qemu-system-x86_64: Hardware memory error at addr 0x7f00 of type BUS_MCEERR_AO for memory used by QEMU itself instead of guest system!
+CPU 1: MCE capability is not enabled, raising triple fault
+unrelated line
+";
+        let l = log_lines(log);
+        assert_eq!(l.len(), 4);
+        assert_eq!(l[0].kind, HostLineKind::GuestRamError);
+        assert_eq!(l[0].guest_addr, Some(0x2345000));
+        assert_eq!(l[0].code.as_deref(), Some("BUS_MCEERR_AR"));
+        assert_eq!(
+            (l[1].guest_addr, l[1].code.as_deref()),
+            (Some(0x3456000), Some("BUS_MCEERR_AO"))
+        );
+        assert_eq!(
+            (l[2].kind, l[2].guest_addr),
+            (HostLineKind::QemuMemoryError, None)
+        );
+        assert_eq!(l[3].kind, HostLineKind::Injection);
+    }
+}
