@@ -84,8 +84,7 @@ Examples:
   coroner analyze vm1.core.zst
   coroner analyze vm1.core.zst --json | jq .verdict")]
     Analyze(AnalyzeArgs),
-    /// The machine-check record: which error, CPU, bank and address, corrected or not,
-    /// recoverable or not, and whether the host's memory is at fault.
+    /// Decode the machine-check record: error, CPU, bank, address, severity, host or guest.
     #[command(after_help = "\
 Examples:
   coroner mce vm1.core.zst

@@ -15,9 +15,27 @@ fn write_elf(dir: &Dir, name: &str) -> std::path::PathBuf {
 #[test]
 fn help_has_examples_for_every_command() {
     let d = Dir::new();
-    for cmd in [
-        "capture", "analyze", "dmesg", "sym", "inspect", "compress", "export",
+    // Every subcommand `coroner --help` lists, so a new one cannot slip through.
+    let top = coroner(d.path(), &["--help"]).stdout();
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .filter(|c| c != "help")
+        .collect();
+    for expected in [
+        "capture", "analyze", "dmesg", "sym", "mce", "inspect", "compress", "export",
     ] {
+        assert!(
+            commands.iter().any(|c| c == expected),
+            "{expected} missing from {commands:?}"
+        );
+    }
+    for cmd in &commands {
+        let cmd = cmd.as_str();
         let r = coroner(d.path(), &[cmd, "--help"]);
         r.expect_code(0);
         assert!(
@@ -161,4 +179,33 @@ fn guest_text_is_escaped_in_text_output() {
     r.expect_code(0);
     assert!(!r.stdout().contains('\x1b'), "raw ESC reached stdout");
     assert!(r.stdout().contains("\\e]0;owned\\x07"), "{}", r.stdout());
+}
+
+#[test]
+fn mce_without_a_kernel_says_so() {
+    let d = Dir::new();
+    write_elf(&d, "vm.elf");
+    // A dump with no Linux kernel and no capture metadata: nothing to read, exit 7.
+    let r = coroner(d.path(), &["mce", "vm.elf", "--json"]);
+    r.expect_code(7);
+    let j = r.json();
+    assert_eq!(j["verdict"], "no machine-check record");
+    assert!(j["problems"][0].as_str().unwrap().contains("kernel view"));
+    // A qemu log that names a host memory error is still read and reported.
+    std::fs::write(
+        d.join("qemu.log"),
+        "qemu-system-x86_64: Guest MCE Memory Error at QEMU addr 0x7f0000345000 and GUEST addr 0x2345000 of type BUS_MCEERR_AR injected\n",
+    )
+    .unwrap();
+    let r = coroner(
+        d.path(),
+        &["mce", "vm.elf", "--qemu-log", "qemu.log", "--json"],
+    );
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(j["host"]["lines"][0]["guest_addr"], 0x234_5000);
+    assert_eq!(j["host"]["lines"][0]["kind"], "guest-ram-error");
+    let r = coroner(d.path(), &["mce", "vm.elf", "--qemu-log", "missing.log"]);
+    r.expect_code(3);
+    assert!(r.stderr().contains("missing.log"), "{}", r.stderr());
 }

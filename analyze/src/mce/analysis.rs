@@ -504,6 +504,106 @@ mod tests {
         );
     }
 
+    fn record(cpu: u32, status: u64, mcg: u64, addr: Option<u64>, time: u64) -> MceRecord {
+        let raw = MceRaw {
+            cpu: Some(cpu),
+            bank: Some(1),
+            status,
+            mcgstatus: Some(mcg),
+            addr,
+            time: Some(time),
+            cpuvendor: Some(0),
+            mcgcap: Some(0x100010a),
+            ..MceRaw::default()
+        };
+        MceRecord {
+            decoded: decode(&raw, &SeverityContext::default()),
+            raw,
+            sources: Vec::new(),
+            page: None,
+            memory_failure: None,
+            origin: String::new(),
+            host_event: None,
+            fatal: false,
+        }
+    }
+
+    fn event(secs: u64, ar: bool) -> host::HostEvent {
+        host::HostEvent {
+            time_us: Some(secs * 1_000_000 + 250_000),
+            recipient: "guest".into(),
+            action: "inject".into(),
+            action_required: ar,
+            recursive: false,
+        }
+    }
+
+    #[test]
+    fn host_line_naming_the_page_means_host_memory_error() {
+        let mut recs = [record(1, 0xbd80000000000134, 7, Some(0x2345000), 1000)];
+        let host = HostSide {
+            events: vec![event(1000, true)],
+            events_recorded: true,
+            lines: host::log_lines(
+                "Guest MCE Memory Error at QEMU addr 0x7f00 and GUEST addr 0x2345040 of type BUS_MCEERR_AR injected",
+            ),
+            log_source: Some("qemu.log".into()),
+        };
+        tie_host(&mut recs, &host);
+        assert!(
+            recs[0].origin.starts_with("host memory error"),
+            "{}",
+            recs[0].origin
+        );
+        assert_eq!(recs[0].host_event, Some(0));
+        recs[0].fatal = true;
+        let v = verdict(&recs, &host);
+        assert!(
+            v.starts_with("fatal machine check on CPU 1 bank 1: uncorrected"),
+            "{v}"
+        );
+        assert!(v.contains("(host memory error)"), "{v}");
+    }
+
+    #[test]
+    fn events_match_by_action_required_and_time() {
+        // An exception record must be within 2 s of its event; a polled one may come
+        // up to a poll interval later; each event is used once.
+        let mut recs = [
+            record(0, 0x9c00000000000090, 0, Some(0x1234000), 1100),
+            record(1, 0xbd80000000000134, 7, Some(0x2345000), 1003),
+            record(1, 0xbd80000000000134, 7, Some(0x2345000), 1001),
+        ];
+        let host = HostSide {
+            events: vec![event(1000, true), event(1000, false)],
+            events_recorded: true,
+            lines: Vec::new(),
+            log_source: None,
+        };
+        tie_host(&mut recs, &host);
+        assert_eq!(recs[0].host_event, Some(1));
+        assert_eq!(recs[1].host_event, None, "3 s off for an exception record");
+        assert_eq!(recs[2].host_event, Some(0));
+        assert!(recs[2].origin.contains("no qemu log"), "{}", recs[2].origin);
+        assert!(
+            recs[1].origin.starts_with("no MEMORY_FAILURE event"),
+            "{}",
+            recs[1].origin
+        );
+        let unwatched = HostSide::default();
+        tie_host(&mut recs, &unwatched);
+        assert!(recs[0].origin.starts_with("unknown"), "{}", recs[0].origin);
+        let v = verdict(&recs, &unwatched);
+        assert!(
+            v.starts_with("3 machine-check record(s) (2 uncorrected), none fatal"),
+            "{v}"
+        );
+        assert_eq!(
+            verdict(&[], &host),
+            "qemu reported 2 MEMORY_FAILURE event(s) but the guest holds no machine-check record"
+        );
+    }
+
     #[test]
     fn same_record_needs_agreeing_fields() {
         let log = MceRaw {

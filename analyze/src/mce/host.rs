@@ -175,6 +175,15 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_safe(text in "(Guest MCE Memory Error at QEMU addr |GUEST addr |0x|BUS_MCEERR_A[RO]|[ -~]{0,8}|\n){0,30}") {
+            for l in log_lines(&text) {
+                proptest::prop_assert!(!l.text.contains('\n'));
+            }
+        }
+    }
+
     #[test]
     fn qemu_log_lines() {
         let log = "\

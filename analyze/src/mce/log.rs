@@ -454,6 +454,34 @@ mod tests {
         assert_eq!(b.ipid, Some(0x9600350f00));
     }
 
+    proptest::proptest! {
+        /// Lines built from the pieces of real ones, in any order: never a panic, groups
+        /// stay bounded.
+        #[test]
+        fn any_mix_of_line_pieces_is_safe(pieces in proptest::collection::vec(
+            (0usize..12, proptest::num::u64::ANY), 0..40)) {
+            const WORDS: [&str; 12] = [
+                "mce: [Hardware Error]: ", "CPU ", ": Machine Check Exception: ", " Bank ",
+                "RIP !INEXACT! ", ":<", "> {", "TSC ", " ADDR ", "PROCESSOR ", "MC4_STATUS[", "\n",
+            ];
+            let mut text = String::new();
+            let mut lines = Vec::new();
+            for (i, (w, n)) in pieces.iter().enumerate() {
+                text.push_str(WORDS[*w]);
+                text.push_str(&format!("{n:x}"));
+                if i % 5 == 4 {
+                    lines.push(std::mem::take(&mut text));
+                }
+            }
+            lines.push(text);
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let log = from_log(&recs(&refs));
+            for (_, place) in &log.records {
+                proptest::prop_assert!(place.lines.len() <= MAX_GROUP_LINES + 1);
+            }
+        }
+    }
+
     #[test]
     fn unrelated_line_ends_group_and_garbage_is_ignored() {
         let log = from_log(&recs(&[

@@ -341,6 +341,16 @@ mod tests {
         assert_eq!(parse_struct_mce(&[0u8; 64], 64), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic(b in proptest::collection::vec(proptest::num::u8::ANY, 0..300), size in 0usize..400) {
+            if let Some(r) = parse_struct_mce(&b, size) {
+                proptest::prop_assert!(size >= MIN_RECORD && size <= MAX_RECORD && b.len() >= size);
+                let _ = plausible(&r);
+            }
+        }
+    }
+
     #[test]
     fn rejects_implausible_records() {
         let mut b = record(0x3d80000000000134, 1, 1); // VAL clear
