@@ -345,7 +345,7 @@ mod tests {
         #[test]
         fn any_bytes_parse_without_panic(b in proptest::collection::vec(proptest::num::u8::ANY, 0..300), size in 0usize..400) {
             if let Some(r) = parse_struct_mce(&b, size) {
-                proptest::prop_assert!(size >= MIN_RECORD && size <= MAX_RECORD && b.len() >= size);
+                proptest::prop_assert!((MIN_RECORD..=MAX_RECORD).contains(&size) && b.len() >= size);
                 let _ = plausible(&r);
             }
         }
