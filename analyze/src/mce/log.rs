@@ -63,10 +63,15 @@ pub struct LogMce {
 /// Lines of more than this many records in one group are not a `__print_mce` group.
 const MAX_GROUP_LINES: usize = 16;
 
-/// Strips the printk prefixes `__print_mce` uses: `mce: `, `[Hardware Error]: `.
+/// Strips the printk prefixes `__print_mce` uses (`mce: `, `[Hardware Error]: `) and the
+/// Intel EDAC drivers' (`EDAC sbridge MC1: `).
 fn strip_prefixes(text: &str) -> (&str, bool) {
     let t = text.trim();
     let t = t.strip_prefix("mce: ").unwrap_or(t);
+    let t = match t.strip_prefix("EDAC ").and_then(|r| r.split_once(": ")) {
+        Some((driver, rest)) if driver.contains(" MC") => rest,
+        _ => t,
+    };
     match t.strip_prefix("[Hardware Error]:") {
         Some(rest) => (rest.trim_start(), true),
         None => (t, false),
@@ -94,7 +99,10 @@ fn parse_header(t: &str) -> Option<MceRaw> {
     if let Some((cpu, after)) = rest.split_once(": Machine Check") {
         raw.cpu = Some(u32::try_from(dec(cpu)?).ok()?);
         // after = " Exception: 7 Bank 1: bd80..." or ": 0 Bank 2: 9c00..."
-        let after = after.strip_prefix(" Exception").unwrap_or(after);
+        let after = after
+            .strip_prefix(" Exception")
+            .or_else(|| after.strip_prefix(" Event"))
+            .unwrap_or(after);
         let after = after.strip_prefix(':')?.trim_start();
         let (mcg, after) = after.split_once(" Bank ")?;
         raw.mcgstatus = Some(hex(mcg)?);
@@ -480,6 +488,82 @@ mod tests {
                 proptest::prop_assert!(place.lines.len() <= MAX_GROUP_LINES + 1);
             }
         }
+    }
+
+    /// Real excerpts from public reports: Linux 4.x on a J5005 (andikleen/mcelog#70),
+    /// 6.1 on a NUC (home-assistant/operating-system#2989), and the Intel EDAC sbridge
+    /// driver's copy of a record (radiasoft/devops#134).
+    #[test]
+    fn real_excerpts_of_several_kernels() {
+        let log = from_log(&recs(&[
+            "mce: CPU supports 7 MCE banks",
+            "mce: [Hardware Error]: Machine check events logged",
+            "mce: [Hardware Error]: CPU 0: Machine Check: 0 Bank 4: a600000000020408",
+            "mce: [Hardware Error]: TSC 0 ADDR fef4c9e0 ",
+            "mce: [Hardware Error]: PROCESSOR 0:706a1 TIME 1537152664 SOCKET 0 APIC 0 microcode 28",
+            "mce: [Hardware Error]: CPU 3: Machine Check: 0 Bank 6: cc59214000041152",
+            "mce: [Hardware Error]: TSC 0 ADDR 143200200 MISC 7022004086 ",
+            "mce: [Hardware Error]: PROCESSOR 0:406e3 TIME 1702475172 SOCKET 0 APIC 3 microcode d6",
+            "EDAC sbridge MC1: HANDLING MCE MEMORY ERROR",
+            "EDAC sbridge MC1: CPU 1: Machine Check Event: 0 Bank 11: 8c00004f000800c2",
+            "EDAC sbridge MC1: TSC 0",
+            "EDAC sbridge MC1: ADDR ee30a0000",
+            "EDAC sbridge MC1: MISC 900040004001e8c",
+            "EDAC sbridge MC1: PROCESSOR 0:306e4 TIME 1519356496 SOCKET 1 APIC 20",
+        ]));
+        let got: Vec<_> = log
+            .records
+            .iter()
+            .map(|(r, _)| {
+                (
+                    r.cpu,
+                    r.bank,
+                    r.status,
+                    r.addr,
+                    r.misc,
+                    r.cpuid,
+                    r.apic,
+                    r.microcode,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Some(0),
+                    Some(4),
+                    0xa600000000020408,
+                    Some(0xfef4c9e0),
+                    None,
+                    Some(0x706a1),
+                    Some(0),
+                    Some(0x28)
+                ),
+                (
+                    Some(3),
+                    Some(6),
+                    0xcc59214000041152,
+                    Some(0x143200200),
+                    Some(0x7022004086),
+                    Some(0x406e3),
+                    Some(3),
+                    Some(0xd6)
+                ),
+                (
+                    Some(1),
+                    Some(11),
+                    0x8c00004f000800c2,
+                    Some(0xee30a0000),
+                    Some(0x900040004001e8c),
+                    Some(0x306e4),
+                    Some(0x20),
+                    None
+                ),
+            ]
+        );
+        assert_eq!(log.records[2].0.socket, Some(1));
+        assert_eq!(log.records[2].0.time, Some(1519356496));
     }
 
     #[test]
