@@ -20,6 +20,7 @@ mod inspect;
 mod kallsyms;
 mod kernel_view;
 mod kmem;
+mod kvm_exit;
 mod mce;
 mod paging;
 mod printk;
