@@ -38,6 +38,7 @@ pub use kallsyms::{
 };
 pub use kernel_view::{Evidence, Hints, KernelView, ViewError, START_KERNEL};
 pub use kmem::{KernelMem, SliceKernelMem, VirtAddr, XlateError};
+pub use kvm_exit::*;
 pub use mce::*;
 pub use paging::{PageTables, Translation, KERNEL_MAP_END, START_KERNEL_MAP};
 pub use printk::{

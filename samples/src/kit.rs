@@ -433,7 +433,7 @@ fn tail(s: &str) -> String {
 
 /// Has the kernel kill qemu when the process that started it dies (a test runner killed
 /// by a timeout), so no qemu outlives its test.
-fn kill_with_parent(cmd: &mut Command) {
+pub(crate) fn kill_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
     // async-signal-safe.

@@ -18,8 +18,9 @@ use crate::printk::LogRecord;
 const MCG_SER_P: u64 = 1 << 24;
 /// MCG_STATUS.MCIP: the record was raised as an exception (not found by polling).
 const MCG_MCIP: u64 = 1 << 2;
-/// An exception record's guest time may differ this much from the host event's.
-const EXCEPTION_SKEW_S: i64 = 2;
+/// How far the guest's wall clock may be from the host's (a loaded TCG guest drifts by
+/// seconds).
+const CLOCK_SKEW_S: i64 = 60;
 /// A polled record is logged up to one poll interval (300 s by default) after the event.
 const POLL_DELAY_S: i64 = 330;
 /// qemu log lines kept.
@@ -342,46 +343,63 @@ fn fatal_record(merged: &[(MceRaw, Vec<RecordSource>)], lines: &[KernelLine]) ->
 
 /// Ties each record to the host's events and log lines, and says where it came from.
 fn tie_host(records: &mut [MceRecord], host: &HostSide) {
+    // Every plausible (record, event) pair: same action-required flag, and a time
+    // difference the guest's clock and the kernel's polling allow. Pairs are taken
+    // closest first, each record and event once.
+    let mut pairs: Vec<(i64, usize, usize)> = Vec::new();
+    for (ri, r) in records.iter().enumerate() {
+        let Some(t) = r.raw.time.and_then(|t| i64::try_from(t).ok()) else {
+            continue;
+        };
+        let exception = r.raw.mcgstatus.is_some_and(|m| m & MCG_MCIP != 0);
+        let ar = r.raw.status_bit(55);
+        for (ei, e) in host.events.iter().enumerate() {
+            if e.recipient != "guest" || e.action != "inject" || e.action_required != ar {
+                continue;
+            }
+            let Some(secs) = e.time_us.and_then(|us| i64::try_from(us / 1_000_000).ok()) else {
+                continue;
+            };
+            let dt = t - secs;
+            let window = if exception {
+                -CLOCK_SKEW_S..=CLOCK_SKEW_S
+            } else {
+                -CLOCK_SKEW_S..=POLL_DELAY_S
+            };
+            if window.contains(&dt) {
+                pairs.push((dt.abs(), ri, ei));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    let mut tied: Vec<Option<(usize, i64)>> = vec![None; records.len()];
     let mut used = vec![false; host.events.len()];
-    for r in records.iter_mut() {
+    for (_, ri, ei) in pairs {
+        if tied[ri].is_none() && !used[ei] {
+            used[ei] = true;
+            let t = records[ri]
+                .raw
+                .time
+                .and_then(|t| i64::try_from(t).ok())
+                .unwrap_or(0);
+            let secs = host.events[ei]
+                .time_us
+                .and_then(|us| i64::try_from(us / 1_000_000).ok())
+                .unwrap_or(0);
+            tied[ri] = Some((ei, t - secs));
+        }
+    }
+    for (r, tie) in records.iter_mut().zip(tied) {
         let page = r.raw.addr.filter(|_| r.raw.status_bit(58)).map(|a| a >> 12);
         let line = host.lines.iter().find(|l| {
             l.kind == HostLineKind::GuestRamError
                 && l.guest_addr.map(|a| a >> 12) == page
                 && page.is_some()
         });
-        let event = r.raw.time.and_then(|t| {
-            let exception = r.raw.mcgstatus.is_some_and(|m| m & MCG_MCIP != 0);
-            let ar = r.raw.status_bit(55);
-            host.events
-                .iter()
-                .enumerate()
-                .filter(|(i, e)| {
-                    !used[*i]
-                        && e.recipient == "guest"
-                        && e.action == "inject"
-                        && e.action_required == ar
-                })
-                .filter_map(|(i, e)| {
-                    let secs = i64::try_from(e.time_us? / 1_000_000).ok()?;
-                    let dt = i64::try_from(t).ok()? - secs;
-                    let ok = if exception {
-                        dt.abs() <= EXCEPTION_SKEW_S
-                    } else {
-                        (-EXCEPTION_SKEW_S..=POLL_DELAY_S).contains(&dt)
-                    };
-                    ok.then_some((dt.abs(), i))
-                })
-                .min()
-                .map(|(_, i)| i)
-        });
-        if let Some(i) = event {
-            used[i] = true;
-        }
-        r.host_event = event;
+        r.host_event = tie.map(|(ei, _)| ei);
         r.origin = origin(
             r,
-            event.map(|i| &host.events[i]),
+            tie.map(|(ei, dt)| (&host.events[ei], dt)),
             line.map(|l| l.text.as_str()),
             host,
         );
@@ -390,7 +408,7 @@ fn tie_host(records: &mut [MceRecord], host: &HostSide) {
 
 fn origin(
     r: &MceRecord,
-    event: Option<&host::HostEvent>,
+    event: Option<(&host::HostEvent, i64)>,
     line: Option<&str>,
     host: &HostSide,
 ) -> String {
@@ -400,9 +418,9 @@ fn origin(
             line.trim()
         );
     }
-    let ev = event.map(|e| {
+    let ev = event.map(|(e, dt)| {
         format!(
-            "qemu injected it: MEMORY_FAILURE recipient=guest action=inject action-required={} at {}",
+            "qemu injected it: MEMORY_FAILURE recipient=guest action=inject action-required={} at {} (matched by the action-required flag and time: the record's TIME is {dt:+} s from the event)",
             e.action_required,
             e.time_us.map(fmt_time).unwrap_or_else(|| "unknown time".into())
         )
@@ -582,7 +600,10 @@ mod tests {
         };
         tie_host(&mut recs, &host);
         assert_eq!(recs[0].host_event, Some(1));
-        assert_eq!(recs[1].host_event, None, "3 s off for an exception record");
+        assert_eq!(
+            recs[1].host_event, None,
+            "the closer record took the only AR event"
+        );
         assert_eq!(recs[2].host_event, Some(0));
         assert!(recs[2].origin.contains("no qemu log"), "{}", recs[2].origin);
         assert!(
