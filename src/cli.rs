@@ -96,6 +96,21 @@ in guest memory (mces_seen, the MCE event pool, the /dev/mcelog buffer), merged 
 decoded as `mcelog --ascii` would. The host's side comes from qemu's MEMORY_FAILURE
 events in the capture (recorded by `capture --wait-frozen`) and qemu's log.")]
     Mce(MceArgs),
+    /// Why KVM stopped the guest: emulation failure or entry failure, decoded and explained.
+    #[command(after_help = "\
+Examples:
+  coroner exit vm1.core.zst                      # qemu's log from the capture
+  coroner exit vm1.core.zst --qemu-log /var/log/libvirt/qemu/vm1.log
+  coroner exit --qemu-log qemu.log               # the log alone, no capture
+  coroner exit vm1.core.zst --json | jq .verdict
+
+Parses qemu's report (`KVM internal error. Suberror: N`, `extra data[i]`, `emulation
+failure`, `KVM: entry failed, hardware error 0x...`, the register dump and `Code=`),
+decodes the sub-error's data by kernel version, disassembles the instruction at RIP
+(bytes from KVM's data, guest memory or Code=), follows its memory operands to
+guest-physical addresses and their owners in qemu's `info mtree -f`, and says why KVM
+could not handle it.")]
+    Exit(ExitArgs),
     /// Write the plain ELF core held by a .core.zst, for crash, drgn or gdb.
     #[command(after_help = "\
 Examples:
@@ -231,6 +246,23 @@ pub struct MceArgs {
     pub qemu_log: Option<PathBuf>,
     /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
     /// and kallsyms alone.
+    #[arg(long)]
+    pub ignore_vmcoreinfo: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `coroner exit`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).multiple(true).args(["file", "qemu_log"]))]
+pub struct ExitArgs {
+    /// A capture (.core.zst) or a qemu ELF dump (optional with --qemu-log).
+    pub file: Option<PathBuf>,
+    /// qemu's log (its last 256 KiB are read); default: the log the capture recorded.
+    #[arg(long, value_name = "FILE")]
+    pub qemu_log: Option<PathBuf>,
+    /// Do not use VMCOREINFO for the kernel symbol at RIP.
     #[arg(long)]
     pub ignore_vmcoreinfo: bool,
     /// Print JSON.

@@ -5,6 +5,7 @@
 
 mod capture;
 mod cli;
+mod exit;
 mod fake_qmp;
 mod guest;
 mod kernel;

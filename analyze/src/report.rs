@@ -5,6 +5,7 @@ use coroner_formats::Core;
 use serde::Serialize;
 
 use crate::kernel_view::{Evidence, Hints, KernelView};
+use crate::kvm_exit::{exit_report, ExitOptions, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
 use crate::printk::LogRecord;
 use crate::triage::{triage, Triage};
@@ -63,6 +64,8 @@ pub struct Report {
     pub events: Vec<String>,
     /// The machine-check analysis, when the guest or the host recorded one.
     pub machine_check: Option<MceReport>,
+    /// The KVM exit-reason analysis, when qemu's log has a KVM error report.
+    pub kvm_exit: Option<ExitReport>,
     /// The last records of the log (`ReportOptions::tail`), for text output.
     #[serde(skip)]
     pub log_tail: Vec<LogRecord>,
@@ -95,6 +98,7 @@ pub fn report(core: &Core, opts: &ReportOptions) -> Report {
             })
             .unwrap_or_default(),
         machine_check: None,
+        kvm_exit: None,
         log_tail: Vec::new(),
     };
     let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
@@ -105,6 +109,34 @@ pub fn report(core: &Core, opts: &ReportOptions) -> Report {
             "no Linux kernel found".into()
         }
     };
+    // A KVM error stops the guest whatever its kernel was doing: it leads the verdict.
+    let kvm_log = capture
+        .and_then(|c| c.get("qemu_log"))
+        .and_then(|q| q.get("text"))
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t.contains("KVM internal error") || t.contains("KVM: entry failed"));
+    if kvm_log || r.run_state.as_deref() == Some("internal-error") {
+        let x = exit_report(
+            Some(core),
+            &ExitOptions {
+                qemu_log: None,
+                ignore_vmcoreinfo: opts.ignore_vmcoreinfo,
+            },
+        );
+        if x.report.is_some() {
+            let prefix = r
+                .run_state
+                .as_ref()
+                .map(|s| format!("{s}: "))
+                .unwrap_or_default();
+            r.verdict = x
+                .verdict
+                .strip_prefix(&prefix)
+                .unwrap_or(&x.verdict)
+                .to_string();
+            r.kvm_exit = Some(x);
+        }
+    }
     if let Some(state) = &r.run_state {
         r.verdict = format!("{state}: {}", r.verdict);
     }

@@ -293,6 +293,7 @@ fn collect_state(qmp: &mut Qmp, opts: &CaptureOptions, info: &mut CaptureInfo) {
     if let Some(l) = &local {
         info.qemu_pid = Some(l.pid);
         info.qemu_cmdline = Some(l.cmdline.clone());
+        info.host_cpu_vendor = local_process::host_cpu_vendor();
     }
     let log = opts
         .qemu_log

@@ -67,6 +67,10 @@ pub struct CaptureInfo {
     pub qemu_pid: Option<u32>,
     /// qemu's command line, when qemu runs on this host.
     pub qemu_cmdline: Option<Vec<String>>,
+    /// The host CPU's vendor (`GenuineIntel`, `AuthenticAMD`), when qemu runs on this
+    /// host: KVM's exit data is VMX or SVM by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu_vendor: Option<String>,
     /// The tail of qemu's log.
     pub qemu_log: Option<LogTail>,
     /// Final `query-dump`.

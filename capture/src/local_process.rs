@@ -84,6 +84,16 @@ pub fn log_tail(path: &Path, max: u64) -> std::io::Result<LogTail> {
     })
 }
 
+/// The host CPU's vendor string from `/proc/cpuinfo` (`vendor_id`).
+pub fn host_cpu_vendor() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("vendor_id"))
+        .and_then(|rest| rest.split(':').nth(1))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && v.len() < 64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

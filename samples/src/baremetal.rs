@@ -181,8 +181,14 @@ pub struct BareGuest {
 }
 
 impl BareGuest {
-    /// Writes the boot sector and starts qemu (`-accel kvm`, std VGA, a floppy boot).
+    /// Writes the boot sector and starts qemu (`-accel kvm`, std VGA, booting an IDE disk,
+    /// 32 MiB of RAM).
     pub fn boot(variant: Variant) -> Result<Self> {
+        Self::boot_with_mem(variant, 32)
+    }
+
+    /// [`BareGuest::boot`] with `mem_mib` MiB of RAM.
+    pub fn boot_with_mem(variant: Variant, mem_mib: u32) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("coroner-bare-")
             .tempdir()
@@ -192,8 +198,9 @@ impl BareGuest {
             })?;
         let img = dir.path().join("boot.img");
         let mut image = boot_sector(variant).to_vec();
-        // A 1.44 MB floppy image, so the firmware accepts the drive.
-        image.resize(1_474_560, 0);
+        // A 1 MiB IDE disk. (A floppy boot hangs in the firmware when the host is busy:
+        // SeaBIOS waits for a floppy interrupt that never comes under nested KVM.)
+        image.resize(1 << 20, 0);
         std::fs::write(&img, image).map_err(|source| KitError::Io {
             what: format!("writing {}", img.display()),
             source,
@@ -209,9 +216,11 @@ impl BareGuest {
             "-display",
             "none",
         ])
-        .args(["-m", "32", "-no-reboot", "-boot", "a"])
+        .arg("-m")
+        .arg(mem_mib.to_string())
+        .arg("-no-reboot")
         .arg("-drive")
-        .arg(format!("file={},format=raw,if=floppy", img.display()))
+        .arg(format!("file={},format=raw,if=ide", img.display()))
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qmp_path.display()))
         .arg("-qmp")
@@ -274,7 +283,9 @@ impl BareGuest {
                     self.qemu_log()
                 )));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            // Poll gently: the failure takes seconds, and each monitor command takes the
+            // lock the vCPU thread needs for its exits.
+            std::thread::sleep(Duration::from_millis(1000));
         }
     }
 

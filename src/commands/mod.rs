@@ -5,6 +5,7 @@ mod analyze;
 mod capture;
 mod compress;
 mod dmesg;
+mod exit_reason;
 mod export;
 mod inspect;
 mod kernel;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Sym(args) => sym::run(&args),
         Command::Mce(args) => mce::run(&args),
+        Command::Exit(args) => exit_reason::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),

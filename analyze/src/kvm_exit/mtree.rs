@@ -14,8 +14,12 @@ pub struct Region {
     pub priority: i32,
     /// `ram`, `rom`, `romd`, `i/o` (MMIO), ...
     pub kind: String,
-    /// The memory region's name, with qemu's `@offset` and ` [disabled]`-style suffixes.
+    /// The memory region's name.
     pub name: String,
+    /// Offset into the region (`@offset`), when qemu printed one.
+    pub offset: Option<u64>,
+    /// qemu registered the range with KVM as a memory slot (the ` KVM` suffix).
+    pub kvm_slot: bool,
 }
 
 impl Region {
@@ -88,13 +92,27 @@ fn parse_region(t: &str) -> Option<Region> {
     let end = u64::from_str_radix(end, 16).ok()?;
     let rest = rest.trim_start().strip_prefix("(prio ")?;
     let (prio, rest) = rest.split_once(", ")?;
-    let (kind, name) = rest.split_once("): ")?;
+    let (kind, detail) = rest.split_once("): ")?;
+    // `pc.ram @00000000000c0000 KVM`: name, optional offset, optional KVM-slot marker.
+    let mut words = detail.split_whitespace();
+    let name = words.next()?.to_string();
+    let mut offset = None;
+    let mut kvm_slot = false;
+    for w in words {
+        if let Some(o) = w.strip_prefix('@') {
+            offset = u64::from_str_radix(o, 16).ok();
+        } else if w == "KVM" {
+            kvm_slot = true;
+        }
+    }
     Some(Region {
         start,
         end,
         priority: prio.trim().parse().ok()?,
         kind: kind.trim().to_string(),
-        name: name.trim().to_string(),
+        name,
+        offset,
+        kvm_slot,
     })
 }
 
@@ -142,9 +160,9 @@ FlatView #0
  AS \"memory\", root: system
  AS \"cpu-memory-0\", root: system
  Root memory region: system
-  0000000000000000-000000000009ffff (prio 0, ram): pc.ram
+  0000000000000000-000000000009ffff (prio 0, ram): pc.ram KVM
   00000000000a0000-00000000000bffff (prio 1, i/o): vga-lowmem
-  00000000000c0000-00000000000c9fff (prio 0, rom): pc.ram @00000000000c0000
+  00000000000c0000-00000000000c9fff (prio 0, rom): pc.ram @00000000000c0000 KVM
   00000000000ca000-00000000000cdfff (prio 0, ram): pc.ram @00000000000ca000
   00000000fd000000-00000000fdffffff (prio 1, ram): vga.vram
   00000000fffc0000-00000000ffffffff (prio 0, romd): pc.bios
@@ -173,10 +191,13 @@ FlatView #1
             "{}",
             o.description
         );
+        let ram = owner(&views, 0x7c00).unwrap().region.unwrap();
         assert_eq!(
-            owner(&views, 0x7c00).unwrap().region.unwrap().name,
-            "pc.ram"
+            (ram.name.as_str(), ram.kvm_slot, ram.offset),
+            ("pc.ram", true, None)
         );
+        let rom = owner(&views, 0xc0000).unwrap().region.unwrap();
+        assert_eq!((rom.offset, rom.kind.as_str()), (Some(0xc0000), "rom"));
         let gap = owner(&views, 0xd0000).unwrap();
         assert!(gap.region.is_none());
         assert!(gap.description.starts_with("unassigned"));

@@ -8,6 +8,8 @@
 //!
 //! `--scenario mce` freezes the guests with a fatal machine check (HMP `mce`) and the
 //! capture waits for it, so its metadata holds qemu's MEMORY_FAILURE event.
+//! `--scenario kvm` boots the bare-metal guest whose `addps` on the VGA window KVM cannot
+//! emulate (needs /dev/kvm), and times `coroner exit` on its capture and on its log.
 
 use std::path::Path;
 use std::process::Command;
@@ -64,6 +66,7 @@ fn plain_container(elf: &Path, out: &Path) -> Res<()> {
 fn run() -> Res<()> {
     let mut sizes = vec![256u32, 8192];
     let mut scenario = Scenario::Panic;
+    let mut kvm = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -79,7 +82,11 @@ fn run() -> Res<()> {
                 scenario = match args.next().as_deref() {
                     Some("panic") => Scenario::Panic,
                     Some("mce") => Scenario::Mce,
-                    other => return Err(format!("--scenario panic|mce, not {other:?}").into()),
+                    Some("kvm") => {
+                        kvm = true;
+                        Scenario::Stop
+                    }
+                    other => return Err(format!("--scenario panic|mce|kvm, not {other:?}").into()),
                 }
             }
             _ => return Err(format!("unknown argument {a}").into()),
@@ -90,6 +97,9 @@ fn run() -> Res<()> {
         "{:<10} {:<44} {:>8} {:>10} {:>6}  note",
         "guest", "command", "time s", "peak RSS", "exit"
     );
+    if kvm {
+        return run_kvm(&coroner, &sizes);
+    }
     for mem in sizes {
         let mut guest = Guest::boot(&GuestOptions {
             mem_mib: mem,
@@ -177,6 +187,54 @@ fn run() -> Res<()> {
                 continue;
             }
             // First run warms the page cache; the second is reported.
+            timed(&mut cmd)?;
+            let (secs, kib, code, note) = timed(&mut cmd)?;
+            println!(
+                "{label:<10} {what:<44} {secs:>8.3} {:>7} MiB {code:>6}  {note}",
+                kib / 1024
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `coroner exit` and `analyze` on captures of the bare-metal KVM emulation failure.
+fn run_kvm(coroner: &Path, sizes: &[u32]) -> Res<()> {
+    use coroner_samples::baremetal::{BareGuest, Variant};
+    for &mem in sizes {
+        let mut guest = BareGuest::boot_with_mem(Variant::RealMode, mem)?;
+        guest.wait_for_state("internal-error", std::time::Duration::from_secs(120))?;
+        let dir = guest.dir().to_path_buf();
+        let cap = dir.join("cap.core.zst");
+        let ok = Command::new(coroner)
+            .args(["capture", "--qmp"])
+            .arg(guest.tool_socket())
+            .arg("-o")
+            .arg(&cap)
+            .output()?
+            .status
+            .success();
+        if !ok {
+            return Err("coroner capture failed".into());
+        }
+        let label = format!("{mem} MiB");
+        let runs: Vec<(&str, Vec<std::ffi::OsString>)> = vec![
+            (
+                "coroner exit CAPTURE",
+                vec!["exit".into(), cap.clone().into()],
+            ),
+            (
+                "coroner exit --qemu-log LOG",
+                vec!["exit".into(), "--qemu-log".into(), guest.log_path().into()],
+            ),
+            (
+                "coroner analyze CAPTURE",
+                vec!["analyze".into(), cap.clone().into()],
+            ),
+        ];
+        for (what, args) in runs {
+            let mut cmd = Command::new(coroner);
+            cmd.args(&args);
             timed(&mut cmd)?;
             let (secs, kib, code, note) = timed(&mut cmd)?;
             println!(
