@@ -209,3 +209,35 @@ fn mce_without_a_kernel_says_so() {
     r.expect_code(3);
     assert!(r.stderr().contains("missing.log"), "{}", r.stderr());
 }
+
+#[test]
+fn exit_from_a_qemu_log_alone() {
+    let d = Dir::new();
+    coroner(d.path(), &["exit"]).expect_code(2);
+    std::fs::write(
+        d.join("calm.log"),
+        "qemu-system-x86_64: terminating on signal 15\n",
+    )
+    .unwrap();
+    let r = coroner(d.path(), &["exit", "--qemu-log", "calm.log", "--json"]);
+    r.expect_code(7);
+    assert!(r.json()["verdict"]
+        .as_str()
+        .unwrap()
+        .starts_with("no KVM error report"));
+    // A real report (fixture 13), with an escape sequence spliced into its Code= line.
+    let log = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/qemu-logs/13-emulation-failure-movaps-to-vga-text-mmio-includeos.log"
+    ))
+    .unwrap();
+    std::fs::write(d.join("kvm.log"), format!("{log}\x1b[2J\n")).unwrap();
+    let r = coroner(d.path(), &["exit", "--qemu-log", "kvm.log"]);
+    r.expect_code(0);
+    assert!(r.stdout().contains("movaps"), "{}", r.stdout());
+    assert!(!r.stdout().contains('\x1b'));
+    let r = coroner(d.path(), &["exit", "--qemu-log", "kvm.log", "--json"]);
+    let j = r.json();
+    assert_eq!(j["suberror"]["number"], 1);
+    assert_eq!(j["operands"][0]["gpa"], 0xb8000);
+}

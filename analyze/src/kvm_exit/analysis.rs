@@ -848,3 +848,142 @@ fn verdict(r: &ExitReport) -> String {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../../fixtures/qemu-logs/", $name))
+        };
+    }
+
+    fn from_log(text: &str) -> ExitReport {
+        exit_report(
+            None,
+            &ExitOptions {
+                qemu_log: Some((text.to_string(), "fixture".into())),
+                ignore_vmcoreinfo: false,
+            },
+        )
+    }
+
+    /// Each fixture's header says what it shows; the analysis must say the same.
+    #[test]
+    fn every_fixture_is_explained_as_its_header_says() {
+        let r = from_log(fixture!(
+            "01-emulation-failure-bigrealmode-endbr32-lp1866870.log"
+        ));
+        assert_eq!(r.suberror.map(|s| s.number), Some(1));
+        let i = r.instruction.as_ref().unwrap();
+        assert_eq!(i.disassembly.mnemonic, "endbr32");
+        assert!(
+            r.mode.as_ref().unwrap().mode.contains("big real mode"),
+            "{:?}",
+            r.mode
+        );
+
+        let r = from_log(fixture!(
+            "03-emulation-failure-rip-in-vga-hole-lp1914986.log"
+        ));
+        assert_eq!(r.rip, Some(0xb0000));
+        assert!(
+            r.explanation.iter().any(|e| e.contains("all ones")),
+            "{:?}",
+            r.explanation
+        );
+
+        let r = from_log(fixture!(
+            "05-delivery-ev-pf-during-ept-misconfig-cxl-stress.log"
+        ));
+        let d = r.data.as_ref().unwrap();
+        assert_eq!(d.gpa, Some(0x4_1844_2c90));
+        assert!(
+            r.verdict
+                .contains("while delivering #PF, EPT_MISCONFIG at 0x418442c90"),
+            "{}",
+            r.verdict
+        );
+        assert!(
+            r.explanation.iter().any(|e| e.contains("page at CR3")),
+            "{:?}",
+            r.explanation
+        );
+
+        let r = from_log(fixture!(
+            "07-delivery-ev-old-format-i386-stack-in-vga-hole-lkp.log"
+        ));
+        assert_eq!(r.data.as_ref().unwrap().gpa, Some(0xbfff0));
+        assert!(r
+            .data_gpa_owner
+            .as_ref()
+            .unwrap()
+            .description
+            .contains("VGA window"));
+        assert!(
+            r.explanation
+                .iter()
+                .any(|e| e.contains("the stack is there")),
+            "{:?}",
+            r.explanation
+        );
+        assert_eq!(r.mode.as_ref().unwrap().mode, "32-bit protected mode");
+
+        let r = from_log(fixture!(
+            "09-delivery-ev-wrmsr-with-vectoring-irq-spr-windows-bz218267.log"
+        ));
+        assert_eq!(r.reports_found, 4);
+        assert_eq!(
+            r.instruction.as_ref().unwrap().disassembly.mnemonic,
+            "wrmsr"
+        );
+        let d = r.data.as_ref().unwrap();
+        assert_eq!(d.exit_reason.as_ref().unwrap().basic, 0x20);
+
+        let r = from_log(fixture!(
+            "11-entry-failed-0x80000021-smm-windows-tdp-mmu-proxmox.log"
+        ));
+        assert_eq!(r.entry_failure.as_ref().unwrap().raw, 0x8000_0021);
+        assert!(r.mode.as_ref().unwrap().mode.starts_with("SMM"));
+        assert!(r
+            .verdict
+            .starts_with("KVM entry failed, hardware error 0x80000021"));
+
+        let r = from_log(fixture!(
+            "13-emulation-failure-movaps-to-vga-text-mmio-includeos.log"
+        ));
+        let op = &r.operands[0];
+        assert_eq!((op.operand.access, op.gpa), ("write", Some(0xb8000)));
+        assert!(r.verdict.contains("movaps"), "{}", r.verdict);
+
+        let r = from_log(fixture!("15-entry-failed-0xffffffff-amd-sev-es-lbrv.log"));
+        assert_eq!(r.entry_failure.as_ref().unwrap().vendor, "SVM");
+
+        for f in [
+            fixture!("17-entry-failed-0x80000021-smm-windows10-ovmf-edk2-91.log"),
+            fixture!("19-entry-failed-0x80000021-i386-target-xqemu.log"),
+        ] {
+            let r = from_log(f);
+            assert_eq!(r.entry_failure.as_ref().unwrap().raw, 0x8000_0021);
+            assert!(!r.known_causes.is_empty());
+        }
+    }
+
+    #[test]
+    fn nothing_to_say_without_a_report() {
+        let r = from_log("qemu-system-x86_64: terminating on signal 15\n");
+        assert!(r.report.is_none());
+        assert!(r.verdict.starts_with("no KVM error report"));
+        let r = exit_report(None, &ExitOptions::default());
+        assert!(r.problems[0].starts_with("no qemu log"));
+    }
+
+    #[test]
+    fn svm_relabel_names_the_exit_code() {
+        let mut d = decode_data(1, &[1, 0xf4001006580f260f, 0xfdeb, 0x400, 0, 0, 0, 0]);
+        relabel_svm(&mut d);
+        assert!(d.exit_reason.is_none());
+        assert!(d.layout.contains("SVM (exit code 0x400"), "{}", d.layout);
+    }
+}

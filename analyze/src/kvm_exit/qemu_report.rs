@@ -905,11 +905,7 @@ mod tests {
 
     macro_rules! fixture {
         ($name:literal) => {
-            include_str!(concat!(
-                "../../../../shared/fixtures/qemu-logs/",
-                $name,
-                ".log"
-            ))
+            include_str!(concat!("../../../fixtures/qemu-logs/", $name, ".log"))
         };
     }
 
