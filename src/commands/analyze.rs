@@ -61,6 +61,13 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
         }
         let _ = writeln!(s, "  (coroner mce FILE decodes each record in full)");
     }
+    if let Some(x) = &report.kvm_exit {
+        let _ = writeln!(s, "\nKVM exit");
+        for e in &x.explanation {
+            let _ = writeln!(s, "  {}", escape_control(e));
+        }
+        let _ = writeln!(s, "  (coroner exit FILE decodes the report in full)");
+    }
     let _ = writeln!(s, "\nhow we know");
     for e in &report.evidence {
         let _ = writeln!(
