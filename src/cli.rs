@@ -111,6 +111,16 @@ decodes the sub-error's data by kernel version, disassembles the instruction at 
 guest-physical addresses and their owners in qemu's `info mtree -f`, and says why KVM
 could not handle it.")]
     Exit(ExitArgs),
+    /// Browse a capture in the terminal: overview, kernel log, vCPUs, MCE, exit, memory, events.
+    #[command(after_help = "\
+Examples:
+  coroner tui vm1.core.zst
+  coroner tui vm1.core.zst --json --size 120x40 | jq -r '.screens[1].rows[]'
+
+Keys: q quits, Tab / 1-9 switch panes, j/k and arrows scroll, PgUp/PgDn, g/G top and
+bottom, / searches (n/N repeat), : goes to an address or symbol, ? shows every key.
+--json draws each pane once off-screen and prints its rows (for scripts and bug reports).")]
+    Tui(TuiArgs),
     /// Write the plain ELF core held by a .core.zst, for crash, drgn or gdb.
     #[command(after_help = "\
 Examples:
@@ -268,6 +278,31 @@ pub struct ExitArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `coroner tui`.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// A capture (.core.zst) or a qemu ELF dump.
+    pub file: PathBuf,
+    /// Draw every pane once off-screen and print the rows as JSON, instead of the UI.
+    #[arg(long)]
+    pub json: bool,
+    /// Screen size for --json, WIDTHxHEIGHT.
+    #[arg(long, default_value = "80x24", value_parser = parse_size)]
+    pub size: (u16, u16),
+}
+
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s
+        .split_once('x')
+        .ok_or("expected WIDTHxHEIGHT, e.g. 80x24")?;
+    let w: u16 = w.parse().map_err(|_| format!("bad width {w:?}"))?;
+    let h: u16 = h.parse().map_err(|_| format!("bad height {h:?}"))?;
+    if !(20..=1000).contains(&w) || !(5..=1000).contains(&h) {
+        return Err("width 20-1000, height 5-1000".into());
+    }
+    Ok((w, h))
 }
 
 /// `coroner compress`.

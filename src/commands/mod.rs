@@ -13,6 +13,7 @@ mod mce;
 mod output;
 mod qemu_log;
 mod sym;
+mod tui;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitClass;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Sym(args) => sym::run(&args),
         Command::Mce(args) => mce::run(&args),
         Command::Exit(args) => exit_reason::run(&args),
+        Command::Tui(args) => tui::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),

@@ -1,17 +1,28 @@
-//! The terminal UI's widgets, over `analyze`'s reports and raw guest memory.
+//! The terminal UI: browse a capture offline. It lays out what `analyze` computed (the
+//! report, the kernel log, the MCE and exit-reason analyses, vCPU state) and reads guest
+//! memory only for the rows it draws.
 //!
 //! ```no_run
-//! # use coroner_formats::{PhysAddr, SliceMem};
-//! # let mem = SliceMem::new(vec![]);
-//! let view = coroner_tui::HexView::new(&mem, PhysAddr(0x1000));
-//! // frame.render_widget(view, area);
-//! # let _ = view;
+//! # fn main() -> std::io::Result<()> {
+//! let core = coroner_formats::open(std::path::Path::new("vm1.core.zst")).map_err(std::io::Error::other)?;
+//! coroner_tui::run(&core, "vm1.core.zst".into())?;
+//! # Ok(()) }
 //! ```
 //!
 //! **Architecture Invariant:** crossterm and ratatui appear only in this crate, and no
 //! guest byte reaches the terminal unescaped.
 #![deny(missing_docs)]
 
+mod app;
 mod hex_view;
+mod model;
+mod pane;
+mod panes;
+mod terminal;
 
+pub use app::{sanitize, App};
 pub use hex_view::{HexView, ROW_BYTES};
+pub use model::{Model, VcpuModel};
+pub use pane::{Direction, Outcome, Pane};
+pub use panes::all_panes;
+pub use terminal::{draw_rows, render_screens, run, Screen};

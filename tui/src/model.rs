@@ -1,0 +1,249 @@
+//! What the UI shows, computed once by `analyze` when the capture opens: the report (with
+//! its MCE and exit-reason analyses), the kernel log, and each vCPU's state. The panes only
+//! lay it out.
+
+use coroner_analyze::{
+    cpu_mode, listing, report, Disassembly, Hints, Kallsyms, KernelMem, KernelView, LogRecord,
+    ModeInfo, Report, ReportOptions, VirtAddr,
+};
+use coroner_formats::{Core, PhysAddr, PhysMem, QemuCpuState};
+
+/// Instructions decoded from RIP on, per vCPU.
+const CODE_AFTER: usize = 12;
+/// Stack words read from RSP, per vCPU.
+const STACK_WORDS: usize = 32;
+
+/// One vCPU.
+pub struct VcpuModel {
+    /// Index in qemu's CPU list.
+    pub index: usize,
+    /// Registers from the dump's QEMU note.
+    pub state: Option<QemuCpuState>,
+    /// EFER, from the capture's `info registers -a`.
+    pub efer: Option<u64>,
+    /// Execution and paging mode.
+    pub mode: Option<ModeInfo>,
+    /// `name+0x../0x..` at RIP.
+    pub rip_symbol: Option<String>,
+    /// Instructions from RIP on (empty when RIP's bytes are not readable).
+    pub code: Vec<Disassembly>,
+    /// Why `code` is empty.
+    pub code_problem: Option<String>,
+    /// Stack words from RSP: address, value, symbol of the value.
+    pub stack: Vec<(u64, u64, Option<String>)>,
+}
+
+/// Everything the panes draw.
+pub struct Model<'a> {
+    /// The file shown.
+    pub path: String,
+    /// The capture.
+    pub core: &'a Core,
+    /// `coroner analyze`'s report, with the MCE and exit analyses.
+    pub report: Report,
+    /// The whole kernel log (empty when unreadable; see `log_problem`).
+    pub log: Vec<LogRecord>,
+    /// Why the log is empty.
+    pub log_problem: Option<String>,
+    /// The kernel as seen from memory, when there is one (virtual addresses, symbols).
+    pub view: Option<KernelView<'a>>,
+    /// Kernel symbols.
+    pub kallsyms: Option<Kallsyms>,
+    /// vCPUs.
+    pub vcpus: Vec<VcpuModel>,
+    /// The capture metadata's `capture` object, when the file is a capture.
+    pub capture: Option<serde_json::Value>,
+}
+
+impl<'a> Model<'a> {
+    /// Analyzes `core` for display.
+    pub fn load(core: &'a Core, path: String) -> Self {
+        let report = report(
+            core,
+            &ReportOptions {
+                tail: 0,
+                ignore_vmcoreinfo: false,
+            },
+        );
+        let view = KernelView::build(core.mem(), &core.elf, &Hints::for_core(core, false)).ok();
+        let kallsyms = view
+            .as_ref()
+            .and_then(|v| v.kallsyms().ok().map(|(k, _)| k));
+        let (log, log_problem) = match view.as_ref().map(|v| v.kernel_log()) {
+            Some(Ok(l)) => (l.records, None),
+            Some(Err(e)) => (Vec::new(), Some(format!("kernel log: {e}"))),
+            None => (
+                Vec::new(),
+                Some("no Linux kernel found: no kernel log".to_string()),
+            ),
+        };
+        let capture = core.metadata.as_ref().and_then(|m| m.capture.clone());
+        let efers = capture
+            .as_ref()
+            .and_then(|c| c.get("info_registers"))
+            .and_then(|t| t.as_str())
+            .map(efer_per_cpu)
+            .unwrap_or_default();
+        let vcpus = core
+            .elf
+            .vcpus
+            .iter()
+            .map(|v| {
+                let efer = efers.get(v.index).copied().flatten();
+                vcpu_model(
+                    core,
+                    view.as_ref(),
+                    kallsyms.as_ref(),
+                    v.index,
+                    v.qemu.clone(),
+                    efer,
+                )
+            })
+            .collect();
+        Self {
+            path,
+            core,
+            report,
+            log,
+            log_problem,
+            view,
+            kallsyms,
+            vcpus,
+            capture,
+        }
+    }
+
+    /// `name+0xoff/0xsize` for a kernel address, when kallsyms knows it.
+    pub fn symbolize(&self, addr: u64) -> Option<String> {
+        let k = self.kallsyms.as_ref()?;
+        k.symbolize(addr).map(|_| k.format_addr(addr))
+    }
+
+    /// A guest-physical address for `target`: `0x...`/hex (physical), `v:0x...` (kernel
+    /// virtual), or a kernel symbol name.
+    pub fn resolve(&self, target: &str) -> Result<u64, String> {
+        let t = target.trim();
+        let hex = |s: &str| {
+            u64::from_str_radix(s.trim_start_matches("0x").trim_start_matches("0X"), 16)
+                .map_err(|_| format!("not a hex address: {s}"))
+        };
+        let virt = |va: u64| -> Result<u64, String> {
+            let view = self
+                .view
+                .as_ref()
+                .ok_or("no kernel page tables to translate a virtual address")?;
+            view.tables
+                .translate(VirtAddr(va))
+                .map(|x| x.pa.0)
+                .map_err(|e| format!("{va:#x}: {e}"))
+        };
+        if let Some(v) = t.strip_prefix("v:") {
+            return virt(hex(v)?);
+        }
+        if let Ok(pa) = hex(t) {
+            return Ok(pa);
+        }
+        let sym = self
+            .kallsyms
+            .as_ref()
+            .and_then(|k| k.lookup(t))
+            .ok_or_else(|| format!("no such symbol or address: {t}"))?;
+        virt(sym.addr)
+    }
+
+    /// Guest-physical memory.
+    pub fn mem(&self) -> &'a dyn PhysMem {
+        self.core.mem()
+    }
+}
+
+/// EFER of each CPU from HMP `info registers -a` (`CPU#N` blocks, `EFER=...`).
+fn efer_per_cpu(text: &str) -> Vec<Option<u64>> {
+    let mut out: Vec<Option<u64>> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("CPU#") {
+            out.push(None);
+        } else if let Some(v) = line.trim().strip_prefix("EFER=") {
+            if let Some(last) = out.last_mut() {
+                *last = u64::from_str_radix(v.trim(), 16).ok();
+            } else {
+                out.push(u64::from_str_radix(v.trim(), 16).ok());
+            }
+        }
+    }
+    out
+}
+
+fn vcpu_model(
+    core: &Core,
+    view: Option<&KernelView<'_>>,
+    ks: Option<&Kallsyms>,
+    index: usize,
+    state: Option<QemuCpuState>,
+    efer: Option<u64>,
+) -> VcpuModel {
+    let mut m = VcpuModel {
+        index,
+        mode: state
+            .as_ref()
+            .map(|s| cpu_mode(s, efer.map(|e| e & (1 << 10) != 0))),
+        state,
+        efer,
+        rip_symbol: None,
+        code: Vec::new(),
+        code_problem: None,
+        stack: Vec::new(),
+    };
+    let Some(s) = m.state.clone() else {
+        m.code_problem = Some("no QEMU note for this vCPU".into());
+        return m;
+    };
+    let sym = |a: u64| ks.and_then(|k| k.symbolize(a).map(|_| k.format_addr(a)));
+    m.rip_symbol = sym(s.rip);
+    let bits = match m.mode.as_ref().map(|x| x.mode) {
+        Some(coroner_analyze::CpuMode::Long64) => 64,
+        Some(coroner_analyze::CpuMode::Protected32 | coroner_analyze::CpuMode::Compat32) => 32,
+        _ => 16,
+    };
+    let paging = s.cr[0] & (1 << 31) != 0;
+    let linear = s.cs.base.wrapping_add(s.rip);
+    let mut bytes = vec![0u8; 64];
+    let read = if paging {
+        view.map(|v| {
+            v.read_virt(VirtAddr(linear), &mut bytes)
+                .map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|| Err("paging on and no kernel page tables".into()))
+    } else {
+        core.mem()
+            .read_at(PhysAddr(linear & 0xffff_ffff), &mut bytes)
+            .map_err(|e| e.to_string())
+    };
+    match read {
+        Ok(()) => m.code = listing(&bytes, bits, s.rip, CODE_AFTER),
+        Err(e) => m.code_problem = Some(format!("bytes at RIP: {e}")),
+    }
+    if let (Some(v), 64) = (view, bits) {
+        let rsp = s.gpr[6];
+        for i in 0..STACK_WORDS as u64 {
+            let at = rsp.wrapping_add(8 * i);
+            match v.read_u64(VirtAddr(at)) {
+                Ok(val) => m.stack.push((at, val, sym(val))),
+                Err(_) => break,
+            }
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn efer_from_info_registers() {
+        let text = "CPU#0\nRAX=0\nEFER=0000000000000d01\nCPU#1\nRIP=1\nEFER=0000000000000500\n";
+        assert_eq!(efer_per_cpu(text), [Some(0xd01), Some(0x500)]);
+        assert!(efer_per_cpu("").is_empty());
+    }
+}

@@ -1,0 +1,148 @@
+//! Overview: the verdict, guest and capture facts, and how each fact was obtained.
+
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+use super::text::TextView;
+use crate::app::sanitize;
+use crate::model::Model;
+use crate::pane::{Direction, Outcome, Pane};
+
+/// The overview pane.
+pub struct Overview {
+    view: TextView,
+}
+
+fn fact(name: &str, value: String) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{name:<14}"), Style::default().fg(Color::Cyan)),
+        Span::raw(sanitize(&value)),
+    ])
+}
+
+fn heading(text: &str) -> Line<'static> {
+    Line::styled(
+        text.to_string(),
+        Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+    )
+}
+
+impl Overview {
+    /// Built from the model's report and metadata.
+    pub fn new(model: &Model<'_>) -> Self {
+        let r = &model.report;
+        let mut l = vec![
+            Line::from(vec![
+                Span::styled("verdict       ", Style::default().fg(Color::Cyan)),
+                Span::styled(
+                    sanitize(&r.verdict),
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+            ]),
+            Line::raw(""),
+            heading("guest"),
+        ];
+        if let Some(rel) = &r.release {
+            l.push(fact("kernel", rel.clone()));
+        }
+        l.push(fact("vCPUs", model.core.elf.vcpus.len().to_string()));
+        let ram: u64 = model.mem().ranges().iter().map(|x| x.len()).sum();
+        l.push(fact("memory", format!("{} MiB in the dump", ram >> 20)));
+        if let Some(k) = r.kaslr_offset {
+            l.push(fact("KASLR offset", format!("{k:#x}")));
+        }
+        if let Some(p) = r.phys_base {
+            l.push(fact("phys_base", format!("{p:#x}")));
+        }
+        for v in &r.vcpus {
+            l.push(fact(
+                &format!("vCPU {}", v.index),
+                format!("RIP {:#018x} {}", v.rip, v.symbol.as_deref().unwrap_or("")),
+            ));
+        }
+        l.push(Line::raw(""));
+        l.push(heading("capture"));
+        l.push(fact("file", model.path.clone()));
+        l.push(fact("format", format!("{:?}", model.core.format)));
+        match &model.core.metadata {
+            Some(m) => {
+                l.push(fact(
+                    "complete",
+                    if m.complete {
+                        "yes".to_string()
+                    } else {
+                        format!(
+                            "NO: {}",
+                            m.incomplete_reason.as_deref().unwrap_or("unknown")
+                        )
+                    },
+                ));
+                l.push(fact("written by", m.tool.clone()));
+                l.push(fact("created", format!("{} (unix time)", m.created_unix)));
+                if !m.content_sha256.is_empty() {
+                    l.push(fact("sha256", m.content_sha256.clone()));
+                }
+                if let Some(o) = &m.origin {
+                    l.push(fact("origin", o.clone()));
+                }
+            }
+            None => l.push(fact("metadata", "none (a plain ELF dump)".into())),
+        }
+        if let Some(c) = &model.capture {
+            let s = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            l.push(fact(
+                "run state",
+                format!(
+                    "{} (after: {})",
+                    s("run_state_before"),
+                    s("run_state_after")
+                ),
+            ));
+            if let Some(v) = c.get("qemu_version") {
+                l.push(fact(
+                    "qemu",
+                    format!(
+                        "{}.{}.{} {}",
+                        v.get("major").and_then(|x| x.as_u64()).unwrap_or(0),
+                        v.get("minor").and_then(|x| x.as_u64()).unwrap_or(0),
+                        v.get("micro").and_then(|x| x.as_u64()).unwrap_or(0),
+                        v.get("package").and_then(|x| x.as_str()).unwrap_or("")
+                    ),
+                ));
+            }
+            l.push(fact("method", s("method")));
+        }
+        l.push(Line::raw(""));
+        l.push(heading("how each fact was obtained"));
+        for e in &r.evidence {
+            l.push(fact(&e.fact, format!("{} — {}", e.value, e.how)));
+        }
+        for p in r.problems.iter().chain(&r.log_diagnostics) {
+            l.push(Line::styled(
+                format!("note: {}", sanitize(p)),
+                Style::default().fg(Color::Yellow),
+            ));
+        }
+        Self {
+            view: TextView::new(l),
+        }
+    }
+}
+
+impl Pane for Overview {
+    fn title(&self) -> &'static str {
+        "Overview"
+    }
+    fn render(&mut self, _model: &Model<'_>, frame: &mut Frame<'_>, area: Rect) {
+        self.view.render(frame, area, "overview");
+    }
+    fn key(&mut self, _model: &Model<'_>, key: KeyEvent) -> Outcome {
+        self.view.key(key)
+    }
+    fn search(&mut self, _model: &Model<'_>, q: &str, dir: Direction) -> Outcome {
+        self.view.search(q, dir)
+    }
+}
