@@ -10,4 +10,5 @@ mod fake_qmp;
 mod guest;
 mod kernel;
 mod mce;
+mod tui;
 mod util;

@@ -67,7 +67,12 @@ pub trait PhysMem: Send + Sync {
 
 /// The first address of `[addr, addr + len)` not covered by `ranges` (sorted, disjoint).
 pub(crate) fn first_absent(ranges: &[PhysRange], addr: PhysAddr, len: u64) -> Option<PhysAddr> {
-    let end = addr.0.saturating_add(len);
+    // A read past the top of the address space: no range (end exclusive) holds the last
+    // byte, so that byte at least is absent.
+    let (end, wraps) = match addr.0.checked_add(len) {
+        Some(e) => (e, false),
+        None => (u64::MAX, true),
+    };
     let mut at = addr.0;
     let mut i = ranges.partition_point(|r| r.end.0 <= at);
     while at < end {
@@ -79,7 +84,7 @@ pub(crate) fn first_absent(ranges: &[PhysRange], addr: PhysAddr, len: u64) -> Op
             _ => return Some(PhysAddr(at)),
         }
     }
-    None
+    wraps.then_some(PhysAddr(u64::MAX))
 }
 
 /// Guest memory held in memory: the reference [`PhysMem`], for tests.
@@ -138,6 +143,22 @@ mod tests {
             (PhysAddr(0x0), vec![1; 0x1000]),
             (PhysAddr(0x1000), vec![3; 0x10]),
         ])
+    }
+
+    #[test]
+    fn reads_at_the_top_of_the_address_space_are_absent() {
+        let top = SliceMem::new(vec![(PhysAddr(u64::MAX - 0x10), vec![7; 0x10])]);
+        let mut b = [0u8; 1];
+        assert!(top.read_at(PhysAddr(u64::MAX - 1), &mut b).is_ok());
+        assert!(matches!(
+            top.read_at(PhysAddr(u64::MAX), &mut b),
+            Err(MemError::NotPresent {
+                addr: PhysAddr(u64::MAX)
+            })
+        ));
+        let mut two = [0u8; 2];
+        assert!(top.read_at(PhysAddr(u64::MAX - 1), &mut two).is_err());
+        assert!(mem().read_at(PhysAddr(u64::MAX), &mut b).is_err());
     }
 
     #[test]

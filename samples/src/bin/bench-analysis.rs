@@ -1,4 +1,5 @@
-//! `bench-analysis`: the analysis commands (`coroner dmesg`, `mce`, `analyze`) on
+//! `bench-analysis`: the analysis commands (`coroner dmesg`, `mce`, `analyze`, and `tui`
+//! drawing every pane once off-screen, an upper bound of its first frame) on
 //! captures of a 256 MiB and an 8 GiB guest, whole process, with and without the
 //! VMCOREINFO candidates recorded at capture, beside the peers installed on this machine
 //! (vmcore-dmesg, makedumpfile --dump-dmesg) on the same dump. Not a test.
@@ -156,6 +157,11 @@ fn run() -> Res<()> {
             ("coroner analyze CAPTURE".into(), {
                 let mut c = Command::new(&coroner);
                 c.arg("analyze").arg(&cap);
+                c
+            }),
+            ("coroner tui CAPTURE --json (all panes drawn)".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("tui").arg(&cap).arg("--json");
                 c
             }),
             ("vmcore-dmesg ELF".into(), {

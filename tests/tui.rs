@@ -1,0 +1,199 @@
+//! `coroner tui` driven in a real pseudo-terminal (tmux): open a capture of a panicked
+//! guest whose kernel log holds escape sequences, switch panes, search, go to a symbol,
+//! quit, and check the terminal is restored; the same after SIGTERM. `tui --json` draws
+//! every pane off-screen at 80x24 and 200x60 with no control character.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
+
+use crate::util::{coroner, Dir};
+
+/// A tmux session running one shell command, killed on drop.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(name: &str, cmd: &str, width: u16, height: u16) -> Self {
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", name, "-x"])
+            .arg(width.to_string())
+            .arg("-y")
+            .arg(height.to_string())
+            .arg(cmd)
+            .status()
+            .expect("tmux is installed (samples/kit/ensure.sh installs it)")
+            .success();
+        assert!(ok, "tmux new-session failed");
+        Self { name: name.into() }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let ok = Command::new("tmux")
+                .args(["send-keys", "-t", &self.name, k])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn literal(&self, text: &str) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, "-l", text])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen contains `needle`.
+    fn wait_for(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "screen never showed {needle:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn tui_in_a_real_terminal() {
+    if !kit::available_or_skip("tui_in_a_real_terminal") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions {
+        append: "coroner.hostile_log=1".into(),
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest.freeze(Scenario::Panic).unwrap();
+    let socket = guest.tool_socket().display().to_string();
+    coroner(
+        dir.path(),
+        &["capture", "--qmp", &socket, "-o", "vm.core.zst"],
+    )
+    .expect_code(0);
+    drop(guest);
+
+    // Off-screen: every pane at both sizes, no control character anywhere.
+    for size in ["80x24", "200x60"] {
+        let r = coroner(
+            dir.path(),
+            &["tui", "vm.core.zst", "--json", "--size", size],
+        );
+        r.expect_code(0);
+        let j = r.json();
+        let screens = j["screens"].as_array().unwrap();
+        assert!(screens.len() >= 4);
+        for s in screens {
+            for row in s["rows"].as_array().unwrap() {
+                let row = row.as_str().unwrap();
+                assert!(!row.chars().any(|c| c.is_control()), "{row:?}");
+            }
+        }
+        assert!(screens[0]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("kernel panic")));
+    }
+
+    // In a terminal: tmux runs coroner, then reports the tty mode once coroner is gone.
+    let bin = env!("CARGO_BIN_EXE_coroner");
+    let cap = dir.path().join("vm.core.zst");
+    let name = format!("coroner-tui-{}", std::process::id());
+    let t = Tmux::start(
+        &name,
+        &format!(
+            "{bin} tui {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 60",
+            cap.display()
+        ),
+        100,
+        30,
+    );
+    let s = t.wait_for("Overview");
+    assert!(s.contains("kernel panic"), "{s}");
+    // The kernel log: search for the panic line, then the hostile record, escaped.
+    t.keys(&["2"]);
+    t.wait_for("Log");
+    t.literal("/");
+    t.literal("Kernel panic - not syncing");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Kernel panic - not syncing");
+    assert!(!s.contains("not found"), "{s}");
+    t.literal("/");
+    t.literal("coroner-hostile");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("coroner-hostile:");
+    assert!(
+        s.contains("\\e[2J") || s.contains("\\x1b"),
+        "escape not shown escaped:\n{s}"
+    );
+    // Memory: go to a kernel symbol.
+    t.keys(&["?"]);
+    t.wait_for("help");
+    t.keys(&["Escape"]);
+    t.keys(&["6"]);
+    t.literal(":");
+    t.literal("panic");
+    t.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let s = t.screen();
+    assert!(s.contains("panic"), "{s}");
+    t.keys(&["q"]);
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(
+        s.contains("\nicanon") || s.lines().any(|l| l.trim() == "icanon"),
+        "tty not restored:\n{s}"
+    );
+    assert!(!s.contains("Overview"), "alternate screen not left:\n{s}");
+    drop(t);
+
+    // SIGTERM restores the terminal too.
+    let name = format!("coroner-tui-term-{}", std::process::id());
+    let t = Tmux::start(
+        &name,
+        &format!(
+            "{bin} tui {} </dev/tty & pid=$!; sleep 2; kill -TERM $pid; wait $pid; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 60",
+            cap.display()
+        ),
+        100,
+        30,
+    );
+    let s = t.wait_for("EXIT=");
+    assert!(
+        s.lines().any(|l| l.trim() == "icanon"),
+        "tty not restored:\n{s}"
+    );
+}
