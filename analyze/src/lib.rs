@@ -25,6 +25,7 @@ mod mce;
 mod paging;
 mod printk;
 mod report;
+mod time;
 mod triage;
 mod vmcoreinfo;
 mod vmcoreinfo_scan;
@@ -45,6 +46,7 @@ pub use printk::{
     format_dmesg, read_kernel_log, FormatOptions, KernelLog, LogError, LogKind, LogRecord,
 };
 pub use report::{report, Report, ReportOptions, VcpuAt};
+pub use time::format_utc_micros;
 pub use triage::{triage, CallTrace, Finding, Triage};
 pub use vmcoreinfo::Vmcoreinfo;
 pub use vmcoreinfo_scan::{scan_until as scan_vmcoreinfo, Candidate, CandidateKind};

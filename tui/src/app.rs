@@ -272,6 +272,37 @@ pub fn sanitize(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Every pane of a synthetic qemu-shaped dump, as the whole frame shows it.
+    #[test]
+    fn every_pane_at_80x24_and_200x60() {
+        let (_f, core) = crate::testutil::core(vec![
+            crate::testutil::protected32(),
+            crate::testutil::long64(),
+        ]);
+        let model = Model::load(&core, "test.core".into());
+        let mut app = App::new(crate::panes::all_panes(&model));
+        let titles = app.titles();
+        assert_eq!(
+            titles,
+            ["Overview", "Log", "vCPUs", "MCE", "Exit", "Memory", "Events"]
+        );
+        for (w, h) in [(80u16, 24u16), (200, 60)] {
+            for (i, title) in titles.iter().enumerate() {
+                app.select_index(i);
+                let rows = crate::terminal::draw_rows(&mut app, &model, w, h).unwrap();
+                for r in &rows {
+                    assert!(!r.chars().any(|c| c.is_control()), "{r:?}");
+                }
+                insta::assert_snapshot!(format!("app_{title}_{w}x{h}"), rows.join("\n"));
+            }
+        }
+        // The help overlay over the first pane.
+        app.select_index(0);
+        app.help = true;
+        let rows = crate::terminal::draw_rows(&mut app, &model, 80, 24).unwrap();
+        insta::assert_snapshot!("app_help_80x24", rows.join("\n"));
+    }
+
     #[test]
     fn sanitize_leaves_no_control_character() {
         let s = sanitize("a\x1b[2Jb\nc\td\u{7}\u{9b}e");

@@ -19,6 +19,8 @@ mod model;
 mod pane;
 mod panes;
 mod terminal;
+#[cfg(test)]
+mod testutil;
 
 pub use app::{sanitize, App};
 pub use hex_view::{HexView, ROW_BYTES};

@@ -422,7 +422,7 @@ fn origin(
         format!(
             "qemu injected it: MEMORY_FAILURE recipient=guest action=inject action-required={} at {} (matched by the action-required flag and time: the record's TIME is {dt:+} s from the event)",
             e.action_required,
-            e.time_us.map(fmt_time).unwrap_or_else(|| "unknown time".into())
+            e.time_us.map(crate::time::format_utc_micros).unwrap_or_else(|| "unknown time".into())
         )
     });
     match (ev, &host.log_source) {
@@ -438,30 +438,6 @@ fn origin(
         }
         (None, _) => "no MEMORY_FAILURE event of qemu matches it (time, action-required): raised inside the guest (e.g. mce-inject) or before the capture watched".into(),
     }
-}
-
-/// `2026-11-22 11:57:01.692831 UTC` from microseconds since the epoch.
-fn fmt_time(us: u64) -> String {
-    let secs = us / 1_000_000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        us % 1_000_000
-    )
 }
 
 fn verdict(records: &[MceRecord], host: &HostSide) -> String {
@@ -508,19 +484,6 @@ fn verdict(records: &[MceRecord], host: &HostSide) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn time_format() {
-        assert_eq!(fmt_time(0), "1970-01-01 00:00:00.000000 UTC");
-        assert_eq!(
-            fmt_time(1_795_348_531_692_831),
-            "2026-11-22 11:55:31.692831 UTC"
-        );
-        assert_eq!(
-            fmt_time(951_782_400_000_001),
-            "2000-02-29 00:00:00.000001 UTC"
-        );
-    }
 
     fn record(cpu: u32, status: u64, mcg: u64, addr: Option<u64>, time: u64) -> MceRecord {
         let raw = MceRaw {

@@ -81,7 +81,10 @@ impl Overview {
                     },
                 ));
                 l.push(fact("written by", m.tool.clone()));
-                l.push(fact("created", format!("{} (unix time)", m.created_unix)));
+                l.push(fact(
+                    "created",
+                    coroner_analyze::format_utc_micros(m.created_unix.saturating_mul(1_000_000)),
+                ));
                 if !m.content_sha256.is_empty() {
                     l.push(fact("sha256", m.content_sha256.clone()));
                 }
