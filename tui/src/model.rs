@@ -10,6 +10,10 @@ use coroner_formats::{Core, PhysAddr, PhysMem, QemuCpuState};
 
 /// Instructions decoded from RIP on, per vCPU.
 const CODE_AFTER: usize = 12;
+/// Bytes before RIP tried for the instructions leading to it.
+const CODE_BACK: u64 = 24;
+/// Instructions shown before RIP.
+const CODE_BEFORE: usize = 4;
 /// Stack words read from RSP, per vCPU.
 const STACK_WORDS: usize = 32;
 
@@ -206,21 +210,26 @@ fn vcpu_model(
         _ => 16,
     };
     let paging = s.cr[0] & (1 << 31) != 0;
+    let read = |linear: u64, buf: &mut [u8]| -> Result<(), String> {
+        if paging {
+            view.map(|v| {
+                v.read_virt(VirtAddr(linear), buf)
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(|| Err("paging on and no kernel page tables".into()))
+        } else {
+            core.mem()
+                .read_at(PhysAddr(linear & 0xffff_ffff), buf)
+                .map_err(|e| e.to_string())
+        }
+    };
     let linear = s.cs.base.wrapping_add(s.rip);
     let mut bytes = vec![0u8; 64];
-    let read = if paging {
-        view.map(|v| {
-            v.read_virt(VirtAddr(linear), &mut bytes)
-                .map_err(|e| e.to_string())
-        })
-        .unwrap_or_else(|| Err("paging on and no kernel page tables".into()))
-    } else {
-        core.mem()
-            .read_at(PhysAddr(linear & 0xffff_ffff), &mut bytes)
-            .map_err(|e| e.to_string())
-    };
-    match read {
-        Ok(()) => m.code = listing(&bytes, bits, s.rip, CODE_AFTER),
+    match read(linear, &mut bytes) {
+        Ok(()) => {
+            m.code = before_rip(&read, linear, bits, s.rip);
+            m.code.extend(listing(&bytes, bits, s.rip, CODE_AFTER));
+        }
         Err(e) => m.code_problem = Some(format!("bytes at RIP: {e}")),
     }
     if let (Some(v), 64) = (view, bits) {
@@ -236,9 +245,58 @@ fn vcpu_model(
     m
 }
 
+/// A few instructions before RIP. x86 code cannot be decoded backwards with certainty:
+/// decoding starts at the farthest offset before RIP whose instructions land exactly on
+/// RIP, without an invalid one; none when no offset does.
+fn before_rip(
+    read: &dyn Fn(u64, &mut [u8]) -> Result<(), String>,
+    linear: u64,
+    bits: u32,
+    rip: u64,
+) -> Vec<Disassembly> {
+    let Some(start) = linear.checked_sub(CODE_BACK) else {
+        return Vec::new();
+    };
+    let mut window = vec![0u8; CODE_BACK as usize + 16];
+    if read(start, &mut window).is_err() {
+        return Vec::new();
+    }
+    for back in (1..=CODE_BACK).rev() {
+        let off = (CODE_BACK - back) as usize;
+        let decoded = listing(&window[off..], bits, rip.wrapping_sub(back), 64);
+        let Some(at) = decoded.iter().position(|d| d.ip == rip) else {
+            continue;
+        };
+        if decoded[..at].iter().any(|d| d.invalid) {
+            continue;
+        }
+        let first = at.saturating_sub(CODE_BEFORE);
+        return decoded[first..at].to_vec();
+    }
+    Vec::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instructions_before_rip_land_on_it() {
+        // nops; push ebp; mov ebp,esp; [RIP] xor eax,eax; hlt
+        let mut mem = vec![0x90u8; 64];
+        mem[30..36].copy_from_slice(&[0x55, 0x89, 0xe5, 0x31, 0xc0, 0xf4]);
+        let read = |a: u64, b: &mut [u8]| -> Result<(), String> {
+            let a = a as usize;
+            b.copy_from_slice(mem.get(a..a + b.len()).ok_or("out")?);
+            Ok(())
+        };
+        let got = before_rip(&read, 33, 32, 33);
+        let last = got.last().unwrap();
+        assert_eq!((last.ip, last.mnemonic.as_str()), (31, "mov"));
+        assert!(got.len() <= CODE_BEFORE);
+        // Nothing before address 0.
+        assert!(before_rip(&read, 3, 32, 3).is_empty());
+    }
 
     #[test]
     fn efer_from_info_registers() {
