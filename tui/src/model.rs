@@ -248,12 +248,10 @@ fn vcpu_model(
 /// A few instructions before RIP. x86 code cannot be decoded backwards with certainty:
 /// decoding starts at the farthest offset before RIP whose instructions land exactly on
 /// RIP, without an invalid one; none when no offset does.
-fn before_rip(
-    read: &dyn Fn(u64, &mut [u8]) -> Result<(), String>,
-    linear: u64,
-    bits: u32,
-    rip: u64,
-) -> Vec<Disassembly> {
+/// Reads guest bytes at a linear address.
+type ReadLinear<'r> = &'r dyn Fn(u64, &mut [u8]) -> Result<(), String>;
+
+fn before_rip(read: ReadLinear<'_>, linear: u64, bits: u32, rip: u64) -> Vec<Disassembly> {
     let Some(start) = linear.checked_sub(CODE_BACK) else {
         return Vec::new();
     };
