@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn instructions_before_rip_land_on_it() {
         // nops; push ebp; mov ebp,esp; [RIP] xor eax,eax; hlt
-        let mut mem = vec![0x90u8; 64];
+        let mut mem = [0x90u8; 64];
         mem[30..36].copy_from_slice(&[0x55, 0x89, 0xe5, 0x31, 0xc0, 0xf4]);
         let read = |a: u64, b: &mut [u8]| -> Result<(), String> {
             let a = a as usize;
