@@ -121,6 +121,18 @@ Keys: q quits, Tab / 1-9 switch panes, j/k and arrows scroll, PgUp/PgDn, g/G top
 bottom, / searches (n/N repeat), : goes to an address or symbol, ? shows every key.
 --json draws each pane once off-screen and prints its rows (for scripts and bug reports).")]
     Tui(TuiArgs),
+    /// Keep only the pages the analyses read: a small capture for a bug report or a sample.
+    #[command(after_help = "\
+Examples:
+  coroner slim vm1.core.zst -o vm1.slim.core.zst
+  coroner slim vm1.core.zst -o vm1.slim.core.zst --json
+
+Runs every analysis (kernel view, kallsyms, the whole kernel log, MCE, exit reason, the
+code around each RIP and the top of each stack, the page tables walked) while noting the
+pages read, and writes a new container with only those pages, every note and the capture
+metadata (marked slim, with the source's sha256). Every analysis command gives the same
+answer on it; a read of a dropped page is absent, never zeros.")]
+    Slim(SlimArgs),
     /// Write the plain ELF core held by a .core.zst, for crash, drgn or gdb.
     #[command(after_help = "\
 Examples:
@@ -273,6 +285,25 @@ pub struct ExitArgs {
     #[arg(long, value_name = "FILE")]
     pub qemu_log: Option<PathBuf>,
     /// Do not use VMCOREINFO for the kernel symbol at RIP.
+    #[arg(long)]
+    pub ignore_vmcoreinfo: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `coroner slim`.
+#[derive(Debug, Args)]
+pub struct SlimArgs {
+    /// A capture (.core.zst) or a qemu ELF dump.
+    pub file: PathBuf,
+    /// The slim container to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Analyze without VMCOREINFO (keeps what that path reads).
     #[arg(long)]
     pub ignore_vmcoreinfo: bool,
     /// Print JSON.

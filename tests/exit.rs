@@ -90,6 +90,14 @@ fn run(variant: Variant, mode: &str) {
     text.expect_code(0);
     assert!(text.stdout().contains("NOT emulated"), "{}", text.stdout());
 
+    // A slim capture keeps what the analysis read and answers the same.
+    coroner(
+        dir.path(),
+        &["slim", "kvm.core.zst", "-o", "kvm.slim.core.zst"],
+    )
+    .expect_code(0);
+    crate::slim::same_answer(&dir, &["exit"], "kvm.core.zst", "kvm.slim.core.zst");
+
     // From qemu's log alone: the same instruction, operand and mode.
     let log = dir.path().join("qemu.log");
     std::fs::write(&log, guest.qemu_log()).unwrap();

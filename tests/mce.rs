@@ -307,6 +307,14 @@ fn machine_checks_injected_into_an_intel_guest_decode_as_injected() {
     assert_eq!(ev["action"], "inject");
     assert_eq!(ev["recipient"], "guest");
 
+    // A slim capture keeps what the MCE analysis read, memory records included.
+    coroner(
+        dir.path(),
+        &["slim", "fatal.core.zst", "-o", "fatal.slim.core.zst"],
+    )
+    .expect_code(0);
+    crate::slim::same_answer(&dir, &["mce"], "fatal.core.zst", "fatal.slim.core.zst");
+
     let a = coroner(dir.path(), &["analyze", "fatal.core.zst", "--json"]);
     a.expect_code(0);
     let verdict = a.json()["verdict"].as_str().unwrap().to_string();

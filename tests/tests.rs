@@ -10,5 +10,6 @@ mod fake_qmp;
 mod guest;
 mod kernel;
 mod mce;
+mod slim;
 mod tui;
 mod util;

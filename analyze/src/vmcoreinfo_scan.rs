@@ -84,7 +84,12 @@ pub fn scan_until(
     for range in &ranges {
         let mut page = range.start.0.div_ceil(PAGE) * PAGE;
         while page + 24 <= range.end.0 && seen < MAX_CANDIDATES {
-            if mem.read_at(PhysAddr(page), &mut head).is_ok() {
+            // Probing page heads is a search, not evidence: a slim capture keeps only the
+            // candidates (read below, with recording restored).
+            let was = mem.set_recording(false);
+            let probed = mem.read_at(PhysAddr(page), &mut head).is_ok();
+            mem.set_recording(was);
+            if probed {
                 let kind = if head.starts_with(b"OSRELEASE=") {
                     Some(CandidateKind::DataPage)
                 } else if head[..4] == NOTE_HEAD[..4] && head[8..] == NOTE_HEAD[8..] {

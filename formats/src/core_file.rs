@@ -11,6 +11,7 @@ use crate::core_mem::CoreMem;
 use crate::elf::ElfCore;
 use crate::error::{Error, Result};
 use crate::physmem::PhysMem;
+use crate::recording::RecordingMem;
 use crate::source::{ByteSource, MappedFile};
 use crate::zst::{ContainerReader, Metadata};
 
@@ -56,7 +57,7 @@ pub struct Core {
     pub elf: ElfCore,
     /// The container's metadata, when it has any.
     pub metadata: Option<Metadata>,
-    mem: CoreMem,
+    mem: RecordingMem<CoreMem>,
 }
 
 impl Core {
@@ -67,7 +68,24 @@ impl Core {
 
     /// The concrete memory type (file offsets, clipping figures).
     pub fn core_mem(&self) -> &CoreMem {
-        &self.mem
+        self.mem.inner()
+    }
+
+    /// Starts or stops noting which pages reads through [`Core::mem`] touch.
+    pub fn record_pages(&self, on: bool) {
+        self.mem.record(on);
+    }
+
+    /// Pages (address / 4096) read while recording, plus any noted with
+    /// [`Core::note_pages`].
+    pub fn recorded_pages(&self) -> std::collections::BTreeSet<u64> {
+        self.mem.pages()
+    }
+
+    /// Notes `[addr, addr + len)` as needed even though it was not read (a page found by a
+    /// search whose reads were not recorded).
+    pub fn note_pages(&self, addr: crate::PhysAddr, len: u64) {
+        self.mem.note(addr, len);
     }
 }
 
@@ -105,6 +123,6 @@ pub fn open(path: &Path) -> Result<Core> {
         file_size,
         elf,
         metadata,
-        mem,
+        mem: RecordingMem::new(mem),
     })
 }

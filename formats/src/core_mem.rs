@@ -20,6 +20,11 @@ pub struct CoreMem {
 }
 
 impl CoreMem {
+    /// The dump's own bytes at file `offset` (notes, headers).
+    pub fn read_file(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
+        self.src.read_at(offset, buf)
+    }
+
     /// Memory of `loads`, whose bytes are in `src`.
     pub fn new(src: Arc<dyn ByteSource>, loads: &[LoadSegment]) -> Self {
         let mut sorted: Vec<&LoadSegment> = loads.iter().collect();

@@ -25,6 +25,8 @@ mod error;
 mod page_spotter;
 mod physmem;
 mod progress;
+mod recording;
+mod slim;
 mod source;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -42,5 +44,7 @@ pub use error::{Error, Result};
 pub use page_spotter::{looks_like_vmcoreinfo, PageSpotter};
 pub use physmem::{MemError, PhysMem, SliceMem};
 pub use progress::{interrupted, NoProgress, Progress};
+pub use recording::{RecordingMem, PAGE};
+pub use slim::{page_runs, write_slim};
 pub use source::{ByteSource, MappedFile};
 pub use zst::{ContainerReader, ContainerWriter, Finished, Metadata, WriteOptions, FORMAT_VERSION};

@@ -54,6 +54,12 @@ pub trait PhysMem: Send + Sync {
         Ok(u32::from_le_bytes(b))
     }
 
+    /// Turns page recording on or off for a wide search (see [`crate::RecordingMem`]);
+    /// returns the previous state, to restore it. Memory that records nothing ignores it.
+    fn set_recording(&self, _on: bool) -> bool {
+        false
+    }
+
     /// True when every byte of `[addr, addr + len)` is present.
     fn is_present(&self, addr: PhysAddr, len: u64) -> bool {
         first_absent(self.ranges(), addr, len).is_none()

@@ -12,6 +12,7 @@ mod kernel;
 mod mce;
 mod output;
 mod qemu_log;
+mod slim;
 mod sym;
 mod tui;
 
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Mce(args) => mce::run(&args),
         Command::Exit(args) => exit_reason::run(&args),
         Command::Tui(args) => tui::run(&args),
+        Command::Slim(args) => slim::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),
