@@ -10,6 +10,7 @@ mod fake_qmp;
 mod guest;
 mod kernel;
 mod mce;
+mod samples;
 mod slim;
 mod tui;
 mod util;

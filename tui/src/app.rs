@@ -303,6 +303,37 @@ mod tests {
         insta::assert_snapshot!("app_help_80x24", rows.join("\n"));
     }
 
+    /// The bundled real samples (slim captures of kit guests), pane by pane.
+    #[test]
+    fn real_samples_at_80x24_and_200x60() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/captures");
+        for (sample, panes) in [
+            ("panic", &["Overview", "Log", "vCPUs", "Events"][..]),
+            ("mce-fatal", &["Log", "MCE"][..]),
+            (
+                "kvm-emulation-failure",
+                &["Overview", "vCPUs", "Exit", "Memory"][..],
+            ),
+        ] {
+            let core = coroner_formats::open(&root.join(format!("{sample}.core.zst"))).unwrap();
+            let model = Model::load(&core, format!("{sample}.core.zst"));
+            let mut app = App::new(crate::panes::all_panes(&model));
+            for (w, h) in [(80u16, 24u16), (200, 60)] {
+                for title in panes {
+                    app.select(title);
+                    let rows = crate::terminal::draw_rows(&mut app, &model, w, h).unwrap();
+                    for r in &rows {
+                        assert!(!r.chars().any(|c| c.is_control()), "{r:?}");
+                    }
+                    insta::assert_snapshot!(
+                        format!("sample_{sample}_{title}_{w}x{h}"),
+                        rows.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn sanitize_leaves_no_control_character() {
         let s = sanitize("a\x1b[2Jb\nc\td\u{7}\u{9b}e");
