@@ -133,6 +133,20 @@ pages read, and writes a new container with only those pages, every note and the
 metadata (marked slim, with the source's sha256). Every analysis command gives the same
 answer on it; a read of a dropped page is absent, never zeros.")]
     Slim(SlimArgs),
+    /// Write a bug-report bundle: a Markdown summary, the JSON report, the slim capture.
+    #[command(after_help = "\
+Examples:
+  coroner report vm1.core.zst -o vm1-report
+  coroner report vm1.core.zst -o vm1-report --redact     # no capture, only the log's tail
+  coroner report vm1.core.zst -o vm1-report --json
+
+DIR is created (mode 0700) and must not exist. It receives summary.md (verdict, exit
+reason, machine check, registers, the end of the kernel log, how each fact is known: fit
+to paste into an issue tracker), report.json (analyze, mce and exit together) and
+capture.slim.core.zst (the pages the analyses read; see `coroner slim`). --redact leaves
+out the slim capture, which holds kernel memory and the whole log, so the bundle holds
+only the summary and the JSON with the log's tail.")]
+    Report(ReportArgs),
     /// Write the plain ELF core held by a .core.zst, for crash, drgn or gdb.
     #[command(after_help = "\
 Examples:
@@ -288,6 +302,25 @@ pub struct ExitArgs {
     #[arg(long)]
     pub ignore_vmcoreinfo: bool,
     /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `coroner report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A capture (.core.zst) or a qemu ELF dump.
+    pub file: PathBuf,
+    /// The bundle directory to create.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Leave out the slim capture (guest memory); keep only the summary and the JSON.
+    #[arg(long)]
+    pub redact: bool,
+    /// Kernel-log records at the end of the summary and the JSON.
+    #[arg(long, default_value_t = 40)]
+    pub tail: usize,
+    /// Print JSON (the bundle's files and verdict).
     #[arg(long)]
     pub json: bool,
 }

@@ -241,3 +241,58 @@ fn exit_from_a_qemu_log_alone() {
     assert_eq!(j["suberror"]["number"], 1);
     assert_eq!(j["operands"][0]["gpa"], 0xb8000);
 }
+
+#[test]
+fn report_bundle_from_a_bundled_sample() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new();
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/captures/kvm-emulation-failure.core.zst"
+    );
+    let r = coroner(d.path(), &["report", sample, "-o", "bundle", "--json"]);
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(j["files"].as_array().unwrap().len(), 3);
+    let dir_mode = std::fs::metadata(d.join("bundle"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+    for f in ["summary.md", "report.json", "capture.slim.core.zst"] {
+        let mode = std::fs::metadata(d.join("bundle").join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    let md = std::fs::read_to_string(d.join("bundle/summary.md")).unwrap();
+    assert!(
+        md.starts_with("# coroner report: internal-error: KVM emulation failure"),
+        "{md}"
+    );
+    assert!(
+        md.contains("## KVM exit") && md.contains("vga-lowmem"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("bundle/report.json")).unwrap()).unwrap();
+    assert_eq!(json["exit"]["suberror"]["number"], 1);
+    // The slim capture in the bundle answers like the sample.
+    let a = coroner(d.path(), &["exit", sample, "--json"]).json();
+    let b = coroner(
+        d.path(),
+        &["exit", "bundle/capture.slim.core.zst", "--json"],
+    )
+    .json();
+    assert_eq!(a["verdict"], b["verdict"]);
+    // The directory must be new; --redact leaves the capture out.
+    coroner(d.path(), &["report", sample, "-o", "bundle"]).expect_code(4);
+    let r = coroner(
+        d.path(),
+        &["report", sample, "-o", "redacted", "--redact", "--json"],
+    );
+    r.expect_code(0);
+    assert_eq!(r.json()["files"].as_array().unwrap().len(), 2);
+    assert!(!d.join("redacted/capture.slim.core.zst").exists());
+}

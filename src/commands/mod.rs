@@ -12,6 +12,7 @@ mod kernel;
 mod mce;
 mod output;
 mod qemu_log;
+mod report;
 mod slim;
 mod sym;
 mod tui;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Exit(args) => exit_reason::run(&args),
         Command::Tui(args) => tui::run(&args),
         Command::Slim(args) => slim::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),

@@ -18,16 +18,17 @@ use crate::exit::ExitClass;
 const CODE_AROUND: u64 = 256;
 const STACK_BYTES: u64 = 16 << 10;
 
+/// What `slim` wrote.
 #[derive(Serialize)]
-struct Slimmed {
-    output: String,
-    source: String,
-    source_pages: u64,
-    pages: u64,
-    output_size: u64,
-    source_size: u64,
-    sha256: String,
-    seconds: f64,
+pub struct Slimmed {
+    pub output: String,
+    pub source: String,
+    pub source_pages: u64,
+    pub pages: u64,
+    pub output_size: u64,
+    pub source_size: u64,
+    pub sha256: String,
+    pub seconds: f64,
 }
 
 /// Runs every analysis with page recording on.
@@ -82,10 +83,36 @@ fn analyze_all(core: &Core, ignore_vmcoreinfo: bool) {
 
 pub fn run(args: &SlimArgs) -> anyhow::Result<ExitClass> {
     check_overwrite(&args.output, args.force)?;
-    let started = Instant::now();
     let core = kernel::open(&args.file)?;
+    let out = make_slim(&core, &args.file, &args.output, args.ignore_vmcoreinfo)?;
+    if args.json {
+        print_json(&out)?;
+    } else {
+        println!(
+            "slimmed {} -> {}: {} of {} pages, {} -> {} in {:.2} s",
+            out.source,
+            out.output,
+            out.pages,
+            out.source_pages,
+            human_bytes(out.source_size),
+            human_bytes(out.output_size),
+            out.seconds
+        );
+    }
+    Ok(ExitClass::Ok)
+}
+
+/// Analyzes `core` (opened from `file`) with page recording on and writes the slim
+/// capture to `output`.
+pub fn make_slim(
+    core: &Core,
+    file: &std::path::Path,
+    output: &std::path::Path,
+    ignore_vmcoreinfo: bool,
+) -> anyhow::Result<Slimmed> {
+    let started = Instant::now();
     core.record_pages(true);
-    analyze_all(&core, args.ignore_vmcoreinfo);
+    analyze_all(core, ignore_vmcoreinfo);
     core.record_pages(false);
     let pages = core.recorded_pages();
     let source_pages: u64 = core.mem().ranges().iter().map(|r| r.len() / PAGE).sum();
@@ -93,7 +120,7 @@ pub fn run(args: &SlimArgs) -> anyhow::Result<ExitClass> {
     let mut meta = Metadata::new(concat!("coroner ", env!("CARGO_PKG_VERSION")));
     meta.origin = Some(format!(
         "slim of {}: {} of {} pages, the ones the analyses read",
-        args.file.display(),
+        file.display(),
         pages.len(),
         source_pages
     ));
@@ -115,38 +142,23 @@ pub fn run(args: &SlimArgs) -> anyhow::Result<ExitClass> {
     meta.extra.insert(
         "slim".into(),
         serde_json::json!({
-            "source": args.file.display().to_string(),
+            "source": file.display().to_string(),
             "source_sha256": source_sha256,
             "source_size": core.file_size,
             "source_pages": source_pages,
             "pages": pages.len(),
         }),
     );
-    let done = write_slim(&core, &pages, &args.output, WriteOptions::default(), meta)
-        .map_err(|e| conversion_error(e, "slim", &args.file, &args.output))?;
-    let out = Slimmed {
+    let done = write_slim(core, &pages, output, WriteOptions::default(), meta)
+        .map_err(|e| conversion_error(e, "slim", file, output))?;
+    Ok(Slimmed {
         output: done.path.display().to_string(),
-        source: args.file.display().to_string(),
+        source: file.display().to_string(),
         source_pages,
         pages: pages.len() as u64,
         output_size: done.compressed_size,
         source_size: core.file_size,
         sha256: done.sha256,
         seconds: started.elapsed().as_secs_f64(),
-    };
-    if args.json {
-        print_json(&out)?;
-    } else {
-        println!(
-            "slimmed {} -> {}: {} of {} pages, {} -> {} in {:.2} s",
-            out.source,
-            out.output,
-            out.pages,
-            out.source_pages,
-            human_bytes(out.source_size),
-            human_bytes(out.output_size),
-            out.seconds
-        );
-    }
-    Ok(ExitClass::Ok)
+    })
 }

@@ -1,0 +1,299 @@
+//! `coroner report`: a bug-report bundle: a Markdown summary fit to paste into an issue
+//! tracker, the JSON of every analysis, and the slim capture.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use coroner_analyze::{
+    escape_control, exit_report, format_dmesg, mce_report, report, ExitOptions, ExitReport,
+    FormatOptions, MceOptions, MceReport, Report, ReportOptions,
+};
+use coroner_formats::Core;
+use serde::Serialize;
+
+use super::kernel;
+use super::output::print_json;
+use super::slim::make_slim;
+use crate::cli::ReportArgs;
+use crate::exit::{ClassifyExt, ExitClass};
+
+#[derive(Serialize)]
+struct Bundle {
+    dir: String,
+    files: Vec<String>,
+    verdict: String,
+    redacted: bool,
+}
+
+/// Guest text for a Markdown code block: control characters escaped, fences broken.
+fn block(s: &str) -> String {
+    escape_control(s).replace("```", "`\u{200b}``")
+}
+
+/// Guest text inline: escaped, no line breaks, no table pipes.
+fn inline(s: &str) -> String {
+    escape_control(s).replace('\n', " ").replace('|', "\\|")
+}
+
+fn markdown(
+    core: &Core,
+    file: &Path,
+    r: &Report,
+    m: &MceReport,
+    x: &ExitReport,
+    tail: usize,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# coroner report: {}\n", inline(&r.verdict));
+    let _ = writeln!(s, "| | |\n|---|---|");
+    let row = |s: &mut String, k: &str, v: String| {
+        let _ = writeln!(s, "| {k} | {} |", inline(&v));
+    };
+    if let Some(st) = &r.run_state {
+        row(&mut s, "run state", st.clone());
+    }
+    if let Some(rel) = &r.release {
+        row(&mut s, "guest kernel", rel.clone());
+    }
+    if let Some(k) = r.kaslr_offset {
+        row(&mut s, "KASLR offset", format!("{k:#x}"));
+    }
+    row(&mut s, "vCPUs", core.elf.vcpus.len().to_string());
+    if let Some(c) = core.metadata.as_ref().and_then(|m| m.capture.as_ref()) {
+        if let Some(v) = c.get("qemu_version") {
+            row(
+                &mut s,
+                "qemu",
+                format!(
+                    "{}.{}.{} {}",
+                    v["major"],
+                    v["minor"],
+                    v["micro"],
+                    v["package"].as_str().unwrap_or("")
+                ),
+            );
+        }
+        if let Some(h) = c.get("host_cpu_vendor").and_then(|h| h.as_str()) {
+            row(&mut s, "host CPU", h.to_string());
+        }
+    }
+    row(
+        &mut s,
+        "capture",
+        format!(
+            "{} ({})",
+            file.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            core.metadata
+                .as_ref()
+                .map(|m| format!("sha256 {}", m.content_sha256))
+                .unwrap_or_else(|| "plain ELF".into())
+        ),
+    );
+    if x.report.is_some() {
+        let _ = writeln!(s, "\n## KVM exit\n\n{}\n", inline(&x.verdict));
+        if let Some(i) = &x.instruction {
+            let _ = writeln!(
+                s,
+                "- instruction: `{}` ({}), bytes from {}",
+                inline(&i.disassembly.text),
+                i.disassembly
+                    .bytes
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                i.bytes_source
+            );
+            let _ = writeln!(
+                s,
+                "- KVM's emulator: {} — {}",
+                i.emulator.class,
+                inline(&i.emulator.why)
+            );
+        }
+        for o in &x.operands {
+            let _ = writeln!(
+                s,
+                "- operand: {} {} bytes at GPA {}: {}",
+                o.operand.access,
+                o.operand.size,
+                o.gpa
+                    .map(|g| format!("{g:#x}"))
+                    .unwrap_or_else(|| "?".into()),
+                inline(
+                    o.owner
+                        .as_ref()
+                        .map(|w| w.description.as_str())
+                        .unwrap_or("owner unknown")
+                )
+            );
+        }
+        for e in &x.explanation {
+            let _ = writeln!(s, "- {}", inline(e));
+        }
+        for c in &x.known_causes {
+            let _ = writeln!(s, "- known cause to check: {}", inline(c));
+        }
+    }
+    if !m.records.is_empty() {
+        let _ = writeln!(s, "\n## Machine check\n\n{}\n", inline(&m.verdict));
+        for rec in &m.records {
+            let _ = writeln!(
+                s,
+                "- {}CPU {} bank {}: status {:#018x}, {}; {}",
+                if rec.fatal { "**fatal** " } else { "" },
+                rec.raw
+                    .cpu
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                rec.raw
+                    .bank
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                rec.raw.status,
+                inline(&rec.decoded.summary),
+                inline(&rec.origin)
+            );
+        }
+    }
+    let vcpu = x.vcpu.unwrap_or(0);
+    if let Some(st) = core
+        .elf
+        .vcpus
+        .iter()
+        .find(|v| v.index == vcpu)
+        .and_then(|v| v.qemu.as_ref())
+    {
+        let sym = r
+            .vcpus
+            .iter()
+            .find(|v| v.index == vcpu)
+            .and_then(|v| v.symbol.clone())
+            .unwrap_or_default();
+        let _ = writeln!(s, "\n## Registers (vCPU {vcpu})\n\n```");
+        let _ = writeln!(s, "RIP={:016x} {}", st.rip, block(&sym));
+        let _ = writeln!(s, "RSP={:016x} RFLAGS={:08x}", st.gpr[6], st.rflags);
+        let _ = writeln!(
+            s,
+            "CS={:04x} base={:x} flags={:08x}",
+            st.cs.selector, st.cs.base, st.cs.flags
+        );
+        let _ = writeln!(
+            s,
+            "CR0={:08x} CR2={:016x} CR3={:016x} CR4={:08x}",
+            st.cr[0], st.cr[2], st.cr[3], st.cr[4]
+        );
+        let _ = writeln!(s, "```");
+    }
+    if !r.log_tail.is_empty() && tail > 0 {
+        let _ = writeln!(
+            s,
+            "\n## Kernel log (last {} records)\n\n```",
+            r.log_tail.len()
+        );
+        s.push_str(&block(&format_dmesg(
+            &r.log_tail,
+            &FormatOptions::default(),
+        )));
+        let _ = writeln!(s, "```");
+    }
+    let _ = writeln!(s, "\n## How we know\n");
+    for e in &r.evidence {
+        let _ = writeln!(s, "- {}: {} — {}", e.fact, inline(&e.value), inline(&e.how));
+    }
+    for p in &r.problems {
+        let _ = writeln!(s, "- note: {}", inline(p));
+    }
+    let _ = writeln!(
+        s,
+        "\n_Made by coroner {} from the capture alone (no debuginfo)._",
+        env!("CARGO_PKG_VERSION")
+    );
+    s
+}
+
+pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
+    let dir = &args.output;
+    if dir.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists: the bundle goes into a new directory",
+                dir.display()
+            ),
+        ))
+        .classify(ExitClass::Output, || {
+            format!("cannot create {}", dir.display())
+        });
+    }
+    let core = kernel::open(&args.file)?;
+    let r = report(
+        &core,
+        &ReportOptions {
+            tail: args.tail,
+            ignore_vmcoreinfo: false,
+        },
+    );
+    let m = mce_report(&core, &MceOptions::default());
+    let x = exit_report(Some(&core), &ExitOptions::default());
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .classify(ExitClass::Output, || {
+                format!("cannot create {}", dir.display())
+            })?;
+    }
+    let write = |name: &str, bytes: &[u8]| -> anyhow::Result<String> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+            .classify(ExitClass::Output, || {
+                format!("cannot write {}", p.display())
+            })?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .classify(ExitClass::Output, || {
+                format!("cannot write {}", p.display())
+            })?;
+        Ok(p.display().to_string())
+    };
+    let mut files = vec![write(
+        "summary.md",
+        markdown(&core, &args.file, &r, &m, &x, args.tail).as_bytes(),
+    )?];
+    let json = serde_json::to_vec_pretty(&serde_json::json!({
+        "analyze": r, "mce": m, "exit": x,
+    }))
+    .classify(ExitClass::Failure, || "serializing the report".into())?;
+    files.push(write("report.json", &json)?);
+    if !args.redact {
+        let out = dir.join("capture.slim.core.zst");
+        let done = make_slim(&core, &args.file, &out, false)?;
+        files.push(done.output);
+    }
+    let bundle = Bundle {
+        dir: dir.display().to_string(),
+        files,
+        verdict: r.verdict.clone(),
+        redacted: args.redact,
+    };
+    if args.json {
+        print_json(&bundle)?;
+    } else {
+        println!("bug-report bundle in {}:", bundle.dir);
+        for f in &bundle.files {
+            println!("  {f}");
+        }
+        println!("verdict: {}", escape_control(&bundle.verdict));
+    }
+    Ok(ExitClass::Ok)
+}
