@@ -159,6 +159,15 @@ fn run() -> Res<()> {
                 c.arg("analyze").arg(&cap);
                 c
             }),
+            ("coroner slim CAPTURE (size printed below)".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("slim")
+                    .arg(&cap)
+                    .arg("-o")
+                    .arg(dir.join("slim.core.zst"))
+                    .arg("--force");
+                c
+            }),
             ("coroner tui CAPTURE --json (all panes drawn)".into(), {
                 let mut c = Command::new(&coroner);
                 c.arg("tui").arg(&cap).arg("--json");
@@ -200,6 +209,13 @@ fn run() -> Res<()> {
                 kib / 1024
             );
         }
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "{label:<10} capture {} bytes, slim capture {} bytes ({:.1}%)",
+            size(&cap),
+            size(&dir.join("slim.core.zst")),
+            100.0 * size(&dir.join("slim.core.zst")) as f64 / size(&cap).max(1) as f64
+        );
     }
     Ok(())
 }
