@@ -147,6 +147,24 @@ capture.slim.core.zst (the pages the analyses read; see `coroner slim`). --redac
 out the slim capture, which holds kernel memory and the whole log, so the bundle holds
 only the summary and the JSON with the log's tail.")]
     Report(ReportArgs),
+    /// For HA agents: is the guest running, frozen (failover-safe), captured, or gone?
+    #[command(after_help = "\
+Examples:
+  coroner status --qmp /run/qemu/vm1-coroner.qmp
+  coroner status --qmp /run/qemu/vm1-coroner.qmp --dir /var/lib/coroner --json
+
+Prints one of: running, frozen (qemu holds the guest in paused, internal-error,
+guest-panicked, io-error, watchdog or shutdown: no guest code runs, so failing over needs
+no fencing), frozen-captured (and a complete capture of this qemu in this state is in
+--dir), gone (no qemu listens), unknown (qemu answered nonsense or too late; a busy
+monitor looks like this). Never changes the guest.
+
+Exit codes (OCF resource-agent monitor codes, usable as they are):
+  0  running          OCF_SUCCESS
+  1  frozen, frozen-captured or unknown   OCF_ERR_GENERIC (the resource failed)
+  7  gone             OCF_NOT_RUNNING
+  2  bad command line")]
+    Status(StatusArgs),
     /// Write the plain ELF core held by a .core.zst, for crash, drgn or gdb.
     #[command(after_help = "\
 Examples:
@@ -301,6 +319,24 @@ pub struct ExitArgs {
     /// Do not use VMCOREINFO for the kernel symbol at RIP.
     #[arg(long)]
     pub ignore_vmcoreinfo: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `coroner status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The QMP monitor: a unix socket path, or tcp:HOST:PORT.
+    #[arg(long, value_name = "SOCK")]
+    pub qmp: String,
+    /// Where captures are kept: a complete capture of this freeze there makes the
+    /// answer frozen-captured.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Seconds to wait for qemu's answers.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -24,6 +24,8 @@ pub enum ExitClass {
     NotFound,
     /// The user interrupted the work (SIGINT/SIGTERM).
     Interrupted,
+    /// A code the command defines itself (`status`: the OCF monitor codes).
+    Code(u8),
 }
 
 impl ExitClass {
@@ -39,6 +41,7 @@ impl ExitClass {
             ExitClass::Qemu => 6,
             ExitClass::NotFound => 7,
             ExitClass::Interrupted => 130,
+            ExitClass::Code(c) => c,
         }
     }
 }

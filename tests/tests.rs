@@ -12,5 +12,6 @@ mod kernel;
 mod mce;
 mod samples;
 mod slim;
+mod status;
 mod tui;
 mod util;

@@ -22,6 +22,7 @@ mod head_source;
 mod info;
 mod local_process;
 mod qmp;
+mod status;
 mod stream;
 
 pub use address::QmpAddress;
@@ -30,3 +31,4 @@ pub use capture_error::CaptureError;
 pub use error::{Error, Result};
 pub use info::{CaptureInfo, LogTail, Timings};
 pub use qmp::{Event, QemuVersion, Qmp};
+pub use status::{status, Health, Status};

@@ -14,6 +14,7 @@ mod output;
 mod qemu_log;
 mod report;
 mod slim;
+mod status;
 mod sym;
 mod tui;
 
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Tui(args) => tui::run(&args),
         Command::Slim(args) => slim::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Status(args) => status::run(&args).map(ExitClass::Code),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),
