@@ -142,7 +142,7 @@ Examples:
 
 DIR is created (mode 0700) and must not exist. It receives summary.md (verdict, exit
 reason, machine check, registers, the end of the kernel log, how each fact is known: fit
-to paste into an issue tracker), report.json (analyze, mce and exit together) and
+to paste into an issue tracker), report.json (the analyze report, with its machine_check and kvm_exit analyses) and
 capture.slim.core.zst (the pages the analyses read; see `coroner slim`). --redact leaves
 out the slim capture, which holds kernel memory and the whole log, so the bundle holds
 only the summary and the JSON with the log's tail.")]

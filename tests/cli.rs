@@ -277,7 +277,11 @@ fn report_bundle_from_a_bundled_sample() {
     );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("bundle/report.json")).unwrap()).unwrap();
-    assert_eq!(json["exit"]["suberror"]["number"], 1);
+    assert_eq!(json["kvm_exit"]["suberror"]["number"], 1);
+    assert!(json["verdict"]
+        .as_str()
+        .unwrap()
+        .contains("KVM emulation failure"));
     // The slim capture in the bundle answers like the sample.
     let a = coroner(d.path(), &["exit", sample, "--json"]).json();
     let b = coroner(

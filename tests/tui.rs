@@ -169,7 +169,9 @@ fn tui_in_a_real_terminal() {
     t.keys(&["Enter"]);
     std::thread::sleep(Duration::from_millis(300));
     let s = t.screen();
-    assert!(s.contains("panic"), "{s}");
+    // The memory pane says how it resolved the symbol: kernel virtual, then physical.
+    assert!(s.contains("go to panic: panic = v:"), "{s}");
+    assert!(s.contains("= phys 0x"), "{s}");
     t.keys(&["q"]);
     let s = t.wait_for("EXIT=");
     assert!(s.contains("EXIT=0"), "{s}");

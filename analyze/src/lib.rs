@@ -45,7 +45,7 @@ pub use paging::{PageTables, Translation, KERNEL_MAP_END, START_KERNEL_MAP};
 pub use printk::{
     format_dmesg, read_kernel_log, FormatOptions, KernelLog, LogError, LogKind, LogRecord,
 };
-pub use report::{report, Report, ReportOptions, VcpuAt};
+pub use report::{report, report_with_view, Report, ReportOptions, VcpuAt};
 pub use time::format_utc_micros;
 pub use triage::{triage, CallTrace, Finding, Triage};
 pub use vmcoreinfo::Vmcoreinfo;

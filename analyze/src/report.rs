@@ -4,8 +4,10 @@
 use coroner_formats::Core;
 use serde::Serialize;
 
+use crate::kallsyms::Kallsyms;
+use crate::kernel_view::ViewError;
 use crate::kernel_view::{Evidence, Hints, KernelView};
-use crate::kvm_exit::{exit_report, ExitOptions, ExitReport};
+use crate::kvm_exit::{analyze_exit, ExitOptions, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
 use crate::printk::LogRecord;
 use crate::triage::{triage, Triage};
@@ -69,10 +71,25 @@ pub struct Report {
     /// The last records of the log (`ReportOptions::tail`), for text output.
     #[serde(skip)]
     pub log_tail: Vec<LogRecord>,
+    /// The kernel symbols the report used, for callers that show more (not serialized).
+    #[serde(skip)]
+    pub kallsyms: Option<Kallsyms>,
 }
 
 /// Analyzes `core`.
 pub fn report(core: &Core, opts: &ReportOptions) -> Report {
+    let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
+    let view = KernelView::build(core.mem(), &core.elf, &hints);
+    report_with_view(core, view.as_ref(), opts)
+}
+
+/// Analyzes `core` with the kernel view a caller already built (or the reason there is
+/// none).
+pub fn report_with_view(
+    core: &Core,
+    view: Result<&KernelView<'_>, &ViewError>,
+    opts: &ReportOptions,
+) -> Report {
     let capture = core.metadata.as_ref().and_then(|m| m.capture.as_ref());
     let mut r = Report {
         verdict: String::new(),
@@ -100,10 +117,10 @@ pub fn report(core: &Core, opts: &ReportOptions) -> Report {
         machine_check: None,
         kvm_exit: None,
         log_tail: Vec::new(),
+        kallsyms: None,
     };
-    let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
-    r.verdict = match KernelView::build(core.mem(), &core.elf, &hints) {
-        Ok(view) => fill_from_view(&mut r, core, &view, opts.tail),
+    r.verdict = match view {
+        Ok(view) => fill_from_view(&mut r, core, view, opts.tail),
         Err(e) => {
             r.problems.push(e.to_string());
             "no Linux kernel found".into()
@@ -116,8 +133,9 @@ pub fn report(core: &Core, opts: &ReportOptions) -> Report {
         .and_then(|t| t.as_str())
         .is_some_and(|t| t.contains("KVM internal error") || t.contains("KVM: entry failed"));
     if kvm_log || r.run_state.as_deref() == Some("internal-error") {
-        let x = exit_report(
+        let x = analyze_exit(
             Some(core),
+            r.kallsyms.as_ref(),
             &ExitOptions {
                 qemu_log: None,
                 ignore_vmcoreinfo: opts.ignore_vmcoreinfo,
@@ -190,6 +208,7 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
         log.as_ref().ok().map(|l| l.records.as_slice()),
         None,
     );
+    r.kallsyms = kallsyms;
     let mce_fatal = mce
         .records
         .iter()

@@ -271,21 +271,14 @@ impl BareGuest {
 
     /// Waits until qemu's run state is `state`.
     pub fn wait_for_state(&mut self, state: &str, timeout: Duration) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            let now = self.qmp.run_state()?;
-            if now == state {
-                return Ok(());
-            }
-            if start.elapsed() > timeout {
-                return Err(KitError::Timeout(format!(
-                    "run state still {now} after {timeout:?}, not {state}; qemu log:\n{}",
-                    self.qemu_log()
-                )));
-            }
-            // Poll gently: the failure takes seconds, and each monitor command takes the
-            // lock the vCPU thread needs for its exits.
-            std::thread::sleep(Duration::from_millis(1000));
+        // Poll gently: the failure takes seconds, and each monitor command takes the lock
+        // the vCPU thread needs for its exits.
+        match crate::kit::poll_run_state(&mut self.qmp, state, timeout, Duration::from_secs(1))? {
+            None => Ok(()),
+            Some(now) => Err(KitError::Timeout(format!(
+                "run state still {now} after {timeout:?}, not {state}; qemu log:\n{}",
+                self.qemu_log()
+            ))),
         }
     }
 

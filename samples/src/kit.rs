@@ -293,20 +293,13 @@ impl Guest {
 
     /// Waits until qemu reports run state `state`.
     pub fn wait_for_state(&mut self, state: &str, timeout: Duration) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            let now = self.qmp.run_state()?;
-            if now == state {
-                return Ok(());
-            }
-            if start.elapsed() > timeout {
-                return Err(KitError::Timeout(format!(
-                    "run state still {now:?}, not {state:?}, after {} s; console tail:\n{}",
-                    timeout.as_secs(),
-                    tail(&self.serial_log())
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        match poll_run_state(&mut self.qmp, state, timeout, Duration::from_millis(200))? {
+            None => Ok(()),
+            Some(now) => Err(KitError::Timeout(format!(
+                "run state still {now:?}, not {state:?}, after {} s; console tail:\n{}",
+                timeout.as_secs(),
+                tail(&self.serial_log())
+            ))),
         }
     }
 
@@ -394,6 +387,27 @@ impl Drop for Guest {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Asks qemu's run state every `every` until it is `state` (`None`) or `timeout` passes
+/// (`Some(the last state seen)`).
+pub(crate) fn poll_run_state(
+    qmp: &mut Qmp,
+    state: &str,
+    timeout: Duration,
+    every: Duration,
+) -> Result<Option<String>> {
+    let start = Instant::now();
+    loop {
+        let now = qmp.run_state()?;
+        if now == state {
+            return Ok(None);
+        }
+        if start.elapsed() > timeout {
+            return Ok(Some(now));
+        }
+        std::thread::sleep(every);
     }
 }
 

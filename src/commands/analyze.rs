@@ -7,7 +7,7 @@ use anyhow::Context;
 use coroner_analyze::{escape_control, format_dmesg, report, FormatOptions, ReportOptions};
 
 use super::kernel;
-use super::output::print_json;
+use super::output::{print_json, write_evidence};
 use crate::cli::AnalyzeArgs;
 use crate::exit::ExitClass;
 
@@ -46,16 +46,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
         for rec in &m.records {
             let _ = writeln!(
                 s,
-                "  {}CPU {} bank {}: {}",
+                "  {}{}: {}",
                 if rec.fatal { "FATAL " } else { "" },
-                rec.raw
-                    .cpu
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "?".into()),
-                rec.raw
-                    .bank
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|| "?".into()),
+                rec.raw.place(),
                 escape_control(&rec.decoded.summary)
             );
         }
@@ -68,19 +61,12 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
         }
         let _ = writeln!(s, "  (coroner exit FILE decodes the report in full)");
     }
-    let _ = writeln!(s, "\nhow we know");
-    for e in &report.evidence {
-        let _ = writeln!(
-            s,
-            "  {:<14} {} — {}",
-            e.fact,
-            escape_control(&e.value),
-            escape_control(&e.how)
-        );
-    }
-    for p in report.problems.iter().chain(&report.log_diagnostics) {
-        let _ = writeln!(s, "  note: {}", escape_control(p));
-    }
+    write_evidence(
+        &mut s,
+        &report.evidence,
+        report.problems.iter().chain(&report.log_diagnostics),
+        14,
+    );
     if let Some(t) = &report.triage {
         if let Some(tr) = t.call_traces.last() {
             let _ = writeln!(s, "\nlast call trace");

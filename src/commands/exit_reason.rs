@@ -4,10 +4,10 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use anyhow::Context;
-use coroner_analyze::{escape_control, exit_report, ExitOptions, ExitReport};
+use coroner_analyze::{escape_control, exit_report, hex_bytes, ExitOptions, ExitReport};
 
 use super::kernel;
-use super::output::print_json;
+use super::output::{print_json, write_evidence};
 use super::qemu_log;
 use crate::cli::ExitArgs;
 use crate::exit::ExitClass;
@@ -40,13 +40,6 @@ pub fn run(args: &ExitArgs) -> anyhow::Result<ExitClass> {
     } else {
         ExitClass::Ok
     })
-}
-
-fn hex_bytes(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn render(r: &ExitReport) -> String {
@@ -205,18 +198,6 @@ fn render(r: &ExitReport) -> String {
             let _ = writeln!(s, "  - {}", escape_control(c));
         }
     }
-    let _ = writeln!(s, "\nhow we know");
-    for e in &r.evidence {
-        let _ = writeln!(
-            s,
-            "  {:<12} {} — {}",
-            e.fact,
-            escape_control(&e.value),
-            escape_control(&e.how)
-        );
-    }
-    for p in &r.problems {
-        let _ = writeln!(s, "  note: {}", escape_control(p));
-    }
+    write_evidence(&mut s, &r.evidence, &r.problems, 12);
     s
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use coroner_analyze::{escape_control, mce_report, MceOptions, MceRecord, MceReport, RecordSource};
 
 use super::kernel;
-use super::output::print_json;
+use super::output::{print_json, write_evidence};
 use super::qemu_log;
 use crate::cli::MceArgs;
 use crate::exit::ExitClass;
@@ -125,19 +125,7 @@ fn render(r: &MceReport) -> String {
             let _ = writeln!(s, "  qemu log: none (give it with --qemu-log)");
         }
     }
-    let _ = writeln!(s, "\nhow we know");
-    for e in &r.evidence {
-        let _ = writeln!(
-            s,
-            "  {:<18} {} — {}",
-            e.fact,
-            escape_control(&e.value),
-            escape_control(&e.how)
-        );
-    }
-    for p in &r.problems {
-        let _ = writeln!(s, "  note: {}", escape_control(p));
-    }
+    write_evidence(&mut s, &r.evidence, &r.problems, 18);
     s
 }
 

@@ -76,6 +76,31 @@ pub fn conversion_error(
     classified(e, class, doing)
 }
 
+/// The "how we know" section of the text outputs: each fact, its value and how it was
+/// obtained (the fact column `width` wide), then the notes. Guest text is escaped.
+pub fn write_evidence<'a>(
+    s: &mut String,
+    evidence: &[coroner_analyze::Evidence],
+    notes: impl IntoIterator<Item = &'a String>,
+    width: usize,
+) {
+    use std::fmt::Write as _;
+    let esc = coroner_analyze::escape_control;
+    let _ = writeln!(s, "\nhow we know");
+    for e in evidence {
+        let _ = writeln!(
+            s,
+            "  {:<width$} {} — {}",
+            e.fact,
+            esc(&e.value),
+            esc(&e.how)
+        );
+    }
+    for n in notes {
+        let _ = writeln!(s, "  note: {}", esc(n));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use coroner_analyze::{
-    escape_control, exit_report, format_dmesg, mce_report, report, ExitOptions, ExitReport,
-    FormatOptions, MceOptions, MceReport, Report, ReportOptions,
+    escape_control, format_dmesg, hex_bytes, report, FormatOptions, Report, ReportOptions,
 };
 use coroner_formats::Core;
 use serde::Serialize;
@@ -35,14 +34,7 @@ fn inline(s: &str) -> String {
     escape_control(s).replace('\n', " ").replace('|', "\\|")
 }
 
-fn markdown(
-    core: &Core,
-    file: &Path,
-    r: &Report,
-    m: &MceReport,
-    x: &ExitReport,
-    tail: usize,
-) -> String {
+fn markdown(core: &Core, file: &Path, r: &Report, tail: usize) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# coroner report: {}\n", inline(&r.verdict));
     let _ = writeln!(s, "| | |\n|---|---|");
@@ -91,19 +83,14 @@ fn markdown(
                 .unwrap_or_else(|| "plain ELF".into())
         ),
     );
-    if x.report.is_some() {
+    if let Some(x) = &r.kvm_exit {
         let _ = writeln!(s, "\n## KVM exit\n\n{}\n", inline(&x.verdict));
         if let Some(i) = &x.instruction {
             let _ = writeln!(
                 s,
                 "- instruction: `{}` ({}), bytes from {}",
                 inline(&i.disassembly.text),
-                i.disassembly
-                    .bytes
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                hex_bytes(&i.disassembly.bytes),
                 i.bytes_source
             );
             let _ = writeln!(
@@ -137,28 +124,21 @@ fn markdown(
             let _ = writeln!(s, "- known cause to check: {}", inline(c));
         }
     }
-    if !m.records.is_empty() {
+    if let Some(m) = r.machine_check.as_ref().filter(|m| !m.records.is_empty()) {
         let _ = writeln!(s, "\n## Machine check\n\n{}\n", inline(&m.verdict));
         for rec in &m.records {
             let _ = writeln!(
                 s,
-                "- {}CPU {} bank {}: status {:#018x}, {}; {}",
+                "- {}{}: status {:#018x}, {}; {}",
                 if rec.fatal { "**fatal** " } else { "" },
-                rec.raw
-                    .cpu
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "?".into()),
-                rec.raw
-                    .bank
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "?".into()),
+                rec.raw.place(),
                 rec.raw.status,
                 inline(&rec.decoded.summary),
                 inline(&rec.origin)
             );
         }
     }
-    let vcpu = x.vcpu.unwrap_or(0);
+    let vcpu = r.kvm_exit.as_ref().and_then(|x| x.vcpu).unwrap_or(0);
     if let Some(st) = core
         .elf
         .vcpus
@@ -236,8 +216,6 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
             ignore_vmcoreinfo: false,
         },
     );
-    let m = mce_report(&core, &MceOptions::default());
-    let x = exit_report(Some(&core), &ExitOptions::default());
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -268,12 +246,11 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
     };
     let mut files = vec![write(
         "summary.md",
-        markdown(&core, &args.file, &r, &m, &x, args.tail).as_bytes(),
+        markdown(&core, &args.file, &r, args.tail).as_bytes(),
     )?];
-    let json = serde_json::to_vec_pretty(&serde_json::json!({
-        "analyze": r, "mce": m, "exit": x,
-    }))
-    .classify(ExitClass::Failure, || "serializing the report".into())?;
+    // The analyze report carries the MCE and exit analyses when there are any.
+    let json = serde_json::to_vec_pretty(&r)
+        .classify(ExitClass::Failure, || "serializing the report".into())?;
     files.push(write("report.json", &json)?);
     if !args.redact {
         let out = dir.join("capture.slim.core.zst");

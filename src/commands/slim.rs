@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use coroner_analyze::{
-    exit_report, mce_report, report, ExitOptions, Hints, KernelMem, KernelView, MceOptions,
-    ReportOptions, VirtAddr,
+    analyze_exit, report_with_view, ExitOptions, Hints, KernelMem, KernelView, ReportOptions,
+    VirtAddr,
 };
 use coroner_formats::{write_slim, Core, Metadata, PhysAddr, WriteOptions, PAGE};
 use serde::Serialize;
@@ -33,34 +33,32 @@ pub struct Slimmed {
 
 /// Runs every analysis with page recording on.
 fn analyze_all(core: &Core, ignore_vmcoreinfo: bool) {
-    let _ = report(
+    // One kernel view for everything. The report covers the kernel view, kallsyms, the
+    // whole log and the MCE analysis (the same reads `coroner mce` makes).
+    let built = KernelView::build(
+        core.mem(),
+        &core.elf,
+        &Hints::for_core(core, ignore_vmcoreinfo),
+    );
+    let r = report_with_view(
         core,
+        built.as_ref(),
         &ReportOptions {
             tail: usize::MAX,
             ignore_vmcoreinfo,
         },
     );
-    let _ = mce_report(
-        core,
-        &MceOptions {
-            ignore_vmcoreinfo,
-            qemu_log: None,
-        },
-    );
-    let _ = exit_report(
+    // `coroner exit` reads the code at RIP of any capture, KVM report or not.
+    let _ = analyze_exit(
         Some(core),
+        r.kallsyms.as_ref(),
         &ExitOptions {
             qemu_log: None,
             ignore_vmcoreinfo,
         },
     );
     // The code around each RIP and the top of each stack, as the vCPU pane shows them.
-    let view = KernelView::build(
-        core.mem(),
-        &core.elf,
-        &Hints::for_core(core, ignore_vmcoreinfo),
-    )
-    .ok();
+    let view = built.ok();
     for v in &core.elf.vcpus {
         let Some(s) = &v.qemu else { continue };
         let paging = s.cr[0] & (1 << 31) != 0;

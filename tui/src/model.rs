@@ -3,8 +3,8 @@
 //! lay it out.
 
 use coroner_analyze::{
-    cpu_mode, listing, report, Disassembly, Hints, Kallsyms, KernelMem, KernelView, LogRecord,
-    ModeInfo, Report, ReportOptions, VirtAddr,
+    cpu_mode, listing, report_with_view, Disassembly, Hints, Kallsyms, KernelMem, KernelView,
+    LogRecord, ModeInfo, Report, ReportOptions, VirtAddr,
 };
 use coroner_formats::{Core, PhysAddr, PhysMem, QemuCpuState};
 
@@ -62,24 +62,31 @@ pub struct Model<'a> {
 impl<'a> Model<'a> {
     /// Analyzes `core` for display.
     pub fn load(core: &'a Core, path: String) -> Self {
-        let report = report(
+        // One kernel view for the report and for the panes; the report keeps the whole log
+        // (tail = everything) and the kernel symbols, so nothing is read twice.
+        let built = KernelView::build(core.mem(), &core.elf, &Hints::for_core(core, false));
+        let mut report = report_with_view(
             core,
+            built.as_ref(),
             &ReportOptions {
-                tail: 0,
+                tail: usize::MAX,
                 ignore_vmcoreinfo: false,
             },
         );
-        let view = KernelView::build(core.mem(), &core.elf, &Hints::for_core(core, false)).ok();
-        let kallsyms = view
-            .as_ref()
-            .and_then(|v| v.kallsyms().ok().map(|(k, _)| k));
-        let (log, log_problem) = match view.as_ref().map(|v| v.kernel_log()) {
-            Some(Ok(l)) => (l.records, None),
-            Some(Err(e)) => (Vec::new(), Some(format!("kernel log: {e}"))),
-            None => (
-                Vec::new(),
-                Some("no Linux kernel found: no kernel log".to_string()),
+        let view = built.ok();
+        let kallsyms = report.kallsyms.take();
+        let log = std::mem::take(&mut report.log_tail);
+        let log_problem = match &view {
+            None => Some("no Linux kernel found: no kernel log".to_string()),
+            Some(_) if log.is_empty() => Some(
+                report
+                    .problems
+                    .iter()
+                    .find(|p| p.starts_with("kernel log"))
+                    .cloned()
+                    .unwrap_or_else(|| "the kernel log is empty".into()),
             ),
+            Some(_) => None,
         };
         let capture = core.metadata.as_ref().and_then(|m| m.capture.clone());
         let efers = capture

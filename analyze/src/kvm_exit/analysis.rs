@@ -9,11 +9,12 @@ use super::codes::{
     decode_data, entry_failure, suberror, svm_exit_code, DecodedData, EntryFailure, Suberror,
 };
 use super::emulator::{kvm_emulator_support, EmulatorSupport};
-use super::instruction::{disassemble, listing, AddrRegs, Disassembly, MemOperand};
+use super::instruction::{disassemble, hex_bytes, listing, AddrRegs, Disassembly, MemOperand};
 use super::mtree::{owner, parse_mtree, FlatView, Owner};
 use super::qemu_report::{parse_qemu_log, QemuReport, ReportKind};
 use super::regdump::RegDump;
 use crate::cpu_mode::{cpu_mode, CpuMode, Paging};
+use crate::kallsyms::Kallsyms;
 use crate::kernel_view::{Evidence, Hints, KernelView};
 use crate::kmem::VirtAddr;
 use crate::paging::PageTables;
@@ -24,6 +25,9 @@ const MAX_INSN: usize = 15;
 const LISTING: usize = 6;
 const CR4_LA57: u64 = 1 << 12;
 const EFER_LMA: u64 = 1 << 10;
+/// The x86 register number of each general register in the QEMU note's order (rax, rbx,
+/// rcx, rdx, rsi, rdi, rsp, rbp, r8..r15).
+const X86_NUMBER_OF_NOTE_GPR: [usize; 16] = [0, 3, 1, 2, 6, 7, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15];
 /// The legacy VGA window, MMIO on every PC machine type.
 const VGA_WINDOW: std::ops::RangeInclusive<u64> = 0xa0000..=0xbffff;
 
@@ -142,6 +146,16 @@ struct CpuFacts {
 /// Analyzes a KVM error: from `core` (a capture, with its qemu log and `info mtree`) and/or
 /// a qemu log given in `opts`.
 pub fn exit_report(core: Option<&Core>, opts: &ExitOptions) -> ExitReport {
+    analyze_exit(core, None, opts)
+}
+
+/// [`exit_report`] with the kernel symbols a caller already has (they name RIP in a Linux
+/// guest); without them they are found in `core` when RIP is a kernel address.
+pub fn analyze_exit(
+    core: Option<&Core>,
+    kallsyms: Option<&Kallsyms>,
+    opts: &ExitOptions,
+) -> ExitReport {
     let capture = core
         .and_then(|c| c.metadata.as_ref())
         .and_then(|m| m.capture.as_ref());
@@ -254,7 +268,7 @@ pub fn exit_report(core: Option<&Core>, opts: &ExitOptions) -> ExitReport {
     let log_regs = r.report.as_ref().and_then(|x| x.regs.clone());
     let cpu = pick_cpu(core, log_regs.as_ref(), &mut r);
     if let Some(cpu) = &cpu {
-        fill_from_cpu(core, &views, cpu, &mut r, opts);
+        fill_from_cpu(core, &views, cpu, &mut r, kallsyms, opts);
     }
     explain(&mut r);
     r.verdict = verdict(&r);
@@ -296,10 +310,8 @@ fn seg_from_dump(s: &Option<super::regdump::Segment>) -> Segment {
 
 /// A `QemuCpuState` from the log's register dump (general registers in qemu's note order).
 fn state_from_regdump(d: &RegDump) -> Option<QemuCpuState> {
-    // Note order: rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8..r15; x86 numbers: 0 3 1 2 6 7 4 5.
-    const NOTE_FROM_X86: [usize; 16] = [0, 3, 1, 2, 6, 7, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15];
     let mut gpr = [0u64; 16];
-    for (i, &x) in NOTE_FROM_X86.iter().enumerate() {
+    for (i, &x) in X86_NUMBER_OF_NOTE_GPR.iter().enumerate() {
         gpr[i] = d.gprs[x].unwrap_or(0);
     }
     Some(QemuCpuState {
@@ -459,6 +471,7 @@ fn fill_from_cpu(
     views: &[FlatView],
     cpu: &CpuFacts,
     r: &mut ExitReport,
+    kallsyms: Option<&Kallsyms>,
     opts: &ExitOptions,
 ) {
     let s = &cpu.state;
@@ -594,23 +607,28 @@ fn fill_from_cpu(
     // The kernel symbol at RIP, for a Linux guest.
     if let (Some(core), CpuMode::Long64) = (core, m.mode) {
         if s.rip >= 0xffff_8000_0000_0000 {
-            let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
-            if let Ok(view) = KernelView::build(core.mem(), &core.elf, &hints) {
-                if let Ok((ks, _)) = view.kallsyms() {
-                    if ks.symbolize(s.rip).is_some() {
-                        r.symbol = Some(ks.format_addr(s.rip));
-                    }
+            let found;
+            let ks = match kallsyms {
+                Some(k) => Some(k),
+                None => {
+                    let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
+                    found = KernelView::build(core.mem(), &core.elf, &hints)
+                        .ok()
+                        .and_then(|v| v.kallsyms().ok())
+                        .map(|(k, _)| k);
+                    found.as_ref()
                 }
+            };
+            if let Some(ks) = ks.filter(|k| k.symbolize(s.rip).is_some()) {
+                r.symbol = Some(ks.format_addr(s.rip));
             }
         }
     }
 }
 
 fn addr_regs(s: &QemuCpuState) -> AddrRegs {
-    // Note order -> x86 numbers.
-    const X86_FROM_NOTE: [usize; 16] = [0, 3, 1, 2, 6, 7, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15];
     let mut gpr = [None; 16];
-    for (note, &x86) in X86_FROM_NOTE.iter().enumerate() {
+    for (note, &x86) in X86_NUMBER_OF_NOTE_GPR.iter().enumerate() {
         gpr[x86] = Some(s.gpr[note]);
     }
     AddrRegs {
@@ -625,13 +643,6 @@ fn addr_regs(s: &QemuCpuState) -> AddrRegs {
             Some(s.gs.base),
         ],
     }
-}
-
-fn hex_bytes(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Sentences a maintainer would accept, from the facts found; nothing beyond them.

@@ -176,6 +176,14 @@ pub fn listing(bytes: &[u8], bitness: u32, ip: u64, max: usize) -> Vec<Disassemb
     out
 }
 
+/// `26 0f 58 06`: bytes as qemu's `Code=` line and `objdump` print them.
+pub fn hex_bytes(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn access_name(a: OpAccess) -> &'static str {
     match a {
         OpAccess::Read | OpAccess::CondRead => "read",

@@ -10,14 +10,14 @@ mod qemu_report;
 mod regdump;
 
 pub use analysis::{
-    exit_report, ExitOptions, ExitReport, InstructionFacts, ModeFacts, OperandFacts,
+    analyze_exit, exit_report, ExitOptions, ExitReport, InstructionFacts, ModeFacts, OperandFacts,
 };
 pub use codes::{
     decode_data, entry_failure, event_info, suberror, svm_exit_code, vm_instruction_error,
     vmx_exit_reason, DataField, DecodedData, EntryFailure, EventInfo, Suberror, VmxExitReason,
 };
 pub use emulator::{kvm_emulator_support, EmulatorSupport};
-pub use instruction::{disassemble, listing, AddrRegs, Disassembly, MemOperand};
+pub use instruction::{disassemble, hex_bytes, listing, AddrRegs, Disassembly, MemOperand};
 pub use mtree::{owner, parse_mtree, FlatView, Owner, Region};
 pub use qemu_report::{parse_qemu_log, DataFormat, QemuReport, ReportKind};
 pub use regdump::{CodeBytes, RegDump, Segment as DumpSegment};

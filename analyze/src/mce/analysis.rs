@@ -442,11 +442,7 @@ fn origin(
 
 fn verdict(records: &[MceRecord], host: &HostSide) -> String {
     let describe = |r: &MceRecord| {
-        let place = match (r.raw.cpu, r.raw.bank) {
-            (Some(c), Some(b)) => format!("CPU {c} bank {b}"),
-            (None, Some(b)) => format!("bank {b}"),
-            _ => "unknown bank".into(),
-        };
+        let place = r.raw.place();
         let host = if r.origin.starts_with("host memory error") {
             " (host memory error)"
         } else if r.host_event.is_some() {

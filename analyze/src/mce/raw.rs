@@ -59,6 +59,16 @@ impl MceRaw {
         self.status >> n & 1 == 1
     }
 
+    /// Where it was seen: `CPU 1 bank 1`, `bank 9` (CPU unknown), `CPU 1, unknown bank`.
+    pub fn place(&self) -> String {
+        match (self.cpu, self.bank) {
+            (Some(c), Some(b)) => format!("CPU {c} bank {b}"),
+            (None, Some(b)) => format!("bank {b}"),
+            (Some(c), None) => format!("CPU {c}, unknown bank"),
+            (None, None) => "unknown CPU and bank".into(),
+        }
+    }
+
     /// MCG_STATUS bit `n`, when MCG_STATUS is known.
     pub fn mcg_bit(&self, n: u32) -> Option<bool> {
         self.mcgstatus.map(|m| m >> n & 1 == 1)

@@ -41,18 +41,11 @@ impl Mce {
             l.push(Line::raw(""));
             l.push(Line::styled(
                 format!(
-                    "record {} of {}{}: CPU {} bank {}",
+                    "record {} of {}{}: {}",
                     i + 1,
                     m.records.len(),
                     if r.fatal { " FATAL" } else { "" },
-                    r.raw
-                        .cpu
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "?".into()),
-                    r.raw
-                        .bank
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "?".into()),
+                    r.raw.place(),
                 ),
                 Style::default().add_modifier(Modifier::BOLD),
             ));
