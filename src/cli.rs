@@ -165,6 +165,38 @@ Exit codes (OCF resource-agent monitor codes, usable as they are):
   7  gone             OCF_NOT_RUNNING
   2  bad command line")]
     Status(StatusArgs),
+    /// Watch guests over QMP and capture each the moment it freezes (for HA stacks).
+    #[command(after_help = "\
+Examples:
+  coroner watch --qmp /run/qemu/vm1-coroner.qmp --dir /var/lib/coroner --json
+  coroner watch --qmp-dir /run/coroner --dir /var/lib/coroner \\
+      --on guest-panicked,internal-error,io-error,watchdog,memory-failure \\
+      --exec /etc/coroner/notify-ha
+  coroner watch --qmp web1=/run/web1.qmp --qmp db1=/run/db1.qmp --dir /srv/captures --once
+
+Each guest needs a QMP monitor of its own for coroner (qemu -qmp unix:PATH,server=on,
+wait=off; libvirt: <qemu:commandline>): a monitor serves one client at a time. When a
+guest enters a trigger state, coroner captures it at once into
+DIR/NAME-YYYYMMDDTHHMMSSZ-REASON.core.zst (0600) without resuming it, then announces it.
+Triggers: internal-error, guest-panicked, io-error, watchdog, shutdown, paused, ... (any
+frozen run state) and memory-failure (a guest that freezes after qemu reported a host
+memory error to it). Default: internal-error,guest-panicked,io-error,watchdog.
+
+Announcements (one line each on stdout; JSON with --json): watching, frozen, captured,
+capture-failed, memory-failure, resumed, gone. --exec CMD runs `sh -c CMD` for each,
+one at a time, with CORONER_EVENT, CORONER_GUEST, CORONER_QMP, CORONER_HEALTH,
+CORONER_RUN_STATE, CORONER_REASON, CORONER_CAPTURE, CORONER_QEMU_PID,
+CORONER_LATENCY_MS, CORONER_DETAIL, CORONER_EVENTS (qemu's events, JSON) and
+CORONER_JSON (the whole announcement) in its environment; its output goes to stderr.
+
+qemu restarting is followed (reconnect with backoff up to --max-backoff); a qemu that
+dies is announced as gone. Diagnostics go to stderr (with journal priorities under
+systemd). SIGTERM or SIGINT: stop watching, finishing a capture in progress; a second
+signal exits at once (a capture cut short stays NAME.partial).
+
+Exit codes: 0 stopped by a signal, or with --once every guest captured; 6 with --once a
+guest went away or its capture failed; 2 bad command line; 4 DIR not writable.")]
+    Watch(WatchArgs),
     /// Write the plain ELF core held by a .core.zst, for crash, drgn or gdb.
     #[command(after_help = "\
 Examples:
@@ -338,6 +370,57 @@ pub struct StatusArgs {
     #[arg(long, default_value_t = 5.0)]
     pub timeout: f64,
     /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `coroner watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// A QMP monitor to watch, as SOCK or NAME=SOCK (SOCK: a unix socket path or
+    /// tcp:HOST:PORT; NAME defaults to the socket's file name). Repeatable.
+    #[arg(long, value_name = "[NAME=]SOCK", required_unless_present = "qmp_dir")]
+    pub qmp: Vec<String>,
+    /// Watch every unix socket in DIR (rescanned every second; NAME from the file name,
+    /// without .qmp or .sock). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub qmp_dir: Vec<PathBuf>,
+    /// Where captures go (created 0700 if missing).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// What to capture: frozen run states and memory-failure, comma-separated.
+    #[arg(
+        long,
+        value_name = "TRIGGERS",
+        value_delimiter = ',',
+        default_value = "internal-error,guest-panicked,io-error,watchdog"
+    )]
+    pub on: Vec<String>,
+    /// Run `sh -c CMD` for each announcement, details in its environment.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    /// Kill a hook still running after SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub exec_timeout: u64,
+    /// Stop after each guest's first capture (or when its qemu goes away).
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between `query-status` checks when no event comes.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub poll: f64,
+    /// Longest wait between reconnection attempts, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub max_backoff: f64,
+    /// Seconds to wait for each QMP answer.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// zstd level (1 = fastest; 3 = default; up to 19).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: i32,
+    /// Compression threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
 }

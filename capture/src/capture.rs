@@ -104,6 +104,14 @@ pub struct Captured {
     pub info: CaptureInfo,
 }
 
+/// Now, in microseconds since the epoch.
+pub(crate) fn unix_us() -> Option<u64> {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    u64::try_from(d.as_micros()).ok()
+}
+
 fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
@@ -125,29 +133,44 @@ pub fn capture(
 ) -> Result<Captured, CaptureError> {
     let t_start = Instant::now();
     let mut qmp = Qmp::connect(&opts.qmp, opts.timeout)?;
+    let connect_ms = ms(t_start);
+    capture_with(&mut qmp, opts, progress, interrupt).map(|mut c| {
+        c.info.timings.connect_ms = connect_ms;
+        c.info.timings.total_ms += connect_ms;
+        c
+    })
+}
+
+/// Captures over a connection already open (`coroner watch` holds one: a unix QMP
+/// monitor serves one client at a time). Events already on `qmp` go into the record.
+pub fn capture_with(
+    qmp: &mut Qmp,
+    opts: &CaptureOptions,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Captured, CaptureError> {
+    let t_start = Instant::now();
     let mut info = CaptureInfo {
         schema: 1,
         qmp: opts.qmp.to_string(),
         qemu_version: qmp.version().clone(),
         ..CaptureInfo::default()
     };
-    info.timings.connect_ms = ms(t_start);
 
     // Preflight.
     let t = Instant::now();
     let state = qmp.run_state()?;
     info.run_state_before = state.clone();
-    info.target =
-        optional(&mut qmp, "query-target")?.and_then(|v| v["arch"].as_str().map(String::from));
-    info.cpus = match optional(&mut qmp, "query-cpus-fast")? {
+    info.target = optional(qmp, "query-target")?.and_then(|v| v["arch"].as_str().map(String::from));
+    info.cpus = match optional(qmp, "query-cpus-fast")? {
         Some(v) => v,
-        None => optional(&mut qmp, "query-cpus")?.unwrap_or(Value::Null),
+        None => optional(qmp, "query-cpus")?.unwrap_or(Value::Null),
     };
-    info.kvm = optional(&mut qmp, "query-kvm")?;
-    info.ram_bytes = optional(&mut qmp, "query-memory-size-summary")?.map(|v| {
+    info.kvm = optional(qmp, "query-kvm")?;
+    info.ram_bytes = optional(qmp, "query-memory-size-summary")?.map(|v| {
         v["base-memory"].as_u64().unwrap_or(0) + v["plugged-memory"].as_u64().unwrap_or(0)
     });
-    if let Some(caps) = optional(&mut qmp, "query-dump-guest-memory-capability")? {
+    if let Some(caps) = optional(qmp, "query-dump-guest-memory-capability")? {
         let formats = caps["formats"].as_array().cloned().unwrap_or_default();
         if !formats.iter().any(|f| f == "elf") {
             return Err(CaptureError::DumpFailed {
@@ -156,7 +179,7 @@ pub fn capture(
             });
         }
     }
-    if let Some(d) = optional(&mut qmp, "query-dump")? {
+    if let Some(d) = optional(qmp, "query-dump")? {
         if d["status"] == "active" {
             return Err(CaptureError::Busy {
                 state: "another dump is in progress".into(),
@@ -175,7 +198,7 @@ pub fn capture(
     }
     let mut state = state;
     if let (false, Some(limit)) = (FROZEN_STATES.contains(&state.as_str()), opts.wait_frozen) {
-        state = wait_until_frozen(&mut qmp, limit, interrupt)?;
+        state = wait_until_frozen(qmp, limit, interrupt)?;
         info.run_state_before = state.clone();
     }
     // The freeze decision: a frozen guest is never resumed, reset or modified.
@@ -193,12 +216,13 @@ pub fn capture(
 
     // State that a dump does not hold.
     let t = Instant::now();
-    collect_state(&mut qmp, opts, &mut info);
+    collect_state(qmp, opts, &mut info);
     info.timings.state_ms = ms(t);
 
     // The dump.
     let t = Instant::now();
     let since = qmp.events().len();
+    info.timings.dump_started_unix_us = unix_us();
     let pipe = qmp.can_pass_fds();
     info.method = if pipe { "pipe" } else { "file" }.into();
     // What a partial file kept after a failure records: everything known before the dump.
@@ -206,12 +230,12 @@ pub fn capture(
     meta.origin = Some(format!("capture {} via {}", opts.qmp, info.method));
     meta.capture = serde_json::to_value(&info).ok();
     let result = if pipe {
-        dump_through_pipe(&mut qmp, opts, &meta, since, progress, interrupt)
+        dump_through_pipe(qmp, opts, &meta, since, progress, interrupt)
     } else {
-        dump_through_file(&mut qmp, opts, &meta, since, progress, interrupt)
+        dump_through_file(qmp, opts, &meta, since, progress, interrupt)
     };
     info.timings.dump_ms = ms(t);
-    info.dump_status = optional(&mut qmp, "query-dump").ok().flatten();
+    info.dump_status = optional(qmp, "query-dump").ok().flatten();
     info.run_state_after = qmp.run_state().ok();
     info.events = qmp.events().to_vec();
     let (writer, head, vmcoreinfo_candidates) = result?;

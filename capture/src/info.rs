@@ -29,6 +29,10 @@ pub struct Timings {
     pub dump_ms: u64,
     /// Everything.
     pub total_ms: u64,
+    /// When the dump step began (the pipe handed to qemu, then `dump-guest-memory`), in
+    /// microseconds since the epoch: `watch` measures its latency from the freezing event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump_started_unix_us: Option<u64>,
 }
 
 /// The capture's record: the container metadata's `capture` object (schema version 1).

@@ -24,11 +24,16 @@ mod local_process;
 mod qmp;
 mod status;
 mod stream;
+mod watch;
 
 pub use address::QmpAddress;
-pub use capture::{capture, CaptureOptions, Captured, FROZEN_STATES};
+pub use capture::{capture, capture_with, CaptureOptions, Captured, FROZEN_STATES};
 pub use capture_error::CaptureError;
 pub use error::{Error, Result};
 pub use info::{CaptureInfo, LogTail, Timings};
 pub use qmp::{Event, QemuVersion, Qmp};
 pub use status::{status, Health, Status};
+pub use watch::{
+    safe_name, watch, LogLevel, Notice, NoticeKind, Triggers, WatchEnd, WatchOptions, WatchSink,
+    DEFAULT_TRIGGERS, MEMORY_FAILURE,
+};

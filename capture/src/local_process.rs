@@ -33,6 +33,18 @@ pub fn find(thread_ids: &[u64]) -> Option<LocalQemu> {
     find_in(Path::new("/proc"), thread_ids)
 }
 
+/// The local qemu process behind `qmp`, found from its vCPU thread ids.
+pub fn find_for(qmp: &mut crate::Qmp) -> Option<LocalQemu> {
+    let tids: Vec<u64> = qmp
+        .execute("query-cpus-fast", None)
+        .ok()?
+        .as_array()?
+        .iter()
+        .filter_map(|c| c["thread-id"].as_u64())
+        .collect();
+    find(&tids)
+}
+
 fn find_in(proc_root: &Path, thread_ids: &[u64]) -> Option<LocalQemu> {
     let first = *thread_ids.first()?;
     let pid = tgid_of(proc_root, first)?;

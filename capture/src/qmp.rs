@@ -361,6 +361,28 @@ impl Qmp {
         }
     }
 
+    /// Waits at most `timeout` for the next message and returns it when it is an event
+    /// (also kept in [`events`](Self::events)); `None` when nothing or a stray reply came.
+    pub fn next_event(&mut self, timeout: Duration) -> Result<Option<Event>> {
+        let deadline = Instant::now() + timeout;
+        match self.read_message(deadline, "waiting for events") {
+            Ok(msg) if msg.get("event").is_some() => {
+                self.record_event(msg);
+                Ok(self.events.last().cloned())
+            }
+            Ok(_) | Err(Error::Timeout { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets all but the last `keep` events (a long-lived connection would otherwise
+    /// grow without bound); returns how many were dropped.
+    pub fn trim_events(&mut self, keep: usize) -> usize {
+        let drop = self.events.len().saturating_sub(keep);
+        self.events.drain(..drop);
+        drop
+    }
+
     fn record_event(&mut self, msg: Value) {
         let ts = &msg["timestamp"];
         self.events.push(Event {
@@ -486,6 +508,25 @@ mod tests {
         assert!(
             matches!(e, Error::Command { ref class, ref desc, .. } if class == "GenericError" && desc == "nope")
         );
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn events_between_commands_and_trimming() {
+        let (_d, addr, h) = peer(vec![
+            GREETING,
+            "{\"return\": {}, \"id\": 1}\r\n{\"timestamp\": {\"seconds\": 9, \"microseconds\": 1}, \"event\": \"GUEST_PANICKED\", \"data\": {\"action\": \"pause\"}}\r\n{\"return\": {}, \"id\": 77}\r\n",
+        ]);
+        let mut q = Qmp::connect(&addr, Duration::from_secs(5)).unwrap();
+        let e = q.next_event(Duration::from_secs(1)).unwrap().unwrap();
+        assert_eq!((e.event.as_str(), e.seconds), ("GUEST_PANICKED", 9));
+        assert_eq!(e.data["action"], "pause");
+        // A stray reply is not an event; then the peer closes.
+        assert_eq!(q.next_event(Duration::from_secs(1)).unwrap(), None);
+        let gone = q.next_event(Duration::from_secs(2)).unwrap_err();
+        assert!(gone.is_gone(), "{gone}");
+        assert_eq!(q.trim_events(0), 1);
+        assert!(q.events().is_empty());
         h.join().unwrap();
     }
 

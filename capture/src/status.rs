@@ -104,15 +104,7 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
             }
         }
     };
-    let tids: Vec<u64> = qmp
-        .execute("query-cpus-fast", None)
-        .ok()
-        .and_then(|v| {
-            v.as_array()
-                .map(|a| a.iter().filter_map(|c| c["thread-id"].as_u64()).collect())
-        })
-        .unwrap_or_default();
-    let pid = local_process::find(&tids).map(|l| l.pid);
+    let pid = local_process::find_for(&mut qmp).map(|l| l.pid);
     if !FROZEN_STATES.contains(&state.as_str()) {
         return Status {
             health: Health::Running,
@@ -145,7 +137,7 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
 
 /// A complete capture in `dir` of the qemu at `address` in run state `state` (and, when
 /// known, with process id `pid`).
-fn find_capture(
+pub(crate) fn find_capture(
     dir: &Path,
     address: &QmpAddress,
     state: &str,
@@ -164,13 +156,14 @@ fn find_capture(
         let Some(c) = meta.capture.as_ref() else {
             continue;
         };
-        let same_qmp = c.get("qmp").and_then(|v| v.as_str()) == Some(&address.to_string());
         let same_state = c.get("run_state_before").and_then(|v| v.as_str()) == Some(state);
-        let same_pid = match pid {
-            Some(p) => c.get("qemu_pid").and_then(|v| v.as_u64()) == Some(u64::from(p)),
-            None => true,
+        // The same qemu: by process id when both sides know it (a watcher and a poller
+        // use different monitors of one qemu), else by monitor address.
+        let same_qemu = match (pid, c.get("qemu_pid").and_then(|v| v.as_u64())) {
+            (Some(p), Some(c)) => u64::from(p) == c,
+            _ => c.get("qmp").and_then(|v| v.as_str()) == Some(&address.to_string()),
         };
-        if meta.complete && same_qmp && same_state && same_pid {
+        if meta.complete && same_qemu && same_state {
             let newer = best.as_ref().is_none_or(|(t, _)| meta.created_unix > *t);
             if newer {
                 best = Some((meta.created_unix, path));

@@ -17,6 +17,7 @@ mod slim;
 mod status;
 mod sym;
 mod tui;
+mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitClass;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Slim(args) => slim::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Status(args) => status::run(&args).map(ExitClass::Code),
+        Command::Watch(args) => watch::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),

@@ -1,0 +1,541 @@
+//! `watch`: hold a QMP connection to one qemu (reconnecting with backoff when it goes and
+//! comes back), and capture the guest the moment it freezes in a trigger state. The
+//! capture runs over the same connection: a unix QMP monitor serves one client at a time.
+//!
+//! Read-only like `capture`: it sends queries, the capture's commands, and nothing that
+//! resumes, resets or changes the guest.
+
+mod notice;
+mod triggers;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+pub use notice::{Notice, NoticeKind};
+pub use triggers::{Triggers, DEFAULT_TRIGGERS, MEMORY_FAILURE};
+
+use crate::capture::{capture_with, unix_us, CaptureOptions, FROZEN_STATES};
+use crate::capture_error::CaptureError;
+use crate::local_process;
+use crate::qmp::{Event, Qmp};
+use crate::status::{find_capture, Health};
+use crate::QmpAddress;
+
+/// Events that freeze a guest (qemu sends `STOP` after each of them when it pauses).
+const FREEZING_EVENTS: &[&str] = &[
+    "GUEST_PANICKED",
+    "BLOCK_IO_ERROR",
+    "WATCHDOG",
+    "SHUTDOWN",
+    "SUSPEND",
+    "STOP",
+];
+
+/// Events kept per connection; older ones are dropped.
+const KEEP_EVENTS: usize = 1024;
+
+/// Events carried by one notice.
+const NOTICE_EVENTS: usize = 64;
+
+/// How to watch one qemu.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// The guest's name, used in file names and notices.
+    pub name: String,
+    /// Capture options; `qmp` is the monitor watched, `output` is set per capture.
+    pub capture: CaptureOptions,
+    /// Where captures go.
+    pub dir: PathBuf,
+    /// Which freezes are captured.
+    pub triggers: Triggers,
+    /// Stop after the first capture, or when qemu goes away.
+    pub once: bool,
+    /// How often to ask `query-status` when no event comes (missed events, a hung qemu).
+    pub poll_interval: Duration,
+    /// The longest wait between reconnection attempts (the first is 100 ms, doubling).
+    pub max_backoff: Duration,
+    /// Stop watching when the socket file disappears (for sockets found in a directory).
+    pub end_when_socket_removed: bool,
+}
+
+impl WatchOptions {
+    /// Defaults for watching `capture.qmp` as `name`, capturing into `dir`.
+    pub fn new(name: String, capture: CaptureOptions, dir: PathBuf) -> Self {
+        Self {
+            name,
+            capture,
+            dir,
+            triggers: Triggers::default(),
+            once: false,
+            poll_interval: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(5),
+            end_when_socket_removed: false,
+        }
+    }
+}
+
+/// Where the notices and the diagnostics go.
+pub trait WatchSink: Sync {
+    /// An announcement (a JSON line, a hook).
+    fn notice(&self, notice: Notice);
+    /// A diagnostic for the log (connection trouble, retries).
+    fn log(&self, level: LogLevel, guest: &str, message: &str);
+}
+
+/// Severity of a diagnostic (syslog's levels, for the journal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Something failed.
+    Error,
+    /// Something is off but watching goes on.
+    Warning,
+    /// Normal operation.
+    Info,
+}
+
+/// Why [`watch`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchEnd {
+    /// `stop` was set.
+    Stopped,
+    /// `once`: the freeze was captured.
+    Captured,
+    /// `once`: qemu went away before a capture, or a capture failed.
+    Failed,
+    /// The socket file was removed (`end_when_socket_removed`).
+    SocketRemoved,
+}
+
+/// Watches one qemu until `stop` is set (or, with `once`, until the first capture).
+/// A capture in progress is finished before `stop` is looked at.
+pub fn watch(opts: &WatchOptions, stop: &AtomicBool, sink: &dyn WatchSink) -> WatchEnd {
+    let address = &opts.capture.qmp;
+    let mut backoff = Duration::from_millis(100);
+    let mut outage_logged = false;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return WatchEnd::Stopped;
+        }
+        if let (true, QmpAddress::Unix(path)) = (opts.end_when_socket_removed, address) {
+            if !path.exists() {
+                sink.log(
+                    LogLevel::Info,
+                    &opts.name,
+                    "socket removed; not watching it any more",
+                );
+                return WatchEnd::SocketRemoved;
+            }
+        }
+        match Qmp::connect(address, opts.capture.timeout) {
+            Ok(qmp) => {
+                backoff = Duration::from_millis(100);
+                outage_logged = false;
+                let mut session = Session::new(opts, sink, qmp);
+                match session.run(stop) {
+                    SessionEnd::Stopped => return WatchEnd::Stopped,
+                    SessionEnd::Captured => return WatchEnd::Captured,
+                    SessionEnd::CaptureFailed => return WatchEnd::Failed,
+                    SessionEnd::Gone(detail) => {
+                        session.announce(NoticeKind::Gone, Health::Gone, |n| {
+                            n.run_state = None;
+                            n.detail = detail;
+                        });
+                        if opts.once {
+                            return WatchEnd::Failed;
+                        }
+                    }
+                    SessionEnd::Lost(detail) => {
+                        sink.log(
+                            LogLevel::Warning,
+                            &opts.name,
+                            &format!("connection dropped: {detail}; reconnecting"),
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                if !outage_logged {
+                    sink.log(
+                        LogLevel::Warning,
+                        &opts.name,
+                        &format!(
+                            "{}; retrying every {} s at most",
+                            with_causes(&e),
+                            opts.max_backoff.as_secs_f64()
+                        ),
+                    );
+                    outage_logged = true;
+                }
+            }
+        }
+        sleep_unless(stop, backoff);
+        backoff = (backoff * 2).min(opts.max_backoff);
+    }
+}
+
+/// Sleeps `d` in short steps, returning early when `stop` is set.
+fn sleep_unless(stop: &AtomicBool, d: Duration) {
+    let until = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+enum SessionEnd {
+    Stopped,
+    Captured,
+    CaptureFailed,
+    /// qemu closed the connection or stopped listening.
+    Gone(String),
+    /// The connection broke in another way (garbage, a timeout); qemu may still be there.
+    Lost(String),
+}
+
+/// One connection's worth of watching.
+struct Session<'a> {
+    opts: &'a WatchOptions,
+    sink: &'a dyn WatchSink,
+    qmp: Qmp,
+    pid: Option<u32>,
+    run_state: Option<String>,
+    /// Index in `qmp.events()` where the current run (since connect or the last
+    /// `RESUME`) began.
+    cycle_start: usize,
+    /// The current freeze was dealt with (announced, captured or not).
+    freeze_handled: bool,
+    /// A `MEMORY_FAILURE` came during this connection.
+    memory_failure_seen: bool,
+}
+
+impl<'a> Session<'a> {
+    fn new(opts: &'a WatchOptions, sink: &'a dyn WatchSink, qmp: Qmp) -> Self {
+        Session {
+            opts,
+            sink,
+            qmp,
+            pid: None,
+            run_state: None,
+            cycle_start: 0,
+            freeze_handled: false,
+            memory_failure_seen: false,
+        }
+    }
+
+    fn announce(&self, kind: NoticeKind, health: Health, fill: impl FnOnce(&mut Notice)) {
+        let events = &self.qmp.events()[self.cycle_start.min(self.qmp.events().len())..];
+        let mut n = Notice {
+            event: kind,
+            guest: self.opts.name.clone(),
+            qmp: self.opts.capture.qmp.to_string(),
+            time_unix_us: unix_us().unwrap_or(0),
+            health,
+            run_state: self.run_state.clone(),
+            reason: None,
+            capture: None,
+            kept: None,
+            qemu_pid: self.pid,
+            latency_ms: None,
+            events: events[events.len().saturating_sub(NOTICE_EVENTS)..].to_vec(),
+            detail: String::new(),
+        };
+        fill(&mut n);
+        self.sink.notice(n);
+    }
+
+    fn run(&mut self, stop: &AtomicBool) -> SessionEnd {
+        let state = match self.qmp.run_state() {
+            Ok(s) => s,
+            Err(e) => return end_of(e),
+        };
+        self.pid = local_process::find_for(&mut self.qmp).map(|l| l.pid);
+        self.run_state = Some(state.clone());
+        self.cycle_start = self.qmp.events().len();
+        let v = self.qmp.version().clone();
+        let frozen = FROZEN_STATES.contains(&state.as_str());
+        let triggers = self.opts.triggers.names().join(",");
+        self.announce(
+            NoticeKind::Watching,
+            if frozen {
+                Health::Frozen
+            } else {
+                Health::Running
+            },
+            |n| {
+                n.detail = format!(
+                    "qemu {}.{}.{}, run state {state}; capturing on {triggers} into {}",
+                    v.major,
+                    v.minor,
+                    v.micro,
+                    self.opts.dir.display()
+                )
+            },
+        );
+        if frozen {
+            if let Some(end) = self.on_frozen(state, true) {
+                return end;
+            }
+        }
+        let mut last_poll = Instant::now();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return SessionEnd::Stopped;
+            }
+            let event = match self.qmp.next_event(Duration::from_millis(200)) {
+                Ok(e) => e,
+                Err(e) => return end_of(e),
+            };
+            let check = match &event {
+                Some(e) if e.event == "MEMORY_FAILURE" => {
+                    self.memory_failure_seen = true;
+                    self.on_memory_failure(e);
+                    false
+                }
+                Some(e) if e.event == "RESUME" => {
+                    self.on_resume();
+                    false
+                }
+                Some(e) => FREEZING_EVENTS.contains(&e.event.as_str()),
+                None => last_poll.elapsed() >= self.opts.poll_interval,
+            };
+            if check {
+                last_poll = Instant::now();
+                let state = match self.qmp.run_state() {
+                    Ok(s) => s,
+                    Err(e) => return end_of(e),
+                };
+                self.run_state = Some(state.clone());
+                if FROZEN_STATES.contains(&state.as_str()) {
+                    if !self.freeze_handled {
+                        if let Some(end) = self.on_frozen(state, false) {
+                            return end;
+                        }
+                    }
+                } else if self.freeze_handled && state == "running" {
+                    // The RESUME event was missed (or came on another monitor's watch).
+                    self.on_resume();
+                }
+            }
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        if self.qmp.events().len() > KEEP_EVENTS {
+            let dropped = self.qmp.trim_events(KEEP_EVENTS / 2);
+            self.cycle_start = self.cycle_start.saturating_sub(dropped);
+        }
+    }
+
+    fn on_memory_failure(&mut self, e: &Event) {
+        let d = &e.data;
+        let detail = format!(
+            "host memory error for the {}: action {}{}",
+            d["recipient"].as_str().unwrap_or("?"),
+            d["action"].as_str().unwrap_or("?"),
+            if d["flags"]["action-required"].as_bool() == Some(true) {
+                ", action required"
+            } else {
+                ""
+            }
+        );
+        let state = self.run_state.clone();
+        let health = match state.as_deref() {
+            Some(s) if FROZEN_STATES.contains(&s) => Health::Frozen,
+            _ => Health::Running,
+        };
+        self.announce(NoticeKind::MemoryFailure, health, |n| {
+            n.detail = detail;
+            n.events = vec![e.clone()];
+        });
+    }
+
+    fn on_resume(&mut self) {
+        let was_handled = self.freeze_handled;
+        self.freeze_handled = false;
+        self.run_state = Some("running".into());
+        if was_handled {
+            self.announce(NoticeKind::Resumed, Health::Running, |n| {
+                n.detail = "the guest runs again".into()
+            });
+        }
+        self.cycle_start = self.qmp.events().len();
+    }
+
+    /// Deals with a freeze: announces it, and captures it when it is a trigger.
+    fn on_frozen(&mut self, state: String, at_connect: bool) -> Option<SessionEnd> {
+        self.freeze_handled = true;
+        let opts = self.opts;
+        let Some(reason) = opts.triggers.reason(&state, self.memory_failure_seen) else {
+            self.announce(NoticeKind::Frozen, Health::Frozen, |n| {
+                n.detail = format!(
+                    "run state {state} is not a trigger ({}); not captured",
+                    opts.triggers.names().join(",")
+                )
+            });
+            return None;
+        };
+        if at_connect {
+            if let Some(p) = find_capture(&opts.dir, &opts.capture.qmp, &state, self.pid) {
+                self.announce(NoticeKind::Frozen, Health::FrozenCaptured, |n| {
+                    n.detail = format!("run state {state}, already captured");
+                    n.capture = Some(p);
+                });
+                return None;
+            }
+        }
+        let freezing = self.freezing_event();
+        let stamp = freezing
+            .as_ref()
+            .map(|e| UNIX_EPOCH + Duration::new(e.seconds.max(0) as u64, 0))
+            .unwrap_or_else(std::time::SystemTime::now);
+        let output = output_path(&opts.dir, &opts.name, stamp, &reason);
+        self.announce(NoticeKind::Frozen, Health::Frozen, |n| {
+            n.reason = Some(reason.clone());
+            n.detail = format!("run state {state}; capturing to {}", output.display());
+        });
+        let mut copts = opts.capture.clone();
+        copts.output = output;
+        copts.wait_frozen = None;
+        copts.stop = false;
+        copts.allow_running = false;
+        let never = AtomicBool::new(false);
+        let result = capture_with(&mut self.qmp, &copts, &coroner_formats::NoProgress, &never);
+        match result {
+            Ok(done) => {
+                let latency = match (freezing, done.info.timings.dump_started_unix_us) {
+                    (Some(e), Some(start)) => {
+                        let at = e.seconds as f64 * 1e6 + e.microseconds as f64;
+                        Some((start as f64 - at).round() / 1000.0)
+                    }
+                    _ => None,
+                };
+                let f = &done.finished;
+                self.announce(NoticeKind::Captured, Health::FrozenCaptured, |n| {
+                    n.reason = Some(reason);
+                    n.capture = Some(f.path.clone());
+                    n.latency_ms = latency;
+                    n.qemu_pid = done.info.qemu_pid.or(n.qemu_pid);
+                    n.detail = format!(
+                        "run state {state}: {} bytes of ELF in {} bytes, {:.1} s",
+                        f.content_size,
+                        f.compressed_size,
+                        done.info.timings.total_ms as f64 / 1000.0
+                    );
+                });
+                opts.once.then_some(SessionEnd::Captured)
+            }
+            Err(e) => {
+                let gone = matches!(&e, CaptureError::Qmp(q) if q.is_gone());
+                let kept = e.kept().cloned();
+                let detail = with_causes(&e);
+                self.announce(NoticeKind::CaptureFailed, Health::Frozen, |n| {
+                    n.reason = Some(reason);
+                    n.kept = kept;
+                    n.detail = detail.clone();
+                });
+                if gone {
+                    Some(SessionEnd::Gone(detail))
+                } else {
+                    opts.once.then_some(SessionEnd::CaptureFailed)
+                }
+            }
+        }
+    }
+
+    /// The first event of the current run that froze the guest.
+    fn freezing_event(&self) -> Option<Event> {
+        let events = self.qmp.events();
+        events[self.cycle_start.min(events.len())..]
+            .iter()
+            .find(|e| FREEZING_EVENTS.contains(&e.event.as_str()))
+            .cloned()
+    }
+}
+
+fn end_of(e: crate::Error) -> SessionEnd {
+    if e.is_gone() {
+        SessionEnd::Gone(with_causes(&e))
+    } else {
+        SessionEnd::Lost(with_causes(&e))
+    }
+}
+
+/// An error and its causes on one line.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+/// `DIR/NAME-20261122T101502Z-REASON.core.zst`, with `-2`, `-3`, ... when taken.
+fn output_path(dir: &Path, name: &str, at: std::time::SystemTime, reason: &str) -> PathBuf {
+    let stamp: String = humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    let base = format!("{}-{stamp}-{reason}", safe_name(name));
+    let mut path = dir.join(format!("{base}.core.zst"));
+    let mut n = 2;
+    while path.exists() || partial_of(&path).exists() {
+        path = dir.join(format!("{base}-{n}.core.zst"));
+        n += 1;
+    }
+    path
+}
+
+fn partial_of(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}
+
+/// A guest name fit for a file name: letters, digits, `.`, `_`, `-`; others become `_`.
+pub fn safe_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match s.trim_start_matches('.') {
+        "" => "guest".into(),
+        t => t.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = UNIX_EPOCH + Duration::from_secs(1_795_348_531);
+        let p = output_path(dir.path(), "vm1", at, "guest-panicked");
+        assert_eq!(
+            p.file_name().unwrap(),
+            "vm1-20261122T115531Z-guest-panicked.core.zst"
+        );
+        std::fs::write(&p, b"").unwrap();
+        let q = output_path(dir.path(), "vm1", at, "guest-panicked");
+        assert!(q.ends_with("vm1-20261122T115531Z-guest-panicked-2.core.zst"));
+        assert_eq!(safe_name("../etc/x y"), "_etc_x_y");
+        assert_eq!(safe_name(""), "guest");
+        assert_eq!(safe_name("..."), "guest");
+    }
+}

@@ -1,0 +1,244 @@
+//! `coroner watch`: one thread per watched qemu (`coroner_capture::watch`), the
+//! announcements printed here in order, and the `--exec` hook fed from a queue.
+
+mod guests;
+mod hook;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Sender};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use coroner_capture::{
+    watch, CaptureOptions, LogLevel, Notice, Triggers, WatchEnd, WatchOptions, WatchSink,
+};
+use coroner_formats::WriteOptions;
+
+use crate::cli::WatchArgs;
+use crate::exit::{ClassifyExt, ExitClass};
+use crate::journal::log;
+use guests::{parse_target, sockets_in, Target};
+
+/// Hands notices from the watcher threads to the main thread.
+struct Sink {
+    notices: Mutex<Sender<Notice>>,
+}
+
+impl WatchSink for Sink {
+    fn notice(&self, notice: Notice) {
+        if let Ok(tx) = self.notices.lock() {
+            let _ = tx.send(notice);
+        }
+    }
+
+    fn log(&self, level: LogLevel, guest: &str, message: &str) {
+        log(level, &format!("{guest}: {message}"));
+    }
+}
+
+/// The announcement as one line of text.
+fn text_line(n: &Notice) -> String {
+    let time = humantime::format_rfc3339_micros(
+        std::time::UNIX_EPOCH + Duration::from_micros(n.time_unix_us),
+    );
+    let mut line = format!("{time} {} {}", n.guest, n.event.name());
+    if let Some(r) = &n.reason {
+        line.push_str(&format!(" ({r})"));
+    }
+    if let Some(c) = &n.capture {
+        line.push_str(&format!(" {}", c.display()));
+    }
+    if let Some(l) = n.latency_ms {
+        line.push_str(&format!(" [dump started {l:.1} ms after the event]"));
+    }
+    line.push_str(": ");
+    line.push_str(&n.detail);
+    coroner_analyze::escape_control(&line).replace('\n', "\\n")
+}
+
+/// Creates the capture directory (0700) and checks that it takes files.
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .classify(ExitClass::Output, || {
+            format!("cannot create the capture directory {}", dir.display())
+        })?;
+    let probe = dir.join(format!(".coroner-watch-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .classify(ExitClass::Output, || {
+            format!("cannot write in the capture directory {}", dir.display())
+        })?;
+    if let Ok(m) = std::fs::metadata(dir) {
+        if m.permissions().mode() & 0o077 != 0 {
+            log(
+                LogLevel::Warning,
+                &format!(
+                    "{} is readable by others; captures themselves are 0600",
+                    dir.display()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
+    let triggers = Triggers::parse(&args.on)
+        .map_err(std::io::Error::other)
+        .classify(ExitClass::Usage, || "--on".into())?;
+    let mut targets: Vec<Target> = Vec::new();
+    for a in &args.qmp {
+        let t = parse_target(a)
+            .map_err(std::io::Error::other)
+            .classify(ExitClass::Usage, || format!("--qmp {a:?}"))?;
+        if !targets.iter().any(|x| x.address == t.address) {
+            targets.push(t);
+        }
+    }
+    for d in &args.qmp_dir {
+        std::fs::read_dir(d).classify(ExitClass::Usage, || {
+            format!("--qmp-dir {}: not a readable directory", d.display())
+        })?;
+    }
+    prepare_dir(&args.dir)?;
+    let stop = crate::interrupt::install()
+        .classify(ExitClass::Failure, || "installing signal handlers".into())?;
+
+    let template = |t: &Target| {
+        let mut c = CaptureOptions::new(t.address.clone(), args.dir.join("unused"));
+        c.timeout = Duration::from_secs(args.timeout.max(1));
+        c.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
+        c.write = WriteOptions {
+            level: args.level,
+            threads: args.threads.unwrap_or(WriteOptions::default().threads),
+            ..WriteOptions::default()
+        };
+        let mut w = WatchOptions::new(t.name.clone(), c, args.dir.clone());
+        w.triggers = triggers.clone();
+        w.once = args.once;
+        w.poll_interval = Duration::from_secs_f64(args.poll.max(0.1));
+        w.max_backoff = Duration::from_secs_f64(args.max_backoff.max(0.1));
+        w
+    };
+
+    let (tx, rx) = mpsc::channel::<Notice>();
+    let sink = Sink {
+        notices: Mutex::new(tx),
+    };
+    let (hook_tx, hook_rx) = mpsc::channel::<Notice>();
+    let mut ends: Vec<WatchEnd> = Vec::new();
+    let mut stdout_ok = true;
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let hooks = args.exec.as_ref().map(|cmd| {
+            let timeout = Duration::from_secs(args.exec_timeout);
+            s.spawn(move || hook::run_hooks(cmd, timeout, hook_rx))
+        });
+        let mut running: HashMap<String, std::thread::ScopedJoinHandle<'_, WatchEnd>> =
+            HashMap::new();
+        let start = |t: &Target, from_dir: bool| {
+            let mut w = template(t);
+            w.end_when_socket_removed = from_dir;
+            let (stop, sink) = (&*stop, &sink);
+            s.spawn(move || watch(&w, stop, sink))
+        };
+        for t in &targets {
+            running.insert(t.address.to_string(), start(t, false));
+        }
+        let mut last_scan: Option<Instant> = None;
+        loop {
+            // New sockets in the directories.
+            if !args.qmp_dir.is_empty()
+                && !stop.load(Ordering::Relaxed)
+                && last_scan.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+            {
+                last_scan = Some(Instant::now());
+                for d in &args.qmp_dir {
+                    match sockets_in(d) {
+                        Ok(found) => {
+                            for t in found {
+                                let key = t.address.to_string();
+                                if !running.contains_key(&key) {
+                                    running.insert(key, start(&t, true));
+                                }
+                            }
+                        }
+                        Err(e) => log(
+                            LogLevel::Warning,
+                            &format!("--qmp-dir {}: {e}", d.display()),
+                        ),
+                    }
+                }
+            }
+            // Announcements, in the order they came.
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(n) => {
+                    let line = if args.json {
+                        serde_json::to_string(&n).context("encoding an announcement")?
+                    } else {
+                        text_line(&n)
+                    };
+                    if stdout_ok {
+                        let mut out = std::io::stdout().lock();
+                        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                            stdout_ok = false;
+                            log(
+                                LogLevel::Warning,
+                                "stdout closed; announcements go on to the hook only",
+                            );
+                        }
+                    }
+                    if hooks.is_some() {
+                        let _ = hook_tx.send(n);
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            // Watchers that ended (once, socket removed, stopped).
+            let done: Vec<String> = running
+                .iter()
+                .filter(|(_, h)| h.is_finished())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in done {
+                if let Some(h) = running.remove(&k) {
+                    match h.join() {
+                        Ok(WatchEnd::SocketRemoved) => {}
+                        Ok(end) => ends.push(end),
+                        Err(_) => ends.push(WatchEnd::Failed),
+                    }
+                }
+            }
+            // Done: nothing left to watch, and no directory that may bring more (with
+            // --once, a directory's guests count once one of them ended).
+            let stopping = stop.load(Ordering::Relaxed);
+            if running.is_empty()
+                && (stopping || args.qmp_dir.is_empty() || (args.once && !ends.is_empty()))
+            {
+                break;
+            }
+        }
+        drop(hook_tx);
+        if let Some(h) = hooks {
+            let _ = h.join();
+        }
+        Ok(())
+    })?;
+    if stop.load(Ordering::Relaxed) {
+        log(LogLevel::Info, "stopped");
+        return Ok(ExitClass::Ok);
+    }
+    if ends.iter().any(|e| *e == WatchEnd::Failed) {
+        return Ok(ExitClass::Qemu);
+    }
+    Ok(ExitClass::Ok)
+}
