@@ -15,3 +15,4 @@ mod slim;
 mod status;
 mod tui;
 mod util;
+mod watch;

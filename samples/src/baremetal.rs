@@ -3,6 +3,9 @@
 //! (`vga-lowmem`). KVM's emulator has no SSE arithmetic, so qemu prints
 //! `KVM internal error. Suberror: 1` and freezes the guest in `internal-error`.
 //!
+//! A third sector panics through pvpanic under TCG: a guest that freezes in
+//! `guest-panicked` a second after qemu starts, for `watch` tests and its benchmark.
+//!
 //! The sectors are assembled here byte by byte (no assembler needed on the machine); each
 //! instruction is listed beside its bytes.
 
@@ -24,12 +27,18 @@ pub enum Variant {
     RealMode,
     /// 32-bit protected mode with flat segments: `addps xmm0, [esi]`, ESI = 0xa0010.
     Protected32,
+    /// Real mode: writes 1 to the pvpanic port 0x505, so qemu (`-action panic=pause`)
+    /// freezes the guest in `guest-panicked`. Booted under TCG: no KVM needed.
+    Pvpanic,
 }
 
 impl Variant {
     /// Offset of the failing instruction in the sector (its address is 0x7c00 + this).
     pub fn fault_offset(self) -> usize {
         let code = self.code();
+        if self == Variant::Pvpanic {
+            return code.iter().position(|&b| b == 0xee).unwrap_or(0);
+        }
         code.windows(3)
             .position(|w| w[1..] == [0x58, 0x06] && w[0] == 0x0f)
             .map(|p| if self == Variant::RealMode { p - 1 } else { p })
@@ -41,6 +50,7 @@ impl Variant {
         match self {
             Variant::RealMode => &[0x26, 0x0f, 0x58, 0x06, 0x10, 0x00],
             Variant::Protected32 => &[0x0f, 0x58, 0x06],
+            Variant::Pvpanic => &[0xee],
         }
     }
 
@@ -48,6 +58,7 @@ impl Variant {
         match self {
             Variant::RealMode => real_mode(),
             Variant::Protected32 => protected32(),
+            Variant::Pvpanic => pvpanic(),
         }
     }
 }
@@ -86,6 +97,17 @@ fn real_mode() -> Vec<u8> {
         0xb8, 0x00, 0xa0, // mov ax, 0xa000
         0x8e, 0xc0, // mov es, ax
         0x26, 0x0f, 0x58, 0x06, 0x10, 0x00, // addps xmm0, [es:0x0010]
+    ]);
+    c.extend_from_slice(HALT);
+    c
+}
+
+fn pvpanic() -> Vec<u8> {
+    let mut c = PROLOGUE.to_vec();
+    c.extend_from_slice(&[
+        0xb0, 0x01, // mov al, 1 (PVPANIC_PANICKED)
+        0xba, 0x05, 0x05, // mov dx, 0x505
+        0xee, // out dx, al
     ]);
     c.extend_from_slice(HALT);
     c
@@ -181,14 +203,20 @@ pub struct BareGuest {
 }
 
 impl BareGuest {
-    /// Writes the boot sector and starts qemu (`-accel kvm`, std VGA, booting an IDE disk,
-    /// 32 MiB of RAM).
+    /// Writes the boot sector and starts qemu (`-accel kvm`, or `tcg` for
+    /// [`Variant::Pvpanic`]; std VGA, booting an IDE disk, 32 MiB of RAM).
     pub fn boot(variant: Variant) -> Result<Self> {
         Self::boot_with_mem(variant, 32)
     }
 
     /// [`BareGuest::boot`] with `mem_mib` MiB of RAM.
     pub fn boot_with_mem(variant: Variant, mem_mib: u32) -> Result<Self> {
+        Self::boot_with(variant, mem_mib, &[])
+    }
+
+    /// [`BareGuest::boot`] with `mem_mib` MiB of RAM and more qemu arguments (`-S` to start
+    /// in `prelaunch`, another `-qmp`, ...).
+    pub fn boot_with(variant: Variant, mem_mib: u32, extra_qemu: &[String]) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("coroner-bare-")
             .tempdir()
@@ -207,9 +235,17 @@ impl BareGuest {
         })?;
         let qmp_path = dir.path().join("qmp.sock");
         let mut cmd = Command::new("qemu-system-x86_64");
+        let accel = if variant == Variant::Pvpanic {
+            "tcg"
+        } else {
+            "kvm"
+        };
+        if variant == Variant::Pvpanic {
+            cmd.args(["-device", "pvpanic", "-action", "panic=pause"]);
+        }
         cmd.args([
             "-accel",
-            "kvm",
+            accel,
             "-nodefaults",
             "-vga",
             "std",
@@ -228,6 +264,7 @@ impl BareGuest {
             "unix:{},server=on,wait=off",
             dir.path().join("tool.sock").display()
         ))
+        .args(extra_qemu)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(
@@ -318,7 +355,7 @@ mod tests {
 
     #[test]
     fn sectors_hold_the_failing_instruction() {
-        for v in [Variant::RealMode, Variant::Protected32] {
+        for v in [Variant::RealMode, Variant::Protected32, Variant::Pvpanic] {
             let s = boot_sector(v);
             assert_eq!(&s[510..], &[0x55, 0xaa]);
             let at = v.fault_offset();

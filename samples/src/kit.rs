@@ -56,6 +56,10 @@ pub struct GuestOptions {
     pub vmcoreinfo: bool,
     /// Add pvpanic with `-action panic=pause`, so a guest panic freezes qemu.
     pub pvpanic: bool,
+    /// A virtio disk whose writes fail, with `werror=stop` (`coroner.run=io-error`).
+    pub iodisk: bool,
+    /// An i6300esb watchdog with `-action watchdog=pause` (`coroner.run=watchdog`).
+    pub watchdog: bool,
     /// Extra kernel command line (`coroner.fill=N`, `coroner.run=...`).
     pub append: String,
     /// How long to wait for the ready line.
@@ -71,6 +75,8 @@ impl Default for GuestOptions {
             smp: 2,
             vmcoreinfo: false,
             pvpanic: true,
+            iodisk: false,
+            watchdog: false,
             append: String::new(),
             ready_timeout: Duration::from_secs(180),
             extra_qemu: Vec::new(),
@@ -196,6 +202,12 @@ impl Guest {
         }
         if opts.pvpanic {
             cmd.arg("--pvpanic");
+        }
+        if opts.iodisk {
+            cmd.arg("--iodisk");
+        }
+        if opts.watchdog {
+            cmd.arg("--watchdog");
         }
         // A second monitor for the tool under test: a unix QMP socket serves one client.
         cmd.arg("--")

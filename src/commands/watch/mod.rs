@@ -109,11 +109,15 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         })?;
     }
     prepare_dir(&args.dir)?;
+    // Announced paths are absolute: hooks and HA agents run elsewhere.
+    let dir = std::fs::canonicalize(&args.dir).classify(ExitClass::Output, || {
+        format!("resolving {}", args.dir.display())
+    })?;
     let stop = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
 
     let template = |t: &Target| {
-        let mut c = CaptureOptions::new(t.address.clone(), args.dir.join("unused"));
+        let mut c = CaptureOptions::new(t.address.clone(), dir.join("unused"));
         c.timeout = Duration::from_secs(args.timeout.max(1));
         c.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
         c.write = WriteOptions {
@@ -121,7 +125,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             threads: args.threads.unwrap_or(WriteOptions::default().threads),
             ..WriteOptions::default()
         };
-        let mut w = WatchOptions::new(t.name.clone(), c, args.dir.clone());
+        let mut w = WatchOptions::new(t.name.clone(), c, dir.clone());
         w.triggers = triggers.clone();
         w.once = args.once;
         w.poll_interval = Duration::from_secs_f64(args.poll.max(0.1));

@@ -1,0 +1,450 @@
+//! `coroner watch` against real qemu: a Linux guest that panics (pvpanic) or hits a disk
+//! error (blkdebug, werror=stop), a host memory error before a panic, qemu killed and
+//! restarted under the watcher, several tiny guests found in a socket directory, and
+//! fake monitors that talk garbage or refuse the dump.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use coroner_samples::baremetal::{BareGuest, Variant};
+use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
+use serde_json::Value;
+
+use crate::util::{coroner, Dir};
+
+/// A running `coroner watch --json`, its announcements read line by line.
+struct Watch {
+    child: Child,
+    lines: Receiver<Value>,
+    /// Every announcement read.
+    seen: Vec<Value>,
+    /// Announcements read but not yet expected.
+    pending: VecDeque<Value>,
+    stderr: PathBuf,
+}
+
+impl Watch {
+    fn start(dir: &Path, args: &[&str]) -> Watch {
+        let stderr = dir.join(format!("watch-{}.err", std::process::id()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_coroner"))
+            .arg("watch")
+            .arg("--json")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Watch {
+            child,
+            lines,
+            seen: Vec::new(),
+            pending: VecDeque::new(),
+            stderr,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The first announcement of kind `event` (for `guest`, when given) not yet expected,
+    /// waiting at most `timeout`.
+    #[track_caller]
+    fn expect(&mut self, event: &str, guest: Option<&str>, timeout: Duration) -> Value {
+        let matches = |v: &Value| v["event"] == event && guest.is_none_or(|g| v["guest"] == g);
+        if let Some(i) = self.pending.iter().position(matches) {
+            return self.pending.remove(i).unwrap();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if matches(&v) {
+                        return v;
+                    }
+                    self.pending.push_back(v);
+                }
+                Err(_) => panic!(
+                    "no {event} announcement within {timeout:?}; seen:\n{}\nstderr:\n{}",
+                    self.seen
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// Waits for the process to end; its exit code.
+    #[track_caller]
+    fn wait(&mut self, timeout: Duration) -> i32 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Announcements printed before the exit.
+                while let Ok(v) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                    self.seen.push(v);
+                }
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "watch still running after {timeout:?}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const HOOK: &str = r#"printf '%s|%s|%s|%s|%s|%s\n' "$CORONER_EVENT" "$CORONER_GUEST" "$CORONER_REASON" "$CORONER_RUN_STATE" "$CORONER_HEALTH" "$CORONER_CAPTURE" >> hook.log; test -n "$CORONER_JSON""#;
+
+fn event_names(v: &Value) -> Vec<String> {
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[track_caller]
+fn check_capture_file(path: &str, guest: &str, reason: &str) {
+    let p = Path::new(path);
+    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&format!("{guest}-")) && name.ends_with(&format!("Z-{reason}.core.zst")),
+        "{name}"
+    );
+    let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{path}");
+}
+
+#[test]
+fn watch_captures_a_guest_that_panics() {
+    if !kit::available_or_skip("watch_captures_a_guest_that_panics") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions::default()).unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    let target = format!("vm1={sock}");
+    let mut w = Watch::start(
+        dir.path(),
+        &["--qmp", &target, "--dir", "caps", "--once", "--exec", HOOK],
+    );
+    let v = w.expect("watching", Some("vm1"), Duration::from_secs(30));
+    assert_eq!(
+        (v["health"].as_str(), v["run_state"].as_str()),
+        (Some("running"), Some("running"))
+    );
+    assert_eq!(v["qemu_pid"], guest.pid());
+
+    guest.freeze(Scenario::Panic).unwrap();
+    let frozen = w.expect("frozen", Some("vm1"), Duration::from_secs(60));
+    assert_eq!(frozen["reason"], "guest-panicked", "{frozen}");
+    let done = w.expect("captured", Some("vm1"), Duration::from_secs(120));
+    assert_eq!(done["health"], "frozen-captured");
+    assert_eq!(done["run_state"], "guest-panicked");
+    let events = event_names(&done);
+    assert!(events.iter().any(|e| e == "GUEST_PANICKED"), "{events:?}");
+    assert!(done["latency_ms"].as_f64().unwrap() >= 0.0, "{done}");
+    let capture = done["capture"].as_str().unwrap().to_string();
+    check_capture_file(&capture, "vm1", "guest-panicked");
+    assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.stderr());
+
+    // The hook ran for each announcement, in order, with the details.
+    let hook = std::fs::read_to_string(dir.join("hook.log")).unwrap();
+    let lines: Vec<&str> = hook.lines().collect();
+    assert_eq!(lines.len(), 3, "{hook}");
+    assert!(
+        lines[0].starts_with("watching|vm1||running|running|"),
+        "{hook}"
+    );
+    assert!(
+        lines[1].starts_with("frozen|vm1|guest-panicked|guest-panicked|frozen|"),
+        "{hook}"
+    );
+    assert_eq!(
+        lines[2],
+        format!("captured|vm1|guest-panicked|guest-panicked|frozen-captured|{capture}")
+    );
+
+    // The capture analyzes; the guest was not touched; status sees it captured.
+    let r = coroner(dir.path(), &["analyze", &capture, "--json"]);
+    r.expect_code(0);
+    let verdict = r.json()["verdict"].as_str().unwrap().to_string();
+    assert!(
+        verdict.starts_with("guest-panicked: kernel panic"),
+        "{verdict}"
+    );
+    assert!(verdict.contains("sysrq"), "{verdict}");
+    assert_eq!(guest.qmp.run_state().unwrap(), "guest-panicked");
+    let r = coroner(
+        dir.path(),
+        &["status", "--qmp", &sock, "--dir", "caps", "--json"],
+    );
+    r.expect_code(1);
+    assert_eq!(r.json()["health"], "frozen-captured");
+    let found = std::fs::canonicalize(dir.join(r.json()["capture"].as_str().unwrap())).unwrap();
+    assert_eq!(found, std::fs::canonicalize(&capture).unwrap());
+}
+
+#[test]
+fn watch_captures_an_io_error_freeze() {
+    if !kit::available_or_skip("watch_captures_an_io_error_freeze") {
+        return;
+    }
+    let dir = Dir::new();
+    let guest = Guest::boot(&GuestOptions {
+        iodisk: true,
+        append: "coroner.run=io-error coroner.run_after=8".into(),
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    let mut w = Watch::start(dir.path(), &["--qmp", &sock, "--dir", "caps"]);
+    let v = w.expect("watching", None, Duration::from_secs(30));
+    assert_eq!(
+        v["run_state"], "running",
+        "the write failed before watch started: {v}"
+    );
+    assert_eq!(v["guest"], "tool");
+    let done = w.expect("captured", None, Duration::from_secs(120));
+    assert_eq!(
+        (done["reason"].as_str(), done["run_state"].as_str()),
+        (Some("io-error"), Some("io-error"))
+    );
+    let io = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "BLOCK_IO_ERROR")
+        .unwrap_or_else(|| panic!("no BLOCK_IO_ERROR in {done}"));
+    assert_eq!(io["data"]["operation"], "write", "{io}");
+    assert_eq!(io["data"]["action"], "stop", "{io}");
+    let capture = done["capture"].as_str().unwrap().to_string();
+    check_capture_file(&capture, "tool", "io-error");
+    // Without --once it keeps watching; SIGTERM ends it cleanly.
+    w.signal("-TERM");
+    assert_eq!(w.wait(Duration::from_secs(20)), 0, "{}", w.stderr());
+    let r = coroner(dir.path(), &["analyze", &capture, "--json"]);
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(j["run_state"], "io-error");
+    let recorded: Vec<&str> = j["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(recorded.contains(&"BLOCK_IO_ERROR"), "{recorded:?}");
+}
+
+#[test]
+fn watch_captures_after_a_memory_failure() {
+    if !kit::available_or_skip("watch_captures_after_a_memory_failure") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions::default()).unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    // Only memory-failure: a panic alone would not be captured.
+    let mut w = Watch::start(
+        dir.path(),
+        &[
+            "--qmp",
+            &sock,
+            "--dir",
+            "caps",
+            "--on",
+            "memory-failure",
+            "--once",
+        ],
+    );
+    w.expect("watching", None, Duration::from_secs(30));
+    guest.freeze(Scenario::Mce).unwrap();
+    let mf = w.expect("memory-failure", None, Duration::from_secs(60));
+    assert_eq!(mf["events"][0]["data"]["recipient"], "guest", "{mf}");
+    assert_eq!(
+        mf["events"][0]["data"]["flags"]["action-required"], true,
+        "{mf}"
+    );
+    let done = w.expect("captured", None, Duration::from_secs(120));
+    assert_eq!(done["reason"], "memory-failure");
+    assert_eq!(done["run_state"], "guest-panicked");
+    assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.stderr());
+    let capture = done["capture"].as_str().unwrap();
+    let r = coroner(dir.path(), &["mce", capture, "--json"]);
+    r.expect_code(0);
+    let j = r.json();
+    assert!(
+        j.to_string().contains("MEMORY_FAILURE"),
+        "the capture does not tie the record to the host event: {j:#}"
+    );
+}
+
+/// A qemu with no machine: real QMP, up in a fraction of a second.
+fn bare_qemu(sock: &Path) -> Child {
+    Command::new("qemu-system-x86_64")
+        .args([
+            "-machine",
+            "none",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-qmp",
+        ])
+        .arg(format!("unix:{},server=on,wait=off", sock.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn watch_reports_gone_and_follows_a_restarted_qemu() {
+    if !kit::available_or_skip("watch_reports_gone_and_follows_a_restarted_qemu") {
+        return;
+    }
+    let dir = Dir::new();
+    let sock = dir.join("vm.qmp");
+    let sock_s = sock.display().to_string();
+    // Started before qemu: it waits for the socket.
+    let mut w = Watch::start(
+        dir.path(),
+        &["--qmp", &sock_s, "--dir", "caps", "--max-backoff", "0.5"],
+    );
+    let mut first = bare_qemu(&sock);
+    let v = w.expect("watching", Some("vm"), Duration::from_secs(30));
+    assert_eq!(v["run_state"], "running");
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let t = Instant::now();
+    let gone = w.expect("gone", Some("vm"), Duration::from_secs(10));
+    assert_eq!(gone["health"], "gone");
+    assert!(t.elapsed() < Duration::from_secs(10));
+
+    let mut second = bare_qemu(&sock);
+    w.expect("watching", Some("vm"), Duration::from_secs(30));
+    second.kill().unwrap();
+    second.wait().unwrap();
+    w.expect("gone", Some("vm"), Duration::from_secs(10));
+
+    // Nothing to capture; SIGTERM while it retries ends it at once, cleanly.
+    w.signal("-TERM");
+    assert_eq!(w.wait(Duration::from_secs(10)), 0, "{}", w.stderr());
+    assert!(
+        !dir.join("caps").read_dir().unwrap().any(|_| true),
+        "no capture expected"
+    );
+    assert!(w.stderr().contains("cannot connect"), "{}", w.stderr());
+}
+
+#[test]
+fn watch_finds_guests_in_a_socket_directory() {
+    if !kit::available_or_skip("watch_finds_guests_in_a_socket_directory") {
+        return;
+    }
+    let dir = Dir::new();
+    let socks = dir.join("sockets");
+    std::fs::create_dir(&socks).unwrap();
+    let socks_s = socks.display().to_string();
+    let mut w = Watch::start(
+        dir.path(),
+        &[
+            "--qmp-dir",
+            &socks_s,
+            "--dir",
+            "caps",
+            "--once",
+            "--exec",
+            HOOK,
+        ],
+    );
+    // Two tiny guests, held in prelaunch (-S) until the watcher is connected; each
+    // panics through pvpanic a moment after it starts.
+    let mut guests = Vec::new();
+    for name in ["web", "db"] {
+        let extra = vec![
+            "-S".to_string(),
+            "-qmp".to_string(),
+            format!("unix:{}/{name}.qmp,server=on,wait=off", socks.display()),
+        ];
+        guests.push(BareGuest::boot_with(Variant::Pvpanic, 16, &extra).unwrap());
+    }
+    for name in ["web", "db"] {
+        let v = w.expect("watching", Some(name), Duration::from_secs(30));
+        assert_eq!(v["run_state"], "prelaunch");
+    }
+    for g in &mut guests {
+        g.qmp.execute("cont", None).unwrap();
+    }
+    let mut captured = Vec::new();
+    for _ in 0..2 {
+        let v = w.expect("captured", None, Duration::from_secs(120));
+        assert_eq!(v["reason"], "guest-panicked", "{v}");
+        check_capture_file(
+            v["capture"].as_str().unwrap(),
+            v["guest"].as_str().unwrap(),
+            "guest-panicked",
+        );
+        captured.push(v["guest"].as_str().unwrap().to_string());
+    }
+    captured.sort();
+    assert_eq!(captured, ["db", "web"]);
+    assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.stderr());
+    // prelaunch is frozen but no trigger: announced, not captured.
+    assert!(w
+        .seen
+        .iter()
+        .any(|v| v["event"] == "frozen" && v["run_state"] == "prelaunch" && v["reason"].is_null()));
+    let hook = std::fs::read_to_string(dir.join("hook.log")).unwrap();
+    assert_eq!(
+        hook.lines().filter(|l| l.starts_with("captured|")).count(),
+        2,
+        "{hook}"
+    );
+    for g in &mut guests {
+        assert_eq!(g.qmp.run_state().unwrap(), "guest-panicked");
+    }
+}
