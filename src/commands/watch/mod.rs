@@ -169,9 +169,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
                         Ok(found) => {
                             for t in found {
                                 let key = t.address.to_string();
-                                if !running.contains_key(&key) {
-                                    running.insert(key, start(&t, true));
-                                }
+                                running.entry(key).or_insert_with(|| start(&t, true));
                             }
                         }
                         Err(e) => log(
@@ -241,7 +239,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         log(LogLevel::Info, "stopped");
         return Ok(ExitClass::Ok);
     }
-    if ends.iter().any(|e| *e == WatchEnd::Failed) {
+    if ends.contains(&WatchEnd::Failed) {
         return Ok(ExitClass::Qemu);
     }
     Ok(ExitClass::Ok)
