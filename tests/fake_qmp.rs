@@ -14,7 +14,7 @@ const GREETING: &str = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, 
 
 /// How the fake peer behaves after the greeting.
 #[derive(Clone, Copy)]
-enum Script {
+pub(crate) enum Script {
     /// Sends bytes that are not JSON instead of a greeting.
     Garbage,
     /// Greets, then never answers.
@@ -42,7 +42,7 @@ fn answer(command: &str, id: &serde_json::Value) -> String {
     serde_json::json!({"return": ret, "id": id}).to_string()
 }
 
-fn serve(script: Script) -> (Dir, PathBuf, JoinHandle<()>) {
+pub(crate) fn serve(script: Script) -> (Dir, PathBuf, JoinHandle<()>) {
     let dir = Dir::new();
     let path = dir.join("fake.qmp");
     let listener = UnixListener::bind(&path).unwrap();

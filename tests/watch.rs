@@ -15,6 +15,7 @@ use coroner_samples::baremetal::{BareGuest, Variant};
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 use serde_json::Value;
 
+use crate::fake_qmp::{serve, Script};
 use crate::util::{coroner, Dir};
 
 /// A running `coroner watch --json`, its announcements read line by line.
@@ -447,4 +448,45 @@ fn watch_finds_guests_in_a_socket_directory() {
     for g in &mut guests {
         assert_eq!(g.qmp.run_state().unwrap(), "guest-panicked");
     }
+}
+
+#[test]
+fn watch_reports_a_refused_dump_and_leaves_no_file() {
+    let (dir, path, h) = serve(Script::RefuseDump);
+    let sock = path.display().to_string();
+    let mut w = Watch::start(
+        dir.path(),
+        &["--qmp", &sock, "--dir", "caps", "--on", "paused", "--once"],
+    );
+    let v = w.expect("watching", None, Duration::from_secs(10));
+    assert_eq!(v["health"], "frozen");
+    w.expect("frozen", None, Duration::from_secs(10));
+    let failed = w.expect("capture-failed", None, Duration::from_secs(10));
+    assert!(
+        failed["detail"].as_str().unwrap().contains("Bad address"),
+        "{failed}"
+    );
+    assert_eq!(w.wait(Duration::from_secs(10)), 6, "{}", w.stderr());
+    h.join().unwrap();
+    let left: Vec<_> = dir.join("caps").read_dir().unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn watch_survives_a_monitor_that_talks_garbage() {
+    let (dir, path, h) = serve(Script::Garbage);
+    let sock = path.display().to_string();
+    let mut w = Watch::start(dir.path(), &["--qmp", &sock, "--dir", "caps"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !w.stderr().contains("not a QMP peer") {
+        assert!(Instant::now() < deadline, "{}", w.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    h.join().unwrap();
+    // Still running (retrying); SIGTERM ends it cleanly.
+    assert!(w.child.try_wait().unwrap().is_none());
+    w.signal("-TERM");
+    assert_eq!(w.wait(Duration::from_secs(10)), 0, "{}", w.stderr());
+    assert!(!w.stderr().contains('\x1b'), "raw escape reached stderr");
+    assert!(w.seen.is_empty(), "{:?}", w.seen);
 }
