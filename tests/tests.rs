@@ -8,6 +8,7 @@ mod cli;
 mod exit;
 mod fake_qmp;
 mod guest;
+mod ha;
 mod kernel;
 mod mce;
 mod samples;

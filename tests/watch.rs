@@ -390,18 +390,16 @@ fn watch_finds_guests_in_a_socket_directory() {
     let socks = dir.join("sockets");
     std::fs::create_dir(&socks).unwrap();
     let socks_s = socks.display().to_string();
-    let mut w = Watch::start(
-        dir.path(),
-        &[
-            "--qmp-dir",
-            &socks_s,
-            "--dir",
-            "caps",
-            "--once",
-            "--exec",
-            HOOK,
-        ],
+    // The systemd unit's command line, with its directories moved here.
+    let mut args = crate::ha::unit_watch_args(&socks, &dir.join("caps"));
+    args.retain(|a| a != "--json");
+    args.extend(["--once", "--exec", HOOK].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(
+        args.contains(&"--qmp-dir") && args.contains(&socks_s.as_str()),
+        "{args:?}"
     );
+    let mut w = Watch::start(dir.path(), &args);
     // Two tiny guests, held in prelaunch (-S) until the watcher is connected; each
     // panics through pvpanic a moment after it starts.
     let mut guests = Vec::new();

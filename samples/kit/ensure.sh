@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # ensure.sh: make the guest kit usable on a bare Debian machine, idempotently.
 #
-# 1. If qemu-system-x86_64, a static /bin/busybox (busybox-static), zstd, xz, cpio or tmux
-#    (the terminal-UI test drives coroner tui in it) is missing: as root, apt-get update +
-#    apt-get install -y qemu-system-x86 busybox-static zstd xz-utils cpio tmux; as another
-#    user, fail and say what to install.
+# 1. If qemu-system-x86_64, a static /bin/busybox (busybox-static), zstd, xz, cpio, tmux
+#    (the terminal-UI test drives coroner tui in it) or systemd-analyze (verifies the
+#    contrib unit) is missing: as root, apt-get update + apt-get install -y qemu-system-x86
+#    busybox-static zstd xz-utils cpio tmux systemd; as another user, fail and say what
+#    to install.
 # 2. fetch-kernel.sh: the Debian guest kernel, unpacked into $CACHE/kernel (not installed).
 # 3. build-initramfs.sh: $CACHE/initramfs.cpio.gz.
 # Prints the cache dir on stdout; progress goes to stderr. A warm cache needs no network.
@@ -16,7 +17,7 @@ set -euo pipefail
 
 CACHE="${CORONER_KIT_DIR:-$HOME/.cache/coroner-kit}"
 KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PACKAGES=(qemu-system-x86 busybox-static zstd xz-utils cpio tmux)
+PACKAGES=(qemu-system-x86 busybox-static zstd xz-utils cpio tmux systemd)
 
 log() { printf 'ensure: %s\n' "$*" >&2; }
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -42,6 +43,7 @@ command -v zstd >/dev/null || missing+=(zstd)
 command -v xz >/dev/null || missing+=(xz)
 command -v cpio >/dev/null || missing+=(cpio)
 command -v tmux >/dev/null || missing+=(tmux)
+command -v systemd-analyze >/dev/null || missing+=(systemd-analyze)
 
 if ((${#missing[@]})); then
     if ((EUID != 0)); then
