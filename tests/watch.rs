@@ -263,9 +263,38 @@ fn watch_captures_an_io_error_freeze() {
     assert_eq!(io["data"]["action"], "stop", "{io}");
     let capture = done["capture"].as_str().unwrap().to_string();
     check_capture_file(&capture, "tool", "io-error");
+    // The watcher holds the monitor: status answers from the watcher's state file.
+    let r = coroner(
+        dir.path(),
+        &[
+            "status",
+            "--qmp",
+            &sock,
+            "--dir",
+            "caps",
+            "--json",
+            "--timeout",
+            "1",
+        ],
+    );
+    r.expect_code(1);
+    let j = r.json();
+    assert_eq!(j["health"], "frozen-captured", "{j}");
+    assert_eq!(j["capture"], capture.as_str(), "{j}");
+    assert!(
+        j["detail"]
+            .as_str()
+            .unwrap()
+            .contains("held by coroner watch"),
+        "{j}"
+    );
     // Without --once it keeps watching; SIGTERM ends it cleanly.
     w.signal("-TERM");
     assert_eq!(w.wait(Duration::from_secs(20)), 0, "{}", w.stderr());
+    assert!(
+        !dir.join("caps/.coroner-watch/tool.json").exists(),
+        "the state file outlived its watcher"
+    );
     let r = coroner(dir.path(), &["analyze", &capture, "--json"]);
     r.expect_code(0);
     let j = r.json();

@@ -35,5 +35,5 @@ pub use qmp::{Event, QemuVersion, Qmp};
 pub use status::{status, Health, Status};
 pub use watch::{
     safe_name, watch, LogLevel, Notice, NoticeKind, Triggers, WatchEnd, WatchOptions, WatchSink,
-    DEFAULT_TRIGGERS, MEMORY_FAILURE,
+    WatchState, DEFAULT_TRIGGERS, MEMORY_FAILURE, STATE_DIR,
 };

@@ -12,7 +12,7 @@ use crate::local_process;
 use crate::{Qmp, QmpAddress};
 
 /// The classification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Health {
     /// The guest runs (or is migrating or starting).
@@ -71,6 +71,11 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
             return gone(format!("no socket at {}", p.display()));
         }
     }
+    // A live `coroner watch` on this monitor holds it (one client at a time) and sees every
+    // event as it comes: its view is current, and connecting would only queue behind it.
+    if let Some(s) = captures.and_then(|d| held_by_watch(d, address)) {
+        return s;
+    }
     let mut qmp = match Qmp::connect(address, timeout) {
         Ok(q) => q,
         Err(crate::Error::Connect { source, .. })
@@ -89,7 +94,7 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
                 qemu_pid: None,
                 capture: None,
                 detail: format!("{address}: {e}"),
-            }
+            };
         }
     };
     let state = match qmp.run_state() {
@@ -133,6 +138,31 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
         },
         capture: found,
     }
+}
+
+/// The view of the `coroner watch` holding the monitor at `address`, from its state file
+/// in `dir`, when that watcher is alive.
+fn held_by_watch(dir: &Path, address: &QmpAddress) -> Option<Status> {
+    let w = crate::watch::read_state(dir, &address.to_string())?;
+    let age = crate::capture::unix_us()
+        .unwrap_or(0)
+        .saturating_sub(w.updated_unix_us) as f64
+        / 1e6;
+    Some(Status {
+        health: w.health,
+        run_state: w.run_state.clone(),
+        qemu_pid: w.qemu_pid,
+        detail: format!(
+            "the monitor is held by coroner watch (pid {}), which saw run state {} {age:.1} s ago{}",
+            w.watcher_pid,
+            w.run_state.as_deref().unwrap_or("unknown"),
+            w.capture
+                .as_ref()
+                .map(|c| format!("; captured in {}", c.display()))
+                .unwrap_or_default()
+        ),
+        capture: w.capture,
+    })
 }
 
 /// A complete capture in `dir` of the qemu at `address` in run state `state` (and, when

@@ -6,6 +6,7 @@
 //! resumes, resets or changes the guest.
 
 mod notice;
+mod state_file;
 mod triggers;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub use notice::{Notice, NoticeKind};
+pub(crate) use state_file::read_state;
+pub use state_file::{WatchState, STATE_DIR};
 pub use triggers::{Triggers, DEFAULT_TRIGGERS, MEMORY_FAILURE};
 
 use crate::capture::{capture_with, unix_us, CaptureOptions, FROZEN_STATES};
@@ -110,6 +113,13 @@ pub enum WatchEnd {
 /// Watches one qemu until `stop` is set (or, with `once`, until the first capture).
 /// A capture in progress is finished before `stop` is looked at.
 pub fn watch(opts: &WatchOptions, stop: &AtomicBool, sink: &dyn WatchSink) -> WatchEnd {
+    let end = watch_until_end(opts, stop, sink);
+    // Nobody keeps the state any more.
+    let _ = std::fs::remove_file(state_file::state_path(&opts.dir, &opts.name));
+    end
+}
+
+fn watch_until_end(opts: &WatchOptions, stop: &AtomicBool, sink: &dyn WatchSink) -> WatchEnd {
     let address = &opts.capture.qmp;
     let mut backoff = Duration::from_millis(100);
     let mut outage_logged = false;
@@ -244,6 +254,26 @@ impl<'a> Session<'a> {
             detail: String::new(),
         };
         fill(&mut n);
+        let state = WatchState {
+            guest: n.guest.clone(),
+            qmp: n.qmp.clone(),
+            health: n.health,
+            run_state: n.run_state.clone(),
+            capture: n
+                .capture
+                .clone()
+                .filter(|_| n.health == Health::FrozenCaptured),
+            qemu_pid: n.qemu_pid,
+            watcher_pid: std::process::id(),
+            updated_unix_us: n.time_unix_us,
+        };
+        if let Err(e) = state_file::write_state(&self.opts.dir, &state) {
+            self.sink.log(
+                LogLevel::Warning,
+                &self.opts.name,
+                &format!("cannot write the state file for `coroner status`: {e}"),
+            );
+        }
         self.sink.notice(n);
     }
 
