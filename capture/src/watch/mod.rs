@@ -166,11 +166,17 @@ fn watch_until_end(opts: &WatchOptions, stop: &AtomicBool, sink: &dyn WatchSink)
             }
             Err(e) => {
                 if !outage_logged {
+                    // qemu queues a second client silently behind the first.
+                    let hint = if matches!(e, crate::Error::Timeout { .. }) {
+                        " (is another client, such as libvirt, holding this monitor? give coroner its own -qmp)"
+                    } else {
+                        ""
+                    };
                     sink.log(
                         LogLevel::Warning,
                         &opts.name,
                         &format!(
-                            "{}; retrying every {} s at most",
+                            "{}{hint}; retrying every {} s at most",
                             with_causes(&e),
                             opts.max_backoff.as_secs_f64()
                         ),
