@@ -18,6 +18,8 @@ use serde_json::Value;
 use crate::fake_qmp::{serve, Script};
 use crate::util::{coroner, Dir};
 
+static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A running `coroner watch --json`, its announcements read line by line.
 struct Watch {
     child: Child,
@@ -31,15 +33,37 @@ struct Watch {
 
 impl Watch {
     fn start(dir: &Path, args: &[&str]) -> Watch {
-        let stderr = dir.join(format!("watch-{}.err", std::process::id()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coroner"))
+        Self::spawn(dir, args, false)
+    }
+
+    /// Started with `JOURNAL_STREAM` naming its stderr, as systemd does.
+    fn start_journal(dir: &Path, args: &[&str]) -> Watch {
+        Self::spawn(dir, args, true)
+    }
+
+    fn spawn(dir: &Path, args: &[&str], journal: bool) -> Watch {
+        use std::os::unix::fs::MetadataExt;
+        let stderr = dir.join(format!(
+            "watch-{}-{}.err",
+            std::process::id(),
+            COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let file = std::fs::File::create(&stderr).unwrap();
+        let meta = file.metadata().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coroner"));
+        if journal {
+            cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        } else {
+            cmd.env_remove("JOURNAL_STREAM");
+        }
+        let mut child = cmd
             .arg("watch")
             .arg("--json")
             .args(args)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
+            .stderr(file)
             .spawn()
             .unwrap();
         let out = child.stdout.take().unwrap();
@@ -489,6 +513,17 @@ fn watch_finds_guests_in_a_socket_directory() {
     for g in &mut guests {
         assert_eq!(g.qmp.run_state().unwrap(), "guest-panicked");
     }
+
+    // A watcher started again (a service restart) finds both freezes captured already.
+    let mut again = Watch::start(dir.path(), &args);
+    for name in ["web", "db"] {
+        let v = again.expect("frozen", Some(name), Duration::from_secs(30));
+        assert_eq!(v["health"], "frozen-captured", "{v}");
+        assert!(v["capture"].as_str().unwrap().contains(name), "{v}");
+    }
+    assert_eq!(again.wait(Duration::from_secs(30)), 0, "{}", again.stderr());
+    let caps = files_in(&dir.join("caps"));
+    assert_eq!(caps.len(), 2, "{caps:?}");
 }
 
 #[test]
@@ -516,9 +551,10 @@ fn watch_reports_a_refused_dump_and_leaves_no_file() {
 fn watch_survives_a_monitor_that_talks_garbage() {
     let (dir, path, h) = serve(Script::Garbage);
     let sock = path.display().to_string();
-    let mut w = Watch::start(dir.path(), &["--qmp", &sock, "--dir", "caps"]);
+    // As under systemd: JOURNAL_STREAM names stderr, so diagnostics carry priorities.
+    let mut w = Watch::start_journal(dir.path(), &["--qmp", &sock, "--dir", "caps"]);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !w.stderr().contains("not a QMP peer") {
+    while !w.stderr().contains("<4>fake: not a QMP peer") {
         assert!(Instant::now() < deadline, "{}", w.stderr());
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -52,7 +52,8 @@ pub struct WatchOptions {
     pub dir: PathBuf,
     /// Which freezes are captured.
     pub triggers: Triggers,
-    /// Stop after the first capture, or when qemu goes away.
+    /// Stop after the first capture (or on finding the freeze captured already), or when
+    /// qemu goes away.
     pub once: bool,
     /// How often to ask `query-status` when no event comes (missed events, a hung qemu).
     pub poll_interval: Duration,
@@ -421,7 +422,7 @@ impl<'a> Session<'a> {
                     n.detail = format!("run state {state}, already captured");
                     n.capture = Some(p);
                 });
-                return None;
+                return opts.once.then_some(SessionEnd::Captured);
             }
         }
         let freezing = self.freezing_event();
