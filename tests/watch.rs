@@ -346,6 +346,35 @@ fn watch_captures_an_io_error_freeze() {
 }
 
 #[test]
+fn watch_captures_a_watchdog_freeze() {
+    if !kit::available_or_skip("watch_captures_a_watchdog_freeze") {
+        return;
+    }
+    let dir = Dir::new();
+    let guest = Guest::boot(&GuestOptions {
+        watchdog: true,
+        append: "coroner.run=watchdog coroner.run_after=4".into(),
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    let mut w = Watch::start(dir.path(), &["--qmp", &sock, "--dir", "caps", "--once"]);
+    let v = w.expect("watching", None, Duration::from_secs(30));
+    assert_eq!(v["run_state"], "running", "{v}");
+    let done = w.expect("captured", None, Duration::from_secs(120));
+    assert_eq!(done["reason"], "watchdog", "{done}");
+    let dog = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "WATCHDOG")
+        .unwrap_or_else(|| panic!("no WATCHDOG event in {done}"));
+    assert_eq!(dog["data"]["action"], "pause", "{dog}");
+    check_capture_file(done["capture"].as_str().unwrap(), "tool", "watchdog");
+    assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.stderr());
+}
+
+#[test]
 fn watch_captures_after_a_memory_failure() {
     if !kit::available_or_skip("watch_captures_after_a_memory_failure") {
         return;
