@@ -225,7 +225,7 @@ struct Session<'a> {
     cycle_start: usize,
     /// The current freeze was dealt with (announced, captured or not).
     freeze_handled: bool,
-    /// A `MEMORY_FAILURE` came during this connection.
+    /// A `MEMORY_FAILURE` came during this connection, since the last `RESET`.
     memory_failure_seen: bool,
 }
 
@@ -334,6 +334,12 @@ impl<'a> Session<'a> {
                 }
                 Some(e) if e.event == "RESUME" => {
                     self.on_resume();
+                    false
+                }
+                // A reset guest starts afresh: an earlier memory error no longer explains
+                // what it does next.
+                Some(e) if e.event == "RESET" => {
+                    self.memory_failure_seen = false;
                     false
                 }
                 Some(e) => FREEZING_EVENTS.contains(&e.event.as_str()),
