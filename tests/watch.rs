@@ -556,6 +556,41 @@ fn watch_finds_guests_in_a_socket_directory() {
 }
 
 #[test]
+fn watch_captures_a_guest_that_powers_off_under_no_shutdown() {
+    if !kit::available_or_skip("watch_captures_a_guest_that_powers_off_under_no_shutdown") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = BareGuest::boot_with(Variant::Poweroff, 16, &["-S".to_string()]).unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    let target = format!("off={sock}");
+    let mut w = Watch::start(
+        dir.path(),
+        &[
+            "--qmp", &target, "--dir", "caps", "--on", "shutdown", "--once",
+        ],
+    );
+    w.expect("watching", Some("off"), Duration::from_secs(30));
+    guest.qmp.execute("cont", None).unwrap();
+    let done = w.expect("captured", Some("off"), Duration::from_secs(60));
+    assert_eq!(
+        (done["reason"].as_str(), done["run_state"].as_str()),
+        (Some("shutdown"), Some("shutdown")),
+        "{done}"
+    );
+    let off = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "SHUTDOWN")
+        .unwrap_or_else(|| panic!("no SHUTDOWN event in {done}"));
+    assert_eq!(off["data"]["guest"], true, "{off}");
+    check_capture_file(done["capture"].as_str().unwrap(), "off", "shutdown");
+    assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.stderr());
+    assert_eq!(guest.qmp.run_state().unwrap(), "shutdown");
+}
+
+#[test]
 fn watch_reports_a_refused_dump_and_leaves_no_file() {
     let (dir, path, h) = serve(Script::RefuseDump);
     let sock = path.display().to_string();

@@ -3,8 +3,9 @@
 //! (`vga-lowmem`). KVM's emulator has no SSE arithmetic, so qemu prints
 //! `KVM internal error. Suberror: 1` and freezes the guest in `internal-error`.
 //!
-//! A third sector panics through pvpanic under TCG: a guest that freezes in
-//! `guest-panicked` a second after qemu starts, for `watch` tests and its benchmark.
+//! Two more run under TCG, for `watch` tests and its benchmark: one panics through
+//! pvpanic (`guest-panicked` a second after qemu starts), one powers off through ACPI
+//! (`shutdown`, with `-no-shutdown`).
 //!
 //! The sectors are assembled here byte by byte (no assembler needed on the machine); each
 //! instruction is listed beside its bytes.
@@ -30,14 +31,20 @@ pub enum Variant {
     /// Real mode: writes 1 to the pvpanic port 0x505, so qemu (`-action panic=pause`)
     /// freezes the guest in `guest-panicked`. Booted under TCG: no KVM needed.
     Pvpanic,
+    /// Real mode: ACPI soft power-off (SLP_EN with sleep type 0 in PIIX4's PM1a control
+    /// register, port 0x604), so qemu with `-no-shutdown` freezes the guest in
+    /// `shutdown`. Booted under TCG.
+    Poweroff,
 }
 
 impl Variant {
     /// Offset of the failing instruction in the sector (its address is 0x7c00 + this).
     pub fn fault_offset(self) -> usize {
         let code = self.code();
-        if self == Variant::Pvpanic {
-            return code.iter().position(|&b| b == 0xee).unwrap_or(0);
+        match self {
+            Variant::Pvpanic => return code.iter().position(|&b| b == 0xee).unwrap_or(0),
+            Variant::Poweroff => return code.iter().position(|&b| b == 0xef).unwrap_or(0),
+            _ => {}
         }
         code.windows(3)
             .position(|w| w[1..] == [0x58, 0x06] && w[0] == 0x0f)
@@ -51,6 +58,7 @@ impl Variant {
             Variant::RealMode => &[0x26, 0x0f, 0x58, 0x06, 0x10, 0x00],
             Variant::Protected32 => &[0x0f, 0x58, 0x06],
             Variant::Pvpanic => &[0xee],
+            Variant::Poweroff => &[0xef],
         }
     }
 
@@ -59,6 +67,7 @@ impl Variant {
             Variant::RealMode => real_mode(),
             Variant::Protected32 => protected32(),
             Variant::Pvpanic => pvpanic(),
+            Variant::Poweroff => poweroff(),
         }
     }
 }
@@ -108,6 +117,17 @@ fn pvpanic() -> Vec<u8> {
         0xb0, 0x01, // mov al, 1 (PVPANIC_PANICKED)
         0xba, 0x05, 0x05, // mov dx, 0x505
         0xee, // out dx, al
+    ]);
+    c.extend_from_slice(HALT);
+    c
+}
+
+fn poweroff() -> Vec<u8> {
+    let mut c = PROLOGUE.to_vec();
+    c.extend_from_slice(&[
+        0xb8, 0x00, 0x20, // mov ax, 0x2000 (SLP_EN, SLP_TYP 0: soft off)
+        0xba, 0x04, 0x06, // mov dx, 0x604 (PM1a_CNT, PM base 0x600 as SeaBIOS sets it)
+        0xef, // out dx, ax
     ]);
     c.extend_from_slice(HALT);
     c
@@ -235,13 +255,18 @@ impl BareGuest {
         })?;
         let qmp_path = dir.path().join("qmp.sock");
         let mut cmd = Command::new("qemu-system-x86_64");
-        let accel = if variant == Variant::Pvpanic {
-            "tcg"
-        } else {
-            "kvm"
+        let accel = match variant {
+            Variant::Pvpanic | Variant::Poweroff => "tcg",
+            Variant::RealMode | Variant::Protected32 => "kvm",
         };
-        if variant == Variant::Pvpanic {
-            cmd.args(["-device", "pvpanic", "-action", "panic=pause"]);
+        match variant {
+            Variant::Pvpanic => {
+                cmd.args(["-device", "pvpanic", "-action", "panic=pause"]);
+            }
+            Variant::Poweroff => {
+                cmd.arg("-no-shutdown");
+            }
+            Variant::RealMode | Variant::Protected32 => {}
         }
         cmd.args([
             "-accel",
@@ -355,7 +380,12 @@ mod tests {
 
     #[test]
     fn sectors_hold_the_failing_instruction() {
-        for v in [Variant::RealMode, Variant::Protected32, Variant::Pvpanic] {
+        for v in [
+            Variant::RealMode,
+            Variant::Protected32,
+            Variant::Pvpanic,
+            Variant::Poweroff,
+        ] {
             let s = boot_sector(v);
             assert_eq!(&s[510..], &[0x55, 0xaa]);
             let at = v.fault_offset();
