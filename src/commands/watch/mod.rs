@@ -244,3 +244,34 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
     }
     Ok(ExitClass::Ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coroner_capture::{Health, NoticeKind};
+
+    #[test]
+    fn text_lines_are_one_escaped_line() {
+        let n = Notice {
+            event: NoticeKind::Captured,
+            guest: "vm1".into(),
+            qmp: "/run/coroner/vm1.qmp".into(),
+            time_unix_us: 1_795_356_378_414_785,
+            health: Health::FrozenCaptured,
+            run_state: Some("guest-panicked".into()),
+            reason: Some("guest-panicked".into()),
+            capture: Some("/var/lib/coroner/vm1-x.core.zst".into()),
+            kept: None,
+            qemu_pid: Some(7),
+            latency_ms: Some(4.18),
+            events: Vec::new(),
+            detail: "qemu said \u{1b}[2J\nbye".into(),
+        };
+        assert_eq!(
+            text_line(&n),
+            "2026-11-22T14:06:18.414785Z vm1 captured (guest-panicked) \
+             /var/lib/coroner/vm1-x.core.zst [dump started 4.2 ms after the event]: \
+             qemu said \\e[2J\\nbye"
+        );
+    }
+}
