@@ -207,6 +207,29 @@ The bytes are checked against the sha256 recorded when the container was written
     Export(ExportArgs),
 }
 
+/// How containers are compressed (`capture`, `watch`, `compress`).
+#[derive(Debug, Args)]
+pub struct CompressionArgs {
+    /// zstd level (1 = fastest; 3 = default; up to 19).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: i32,
+    /// Compression threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl CompressionArgs {
+    /// The container options these give, the rest default.
+    pub fn write_options(&self) -> coroner_formats::WriteOptions {
+        let default = coroner_formats::WriteOptions::default();
+        coroner_formats::WriteOptions {
+            level: self.level,
+            threads: self.threads.unwrap_or(default.threads),
+            ..default
+        }
+    }
+}
+
 /// `coroner capture`.
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
@@ -235,12 +258,8 @@ pub struct CaptureArgs {
     /// Seconds to wait for each QMP answer.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
-    /// zstd level (1 = fastest; 3 = default; up to 19).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
-    pub level: i32,
-    /// Compression threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub compression: CompressionArgs,
     /// Replace OUTPUT if it exists.
     #[arg(long)]
     pub force: bool,
@@ -414,12 +433,8 @@ pub struct WatchArgs {
     /// Seconds to wait for each QMP answer.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
-    /// zstd level (1 = fastest; 3 = default; up to 19).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
-    pub level: i32,
-    /// Compression threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub compression: CompressionArgs,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -496,12 +511,8 @@ pub struct CompressArgs {
     /// The container to write (conventionally NAME.core.zst).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// zstd level (1 = fastest; 3 = default; up to 19).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
-    pub level: i32,
-    /// Compression threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub compression: CompressionArgs,
     /// Uncompressed bytes per frame, a multiple of 4096 (default 128 KiB): smaller frames
     /// read faster at random, larger ones compress a little better.
     #[arg(long)]

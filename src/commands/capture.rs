@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use coroner_capture::{capture, CaptureError, CaptureOptions, QmpAddress};
-use coroner_formats::WriteOptions;
 use serde::Serialize;
 
 use super::output::{check_overwrite, human_bytes, print_json};
@@ -57,11 +56,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     opts.wait_frozen = args.wait_frozen.map(Duration::from_secs);
     opts.timeout = Duration::from_secs(args.timeout.max(1));
     opts.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
-    opts.write = WriteOptions {
-        level: args.level,
-        threads: args.threads.unwrap_or(WriteOptions::default().threads),
-        ..WriteOptions::default()
-    };
+    opts.write = args.compression.write_options();
     let interrupt = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
     let bar = Bar::new("capture");

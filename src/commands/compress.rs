@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use coroner_formats::{compress_elf, Metadata, WriteOptions};
+use coroner_formats::{compress_elf, Metadata};
 use serde::Serialize;
 
 use super::output::{check_overwrite, conversion_error, human_bytes, print_json};
@@ -24,13 +24,7 @@ struct Compressed {
 
 pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
     check_overwrite(&args.output, args.force)?;
-    let mut opts = WriteOptions {
-        level: args.level,
-        ..WriteOptions::default()
-    };
-    if let Some(t) = args.threads {
-        opts.threads = t;
-    }
+    let mut opts = args.compression.write_options();
     if let Some(f) = args.frame_size {
         opts.frame_size = f;
     }

@@ -17,7 +17,6 @@ use anyhow::Context;
 use coroner_capture::{
     watch, CaptureOptions, LogLevel, Notice, Triggers, WatchEnd, WatchOptions, WatchSink,
 };
-use coroner_formats::WriteOptions;
 
 use crate::cli::WatchArgs;
 use crate::exit::{ClassifyExt, ExitClass};
@@ -120,11 +119,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         let mut c = CaptureOptions::new(t.address.clone(), dir.join("unused"));
         c.timeout = Duration::from_secs(args.timeout.max(1));
         c.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
-        c.write = WriteOptions {
-            level: args.level,
-            threads: args.threads.unwrap_or(WriteOptions::default().threads),
-            ..WriteOptions::default()
-        };
+        c.write = args.compression.write_options();
         let mut w = WatchOptions::new(t.name.clone(), c, dir.clone());
         w.triggers = triggers.clone();
         w.once = args.once;
