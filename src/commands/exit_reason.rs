@@ -1,13 +1,11 @@
 //! `coroner exit`: renders `coroner_analyze::exit_report` as text or JSON.
 
 use std::fmt::Write as _;
-use std::io::Write;
 
-use anyhow::Context;
 use coroner_analyze::{escape_control, exit_report, hex_bytes, ExitOptions, ExitReport};
 
 use super::kernel;
-use super::output::{print_json, write_evidence};
+use super::output::{print_as, write_evidence};
 use super::qemu_log;
 use crate::cli::ExitArgs;
 use crate::exit::ExitClass;
@@ -26,14 +24,7 @@ pub fn run(args: &ExitArgs) -> anyhow::Result<ExitClass> {
             ignore_vmcoreinfo: args.ignore_vmcoreinfo,
         },
     );
-    if args.json {
-        print_json(&report)?;
-    } else {
-        std::io::stdout()
-            .lock()
-            .write_all(render(&report).as_bytes())
-            .context("writing to stdout")?;
-    }
+    print_as(args.json, &report, render)?;
     // No report and no registers: nothing in the input says why KVM stopped.
     Ok(if report.report.is_none() && report.instruction.is_none() {
         ExitClass::NotFound

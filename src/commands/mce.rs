@@ -1,13 +1,11 @@
 //! `coroner mce`: renders `coroner_analyze::mce_report` as text or JSON.
 
 use std::fmt::Write as _;
-use std::io::Write;
 
-use anyhow::Context;
 use coroner_analyze::{escape_control, mce_report, MceOptions, MceRecord, MceReport, RecordSource};
 
 use super::kernel;
-use super::output::{print_json, write_evidence};
+use super::output::{print_as, write_evidence};
 use super::qemu_log;
 use crate::cli::MceArgs;
 use crate::exit::ExitClass;
@@ -26,14 +24,7 @@ pub fn run(args: &MceArgs) -> anyhow::Result<ExitClass> {
             qemu_log,
         },
     );
-    if args.json {
-        print_json(&report)?;
-    } else {
-        std::io::stdout()
-            .lock()
-            .write_all(render(&report).as_bytes())
-            .context("writing to stdout")?;
-    }
+    print_as(args.json, &report, render)?;
     // Nothing read at all (no kernel, no host side): the dump does not hold the answer.
     let nothing = report.records.is_empty()
         && report.kernel_lines.is_empty()

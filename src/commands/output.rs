@@ -37,6 +37,21 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints `value` as JSON when `json`, else the text `render` makes of it.
+pub fn print_as<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    render: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(value);
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(render(value).as_bytes())
+        .context("writing to stdout")
+}
+
 /// Refuses to overwrite `path` unless `force`.
 pub fn check_overwrite(path: &Path, force: bool) -> anyhow::Result<()> {
     if !force && path.exists() {
