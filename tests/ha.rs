@@ -6,13 +6,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use coroner_samples::baremetal::{BareGuest, Variant};
 use coroner_samples::kit;
 
-use crate::util::Dir;
+use crate::util::{qemu_without_machine, Dir};
 
 fn contrib(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -89,24 +89,6 @@ fn wrapper(dir: &Path, sockets: &Path, action: &str) -> (i32, String) {
     )
 }
 
-fn machine_none(sock: &Path) -> Child {
-    Command::new("qemu-system-x86_64")
-        .args([
-            "-machine",
-            "none",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-qmp",
-        ])
-        .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn pacemaker_wrapper_fails_frozen_guests_and_captures_before_stop() {
     if !kit::available_or_skip("pacemaker_wrapper_fails_frozen_guests_and_captures_before_stop") {
@@ -128,13 +110,7 @@ fn pacemaker_wrapper_fails_frozen_guests_and_captures_before_stop() {
     let ra_log = || std::fs::read_to_string(dir.join("ra.log")).unwrap_or_default();
 
     // A running qemu: the agent's answer stands.
-    let mut running = machine_none(&sock);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !sock.exists() {
-        assert!(std::time::Instant::now() < deadline, "qemu made no socket");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    let mut running = qemu_without_machine(&sock);
     let (code, err) = wrapper(dir.path(), &sockets, "monitor");
     assert_eq!(code, 0, "{err}");
     running.kill().unwrap();

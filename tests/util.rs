@@ -1,7 +1,8 @@
 //! Test helpers: run the binary in a fresh directory and report everything on failure.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A fresh temporary directory for one test.
 pub struct Dir {
@@ -103,4 +104,33 @@ pub fn zstd_decompress(dir: &Path, src: &str, dst: &str) {
         "zstd -d: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A qemu with no machine (`-machine none`) listening for QMP on `sock`: real QMP, up in a
+/// fraction of a second. Returns once the socket exists.
+pub fn qemu_without_machine(sock: &Path) -> Child {
+    let mut child = Command::new("qemu-system-x86_64")
+        .args([
+            "-machine",
+            "none",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-qmp",
+        ])
+        .arg(format!("unix:{},server=on,wait=off", sock.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sock.exists() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("qemu made no socket at {} in 20 s", sock.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }

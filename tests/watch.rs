@@ -16,7 +16,7 @@ use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 use serde_json::Value;
 
 use crate::fake_qmp::{serve, Script};
-use crate::util::{coroner, Dir};
+use crate::util::{coroner, qemu_without_machine, Dir};
 
 static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -161,13 +161,15 @@ impl Drop for Watch {
 
 const HOOK: &str = r#"printf '%s|%s|%s|%s|%s|%s\n' "$CORONER_EVENT" "$CORONER_GUEST" "$CORONER_REASON" "$CORONER_RUN_STATE" "$CORONER_HEALTH" "$CORONER_CAPTURE" >> hook.log; test -n "$CORONER_JSON""#;
 
-fn event_names(v: &Value) -> Vec<String> {
-    v["events"]
+/// The QMP event `name` among an announcement's `events`.
+#[track_caller]
+fn qemu_event<'a>(announcement: &'a Value, name: &str) -> &'a Value {
+    announcement["events"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["event"].as_str().unwrap().to_string())
-        .collect()
+        .find(|e| e["event"] == name)
+        .unwrap_or_else(|| panic!("no {name} event in {announcement}"))
 }
 
 /// The files under `dir`, the watcher's state directory included (empty once it ended).
@@ -221,8 +223,10 @@ fn watch_captures_a_guest_that_panics() {
     let done = w.expect("captured", Some("vm1"), Duration::from_secs(120));
     assert_eq!(done["health"], "frozen-captured");
     assert_eq!(done["run_state"], "guest-panicked");
-    let events = event_names(&done);
-    assert!(events.iter().any(|e| e == "GUEST_PANICKED"), "{events:?}");
+    assert_eq!(
+        qemu_event(&done, "GUEST_PANICKED")["data"]["action"],
+        "pause"
+    );
     assert!(done["latency_ms"].as_f64().unwrap() >= 0.0, "{done}");
     let capture = done["capture"].as_str().unwrap().to_string();
     check_capture_file(&capture, "vm1", "guest-panicked");
@@ -290,12 +294,7 @@ fn watch_captures_an_io_error_freeze() {
         (done["reason"].as_str(), done["run_state"].as_str()),
         (Some("io-error"), Some("io-error"))
     );
-    let io = done["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event"] == "BLOCK_IO_ERROR")
-        .unwrap_or_else(|| panic!("no BLOCK_IO_ERROR in {done}"));
+    let io = qemu_event(&done, "BLOCK_IO_ERROR");
     assert_eq!(io["data"]["operation"], "write", "{io}");
     assert_eq!(io["data"]["action"], "stop", "{io}");
     let capture = done["capture"].as_str().unwrap().to_string();
@@ -363,12 +362,7 @@ fn watch_captures_a_watchdog_freeze() {
     assert_eq!(v["run_state"], "running", "{v}");
     let done = w.expect("captured", None, Duration::from_secs(120));
     assert_eq!(done["reason"], "watchdog", "{done}");
-    let dog = done["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event"] == "WATCHDOG")
-        .unwrap_or_else(|| panic!("no WATCHDOG event in {done}"));
+    let dog = qemu_event(&done, "WATCHDOG");
     assert_eq!(dog["data"]["action"], "pause", "{dog}");
     check_capture_file(done["capture"].as_str().unwrap(), "tool", "watchdog");
     assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.stderr());
@@ -417,25 +411,6 @@ fn watch_captures_after_a_memory_failure() {
     );
 }
 
-/// A qemu with no machine: real QMP, up in a fraction of a second.
-fn bare_qemu(sock: &Path) -> Child {
-    Command::new("qemu-system-x86_64")
-        .args([
-            "-machine",
-            "none",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-qmp",
-        ])
-        .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn watch_reports_gone_and_follows_a_restarted_qemu() {
     if !kit::available_or_skip("watch_reports_gone_and_follows_a_restarted_qemu") {
@@ -449,7 +424,7 @@ fn watch_reports_gone_and_follows_a_restarted_qemu() {
         dir.path(),
         &["--qmp", &sock_s, "--dir", "caps", "--max-backoff", "0.5"],
     );
-    let mut first = bare_qemu(&sock);
+    let mut first = qemu_without_machine(&sock);
     let v = w.expect("watching", Some("vm"), Duration::from_secs(30));
     assert_eq!(v["run_state"], "running");
 
@@ -460,7 +435,7 @@ fn watch_reports_gone_and_follows_a_restarted_qemu() {
     assert_eq!(gone["health"], "gone");
     assert!(t.elapsed() < Duration::from_secs(10));
 
-    let mut second = bare_qemu(&sock);
+    let mut second = qemu_without_machine(&sock);
     w.expect("watching", Some("vm"), Duration::from_secs(30));
     second.kill().unwrap();
     second.wait().unwrap();
@@ -578,12 +553,7 @@ fn watch_captures_a_guest_that_powers_off_under_no_shutdown() {
         (Some("shutdown"), Some("shutdown")),
         "{done}"
     );
-    let off = done["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event"] == "SHUTDOWN")
-        .unwrap_or_else(|| panic!("no SHUTDOWN event in {done}"));
+    let off = qemu_event(&done, "SHUTDOWN");
     assert_eq!(off["data"]["guest"], true, "{off}");
     check_capture_file(done["capture"].as_str().unwrap(), "off", "shutdown");
     assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.stderr());

@@ -45,6 +45,15 @@ pub struct Event {
     pub microseconds: i64,
 }
 
+impl Event {
+    /// qemu's timestamp in microseconds since the epoch.
+    pub fn time_us(&self) -> i64 {
+        self.seconds
+            .saturating_mul(1_000_000)
+            .saturating_add(self.microseconds)
+    }
+}
+
 enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),

@@ -44,6 +44,17 @@ pub struct Status {
 }
 
 impl Health {
+    /// The name used in text, JSON and `CORONER_HEALTH`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Running => "running",
+            Health::Frozen => "frozen",
+            Health::FrozenCaptured => "frozen-captured",
+            Health::Gone => "gone",
+            Health::Unknown => "unknown",
+        }
+    }
+
     /// The exit code an OCF resource agent's `monitor` can return as is: 0 running
     /// (`OCF_SUCCESS`), 7 gone (`OCF_NOT_RUNNING`), 1 frozen or unknown
     /// (`OCF_ERR_GENERIC`: the resource failed; recover it elsewhere).
@@ -206,6 +217,19 @@ pub(crate) fn find_capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_match_the_json() {
+        for h in [
+            Health::Running,
+            Health::Frozen,
+            Health::FrozenCaptured,
+            Health::Gone,
+            Health::Unknown,
+        ] {
+            assert_eq!(serde_json::to_value(h).unwrap(), h.name());
+        }
+    }
 
     #[test]
     fn ocf_codes() {

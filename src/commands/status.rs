@@ -30,11 +30,11 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
             "exit_code": code,
         }))?;
     } else {
-        let word = serde_json::to_value(s.health)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        println!("{word}: {}", coroner_analyze::escape_control(&s.detail));
+        println!(
+            "{}: {}",
+            s.health.name(),
+            coroner_analyze::escape_control(&s.detail)
+        );
     }
     Ok(code)
 }

@@ -451,10 +451,7 @@ impl<'a> Session<'a> {
         match result {
             Ok(done) => {
                 let latency = match (freezing, done.info.timings.dump_started_unix_us) {
-                    (Some(e), Some(start)) => {
-                        let at = e.seconds as f64 * 1e6 + e.microseconds as f64;
-                        Some((start as f64 - at).round() / 1000.0)
-                    }
+                    (Some(e), Some(start)) => Some((start as f64 - e.time_us() as f64) / 1000.0),
                     _ => None,
                 };
                 let f = &done.finished;

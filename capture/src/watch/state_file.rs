@@ -86,7 +86,7 @@ pub fn read_state(dir: &Path, qmp: &str) -> Option<WatchState> {
 /// True when `pid` is a running coroner process.
 fn watcher_alive(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == b"watch") && !c.is_empty())
+        .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == b"watch"))
 }
 
 #[cfg(test)]

@@ -150,23 +150,12 @@ fn one_run(coroner: &Path, mem: u32, approach: Approach) -> Res<f64> {
             // prelaunch counts as frozen for a capture: start it once the guest runs (the
             // firmware takes a few hundred ms before the boot sector panics).
             guest.qmp.execute("cont", None)?;
-            let out = dir.join("w.core.zst");
-            let child = Command::new(coroner)
-                .args(["capture", "--json", "--wait-frozen", "60", "--qmp"])
-                .arg(&tool)
-                .arg("-o")
-                .arg(&out)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()?;
-            let o = child.wait_with_output()?;
-            if !o.status.success() {
-                return Err("coroner capture --wait-frozen failed".into());
-            }
-            let v: Value = serde_json::from_slice(&o.stdout)?;
-            v["timings"]["dump_started_unix_us"]
-                .as_u64()
-                .ok_or("no dump_started_unix_us")?
+            capture(
+                coroner,
+                &tool,
+                &dir.join("w.core.zst"),
+                &["--wait-frozen", "60"],
+            )?
         }
         Approach::Poll(interval) => {
             guest.qmp.execute("cont", None)?;
@@ -185,28 +174,32 @@ fn one_run(coroner: &Path, mem: u32, approach: Approach) -> Res<f64> {
                 }
                 std::thread::sleep(Duration::from_secs_f64(interval));
             }
-            let out = dir.join("p.core.zst");
-            let o = Command::new(coroner)
-                .args(["capture", "--json", "--qmp"])
-                .arg(&tool)
-                .arg("-o")
-                .arg(&out)
-                .stderr(Stdio::inherit())
-                .output()?;
-            if !o.status.success() {
-                return Err("coroner capture failed".into());
-            }
-            let v: Value = serde_json::from_slice(&o.stdout)?;
-            v["timings"]["dump_started_unix_us"]
-                .as_u64()
-                .ok_or("no dump_started_unix_us")?
+            capture(coroner, &tool, &dir.join("p.core.zst"), &[])?
         }
     };
     let e = guest
         .qmp
         .wait_event("GUEST_PANICKED", since, Duration::from_secs(30))?;
-    let at_us = e.seconds as f64 * 1e6 + e.microseconds as f64;
-    Ok((started_us as f64 - at_us) / 1000.0)
+    Ok((started_us as f64 - e.time_us() as f64) / 1000.0)
+}
+
+/// Runs `coroner capture --json` with `extra` arguments; when its dump started.
+fn capture(coroner: &Path, qmp: &Path, out: &Path, extra: &[&str]) -> Res<u64> {
+    let o = Command::new(coroner)
+        .args(["capture", "--json", "--qmp"])
+        .arg(qmp)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !o.status.success() {
+        return Err(format!("coroner capture {} failed", extra.join(" ")).into());
+    }
+    let v: Value = serde_json::from_slice(&o.stdout)?;
+    v["timings"]["dump_started_unix_us"]
+        .as_u64()
+        .ok_or_else(|| "no dump_started_unix_us in capture's JSON".into())
 }
 
 /// `dump_started_unix_us` from a capture's metadata.

@@ -17,13 +17,7 @@ pub fn environment(n: &Notice) -> Vec<(&'static str, String)> {
         ("CORONER_EVENT", n.event.name().to_string()),
         ("CORONER_GUEST", n.guest.clone()),
         ("CORONER_QMP", n.qmp.clone()),
-        (
-            "CORONER_HEALTH",
-            serde_json::to_value(n.health)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-        ),
+        ("CORONER_HEALTH", n.health.name().to_string()),
         ("CORONER_RUN_STATE", opt(n.run_state.clone())),
         ("CORONER_REASON", opt(n.reason.clone())),
         (

@@ -10,7 +10,6 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -25,14 +24,13 @@ use guests::{parse_target, sockets_in, Target};
 
 /// Hands notices from the watcher threads to the main thread.
 struct Sink {
-    notices: Mutex<Sender<Notice>>,
+    notices: Sender<Notice>,
 }
 
 impl WatchSink for Sink {
     fn notice(&self, notice: Notice) {
-        if let Ok(tx) = self.notices.lock() {
-            let _ = tx.send(notice);
-        }
+        // The receiver lives until every watcher has ended.
+        let _ = self.notices.send(notice);
     }
 
     fn log(&self, level: LogLevel, guest: &str, message: &str) {
@@ -129,9 +127,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
     };
 
     let (tx, rx) = mpsc::channel::<Notice>();
-    let sink = Sink {
-        notices: Mutex::new(tx),
-    };
+    let sink = Sink { notices: tx };
     let (hook_tx, hook_rx) = mpsc::channel::<Notice>();
     let mut ends: Vec<WatchEnd> = Vec::new();
     let mut stdout_ok = true;
