@@ -44,6 +44,15 @@ pub struct Status {
 }
 
 impl Health {
+    /// `Frozen` for a frozen run state, else `Running` (captures and absence aside).
+    pub fn of_run_state(state: &str) -> Health {
+        if FROZEN_STATES.contains(&state) {
+            Health::Frozen
+        } else {
+            Health::Running
+        }
+    }
+
     /// The name used in text, JSON and `CORONER_HEALTH`.
     pub fn name(self) -> &'static str {
         match self {
@@ -121,7 +130,7 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
         }
     };
     let pid = local_process::find_for(&mut qmp).map(|l| l.pid);
-    if !FROZEN_STATES.contains(&state.as_str()) {
+    if Health::of_run_state(&state) == Health::Running {
         return Status {
             health: Health::Running,
             run_state: Some(state.clone()),

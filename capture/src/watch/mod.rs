@@ -18,7 +18,7 @@ pub(crate) use state_file::read_state;
 pub use state_file::{WatchState, STATE_DIR};
 pub use triggers::{Triggers, DEFAULT_TRIGGERS, MEMORY_FAILURE};
 
-use crate::capture::{capture_with, unix_us, CaptureOptions, FROZEN_STATES};
+use crate::capture::{capture_with, unix_us, CaptureOptions};
 use crate::capture_error::CaptureError;
 use crate::local_process;
 use crate::qmp::{Event, Qmp};
@@ -293,26 +293,18 @@ impl<'a> Session<'a> {
         self.run_state = Some(state.clone());
         self.cycle_start = self.qmp.events().len();
         let v = self.qmp.version().clone();
-        let frozen = FROZEN_STATES.contains(&state.as_str());
+        let health = Health::of_run_state(&state);
         let triggers = self.opts.triggers.names().join(",");
-        self.announce(
-            NoticeKind::Watching,
-            if frozen {
-                Health::Frozen
-            } else {
-                Health::Running
-            },
-            |n| {
-                n.detail = format!(
-                    "qemu {}.{}.{}, run state {state}; capturing on {triggers} into {}",
-                    v.major,
-                    v.minor,
-                    v.micro,
-                    self.opts.dir.display()
-                )
-            },
-        );
-        if frozen {
+        self.announce(NoticeKind::Watching, health, |n| {
+            n.detail = format!(
+                "qemu {}.{}.{}, run state {state}; capturing on {triggers} into {}",
+                v.major,
+                v.minor,
+                v.micro,
+                self.opts.dir.display()
+            )
+        });
+        if health == Health::Frozen {
             if let Some(end) = self.on_frozen(state, true) {
                 return end;
             }
@@ -328,7 +320,6 @@ impl<'a> Session<'a> {
             };
             let check = match &event {
                 Some(e) if e.event == "MEMORY_FAILURE" => {
-                    self.memory_failure_seen = true;
                     self.on_memory_failure(e);
                     false
                 }
@@ -352,7 +343,7 @@ impl<'a> Session<'a> {
                     Err(e) => return end_of(e),
                 };
                 self.run_state = Some(state.clone());
-                if FROZEN_STATES.contains(&state.as_str()) {
+                if Health::of_run_state(&state) == Health::Frozen {
                     if !self.freeze_handled {
                         if let Some(end) = self.on_frozen(state, false) {
                             return end;
@@ -375,6 +366,7 @@ impl<'a> Session<'a> {
     }
 
     fn on_memory_failure(&mut self, e: &Event) {
+        self.memory_failure_seen = true;
         let d = &e.data;
         let detail = format!(
             "host memory error for the {}: action {}{}",
@@ -386,11 +378,7 @@ impl<'a> Session<'a> {
                 ""
             }
         );
-        let state = self.run_state.clone();
-        let health = match state.as_deref() {
-            Some(s) if FROZEN_STATES.contains(&s) => Health::Frozen,
-            _ => Health::Running,
-        };
+        let health = Health::of_run_state(self.run_state.as_deref().unwrap_or("running"));
         self.announce(NoticeKind::MemoryFailure, health, |n| {
             n.detail = detail;
             n.events = vec![e.clone()];
