@@ -79,13 +79,15 @@ impl Health {
 /// Asks the qemu at `address` (waiting at most `timeout`) and looks in `captures` for a
 /// capture of its current freeze.
 pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) -> Status {
-    let gone = |detail: String| Status {
-        health: Health::Gone,
+    // Without an answer from qemu there is nothing but the classification and why.
+    let only = |health: Health, detail: String| Status {
+        health,
         run_state: None,
         qemu_pid: None,
         capture: None,
         detail,
     };
+    let gone = |detail: String| only(Health::Gone, detail);
     if let QmpAddress::Unix(p) = address {
         if !p.exists() {
             return gone(format!("no socket at {}", p.display()));
@@ -107,27 +109,11 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
             // A socket file nobody listens on: qemu died (or was killed) and left it.
             return gone(format!("{address}: nobody listens ({source})"));
         }
-        Err(e) => {
-            return Status {
-                health: Health::Unknown,
-                run_state: None,
-                qemu_pid: None,
-                capture: None,
-                detail: format!("{address}: {e}"),
-            };
-        }
+        Err(e) => return only(Health::Unknown, format!("{address}: {e}")),
     };
     let state = match qmp.run_state() {
         Ok(s) => s,
-        Err(e) => {
-            return Status {
-                health: Health::Unknown,
-                run_state: None,
-                qemu_pid: None,
-                capture: None,
-                detail: format!("query-status: {e}"),
-            }
-        }
+        Err(e) => return only(Health::Unknown, format!("query-status: {e}")),
     };
     let pid = local_process::find_for(&mut qmp).map(|l| l.pid);
     if Health::of_run_state(&state) == Health::Running {
