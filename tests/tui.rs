@@ -62,15 +62,27 @@ impl Tmux {
 
     /// Waits until the screen contains `needle`.
     fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(needle, |s| s.contains(needle))
+    }
+
+    /// Waits until the shell has printed the tty's canonical-mode flag after coroner
+    /// ended (`icanon` or `-icanon`, alone on a line), and returns that screen.
+    fn wait_for_tty_mode(&self) -> String {
+        self.wait_until("the icanon line", |s| {
+            s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
+        })
+    }
+
+    fn wait_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
-            if s.contains(needle) {
+            if done(&s) {
                 return s;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(20),
-                "screen never showed {needle:?}:\n{s}"
+                "screen never showed {what:?}:\n{s}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -167,16 +179,15 @@ fn tui_in_a_real_terminal() {
     t.literal(":");
     t.literal("panic");
     t.keys(&["Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
-    let s = t.screen();
     // The memory pane says how it resolved the symbol: kernel virtual, then physical.
-    assert!(s.contains("go to panic: panic = v:"), "{s}");
+    let s = t.wait_for("go to panic: panic = v:");
     assert!(s.contains("= phys 0x"), "{s}");
     t.keys(&["q"]);
-    let s = t.wait_for("EXIT=");
+    // `echo EXIT` and `stty` run one after the other: wait for both lines.
+    let s = t.wait_for_tty_mode();
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(
-        s.contains("\nicanon") || s.lines().any(|l| l.trim() == "icanon"),
+        s.lines().any(|l| l.trim() == "icanon"),
         "tty not restored:\n{s}"
     );
     assert!(!s.contains("Overview"), "alternate screen not left:\n{s}");
@@ -193,7 +204,7 @@ fn tui_in_a_real_terminal() {
         100,
         30,
     );
-    let s = t.wait_for("EXIT=");
+    let s = t.wait_for_tty_mode();
     assert!(
         s.lines().any(|l| l.trim() == "icanon"),
         "tty not restored:\n{s}"
