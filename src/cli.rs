@@ -185,9 +185,10 @@ memory error to it). Default: internal-error,guest-panicked,io-error,watchdog.
 Announcements (one line each on stdout; JSON with --json): watching, frozen, captured,
 capture-failed, memory-failure, resumed, gone. --exec CMD runs `sh -c CMD` for each,
 one at a time, with CORONER_EVENT, CORONER_GUEST, CORONER_QMP, CORONER_HEALTH,
-CORONER_RUN_STATE, CORONER_REASON, CORONER_CAPTURE, CORONER_QEMU_PID,
-CORONER_LATENCY_MS, CORONER_DETAIL, CORONER_EVENTS (qemu's events, JSON) and
-CORONER_JSON (the whole announcement) in its environment; its output goes to stderr.
+CORONER_RUN_STATE, CORONER_REASON, CORONER_CAPTURE, CORONER_KEPT (a .partial kept),
+CORONER_QEMU_PID, CORONER_LATENCY_MS, CORONER_DETAIL, CORONER_EVENTS (qemu's events,
+JSON) and CORONER_JSON (the whole announcement) in its environment; its output goes to
+stderr.
 
 qemu restarting is followed (reconnect with backoff up to --max-backoff); a qemu that
 dies is announced as gone. Diagnostics go to stderr (with journal priorities under
