@@ -33,15 +33,16 @@ struct Watch {
 
 impl Watch {
     fn start(dir: &Path, args: &[&str]) -> Watch {
-        Self::spawn(dir, args, false)
+        Self::spawn(dir, args, false, &[])
     }
 
-    /// Started with `JOURNAL_STREAM` naming its stderr, as systemd does.
-    fn start_journal(dir: &Path, args: &[&str]) -> Watch {
-        Self::spawn(dir, args, true)
+    /// Started as systemd starts a `Type=notify` service: `JOURNAL_STREAM` names its
+    /// stderr, and `env` adds the notification socket and the watchdog.
+    fn start_service(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Watch {
+        Self::spawn(dir, args, true, env)
     }
 
-    fn spawn(dir: &Path, args: &[&str], journal: bool) -> Watch {
+    fn spawn(dir: &Path, args: &[&str], journal: bool, env: &[(&str, String)]) -> Watch {
         use std::os::unix::fs::MetadataExt;
         let stderr = dir.join(format!(
             "watch-{}-{}.err",
@@ -56,6 +57,10 @@ impl Watch {
         } else {
             cmd.env_remove("JOURNAL_STREAM");
         }
+        for v in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            cmd.env_remove(v);
+        }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .arg("watch")
             .arg("--json")
@@ -585,17 +590,44 @@ fn watch_reports_a_refused_dump_and_leaves_no_file() {
 fn watch_survives_a_monitor_that_talks_garbage() {
     let (dir, path, h) = serve(Script::Garbage);
     let sock = path.display().to_string();
-    // As under systemd: JOURNAL_STREAM names stderr, so diagnostics carry priorities.
-    let mut w = Watch::start_journal(dir.path(), &["--qmp", &sock, "--dir", "caps"]);
+    // As under systemd: JOURNAL_STREAM names stderr, so diagnostics carry priorities, and
+    // the service manager listens on NOTIFY_SOCKET with a 400 ms watchdog.
+    let manager_path = dir.join("notify");
+    let manager = std::os::unix::net::UnixDatagram::bind(&manager_path).unwrap();
+    manager
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut w = Watch::start_service(
+        dir.path(),
+        &["--qmp", &sock, "--dir", "caps"],
+        &[
+            ("NOTIFY_SOCKET", manager_path.display().to_string()),
+            ("WATCHDOG_USEC", "400000".into()),
+        ],
+    );
+    let mut buf = [0u8; 4096];
+    let stderr = w.stderr.clone();
+    let mut from_watch = move || match manager.recv(&mut buf) {
+        Ok(len) => String::from_utf8_lossy(&buf[..len]).into_owned(),
+        Err(e) => panic!(
+            "no notification from watch ({e}); its stderr:\n{}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        ),
+    };
+    assert_eq!(from_watch(), "READY=1\nSTATUS=watching 1 guest");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !w.stderr().contains("<4>fake: not a QMP peer") {
         assert!(Instant::now() < deadline, "{}", w.stderr());
         std::thread::sleep(Duration::from_millis(50));
     }
     h.join().unwrap();
-    // Still running (retrying); SIGTERM ends it cleanly.
+    // Still running (retrying), and telling the watchdog so; SIGTERM ends it cleanly.
     assert!(w.child.try_wait().unwrap().is_none());
+    for _ in 0..3 {
+        assert_eq!(from_watch(), "WATCHDOG=1");
+    }
     w.signal("-TERM");
+    while !from_watch().starts_with("STOPPING=1\n") {}
     assert_eq!(w.wait(Duration::from_secs(10)), 0, "{}", w.stderr());
     assert!(!w.stderr().contains('\x1b'), "raw escape reached stderr");
     assert!(w.seen.is_empty(), "{:?}", w.seen);

@@ -57,7 +57,12 @@ fn run_one(command: &str, timeout: Duration, n: &Notice) {
         .try_clone_to_owned()
         .map(Stdio::from)
         .unwrap_or_else(|_| Stdio::null());
-    let child = Command::new("sh")
+    let mut sh = Command::new("sh");
+    // The service manager's channel is coroner's own, not the hook's.
+    for v in super::systemd::OWN_VARIABLES {
+        sh.env_remove(v);
+    }
+    let child = sh
         .arg("-c")
         .arg(command)
         .envs(environment(n))

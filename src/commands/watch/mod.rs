@@ -3,6 +3,7 @@
 
 mod guests;
 mod hook;
+mod systemd;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -21,6 +22,7 @@ use crate::cli::WatchArgs;
 use crate::exit::{ClassifyExt, ExitClass};
 use crate::journal::log;
 use guests::{parse_target, sockets_in, Target};
+use systemd::Notifier;
 
 /// Hands notices from the watcher threads to the main thread.
 struct Sink {
@@ -131,18 +133,21 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
     let (hook_tx, hook_rx) = mpsc::channel::<Notice>();
     let mut ends: Vec<WatchEnd> = Vec::new();
     let mut stdout_ok = true;
+    let mut notifier = Notifier::from_env();
+    let mut ready = false;
     std::thread::scope(|s| -> anyhow::Result<()> {
         let hooks = args.exec.as_ref().map(|cmd| {
             let timeout = Duration::from_secs(args.exec_timeout);
             s.spawn(move || hook::run_hooks(cmd, timeout, hook_rx))
         });
-        let mut running: HashMap<String, std::thread::ScopedJoinHandle<'_, WatchEnd>> =
-            HashMap::new();
+        // By address: the guest's name and its watcher.
+        type Watcher<'s> = (String, std::thread::ScopedJoinHandle<'s, WatchEnd>);
+        let mut running: HashMap<String, Watcher<'_>> = HashMap::new();
         let start = |t: &Target, from_dir: bool| {
             let mut w = template(t);
             w.end_when_socket_removed = from_dir;
             let (stop, sink) = (&*stop, &sink);
-            s.spawn(move || watch(&w, stop, sink))
+            (t.name.clone(), s.spawn(move || watch(&w, stop, sink)))
         };
         for t in &targets {
             running.insert(t.address.to_string(), start(t, false));
@@ -170,9 +175,16 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
                     }
                 }
             }
+            if !ready {
+                ready = true;
+                notifier.ready(running.len());
+            }
+            notifier.stopping_if(stop.load(Ordering::Relaxed));
+            notifier.keep_alive();
             // Announcements, in the order they came.
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(n) => {
+                    notifier.notice(&n);
                     let line = if args.json {
                         serde_json::to_string(&n).context("encoding an announcement")?
                     } else {
@@ -199,11 +211,12 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             // Watchers that ended (once, socket removed, stopped).
             let done: Vec<String> = running
                 .iter()
-                .filter(|(_, h)| h.is_finished())
+                .filter(|(_, (_, h))| h.is_finished())
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in done {
-                if let Some(h) = running.remove(&k) {
+                if let Some((name, h)) = running.remove(&k) {
+                    notifier.forget(&name);
                     match h.join() {
                         Ok(WatchEnd::SocketRemoved) => {}
                         Ok(end) => ends.push(end),
@@ -213,9 +226,10 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             }
             // Done: nothing left to watch, and no directory that may bring more (with
             // --once, a directory's guests count once one of them ended).
-            let stopping = stop.load(Ordering::Relaxed);
+            let stopped = stop.load(Ordering::Relaxed);
+            notifier.stopping_if(stopped);
             if running.is_empty()
-                && (stopping || args.qmp_dir.is_empty() || (args.once && !ends.is_empty()))
+                && (stopped || args.qmp_dir.is_empty() || (args.once && !ends.is_empty()))
             {
                 break;
             }
