@@ -171,7 +171,7 @@ Examples:
   coroner watch --qmp /run/qemu/vm1-coroner.qmp --dir /var/lib/coroner --json
   coroner watch --qmp-dir /run/coroner --dir /var/lib/coroner \\
       --on guest-panicked,internal-error,io-error,watchdog,memory-failure \\
-      --exec /etc/coroner/notify-ha
+      --keep-partial --exec /etc/coroner/notify-ha
   coroner watch --qmp web1=/run/web1.qmp --qmp db1=/run/db1.qmp --dir /srv/captures --once
 
 Each guest needs a QMP monitor of its own for coroner (qemu -qmp unix:PATH,server=on,
@@ -425,6 +425,11 @@ pub struct WatchArgs {
     /// Stop after each guest's first capture (or when its qemu goes away).
     #[arg(long)]
     pub once: bool,
+    /// When a capture fails (qemu killed mid-dump, a full disk), keep NAME.partial,
+    /// marked incomplete, instead of deleting it: the guest may be gone before anyone
+    /// could capture it again.
+    #[arg(long)]
+    pub keep_partial: bool,
     /// Seconds between `query-status` checks when no event comes.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub poll: f64,

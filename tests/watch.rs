@@ -1,7 +1,7 @@
 //! `coroner watch` against real qemu: a Linux guest that panics (pvpanic) or hits a disk
 //! error (blkdebug, werror=stop), a host memory error before a panic, qemu killed and
-//! restarted under the watcher, several tiny guests found in a socket directory, and
-//! fake monitors that talk garbage or refuse the dump.
+//! restarted under the watcher, qemu killed mid-dump, several tiny guests found in a
+//! socket directory, and fake monitors that talk garbage or refuse the dump.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -563,6 +563,73 @@ fn watch_captures_a_guest_that_powers_off_under_no_shutdown() {
     check_capture_file(done["capture"].as_str().unwrap(), "off", "shutdown");
     assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.stderr());
     assert_eq!(guest.qmp.run_state().unwrap(), "shutdown");
+}
+
+#[test]
+fn watch_keeps_the_partial_of_a_qemu_killed_mid_dump() {
+    if !kit::available_or_skip("watch_keeps_the_partial_of_a_qemu_killed_mid_dump") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions {
+        mem_mib: 1024,
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest.freeze(Scenario::Stop).unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    let mut w = Watch::start(
+        dir.path(),
+        &[
+            "--qmp",
+            &sock,
+            "--dir",
+            "caps",
+            "--on",
+            "paused",
+            "--once",
+            "--keep-partial",
+        ],
+    );
+    let frozen = w.expect("frozen", None, Duration::from_secs(30));
+    assert_eq!(frozen["reason"], "paused", "{frozen}");
+    // Hold the watcher while it streams, so qemu blocks on the full pipe; kill qemu (as a
+    // fence would), then let the watcher see the end.
+    let caps = dir.join("caps");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !files_in(&caps).iter().any(|f| f.ends_with(".partial")) {
+        assert!(Instant::now() < deadline, "capture never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    w.signal("-STOP");
+    Command::new("kill")
+        .args(["-KILL", &guest.pid().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    w.signal("-CONT");
+    let failed = w.expect("capture-failed", None, Duration::from_secs(60));
+    // qemu is gone, and the announcement says so.
+    assert_eq!(failed["health"], "gone", "{failed}");
+    assert_eq!(failed["reason"], "paused", "{failed}");
+    let kept = failed["kept"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{failed}"));
+    assert!(kept.ends_with("-paused.core.zst.partial"), "{kept}");
+    w.expect("gone", None, Duration::from_secs(30));
+    assert_eq!(w.wait(Duration::from_secs(30)), 6, "{}", w.stderr());
+    // Nothing claims to be complete; the kept partial says it is not, and why.
+    assert_eq!(files_in(&caps), [kept.to_string()]);
+    let partial = coroner_formats::ContainerReader::open(Path::new(kept)).unwrap();
+    let meta = partial.metadata().unwrap();
+    assert!(!meta.complete);
+    assert!(meta
+        .incomplete_reason
+        .as_deref()
+        .is_some_and(|r| !r.is_empty()));
+    assert_eq!(meta.capture.as_ref().unwrap()["run_state_before"], "paused");
+    let mode = std::fs::metadata(kept).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{kept}");
 }
 
 #[test]

@@ -461,10 +461,19 @@ impl<'a> Session<'a> {
                 opts.once.then_some(SessionEnd::Captured)
             }
             Err(e) => {
-                let gone = matches!(&e, CaptureError::Qmp(q) if q.is_gone());
+                // A dump cut short may mean qemu itself went away (a fence killed it).
+                let gone = matches!(&e, CaptureError::Qmp(q) if q.is_gone())
+                    || match self.qmp.run_state() {
+                        Ok(s) => {
+                            self.run_state = Some(s);
+                            false
+                        }
+                        Err(q) => q.is_gone(),
+                    };
                 let kept = e.kept().cloned();
                 let detail = with_causes(&e);
-                self.announce(NoticeKind::CaptureFailed, Health::Frozen, |n| {
+                let health = if gone { Health::Gone } else { Health::Frozen };
+                self.announce(NoticeKind::CaptureFailed, health, |n| {
                     n.reason = Some(reason);
                     n.kept = kept;
                     n.detail = detail.clone();
