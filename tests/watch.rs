@@ -1,7 +1,8 @@
 //! `coroner watch` against real qemu: a Linux guest that panics (pvpanic) or hits a disk
-//! error (blkdebug, werror=stop), a host memory error before a panic, qemu killed and
-//! restarted under the watcher, qemu killed mid-dump, several tiny guests found in a
-//! socket directory, and fake monitors that talk garbage or refuse the dump.
+//! error (blkdebug, werror=stop), a host memory error before a panic, a guest frozen and
+//! resumed twice, qemu killed and restarted under the watcher, qemu killed mid-dump,
+//! several tiny guests found in a socket directory, and fake monitors that talk garbage
+//! or refuse the dump.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -414,6 +415,51 @@ fn watch_captures_after_a_memory_failure() {
         j.to_string().contains("MEMORY_FAILURE"),
         "the capture does not tie the record to the host event: {j:#}"
     );
+}
+
+#[test]
+fn watch_captures_each_freeze_of_a_guest_resumed_in_between() {
+    if !kit::available_or_skip("watch_captures_each_freeze_of_a_guest_resumed_in_between") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions {
+        mem_mib: 256,
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    let target = format!("db={sock}");
+    let mut w = Watch::start(
+        dir.path(),
+        &["--qmp", &target, "--dir", "caps", "--on", "paused"],
+    );
+    let v = w.expect("watching", Some("db"), Duration::from_secs(30));
+    assert_eq!(v["health"], "running", "{v}");
+    let mut captures = Vec::new();
+    for round in 0..2 {
+        guest.qmp.execute("stop", None).unwrap();
+        let done = w.expect("captured", Some("db"), Duration::from_secs(60));
+        assert_eq!(done["reason"], "paused", "round {round}: {done}");
+        qemu_event(&done, "STOP");
+        let capture = done["capture"].as_str().unwrap().to_string();
+        check_capture_file(&capture, "db", "paused");
+        // The watcher never resumes the guest itself.
+        assert_eq!(guest.qmp.run_state().unwrap(), "paused");
+        captures.push(capture);
+        guest.qmp.execute("cont", None).unwrap();
+        let resumed = w.expect("resumed", Some("db"), Duration::from_secs(30));
+        assert_eq!(resumed["health"], "running", "{resumed}");
+    }
+    // Two freezes, two files (a second one in the same second gets `-2`).
+    assert_ne!(captures[0], captures[1]);
+    for c in &captures {
+        let r = coroner(dir.path(), &["inspect", c, "--json"]);
+        r.expect_code(0);
+    }
+    w.signal("-TERM");
+    assert_eq!(w.wait(Duration::from_secs(20)), 0, "{}", w.stderr());
+    assert_eq!(files_in(&dir.join("caps")).len(), 2);
 }
 
 #[test]
