@@ -461,15 +461,10 @@ impl<'a> Session<'a> {
                 opts.once.then_some(SessionEnd::Captured)
             }
             Err(e) => {
-                // A dump cut short may mean qemu itself went away (a fence killed it).
-                let gone = matches!(&e, CaptureError::Qmp(q) if q.is_gone())
-                    || match self.qmp.run_state() {
-                        Ok(s) => {
-                            self.run_state = Some(s);
-                            false
-                        }
-                        Err(q) => q.is_gone(),
-                    };
+                let gone = match &e {
+                    CaptureError::Qmp(q) if q.is_gone() => true,
+                    _ => self.qemu_gone(),
+                };
                 let kept = e.kept().cloned();
                 let detail = with_causes(&e);
                 let health = if gone { Health::Gone } else { Health::Frozen };
@@ -484,6 +479,18 @@ impl<'a> Session<'a> {
                     opts.once.then_some(SessionEnd::CaptureFailed)
                 }
             }
+        }
+    }
+
+    /// Asks qemu for its run state after a failed capture: a dump cut short may mean qemu
+    /// itself went away (a fence killed it). True when it did.
+    fn qemu_gone(&mut self) -> bool {
+        match self.qmp.run_state() {
+            Ok(s) => {
+                self.run_state = Some(s);
+                false
+            }
+            Err(q) => q.is_gone(),
         }
     }
 

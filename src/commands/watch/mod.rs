@@ -135,7 +135,6 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
     let mut ends: Vec<WatchEnd> = Vec::new();
     let mut stdout_ok = true;
     let mut notifier = Notifier::from_env();
-    let mut ready = false;
     std::thread::scope(|s| -> anyhow::Result<()> {
         let hooks = args.exec.as_ref().map(|cmd| {
             let timeout = Duration::from_secs(args.exec_timeout);
@@ -150,36 +149,39 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             let (stop, sink) = (&*stop, &sink);
             (t.name.clone(), s.spawn(move || watch(&w, stop, sink)))
         };
+        // New sockets in the directories.
+        let scan_dirs = |running: &mut HashMap<_, _>| {
+            for d in &args.qmp_dir {
+                match sockets_in(d) {
+                    Ok(found) => {
+                        for t in found {
+                            let key = t.address.to_string();
+                            running.entry(key).or_insert_with(|| start(&t, true));
+                        }
+                    }
+                    Err(e) => log(
+                        LogLevel::Warning,
+                        &format!("--qmp-dir {}: {e}", d.display()),
+                    ),
+                }
+            }
+        };
         for t in &targets {
             running.insert(t.address.to_string(), start(t, false));
         }
-        let mut last_scan: Option<Instant> = None;
+        scan_dirs(&mut running);
+        notifier.ready(running.len());
+        let mut last_scan = Instant::now();
         loop {
-            // New sockets in the directories.
             if !args.qmp_dir.is_empty()
                 && !stop.load(Ordering::Relaxed)
-                && last_scan.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                && last_scan.elapsed() >= Duration::from_secs(1)
             {
-                last_scan = Some(Instant::now());
-                for d in &args.qmp_dir {
-                    match sockets_in(d) {
-                        Ok(found) => {
-                            for t in found {
-                                let key = t.address.to_string();
-                                running.entry(key).or_insert_with(|| start(&t, true));
-                            }
-                        }
-                        Err(e) => log(
-                            LogLevel::Warning,
-                            &format!("--qmp-dir {}: {e}", d.display()),
-                        ),
-                    }
-                }
+                last_scan = Instant::now();
+                scan_dirs(&mut running);
             }
-            if !ready {
-                ready = true;
-                notifier.ready(running.len());
-            }
+            // Here for a stop signal that comes while announcements keep coming; again
+            // below for one that ends the loop in the same turn.
             notifier.stopping_if(stop.load(Ordering::Relaxed));
             notifier.keep_alive();
             // Announcements, in the order they came.
