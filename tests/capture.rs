@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
-use crate::util::{coroner, sha256_file, zstd_decompress, Dir};
+use crate::util::{check_kept_partial, coroner, sha256_file, signal, zstd_decompress, Dir};
 
 fn sock(guest: &Guest) -> String {
     guest.tool_socket().display().to_string()
@@ -210,14 +210,6 @@ fn spawn_coroner(dir: &Path, args: &[&str]) -> Child {
         .unwrap()
 }
 
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 /// Starts `coroner capture ARGS` on a frozen guest and returns once it is streaming (its
 /// `.partial` exists), stopped with SIGSTOP so the dump cannot finish meanwhile.
 fn capture_held_mid_dump(dir: &Dir, guest: &Guest, output: &str, extra: &[&str]) -> Child {
@@ -265,19 +257,7 @@ fn qemu_killed_mid_dump_leaves_no_complete_file() {
     );
     assert!(stderr.contains("dead.core.zst.partial"), "{stderr}");
     // The kept partial says it is incomplete, why, and what was known before the dump.
-    let kept = coroner_formats::ContainerReader::open(&dir.join("dead.core.zst.partial")).unwrap();
-    let meta = kept.metadata().unwrap();
-    assert!(!meta.complete);
-    assert!(meta
-        .incomplete_reason
-        .as_deref()
-        .is_some_and(|r| !r.is_empty()));
-    let c = meta.capture.as_ref().unwrap();
-    assert_eq!(c["run_state_before"], "paused");
-    assert!(c["info_registers"].as_str().unwrap().contains("EFER="));
-    // Its ELF stops short: reading it as a dump is an input error, not a crash.
-    let r = coroner(dir.path(), &["inspect", "dead.core.zst.partial"]);
-    r.expect_code(3);
+    check_kept_partial(&dir.join("dead.core.zst.partial"), "paused");
 }
 
 #[test]

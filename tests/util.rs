@@ -75,6 +75,38 @@ pub fn coroner(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Sends `sig` (`-STOP`, `-KILL`, ...) to `pid`.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill {sig} {pid} failed");
+}
+
+/// Checks a capture kept after a failure (`--keep-partial`): mode 0600, marked incomplete
+/// with a reason, holding what was known before the dump, and not readable as a dump.
+#[track_caller]
+pub fn check_kept_partial(path: &Path, run_state_before: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", path.display());
+    let kept = coroner_formats::ContainerReader::open(path).unwrap();
+    let meta = kept.metadata().unwrap();
+    assert!(!meta.complete);
+    assert!(meta
+        .incomplete_reason
+        .as_deref()
+        .is_some_and(|r| !r.is_empty()));
+    let c = meta.capture.as_ref().unwrap();
+    assert_eq!(c["run_state_before"], run_state_before);
+    assert!(c["info_registers"].as_str().unwrap().contains("EFER="));
+    // Its ELF stops short: reading it as a dump is an input error, not a crash.
+    let dir = path.parent().unwrap();
+    let name = path.file_name().unwrap().to_str().unwrap();
+    coroner(dir, &["inspect", name]).expect_code(3);
+}
+
 /// The sha256 of a file, hex.
 pub fn sha256_file(p: &Path) -> String {
     use sha2::{Digest, Sha256};

@@ -17,7 +17,7 @@ use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 use serde_json::Value;
 
 use crate::fake_qmp::{serve, Script};
-use crate::util::{coroner, qemu_without_machine, Dir};
+use crate::util::{check_kept_partial, coroner, qemu_without_machine, signal, Dir};
 
 static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -130,10 +130,7 @@ impl Watch {
     }
 
     fn signal(&self, sig: &str) {
-        Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        signal(self.child.id(), sig);
     }
 
     /// Waits for the process to end; its exit code.
@@ -648,10 +645,7 @@ fn watch_keeps_the_partial_of_a_qemu_killed_mid_dump() {
         std::thread::sleep(Duration::from_millis(5));
     }
     w.signal("-STOP");
-    Command::new("kill")
-        .args(["-KILL", &guest.pid().to_string()])
-        .status()
-        .unwrap();
+    signal(guest.pid(), "-KILL");
     std::thread::sleep(Duration::from_millis(300));
     w.signal("-CONT");
     let failed = w.expect("capture-failed", None, Duration::from_secs(60));
@@ -666,16 +660,7 @@ fn watch_keeps_the_partial_of_a_qemu_killed_mid_dump() {
     assert_eq!(w.wait(Duration::from_secs(30)), 6, "{}", w.stderr());
     // Nothing claims to be complete; the kept partial says it is not, and why.
     assert_eq!(files_in(&caps), [kept.to_string()]);
-    let partial = coroner_formats::ContainerReader::open(Path::new(kept)).unwrap();
-    let meta = partial.metadata().unwrap();
-    assert!(!meta.complete);
-    assert!(meta
-        .incomplete_reason
-        .as_deref()
-        .is_some_and(|r| !r.is_empty()));
-    assert_eq!(meta.capture.as_ref().unwrap()["run_state_before"], "paused");
-    let mode = std::fs::metadata(kept).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "{kept}");
+    check_kept_partial(Path::new(kept), "paused");
 }
 
 #[test]
