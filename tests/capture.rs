@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
-use crate::util::{check_kept_partial, coroner, sha256_file, signal, zstd_decompress, Dir};
+use crate::util::{
+    big_stopped_guest, check_kept_partial, coroner, sha256_file, signal, zstd_decompress, Dir,
+};
 
 fn sock(guest: &Guest) -> String {
     guest.tool_socket().display().to_string()
@@ -236,12 +238,7 @@ fn qemu_killed_mid_dump_leaves_no_complete_file() {
         return;
     }
     let dir = Dir::new();
-    let mut guest = Guest::boot(&GuestOptions {
-        mem_mib: 1024,
-        ..GuestOptions::default()
-    })
-    .unwrap();
-    guest.freeze(Scenario::Stop).unwrap();
+    let guest = big_stopped_guest();
     // Hold coroner while it streams so qemu blocks on a full pipe, kill qemu, and let
     // coroner see the end.
     let child = capture_held_mid_dump(&dir, &guest, "dead.core.zst", &["--keep-partial"]);

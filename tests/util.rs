@@ -75,6 +75,19 @@ pub fn coroner(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// A kit guest with 1 GiB of RAM, booted and stopped: its dump takes long enough to be
+/// cut short on purpose.
+pub fn big_stopped_guest() -> coroner_samples::kit::Guest {
+    use coroner_samples::kit::{Guest, GuestOptions, Scenario};
+    let mut guest = Guest::boot(&GuestOptions {
+        mem_mib: 1024,
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest.freeze(Scenario::Stop).unwrap();
+    guest
+}
+
 /// Sends `sig` (`-STOP`, `-KILL`, ...) to `pid`.
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")

@@ -17,7 +17,9 @@ use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 use serde_json::Value;
 
 use crate::fake_qmp::{serve, Script};
-use crate::util::{check_kept_partial, coroner, qemu_without_machine, signal, Dir};
+use crate::util::{
+    big_stopped_guest, check_kept_partial, coroner, qemu_without_machine, signal, Dir,
+};
 
 static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -614,12 +616,7 @@ fn watch_keeps_the_partial_of_a_qemu_killed_mid_dump() {
         return;
     }
     let dir = Dir::new();
-    let mut guest = Guest::boot(&GuestOptions {
-        mem_mib: 1024,
-        ..GuestOptions::default()
-    })
-    .unwrap();
-    guest.freeze(Scenario::Stop).unwrap();
+    let guest = big_stopped_guest();
     let sock = guest.tool_socket().display().to_string();
     let mut w = Watch::start(
         dir.path(),
