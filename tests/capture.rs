@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
 use crate::util::{
-    big_stopped_guest, check_kept_partial, coroner, sha256_file, signal, zstd_decompress, Dir,
+    big_stopped_guest, check_kept_partial, coroner, hex, sha256_file, signal, zstd_decompress, Dir,
 };
 
 fn sock(guest: &Guest) -> String {
@@ -154,8 +154,8 @@ fn capture_waits_for_a_machine_check_and_records_memory_failure() {
         (&f["raw"]["cpu"], &f["raw"]["bank"]),
         (&1.into(), &1.into())
     );
-    assert_eq!(f["raw"]["status"], 0xbd80_0000_0000_0134u64);
-    assert_eq!(f["raw"]["addr"], 0x234_5000);
+    assert_eq!(f["raw"]["status"], hex(0xbd80_0000_0000_0134));
+    assert_eq!(f["raw"]["addr"], hex(0x234_5000));
     assert_eq!(f["decoded"]["vendor"], "amd");
     let said = rep["kernel_lines"]
         .as_array()

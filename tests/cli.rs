@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use coroner_formats::testing::ElfBuilder;
 
-use crate::util::{coroner, Dir};
+use crate::util::{coroner, hex, Dir};
 
 fn write_elf(dir: &Dir, name: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -89,7 +89,7 @@ fn compress_inspect_export_round_trip() {
     assert_eq!(j["format"], "container");
     assert_eq!(j["machine"], "x86_64");
     assert_eq!(j["memory_bytes"], 0x5000);
-    assert_eq!(j["vcpus"][0]["qemu"]["rip"], 0xffff_ffff_8100_0000u64);
+    assert_eq!(j["vcpus"][0]["qemu"]["rip"], hex(0xffff_ffff_8100_0000));
     assert_eq!(j["vcpus"][0]["mode"]["mode"], "long64");
     assert_eq!(j["vmcoreinfo"]["osrelease"], "6.1.0-test");
     assert_eq!(j["metadata"]["complete"], true);
@@ -203,7 +203,7 @@ fn mce_without_a_kernel_says_so() {
     );
     r.expect_code(0);
     let j = r.json();
-    assert_eq!(j["host"]["lines"][0]["guest_addr"], 0x234_5000);
+    assert_eq!(j["host"]["lines"][0]["guest_addr"], hex(0x234_5000));
     assert_eq!(j["host"]["lines"][0]["kind"], "guest-ram-error");
     let r = coroner(d.path(), &["mce", "vm.elf", "--qemu-log", "missing.log"]);
     r.expect_code(3);
@@ -239,7 +239,7 @@ fn exit_from_a_qemu_log_alone() {
     let r = coroner(d.path(), &["exit", "--qemu-log", "kvm.log", "--json"]);
     let j = r.json();
     assert_eq!(j["suberror"]["number"], 1);
-    assert_eq!(j["operands"][0]["gpa"], 0xb8000);
+    assert_eq!(j["operands"][0]["gpa"], hex(0xb8000));
 }
 
 #[test]

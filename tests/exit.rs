@@ -7,7 +7,7 @@ use std::time::Duration;
 use coroner_samples::baremetal::{kvm_or_skip, BareGuest, Variant, FAULT_GPA};
 use serde_json::Value;
 
-use crate::util::{coroner, Dir};
+use crate::util::{coroner, hex, Dir};
 
 fn check_instruction(j: &Value, variant: Variant, mode: &str) {
     let i = &j["instruction"];
@@ -31,13 +31,13 @@ fn check_instruction(j: &Value, variant: Variant, mode: &str) {
         i["emulator"]
     );
     assert_eq!(j["mode"]["mode"], mode);
-    assert_eq!(j["rip"], 0x7c00 + variant.fault_offset() as u64);
+    assert_eq!(j["rip"], hex(0x7c00 + variant.fault_offset() as u64));
     assert_eq!(j["suberror"]["number"], 1);
     let op = &j["operands"][0];
     assert_eq!(op["operand"]["access"], "read");
     assert_eq!(op["operand"]["size"], 16);
-    assert_eq!(op["operand"]["linear"], FAULT_GPA);
-    assert_eq!(op["gpa"], FAULT_GPA);
+    assert_eq!(op["operand"]["linear"], hex(FAULT_GPA));
+    assert_eq!(op["gpa"], hex(FAULT_GPA));
     // KVM's own copy of the instruction bytes (host kernel 5.16+).
     let kvm: Vec<u64> = j["data"]["insn_bytes"]
         .as_array()

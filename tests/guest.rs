@@ -3,7 +3,7 @@
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
-use crate::util::{coroner, sha256_file, zstd_decompress, Dir};
+use crate::util::{coroner, sha256_file, unhex, zstd_decompress, Dir};
 
 /// Freezes a guest, dumps it, compresses the dump, and checks everything that the
 /// foundation promises. Returns the inspect JSON of the container.
@@ -40,18 +40,18 @@ fn freeze_dump_check(guest: &mut Guest, scenario: Scenario, dir: &Dir) -> serde_
     assert_eq!(vcpus.len(), expected.len());
     for (v, (rip, cr3)) in vcpus.iter().zip(&expected) {
         assert_eq!(
-            v["qemu"]["rip"].as_u64(),
+            unhex(&v["qemu"]["rip"]),
             Some(*rip),
             "vCPU {}: RIP",
             v["index"]
         );
         assert_eq!(
-            v["qemu"]["cr"][3].as_u64(),
+            unhex(&v["qemu"]["cr"][3]),
             Some(*cr3),
             "vCPU {}: CR3",
             v["index"]
         );
-        assert_eq!(v["prstatus"]["regs"]["rip"].as_u64(), Some(*rip));
+        assert_eq!(unhex(&v["prstatus"]["regs"]["rip"]), Some(*rip));
     }
     // The plain ELF and the container describe the same dump.
     let plain = coroner(dir.path(), &["inspect", "guest.elf", "--json"]);

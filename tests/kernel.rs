@@ -4,7 +4,7 @@
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
-use crate::util::{coroner, Dir};
+use crate::util::{coroner, unhex, Dir};
 
 /// Console lines of the kernel (`[    1.234567] text`), complete lines only.
 fn console_kernel_lines(serial: &str) -> Vec<String> {
@@ -133,7 +133,7 @@ fn dmesg_and_verdict_of_a_panicked_guest_without_vmcoreinfo() {
     let off = u64::from_str_radix(off_hex, 16).unwrap();
     let s = coroner(dir.path(), &["sym", "vm.core.zst", "panic", "--json"]);
     s.expect_code(0);
-    let panic_addr = s.json()["answers"][0]["address"].as_u64().unwrap();
+    let panic_addr = unhex(&s.json()["answers"][0]["address"]).unwrap();
     let addr = format!("{:#x}", panic_addr + off);
     let back = coroner(dir.path(), &["sym", "vm.core.zst", &addr]);
     back.expect_code(0);
@@ -209,7 +209,7 @@ fn nokaslr_and_five_level_paging() {
         Scenario::Stop,
     );
     let a = analyze_json(&dir);
-    assert_eq!(a["kaslr_offset"], 0, "{a:#}");
+    assert_eq!(a["kaslr_offset"], "0x0", "{a:#}");
     assert_console_in_dmesg(
         &guest.serial_log(),
         &coroner(dir.path(), &["dmesg", "vm.core.zst"]).stdout(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use coroner_samples::kit::{self, Guest, GuestOptions};
 use serde_json::Value;
 
-use crate::util::{coroner, Dir};
+use crate::util::{coroner, hex, Dir};
 
 /// One injection: `mce [-b] CPU BANK STATUS MCG_STATUS ADDR MISC`.
 struct Injection {
@@ -109,7 +109,7 @@ fn record(report: &Value, cpu: u64, bank: u64, status: u64) -> &Value {
         .unwrap()
         .iter()
         .find(|r| {
-            r["raw"]["cpu"] == cpu && r["raw"]["bank"] == bank && r["raw"]["status"] == status
+            r["raw"]["cpu"] == cpu && r["raw"]["bank"] == bank && r["raw"]["status"] == hex(status)
         })
         .unwrap_or_else(|| {
             panic!(
@@ -129,14 +129,17 @@ fn strings(v: &Value) -> Vec<&str> {
 
 /// Checks the fields a record must carry from `inj`, whatever its source.
 fn check_injected(r: &Value, inj: &Injection, addrv: bool) {
-    assert_eq!(r["raw"]["status"], inj.status, "{r:#}");
+    assert_eq!(r["raw"]["status"], hex(inj.status), "{r:#}");
     if addrv {
-        assert_eq!(r["raw"]["addr"], inj.addr, "{r:#}");
-        assert_eq!(r["raw"]["misc"], inj.misc, "{r:#}");
+        assert_eq!(r["raw"]["addr"], hex(inj.addr), "{r:#}");
+        assert_eq!(r["raw"]["misc"], hex(inj.misc), "{r:#}");
         assert_eq!(r["page"]["pfn"], inj.addr >> 12, "{r:#}");
         assert_eq!(r["page"]["in_ram"], true, "{r:#}");
     } else {
-        assert!(r["raw"]["addr"].is_null() || r["raw"]["addr"] == 0, "{r:#}");
+        assert!(
+            r["raw"]["addr"].is_null() || r["raw"]["addr"] == "0x0",
+            "{r:#}"
+        );
         assert!(r["page"].is_null(), "{r:#}");
     }
     // kvm64: GenuineIntel, family 15 model 6.
@@ -200,7 +203,7 @@ fn machine_checks_injected_into_an_intel_guest_decode_as_injected() {
     assert_eq!(ce["decoded"]["address_granularity"]["lsb"], 12);
     assert_eq!(ce["decoded"]["address_granularity"]["mode"], "physical");
     // The kernel logged it from its poll: MCG_STATUS read then, not the injected one.
-    assert_eq!(ce["raw"]["mcgstatus"], 0);
+    assert_eq!(ce["raw"]["mcgstatus"], "0x0");
     assert!(
         ce["origin"].as_str().unwrap().contains("qemu injected it"),
         "{ce:#}"
@@ -216,7 +219,7 @@ fn machine_checks_injected_into_an_intel_guest_decode_as_injected() {
     // failure), so it comes from memory, and the page shows the kernel's action.
     let ao = record(&rep, 0, 9, ACTION_OPTIONAL.status);
     check_injected(ao, &ACTION_OPTIONAL, true);
-    assert_eq!(ao["raw"]["mcgstatus"], ACTION_OPTIONAL.mcg);
+    assert_eq!(ao["raw"]["mcgstatus"], hex(ACTION_OPTIONAL.mcg));
     assert_eq!(ao["decoded"]["uc_kind"], "SRAO");
     assert_eq!(
         strings(&ao["decoded"]["mcg_status"]),
@@ -263,7 +266,7 @@ fn machine_checks_injected_into_an_intel_guest_decode_as_injected() {
     let ar = record(&rep, 1, 1, ACTION_REQUIRED.status);
     check_injected(ar, &ACTION_REQUIRED, true);
     assert_eq!(ar["fatal"], true);
-    assert_eq!(ar["raw"]["mcgstatus"], ACTION_REQUIRED.mcg);
+    assert_eq!(ar["raw"]["mcgstatus"], hex(ACTION_REQUIRED.mcg));
     assert_eq!(ar["raw"]["cs"], 0x10);
     assert!(ar["raw"]["ip_symbol"].as_str().is_some());
     assert_eq!(

@@ -179,3 +179,13 @@ pub fn qemu_without_machine(sock: &Path) -> Child {
     }
     child
 }
+
+/// An address or 64-bit register as coroner's JSON writes it: a `"0x…"` string.
+pub fn hex(v: u64) -> serde_json::Value {
+    format!("{v:#x}").into()
+}
+
+/// The value of a `"0x…"` JSON string.
+pub fn unhex(v: &serde_json::Value) -> Option<u64> {
+    u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
+}

@@ -15,7 +15,7 @@ const RFLAGS_VM: u64 = 1 << 17;
 
 /// The execution mode of a vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum CpuMode {
     /// CR0.PE clear.
     Real,
@@ -50,7 +50,7 @@ impl CpuMode {
 
 /// How linear addresses are translated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Paging {
     /// CR0.PG clear: linear = physical.
     Off,

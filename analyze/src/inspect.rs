@@ -12,8 +12,10 @@ use crate::cpu_mode::{cpu_mode, ModeInfo};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RangeSummary {
     /// First address.
+    #[serde(with = "coroner_formats::hex")]
     pub start: u64,
     /// One past the last address.
+    #[serde(with = "coroner_formats::hex")]
     pub end: u64,
     /// Bytes.
     pub size: u64,

@@ -11,7 +11,7 @@ use coroner_formats::PhysAddr;
 /// A kernel virtual address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 #[serde(transparent)]
-pub struct VirtAddr(pub u64);
+pub struct VirtAddr(#[serde(with = "coroner_formats::hex")] pub u64);
 
 impl VirtAddr {
     /// The address `n` bytes further on (wrapping, as pointer arithmetic in the kernel).

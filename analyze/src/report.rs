@@ -21,6 +21,7 @@ pub struct VcpuAt {
     /// Index in qemu's CPU list.
     pub index: usize,
     /// Instruction pointer.
+    #[serde(with = "coroner_formats::hex")]
     pub rip: u64,
     /// `name+0xoff/0xsize`, `(in a module)`, or none.
     pub symbol: Option<String>,
@@ -45,8 +46,10 @@ pub struct Report {
     /// Kernel release.
     pub release: Option<String>,
     /// KASLR offset of the kernel image.
+    #[serde(with = "coroner_formats::hex::option")]
     pub kaslr_offset: Option<u64>,
     /// `phys_base`.
+    #[serde(with = "coroner_formats::hex::option")]
     pub phys_base: Option<u64>,
     /// How each fact was obtained, in order.
     pub evidence: Vec<Evidence>,

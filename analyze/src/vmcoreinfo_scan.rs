@@ -9,7 +9,7 @@ use crate::vmcoreinfo::Vmcoreinfo;
 
 /// Where a candidate was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum CandidateKind {
     /// The `vmcoreinfo_data` page.
     DataPage,

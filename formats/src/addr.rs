@@ -17,7 +17,7 @@ use std::fmt;
     serde::Deserialize,
 )]
 #[serde(transparent)]
-pub struct PhysAddr(pub u64);
+pub struct PhysAddr(#[serde(with = "crate::hex")] pub u64);
 
 impl PhysAddr {
     /// The address `n` bytes further on, or `None` past the end of the address space.

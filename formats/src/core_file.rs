@@ -17,7 +17,7 @@ use crate::zst::{ContainerReader, Metadata};
 
 /// The on-disk format of a dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// A plain ELF core as `dump-guest-memory` writes it.
     Elf,

@@ -22,6 +22,7 @@ mod core_file;
 mod core_mem;
 mod elf;
 mod error;
+pub mod hex;
 mod page_spotter;
 mod physmem;
 mod progress;

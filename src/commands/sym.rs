@@ -11,6 +11,7 @@ use crate::exit::{classified, ExitClass};
 #[derive(Serialize)]
 struct Answer {
     query: String,
+    #[serde(with = "coroner_formats::hex::option")]
     address: Option<u64>,
     symbol: Option<String>,
     offset: Option<u64>,

@@ -20,7 +20,7 @@ use crate::kmem::{KernelMem, VirtAddr};
 
 /// How `kallsyms` stores symbol addresses (see the module table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum AddressEncoding {
     /// `kallsyms_addresses[]`: plain 64-bit addresses.
     Absolute,
@@ -62,7 +62,7 @@ impl std::fmt::Display for AddressEncoding {
 
 /// The order `scripts/kallsyms.c` emits the tables in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum TableOrder {
     /// ≤ 6.3: addresses/offsets, relative_base, num_syms, names, markers, token_table,
     /// token_index.

@@ -163,6 +163,7 @@ pub enum KallsymsError {
 
 /// The step of the signature scan that found nothing (see [`KallsymsError::ScanIncomplete`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ScanStep {
     /// The 48 tokens before the digits do not parse as NUL-terminated strings.
@@ -199,6 +200,7 @@ pub struct Rejection {
 
 /// Why an address encoding was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum RejectReason {
     /// The address array (or the relative base) could not be read.
@@ -211,20 +213,25 @@ pub enum RejectReason {
         /// The symbol number.
         index: u32,
         /// Its decoded address.
+        #[serde(with = "coroner_formats::hex")]
         addr: u64,
         /// The previous text symbol's address.
+        #[serde(with = "coroner_formats::hex")]
         prev: u64,
     },
     /// `_stext` (or `_text`) decodes to another address than the anchor.
     Anchor {
         /// The address it decodes to (`None`: the table has neither symbol).
+        #[serde(with = "coroner_formats::hex::option")]
         found: Option<u64>,
         /// `SYMBOL(_stext)` or the caller's hint.
+        #[serde(with = "coroner_formats::hex")]
         expected: u64,
     },
     /// With no anchor: `_text`/`_stext` decode outside the scanned kernel image.
     OutsideImage {
         /// The address it decodes to (`None`: the table has neither symbol).
+        #[serde(with = "coroner_formats::hex::option")]
         found: Option<u64>,
     },
 }

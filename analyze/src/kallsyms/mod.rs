@@ -62,6 +62,7 @@ pub const MAX_SYMBOL_SIZE: u64 = 0x10000;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Symbol {
     /// Its address (KASLR applied: the running kernel's address).
+    #[serde(with = "coroner_formats::hex")]
     pub addr: u64,
     /// Bytes to the next symbol at a higher address, capped at 0x10000; 0 for
     /// the symbol(s) at the highest address.
@@ -87,7 +88,7 @@ impl Symbol {
 
 /// How the tables were found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum FoundBy {
     /// `SYMBOL(kallsyms_*)` in VMCOREINFO.
     Vmcoreinfo,
@@ -117,6 +118,7 @@ pub struct KallsymsInfo {
     /// `kallsyms_addresses` or `kallsyms_offsets`.
     pub addresses: VirtAddr,
     /// The value of `kallsyms_relative_base`, for the base-relative encodings.
+    #[serde(with = "coroner_formats::hex::option")]
     pub relative_base: Option<u64>,
     /// One line for reports, e.g. "from VMCOREINFO SYMBOL(kallsyms_*) (6.0+); addresses
     /// before names (<= 6.3 order); base-relative with absolute per-cpu; 1-byte name

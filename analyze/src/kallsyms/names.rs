@@ -14,7 +14,7 @@ use crate::kmem::VirtAddr;
 
 /// How name lengths are encoded in `kallsyms_names`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum NameLengths {
     /// One literal byte per length (before 6.1).
     OneByte,

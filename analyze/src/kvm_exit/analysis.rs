@@ -67,6 +67,7 @@ pub struct OperandFacts {
     /// The operand and its linear address.
     pub operand: MemOperand,
     /// Its guest-physical address.
+    #[serde(with = "coroner_formats::hex::option")]
     pub gpa: Option<u64>,
     /// How the linear address became physical.
     pub gpa_how: String,
@@ -100,10 +101,13 @@ pub struct ExitReport {
     /// Where the registers came from.
     pub registers_source: Option<String>,
     /// RIP and CS.base + RIP.
+    #[serde(with = "coroner_formats::hex::option")]
     pub rip: Option<u64>,
     /// CS.base + RIP.
+    #[serde(with = "coroner_formats::hex::option")]
     pub linear_rip: Option<u64>,
     /// Its guest-physical address.
+    #[serde(with = "coroner_formats::hex::option")]
     pub rip_gpa: Option<u64>,
     /// What owns the instruction's own address.
     pub rip_owner: Option<Owner>,

@@ -155,6 +155,7 @@ fn vmx_basic(basic: u16) -> Option<(&'static str, &'static str)> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VmxExitReason {
     /// The value as reported.
+    #[serde(with = "coroner_formats::hex")]
     pub raw: u64,
     /// Bits 15:0, the basic exit reason.
     pub basic: u16,
@@ -404,6 +405,7 @@ pub fn vm_instruction_error(n: u64) -> Option<&'static str> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EventInfo {
     /// The value as reported.
+    #[serde(with = "coroner_formats::hex")]
     pub raw: u64,
     /// Bit 31: the information is valid (an event was being delivered).
     pub valid: bool,
@@ -511,6 +513,7 @@ pub struct DataField {
     /// "last VM-entry CPU", "extra" or "data" (layout unknown).
     pub name: &'static str,
     /// The word.
+    #[serde(with = "coroner_formats::hex")]
     pub value: u64,
     /// The word decoded, in words.
     pub meaning: String,
@@ -531,8 +534,10 @@ pub struct DecodedData {
     /// The IDT-vectoring information, when the layout has it.
     pub vectoring: Option<EventInfo>,
     /// The exit qualification, when the layout has it.
+    #[serde(with = "coroner_formats::hex::option")]
     pub qualification: Option<u64>,
     /// Sub-error 3 when the basic reason is 49 (EPT_MISCONFIG) and `data[3]` is present.
+    #[serde(with = "coroner_formats::hex::option")]
     pub gpa: Option<u64>,
     /// The host CPU of the last VM entry, when the layout has it (kernel 5.9+).
     pub cpu: Option<u64>,
@@ -848,6 +853,7 @@ fn decode_delivery(b: &mut Builder<'_>) {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EntryFailure {
     /// The value as printed.
+    #[serde(with = "coroner_formats::hex")]
     pub raw: u64,
     /// "VMX", "SVM" or "unknown".
     pub vendor: &'static str,

@@ -70,6 +70,7 @@ pub struct MemOperand {
     pub size: usize,
     /// The linear address (segment base + effective address), when every register it
     /// needs is known.
+    #[serde(with = "coroner_formats::hex::option")]
     pub linear: Option<u64>,
     /// How it was computed (`ES.base 0xa0000 + 0x10`).
     pub how: String,
@@ -79,6 +80,7 @@ pub struct MemOperand {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Disassembly {
     /// Its address (RIP as the vCPU had it).
+    #[serde(with = "coroner_formats::hex")]
     pub ip: u64,
     /// Its bytes.
     pub bytes: Vec<u8>,

@@ -7,8 +7,10 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Region {
     /// First address.
+    #[serde(with = "coroner_formats::hex")]
     pub start: u64,
     /// Last address (inclusive).
+    #[serde(with = "coroner_formats::hex")]
     pub end: u64,
     /// Priority.
     pub priority: i32,
@@ -17,6 +19,7 @@ pub struct Region {
     /// The memory region's name.
     pub name: String,
     /// Offset into the region (`@offset`), when qemu printed one.
+    #[serde(with = "coroner_formats::hex::option")]
     pub offset: Option<u64>,
     /// qemu registered the range with KVM as a memory slot (the ` KVM` suffix).
     pub kvm_slot: bool,
@@ -42,6 +45,7 @@ pub struct FlatView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Owner {
     /// The address.
+    #[serde(with = "coroner_formats::hex")]
     pub gpa: u64,
     /// The region holding it; `None` when no range covers it (unassigned).
     pub region: Option<Region>,

@@ -44,11 +44,13 @@ pub enum ReportKind {
     EntryFailed {
         /// `hardware_entry_failure_reason`: on VMX the full exit reason (0x80000021) or a
         /// VM-instruction error number; on SVM the exit code (0xffffffff).
+        #[serde(with = "coroner_formats::hex")]
         hardware_error: u64,
     },
     /// `KVM: unknown exit, hardware reason ...`
     UnknownExit {
         /// `hardware_exit_reason`.
+        #[serde(with = "coroner_formats::hex")]
         hardware_reason: u64,
     },
     /// `KVM: exception N exit (error code 0x..)`
@@ -82,6 +84,7 @@ pub struct QemuReport {
     pub kind: ReportKind,
     /// `extra data[i]` values (`run->internal.data[]`), by index; None for an index whose
     /// line is missing or unreadable.
+    #[serde(with = "coroner_formats::hex::option_vec")]
     pub extra_data: Vec<Option<u64>>,
     /// How the extra data was printed (which tells qemu's version); None without extra data.
     pub data_format: Option<DataFormat>,
@@ -1469,7 +1472,7 @@ extra data[1]: 0x0000000000000020
         assert_eq!(v["regs"]["cs"]["kind"], "CS64");
         let v = serde_json::to_value(one(F11)).unwrap();
         assert_eq!(v["kind"]["kind"], "entry-failed");
-        assert_eq!(v["kind"]["hardware_error"], 0x80000021u64);
+        assert_eq!(v["kind"]["hardware_error"], "0x80000021");
     }
 
     #[test]

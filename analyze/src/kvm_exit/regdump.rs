@@ -24,6 +24,7 @@ pub struct Segment {
     /// The selector (`%04x`).
     pub selector: u16,
     /// The base (8 or 16 hex digits).
+    #[serde(with = "coroner_formats::hex")]
     pub base: u64,
     /// The limit, expanded by granularity as qemu keeps it.
     pub limit: u32,
@@ -70,10 +71,13 @@ pub struct RegDump {
     pub layout_bits: u8,
     /// General registers by x86 register number: 0 RAX, 1 RCX, 2 RDX, 3 RBX, 4 RSP, 5 RBP,
     /// 6 RSI, 7 RDI, 8..=15 R8..R15 (only 0..=7 in the 32-bit layout).
+    #[serde(with = "coroner_formats::hex::option_vec")]
     pub gprs: [Option<u64>; 16],
     /// `RIP=` or `EIP=`.
+    #[serde(with = "coroner_formats::hex::option")]
     pub rip: Option<u64>,
     /// `RFL=` or `EFL=`: the full EFLAGS.
+    #[serde(with = "coroner_formats::hex::option")]
     pub rflags: Option<u64>,
     /// `CPL=`.
     pub cpl: Option<u8>,
@@ -102,20 +106,28 @@ pub struct RegDump {
     /// `TR =`.
     pub tr: Option<Segment>,
     /// `GDT=`: base and limit.
+    #[serde(with = "coroner_formats::hex::option_base_limit")]
     pub gdt: Option<(u64, u32)>,
     /// `IDT=`: base and limit.
+    #[serde(with = "coroner_formats::hex::option_base_limit")]
     pub idt: Option<(u64, u32)>,
     /// `CR0=`.
+    #[serde(with = "coroner_formats::hex::option")]
     pub cr0: Option<u64>,
     /// `CR2=`.
+    #[serde(with = "coroner_formats::hex::option")]
     pub cr2: Option<u64>,
     /// `CR3=`.
+    #[serde(with = "coroner_formats::hex::option")]
     pub cr3: Option<u64>,
     /// `CR4=`.
+    #[serde(with = "coroner_formats::hex::option")]
     pub cr4: Option<u64>,
     /// Debug registers: DR0-3 at 0..=3, DR6 at 6, DR7 at 7 (4 and 5 stay None).
+    #[serde(with = "coroner_formats::hex::option_vec")]
     pub dr: [Option<u64>; 8],
     /// `EFER=`.
+    #[serde(with = "coroner_formats::hex::option")]
     pub efer: Option<u64>,
     /// `Code=`.
     pub code: Option<CodeBytes>,

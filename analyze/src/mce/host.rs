@@ -37,6 +37,7 @@ pub struct HostLine {
     /// What it says.
     pub kind: HostLineKind,
     /// The guest-physical address qemu named (`GUEST addr 0x...`).
+    #[serde(with = "coroner_formats::hex::option")]
     pub guest_addr: Option<u64>,
     /// `BUS_MCEERR_AR` or `BUS_MCEERR_AO`, when named.
     pub code: Option<String>,

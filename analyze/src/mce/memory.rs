@@ -38,6 +38,7 @@ pub struct MemPlace {
     /// `mces_seen[cpu 1]`, `gen_pool_buf+0x108`, `mcelog entry 0`.
     pub location: String,
     /// Kernel virtual address of the record.
+    #[serde(with = "coroner_formats::hex")]
     pub va: u64,
 }
 

@@ -27,8 +27,10 @@ pub struct PageOwner {
     /// The kernel marked the page poisoned (`PG_hwpoison`): `memory_failure()` ran on it.
     pub hwpoison: Option<bool>,
     /// Address of its `struct page`, when read.
+    #[serde(with = "coroner_formats::hex::option")]
     pub struct_page: Option<u64>,
     /// `page->flags`, when read.
+    #[serde(with = "coroner_formats::hex::option")]
     pub flags: Option<u64>,
     /// How the owner was determined.
     pub how: String,

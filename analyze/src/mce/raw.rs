@@ -12,14 +12,19 @@ pub struct MceRaw {
     /// MCA bank; 128 and up are the kernel's software banks.
     pub bank: Option<u8>,
     /// MCi_STATUS.
+    #[serde(with = "coroner_formats::hex")]
     pub status: u64,
     /// MCG_STATUS.
+    #[serde(with = "coroner_formats::hex::option")]
     pub mcgstatus: Option<u64>,
     /// MCi_ADDR.
+    #[serde(with = "coroner_formats::hex::option")]
     pub addr: Option<u64>,
     /// MCi_MISC.
+    #[serde(with = "coroner_formats::hex::option")]
     pub misc: Option<u64>,
     /// The instruction pointer the kernel recorded (RIP, or the RIP MSR).
+    #[serde(with = "coroner_formats::hex::option")]
     pub ip: Option<u64>,
     /// Code segment selector at `ip` (0x10 is `__KERNEL_CS`, 0x33 `__USER_CS`).
     pub cs: Option<u8>,
@@ -28,6 +33,7 @@ pub struct MceRaw {
     /// The kernel marked `ip` `!INEXACT!` (MCG_STATUS.EIPV clear).
     pub ip_inexact: bool,
     /// Time stamp counter.
+    #[serde(with = "coroner_formats::hex::option")]
     pub tsc: Option<u64>,
     /// Wall-clock time, seconds since the epoch.
     pub time: Option<u64>,
@@ -42,12 +48,16 @@ pub struct MceRaw {
     /// Microcode revision.
     pub microcode: Option<u32>,
     /// MCG_CAP.
+    #[serde(with = "coroner_formats::hex::option")]
     pub mcgcap: Option<u64>,
     /// Syndrome (AMD SMCA).
+    #[serde(with = "coroner_formats::hex::option")]
     pub synd: Option<u64>,
     /// MCA_IPID (AMD SMCA).
+    #[serde(with = "coroner_formats::hex::option")]
     pub ipid: Option<u64>,
     /// Protected processor inventory number.
+    #[serde(with = "coroner_formats::hex::option")]
     pub ppin: Option<u64>,
     /// The kernel's own severity grade (`enum severity_level`), where stored.
     pub severity: Option<u8>,

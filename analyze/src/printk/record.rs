@@ -43,6 +43,7 @@ pub struct LogRecord {
 
 /// Which kind of log buffer the records came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LogKind {
     /// The lockless `printk_ringbuffer` (5.10+).
     Lockless,

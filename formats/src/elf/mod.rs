@@ -30,7 +30,7 @@ const MAX_VCPUS: usize = 8192;
 
 /// The ELF class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ElfClass {
     /// ELFCLASS32.
     Elf32,
@@ -40,7 +40,7 @@ pub enum ElfClass {
 
 /// The guest architecture as qemu recorded it in `e_machine`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Machine {
     /// EM_X86_64: CPU 0 was in long mode.
     X86_64,
@@ -52,7 +52,7 @@ pub enum Machine {
 
 /// Where the program headers sit, which tells qemu versions apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum HeaderLayout {
     /// Section headers first, program headers at 192: qemu 7.2 and later.
     SectionsFirst,
@@ -66,8 +66,10 @@ pub struct LoadSegment {
     /// Index among all program headers.
     pub index: usize,
     /// Guest-physical start (`p_paddr`).
+    #[serde(with = "crate::hex")]
     pub paddr: u64,
     /// `p_vaddr`: equal to `p_paddr` (qemu >= 4.0, paging off), 0 (older), or virtual (paging on).
+    #[serde(with = "crate::hex")]
     pub vaddr: u64,
     /// File offset of the bytes.
     pub offset: u64,

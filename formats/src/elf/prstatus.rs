@@ -8,33 +8,60 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[allow(missing_docs)]
 pub struct UserRegs64 {
+    #[serde(with = "crate::hex")]
     pub r15: u64,
+    #[serde(with = "crate::hex")]
     pub r14: u64,
+    #[serde(with = "crate::hex")]
     pub r13: u64,
+    #[serde(with = "crate::hex")]
     pub r12: u64,
+    #[serde(with = "crate::hex")]
     pub rbp: u64,
+    #[serde(with = "crate::hex")]
     pub rbx: u64,
+    #[serde(with = "crate::hex")]
     pub r11: u64,
+    #[serde(with = "crate::hex")]
     pub r10: u64,
+    #[serde(with = "crate::hex")]
     pub r9: u64,
+    #[serde(with = "crate::hex")]
     pub r8: u64,
+    #[serde(with = "crate::hex")]
     pub rax: u64,
+    #[serde(with = "crate::hex")]
     pub rcx: u64,
+    #[serde(with = "crate::hex")]
     pub rdx: u64,
+    #[serde(with = "crate::hex")]
     pub rsi: u64,
+    #[serde(with = "crate::hex")]
     pub rdi: u64,
     /// Always 0 in qemu dumps.
+    #[serde(with = "crate::hex")]
     pub orig_rax: u64,
+    #[serde(with = "crate::hex")]
     pub rip: u64,
+    #[serde(with = "crate::hex")]
     pub cs: u64,
+    #[serde(with = "crate::hex")]
     pub eflags: u64,
+    #[serde(with = "crate::hex")]
     pub rsp: u64,
+    #[serde(with = "crate::hex")]
     pub ss: u64,
+    #[serde(with = "crate::hex")]
     pub fs_base: u64,
+    #[serde(with = "crate::hex")]
     pub gs_base: u64,
+    #[serde(with = "crate::hex")]
     pub ds: u64,
+    #[serde(with = "crate::hex")]
     pub es: u64,
+    #[serde(with = "crate::hex")]
     pub fs: u64,
+    #[serde(with = "crate::hex")]
     pub gs: u64,
 }
 
@@ -64,7 +91,7 @@ pub struct UserRegs32 {
 
 /// The registers of an `NT_PRSTATUS` note, in the layout its size says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "layout", rename_all = "snake_case")]
+#[serde(tag = "layout", rename_all = "kebab-case")]
 pub enum VcpuRegs {
     /// The 336-byte x86_64 layout.
     X86_64(UserRegs64),

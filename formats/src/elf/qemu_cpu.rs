@@ -15,6 +15,7 @@ pub struct Segment {
     /// P 15, AVL 20, L 21, D/B 22, G 23.
     pub flags: u32,
     /// The base address.
+    #[serde(with = "crate::hex")]
     pub base: u64,
 }
 
@@ -45,10 +46,13 @@ pub struct QemuCpuState {
     /// Structure size as written by qemu: 432 before qemu 3.0, 440 since.
     pub size: u32,
     /// rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8..r15, in that order.
+    #[serde(with = "crate::hex::vec")]
     pub gpr: [u64; 16],
     /// Instruction pointer.
+    #[serde(with = "crate::hex")]
     pub rip: u64,
     /// Flags.
+    #[serde(with = "crate::hex")]
     pub rflags: u64,
     /// Code segment.
     pub cs: Segment,
@@ -71,8 +75,10 @@ pub struct QemuCpuState {
     /// Interrupt descriptor table (base and limit only).
     pub idt: Segment,
     /// Control registers cr0..cr4 (cr1 is always 0).
+    #[serde(with = "crate::hex::vec")]
     pub cr: [u64; 5],
     /// MSR `KERNEL_GS_BASE`, present since qemu 3.0 (`size` >= 440).
+    #[serde(with = "crate::hex::option")]
     pub kernel_gs_base: Option<u64>,
 }
 

@@ -41,7 +41,7 @@ const APEI_BANK: u8 = 255;
 
 /// CPU vendor, from struct mce's cpuvendor byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Vendor {
     /// `X86_VENDOR_INTEL` (0).
     Intel,
