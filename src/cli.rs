@@ -6,14 +6,28 @@ use clap::{Args, Parser, Subcommand};
 
 /// Post-mortem forensics for frozen QEMU/KVM guests.
 #[derive(Debug, Parser)]
-#[command(name = "coroner", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "coroner", version, about, long_about = None, after_help = TOP_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
-const EXIT_CODES: &str = "\
+/// Examples and exit codes after `coroner --help`.
+const TOP_HELP: &str = "\
+Examples:
+  coroner capture --qmp /run/qemu/vm1.qmp -o vm1.core.zst   # a frozen guest, kept frozen
+  coroner analyze vm1.core.zst                               # why did it die
+  coroner dmesg vm1.core.zst --level err+                    # its kernel log, errors and worse
+  coroner sym vm1.core.zst ffffffff9a0b2c10                  # an address to a symbol
+  coroner report vm1.core.zst -o vm1-report                  # a bundle for a bug report
+  coroner watch --qmp-dir /run/coroner --dir /var/lib/coroner --json   # for HA stacks
+  coroner completions bash > /etc/bash_completion.d/coroner
+  coroner man | man -l -
+
+Every command with --json prints one JSON object (schema 2: addresses as \"0x...\"
+strings); a failure under --json prints {\"error\": {\"message\", \"class\", \"exit_code\"}}.
+
 Exit codes:
   0    success
   1    unexpected failure
@@ -53,7 +67,7 @@ Examples:
     #[command(after_help = "\
 Examples:
   coroner compress vm1.elf -o vm1.core.zst
-  coroner compress vm1.elf -o vm1.core.zst --level 1 --threads 4 --json
+  coroner compress vm1.elf -o vm1.core.zst --compression-level 1 --threads 4 --json
 
 The output is a seekable zstd stream: `zstd -d vm1.core.zst` gives back the exact ELF.
 It is written as OUT.partial (mode 0600) and renamed only when complete.")]
@@ -62,7 +76,8 @@ It is written as OUT.partial (mode 0600) and renamed only when complete.")]
     #[command(after_help = "\
 Examples:
   coroner dmesg vm1.core.zst
-  coroner dmesg vm1.core.zst --level 3          # errors and worse
+  coroner dmesg vm1.core.zst --level err+       # errors and worse
+  coroner dmesg vm1.core.zst --level err,warn
   coroner dmesg vm1.core.zst --since-boot 120 --caller
   coroner dmesg vm1.core.zst --json | jq -r '.records[] | select(.level <= 3) | .text'
 
@@ -206,14 +221,49 @@ Examples:
 
 The bytes are checked against the sha256 recorded when the container was written.")]
     Export(ExportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  coroner completions bash > /etc/bash_completion.d/coroner
+  coroner completions zsh > \"${fpath[1]}/_coroner\"
+  coroner completions fish > ~/.config/fish/completions/coroner.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): of coroner, or of one command.
+    #[command(after_help = "\
+Examples:
+  coroner man | man -l -
+  coroner man capture | man -l -
+  coroner man > /usr/local/share/man/man1/coroner.1")]
+    Man(ManArgs),
+}
+
+/// `coroner completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    pub shell: clap_complete::Shell,
+}
+
+/// `coroner man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (default: coroner's own, which lists them all).
+    pub command: Option<String>,
 }
 
 /// How containers are compressed (`capture`, `watch`, `compress`).
 #[derive(Debug, Args)]
 pub struct CompressionArgs {
-    /// zstd level (1 = fastest; 3 = default; up to 19).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
-    pub level: i32,
+    /// zstd compression level (1 = fastest; 3 = default; up to 19). The old spelling is
+    /// still accepted, hidden.
+    #[arg(
+        long = "compression-level",
+        alias = "level",
+        value_name = "N",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(i32).range(1..=19)
+    )]
+    pub compression_level: i32,
     /// Compression threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -224,7 +274,7 @@ impl CompressionArgs {
     pub fn write_options(&self) -> coroner_formats::WriteOptions {
         let default = coroner_formats::WriteOptions::default();
         coroner_formats::WriteOptions {
-            level: self.level,
+            level: self.compression_level,
             threads: self.threads.unwrap_or(default.threads),
             ..default
         }
@@ -291,9 +341,11 @@ pub struct DmesgArgs {
     /// and kallsyms alone (when VMCOREINFO is damaged or not trusted).
     #[arg(long)]
     pub ignore_vmcoreinfo: bool,
-    /// Only records of this level or more severe (0 emerg .. 7 debug).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=7))]
-    pub level: Option<u8>,
+    /// Only records of these levels: emerg, alert, crit, err, warn, notice, info, debug
+    /// (or 0-7), comma-separated; LEVEL+ adds every more severe level, +LEVEL every less
+    /// severe one (as util-linux dmesg).
+    #[arg(long, short = 'l', value_name = "LIST")]
+    pub level: Option<coroner_analyze::LogLevels>,
     /// Only records logged at least SECS seconds after boot.
     #[arg(long, value_name = "SECS")]
     pub since_boot: Option<f64>,

@@ -44,6 +44,21 @@ impl ExitClass {
             ExitClass::Code(c) => c,
         }
     }
+
+    /// The class's name in a JSON error object (`{"error": {"class": …}}`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitClass::Ok => "ok",
+            ExitClass::Failure | ExitClass::Code(_) => "unexpected",
+            ExitClass::Usage => "usage",
+            ExitClass::Input => "input",
+            ExitClass::Output => "output",
+            ExitClass::NotFrozen => "not-frozen",
+            ExitClass::Qemu => "qemu",
+            ExitClass::NotFound => "not-found",
+            ExitClass::Interrupted => "interrupted",
+        }
+    }
 }
 
 impl From<ExitClass> for ExitCode {
@@ -106,9 +121,13 @@ pub fn class_of(err: &anyhow::Error) -> ExitClass {
 }
 
 /// True when the error is a closed stdout (`coroner inspect … | head`): not a failure.
+/// serde_json keeps the I/O error inside its own, so both are looked at.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let pipe = Some(std::io::ErrorKind::BrokenPipe);
     err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        e.downcast_ref::<std::io::Error>().map(|io| io.kind()) == pipe
+            || e.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == pipe
     })
 }

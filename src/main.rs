@@ -15,9 +15,38 @@ use clap::Parser;
 
 use crate::exit::ExitClass;
 
+/// True when the command line asks for JSON (`--json` before any `--`): decided from the
+/// raw arguments, so a command line clap refuses gets a JSON error too.
+fn wants_json() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// The one rule for failures: the message on stderr as text and, under `--json`, one
+/// JSON error object on stdout.
+fn fail(message: &str, class: ExitClass, json: bool) -> ExitCode {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "coroner: error: {message}");
+    if json {
+        commands::print_json_error(message, class);
+    }
+    class.into()
+}
+
 fn main() -> ExitCode {
+    let json = wants_json();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json => {
+            let rendered = e.to_string();
+            let message = rendered.lines().next().unwrap_or_default();
+            let message = message.strip_prefix("error: ").unwrap_or(message);
+            let _ = e.print();
+            commands::print_json_error(message, ExitClass::Usage);
+            return ExitClass::Usage.into();
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -30,11 +59,6 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(class) => class.into(),
         Err(err) if exit::is_broken_pipe(&err) => ExitClass::Ok.into(),
-        Err(err) => {
-            let class = exit::class_of(&err);
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "coroner: error: {err:#}");
-            class.into()
-        }
+        Err(err) => fail(&format!("{err:#}"), exit::class_of(&err), json),
     }
 }

@@ -4,7 +4,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use coroner_formats::testing::ElfBuilder;
 
-use crate::util::{coroner, hex, Dir};
+use std::path::Path;
+
+use crate::util::{coroner, hex, unhex, Dir};
 
 fn write_elf(dir: &Dir, name: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -42,10 +44,15 @@ fn help_has_examples_for_every_command() {
             r.stdout().contains("Examples:"),
             "{cmd} --help has no examples"
         );
-        assert!(r.stdout().contains("--json"), "{cmd} has no --json");
+        // The two that print a script or a page have nothing to say in JSON.
+        if !["completions", "man"].contains(&cmd) {
+            assert!(r.stdout().contains("--json"), "{cmd} has no --json");
+        }
     }
     let r = coroner(d.path(), &["--help"]);
     assert!(r.stdout().contains("Exit codes:"));
+    assert!(r.stdout().contains("Examples:"));
+    assert!(r.stdout().contains("coroner completions bash"));
 }
 
 #[test]
@@ -299,4 +306,284 @@ fn report_bundle_from_a_bundled_sample() {
     r.expect_code(0);
     assert_eq!(r.json()["files"].as_array().unwrap().len(), 2);
     assert!(!d.join("redacted/capture.slim.core.zst").exists());
+}
+
+/// The bundled panic sample (a real guest's slim capture).
+fn panic_sample() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/captures/panic.core.zst")
+        .display()
+        .to_string()
+}
+
+/// Runs `sh -c SCRIPT` (with pipefail) in `dir` with `$CORONER` set.
+fn shell(dir: &Path, script: &str) -> std::process::Output {
+    std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", script])
+        .env("CORONER", env!("CARGO_BIN_EXE_coroner"))
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// Every integer in `v` fits a double exactly (what jq 1.6 and JavaScript read).
+fn find_big_ints(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Number(n) if n.as_u64().is_some_and(|n| n > 1 << 53) => {
+            out.push(format!("{at} = {n}"));
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                find_big_ints(x, &format!("{at}[{i}]"), out);
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                find_big_ints(x, &format!("{at}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn json_addresses_are_hex_strings_that_survive_real_consumers() {
+    let d = Dir::new();
+    let sample = panic_sample();
+    for cmd in ["analyze", "inspect", "dmesg", "mce"] {
+        let r = coroner(d.path(), &[cmd, &sample, "--json"]);
+        r.expect_code(0);
+        let j = r.json();
+        assert_eq!(j["schema"], 2, "coroner {cmd}");
+        let mut big = Vec::new();
+        find_big_ints(&j, cmd, &mut big);
+        assert!(big.is_empty(), "numbers a double cannot hold: {big:?}");
+    }
+    let a = coroner(d.path(), &["analyze", &sample, "--json"]).json();
+    let rip = a["vcpus"][0]["rip"].as_str().unwrap().to_string();
+    assert!(unhex(&a["vcpus"][0]["rip"]).unwrap() > 1 << 53, "{rip}");
+    assert_eq!(rip, rip.to_lowercase());
+    // Python's json module and jq give the address back digit for digit.
+    let py = shell(
+        d.path(),
+        &format!(
+            "$CORONER analyze {sample} --json | python3 -c \
+             'import json,sys; d=json.load(sys.stdin); print(d[\"vcpus\"][0][\"rip\"]); \
+              print(int(d[\"vcpus\"][0][\"rip\"], 16))'"
+        ),
+    );
+    assert!(py.status.success(), "{py:?}");
+    let out = String::from_utf8(py.stdout).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(rip.as_str()));
+    assert_eq!(
+        lines.next().unwrap().parse::<u64>().unwrap(),
+        unhex(&a["vcpus"][0]["rip"]).unwrap()
+    );
+    let sym = coroner(d.path(), &["sym", &sample, &rip, "--json"]);
+    sym.expect_code(0);
+    assert_eq!(
+        sym.json()["answers"][0]["address"].as_str(),
+        Some(rip.as_str())
+    );
+    // One casing for enums: kebab-case.
+    let i = coroner(d.path(), &["inspect", &sample, "--json"]).json();
+    assert_eq!(i["vcpus"][0]["mode"]["paging"], "four-level");
+    assert_eq!(i["layout"], "program-headers-first");
+    let m = coroner(d.path(), &["dmesg", &sample, "--json"]).json();
+    assert_eq!(m["kind"], "lockless");
+}
+
+#[test]
+fn json_and_text_to_a_closed_pipe_end_quietly() {
+    let d = Dir::new();
+    let sample = panic_sample();
+    // The JSON is ~100 KB, more than a pipe holds: the writer sees EPIPE.
+    for (what, script) in [
+        ("JSON", format!("$CORONER dmesg {sample} --json | head -3")),
+        ("text", format!("$CORONER dmesg {sample} | head -1")),
+        (
+            "JSON",
+            format!("$CORONER inspect {sample} --json | head -c 10"),
+        ),
+    ] {
+        let o = shell(d.path(), &script);
+        assert!(o.status.success(), "{what}: {script}: {o:?}");
+        assert!(o.stderr.is_empty(), "{what}: {script}: {o:?}");
+    }
+}
+
+#[test]
+fn dmesg_levels_by_name_list_and_range() {
+    let d = Dir::new();
+    let sample = panic_sample();
+    let levels = |spec: &str| -> Vec<u64> {
+        let r = coroner(d.path(), &["dmesg", &sample, "--json", "--level", spec]);
+        r.expect_code(0);
+        let mut l: Vec<u64> = r.json()["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["level"].as_u64().unwrap())
+            .collect();
+        l.sort_unstable();
+        l.dedup();
+        l
+    };
+    let all = levels("debug+");
+    assert!(all.len() >= 3, "{all:?}");
+    assert_eq!(
+        levels("err,warn"),
+        [3, 4]
+            .into_iter()
+            .filter(|l| all.contains(l))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(levels("3,4"), levels("err,warn"));
+    assert!(levels("err+").iter().all(|l| *l <= 3));
+    assert!(levels("+err").iter().all(|l| *l >= 3));
+    assert_eq!(levels("info"), [6]);
+    // The text output filters the same way.
+    let names = [
+        "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug",
+    ];
+    let text = coroner(
+        d.path(),
+        &[
+            "dmesg",
+            &sample,
+            "--level",
+            names[all[0] as usize],
+            "--show-level",
+        ],
+    );
+    text.expect_code(0);
+    assert!(!text.stdout().is_empty());
+    let prefix = format!("<{}>", all[0]);
+    assert!(
+        text.stdout().lines().all(|l| l.starts_with(&prefix)),
+        "{}",
+        text.stdout()
+    );
+    let bad = coroner(d.path(), &["dmesg", &sample, "--level", "fatal"]);
+    bad.expect_code(2);
+    assert!(bad.stderr().contains("\"fatal\"") && bad.stderr().contains("emerg"));
+}
+
+#[test]
+fn compression_level_has_its_own_name() {
+    let d = Dir::new();
+    write_elf(&d, "vm.elf");
+    coroner(
+        d.path(),
+        &[
+            "compress",
+            "vm.elf",
+            "-o",
+            "a.core.zst",
+            "--compression-level",
+            "1",
+        ],
+    )
+    .expect_code(0);
+    // The old spelling still works, hidden.
+    coroner(
+        d.path(),
+        &["compress", "vm.elf", "-o", "b.core.zst", "--level", "1"],
+    )
+    .expect_code(0);
+    let help = coroner(d.path(), &["compress", "--help"]).stdout();
+    assert!(
+        help.contains("--compression-level") && !help.contains("--level"),
+        "{help}"
+    );
+    coroner(
+        d.path(),
+        &[
+            "compress",
+            "vm.elf",
+            "-o",
+            "c.core.zst",
+            "--compression-level",
+            "99",
+        ],
+    )
+    .expect_code(2);
+}
+
+#[test]
+fn every_failure_under_json_is_one_error_object() {
+    let d = Dir::new();
+    std::fs::write(d.join("junk"), b"not a dump").unwrap();
+    for (args, class, code) in [
+        (vec!["inspect", "missing.core.zst", "--json"], "input", 3),
+        (vec!["dmesg", "junk", "--json"], "input", 3),
+        (vec!["analyze", "--json", "--no-such-flag"], "usage", 2),
+        (vec!["status", "--qmp", "tcp:nowhere", "--json"], "usage", 2),
+        (
+            vec!["exit", "--qemu-log", "missing.log", "--json"],
+            "input",
+            3,
+        ),
+    ] {
+        let r = coroner(d.path(), &args);
+        r.expect_code(code);
+        let j = r.json();
+        assert_eq!(j["error"]["class"], class, "{args:?}: {j}");
+        assert_eq!(j["error"]["exit_code"], code, "{args:?}: {j}");
+        let message = j["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.is_empty() && r.stderr().contains(message),
+            "{args:?}: {j}"
+        );
+    }
+    // Without --json, stdout stays empty.
+    let r = coroner(d.path(), &["inspect", "missing.core.zst"]);
+    r.expect_code(3);
+    assert!(r.stdout().is_empty());
+}
+
+#[test]
+fn completions_and_man_pages() {
+    let d = Dir::new();
+    let bash = coroner(d.path(), &["completions", "bash"]);
+    bash.expect_code(0);
+    std::fs::write(d.join("c.bash"), bash.stdout()).unwrap();
+    assert!(bash.stdout().contains("--compression-level"));
+    let check = shell(
+        d.path(),
+        "bash -n c.bash && source c.bash && complete -p coroner",
+    );
+    assert!(check.status.success(), "{check:?}");
+    for shell_name in ["zsh", "fish"] {
+        let r = coroner(d.path(), &["completions", shell_name]);
+        r.expect_code(0);
+        assert!(r.stdout().contains("capture"), "{shell_name}");
+    }
+    coroner(d.path(), &["completions", "tcsh"]).expect_code(2);
+    let man = coroner(d.path(), &["man"]);
+    man.expect_code(0);
+    assert!(man.stdout().starts_with(".ie") || man.stdout().contains(".TH coroner 1"));
+    for cmd in ["capture", "analyze", "dmesg", "watch", "completions"] {
+        assert!(man.stdout().contains(cmd), "man lacks {cmd}");
+    }
+    let page = coroner(d.path(), &["man", "dmesg"]);
+    page.expect_code(0);
+    assert!(
+        page.stdout().contains(".TH coroner\\-dmesg 1")
+            || page.stdout().contains(".TH coroner-dmesg 1"),
+        "{}",
+        page.stdout()
+    );
+    coroner(d.path(), &["man", "frobnicate"]).expect_code(2);
+    // Rendered by man(1) when it is installed.
+    if std::path::Path::new("/usr/bin/man").exists() {
+        std::fs::write(d.join("coroner.1"), man.stdout()).unwrap();
+        let r = shell(d.path(), "MANWIDTH=80 man -l coroner.1 | cat");
+        assert!(r.status.success(), "{r:?}");
+        assert!(
+            String::from_utf8_lossy(&r.stdout).contains("Post-mortem"),
+            "{r:?}"
+        );
+    }
 }

@@ -82,7 +82,7 @@ fn stopped_guest_dump_compresses_exactly() {
     let j = freeze_dump_check(&mut guest, Scenario::Stop, &dir);
     assert_eq!(j["machine"], "x86_64");
     assert_eq!(
-        j["layout"], "sections_first",
+        j["layout"], "sections-first",
         "qemu >= 7.2 writes section headers first"
     );
     // With -device vmcoreinfo and qemu_fw_cfg in the guest, the dump carries the note.

@@ -43,7 +43,8 @@ pub use kvm_exit::*;
 pub use mce::*;
 pub use paging::{PageTables, Translation, KERNEL_MAP_END, START_KERNEL_MAP};
 pub use printk::{
-    format_dmesg, read_kernel_log, FormatOptions, KernelLog, LogError, LogKind, LogRecord,
+    format_dmesg, read_kernel_log, BadLevel, FormatOptions, KernelLog, LogError, LogKind,
+    LogLevels, LogRecord, LEVEL_NAMES,
 };
 pub use report::{report, report_with_view, Report, ReportOptions, VcpuAt};
 pub use time::format_utc_micros;

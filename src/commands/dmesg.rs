@@ -31,7 +31,7 @@ pub fn run(args: &DmesgArgs) -> anyhow::Result<ExitClass> {
         )
     })?;
     let opts = FormatOptions {
-        max_level: args.level,
+        levels: args.level,
         since_boot_secs: args.since_boot,
         show_level: args.show_level,
         show_caller: args.caller,

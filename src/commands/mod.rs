@@ -3,12 +3,14 @@
 
 mod analyze;
 mod capture;
+mod completions;
 mod compress;
 mod dmesg;
 mod exit_reason;
 mod export;
 mod inspect;
 mod kernel;
+mod man;
 mod mce;
 mod output;
 mod qemu_log;
@@ -18,6 +20,8 @@ mod status;
 mod sym;
 mod tui;
 mod watch;
+
+pub use output::print_json_error;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitClass;
@@ -39,5 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     }
 }

@@ -29,12 +29,56 @@ pub fn rfc3339(unix: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
 }
 
-/// Writes `value` as pretty JSON plus a newline to stdout.
+/// The version of the JSON every command prints, in its top-level `schema` field. 2:
+/// addresses and 64-bit registers are `"0x…"` strings, enums kebab-case, errors as
+/// `{"error": …}`.
+pub const JSON_SCHEMA: u32 = 2;
+
+/// A command's JSON object with the `schema` field first.
+#[derive(serde::Serialize)]
+struct Versioned<'a, T> {
+    schema: u32,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// Writes `value` (a JSON object) as pretty JSON plus a newline to stdout, with the
+/// `schema` field first.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_vec_pretty(&Versioned {
+        schema: JSON_SCHEMA,
+        body: value,
+    })
+    .context("encoding JSON")?;
+    text.push(b'\n');
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).context("writing JSON to stdout")?;
-    writeln!(out).context("writing to stdout")?;
-    Ok(())
+    out.write_all(&text)
+        .and_then(|()| out.flush())
+        .context("writing JSON to stdout")
+}
+
+/// `value` (a JSON object) as one line of compact JSON with the `schema` field first (the
+/// announcements of `watch --json`).
+pub fn json_line<T: serde::Serialize>(value: &T) -> serde_json::Result<String> {
+    serde_json::to_string(&Versioned {
+        schema: JSON_SCHEMA,
+        body: value,
+    })
+}
+
+/// Under `--json`, a failure as one JSON object on stdout (one line): `{"schema": 2,
+/// "error": {"message", "class", "exit_code"}}`. The text message goes to stderr too.
+pub fn print_json_error(message: &str, class: ExitClass) {
+    let value = serde_json::json!({
+        "schema": JSON_SCHEMA,
+        "error": {
+            "message": message,
+            "class": class.name(),
+            "exit_code": class.code(),
+        }
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}").and_then(|()| out.flush());
 }
 
 /// Prints `value` as JSON when `json`, else the text `render` makes of it.

@@ -6,14 +6,15 @@
 
 use std::fmt::Write as _;
 
+use super::levels::LogLevels;
 use super::record::LogRecord;
 
 /// What [`format_dmesg`] prints.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FormatOptions {
-    /// Keep only records with `level <= max_level` (0 emergency ... 7 debug), like
-    /// `dmesg --level` up to a level; `None` keeps all.
-    pub max_level: Option<u8>,
+    /// Keep only records of these levels (0 emergency ... 7 debug), like `dmesg --level`;
+    /// `None` keeps all.
+    pub levels: Option<LogLevels>,
     /// Drop records stamped earlier than this many seconds since boot.
     pub since_boot_secs: Option<f64>,
     /// Prefix each line with the syslog priority `<N>`, `N = facility * 8 + level`, as the
@@ -42,7 +43,7 @@ fn after(ts_nsec: u64, since: f64) -> bool {
 impl FormatOptions {
     /// True when the level and time filters keep `r` (the one filter for text and JSON).
     pub fn keeps(&self, r: &LogRecord) -> bool {
-        self.max_level.is_none_or(|max| r.level <= max)
+        self.levels.is_none_or(|l| l.contains(r.level))
             && self.since_boot_secs.is_none_or(|s| after(r.ts_nsec, s))
     }
 }
@@ -140,7 +141,7 @@ mod tests {
             rec(2_000_000_000, 4, "warn late"),
         ];
         let only_warn = FormatOptions {
-            max_level: Some(4),
+            levels: Some(LogLevels::up_to(4)),
             ..FormatOptions::default()
         };
         assert_eq!(
@@ -156,7 +157,7 @@ mod tests {
             "[    1.000000] err at 1s\n[    2.000000] debug late\n[    2.000000] warn late\n"
         );
         let both = FormatOptions {
-            max_level: Some(6),
+            levels: Some(LogLevels::up_to(6)),
             since_boot_secs: Some(1.5),
             ..FormatOptions::default()
         };

@@ -18,6 +18,7 @@
 mod bytes;
 mod error;
 mod format;
+mod levels;
 mod lockless;
 mod plain;
 mod record;
@@ -30,6 +31,7 @@ mod testutil;
 
 pub use error::LogError;
 pub use format::{format_dmesg, FormatOptions};
+pub use levels::{BadLevel, LogLevels, LEVEL_NAMES};
 pub use record::{KernelLog, LogKind, LogRecord};
 
 use crate::kmem::KernelMem;

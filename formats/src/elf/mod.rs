@@ -43,6 +43,7 @@ pub enum ElfClass {
 #[serde(rename_all = "kebab-case")]
 pub enum Machine {
     /// EM_X86_64: CPU 0 was in long mode.
+    #[serde(rename = "x86_64")]
     X86_64,
     /// EM_386: CPU 0 was not in long mode (real, protected, or early boot).
     I386,

@@ -94,6 +94,7 @@ pub struct UserRegs32 {
 #[serde(tag = "layout", rename_all = "kebab-case")]
 pub enum VcpuRegs {
     /// The 336-byte x86_64 layout.
+    #[serde(rename = "x86_64")]
     X86_64(UserRegs64),
     /// The 144-byte i386 layout (qemu uses it when CPU 0 was not in long mode).
     I386(UserRegs32),

@@ -59,7 +59,7 @@ fn run() -> Res<()> {
             let out = dir.join(format!("cap{level}.core.zst"));
             let t = Instant::now();
             let o = Command::new(&coroner)
-                .args(["capture", "--level", level, "--qmp"])
+                .args(["capture", "--compression-level", level, "--qmp"])
                 .arg(guest.tool_socket())
                 .arg("-o")
                 .arg(&out)
@@ -104,7 +104,11 @@ fn run() -> Res<()> {
                 *cap3_secs,
                 size_of(cap3),
             ),
-            ("coroner capture --level 1", *cap1_secs, size_of(cap1)),
+            (
+                "coroner capture --compression-level 1",
+                *cap1_secs,
+                size_of(cap1),
+            ),
             ("qemu kdump-zlib to a file", kdump_secs, kdump_size),
             ("ELF piped through zstd -1 -T2", z_secs, z_size),
         ];

@@ -189,7 +189,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
                 Ok(n) => {
                     notifier.notice(&n);
                     let line = if args.json {
-                        serde_json::to_string(&n).context("encoding an announcement")?
+                        super::output::json_line(&n).context("encoding an announcement")?
                     } else {
                         text_line(&n)
                     };
