@@ -116,6 +116,19 @@ fn capture_waits_for_a_machine_check_and_records_memory_failure() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The report's events are objects, as the capture records them and watch announces
+    // them: qemu's fields and the time as RFC 3339.
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = report["events"].as_array().unwrap();
+    assert!(
+        seen.iter().any(|e| e["event"] == "MEMORY_FAILURE"),
+        "{report:#}"
+    );
+    for e in seen {
+        let time = e["time"].as_str().unwrap();
+        assert!(time.starts_with("20") && time.ends_with('Z'), "{e}");
+        assert!(e["seconds"].is_i64() && e.get("data").is_some(), "{e}");
+    }
     let r = coroner(dir.path(), &["inspect", "mce.core.zst", "--json"]);
     r.expect_code(0);
     let c = r.json()["metadata"]["capture"].clone();

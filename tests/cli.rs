@@ -587,3 +587,30 @@ fn completions_and_man_pages() {
         );
     }
 }
+
+#[test]
+fn times_are_rfc3339_and_a_missing_symbol_says_why() {
+    let d = Dir::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/captures");
+    let mce = coroner(
+        d.path(),
+        &["mce", root.join("mce-fatal.core.zst").to_str().unwrap()],
+    );
+    mce.expect_code(0);
+    let text = mce.stdout();
+    // The record's TIME and qemu's event, both RFC 3339 UTC.
+    assert!(text.contains("TIME 2026-11-22T13:05:30Z"), "{text}");
+    assert!(
+        text.contains("MEMORY_FAILURE 2026-11-22T13:05:31.956200Z"),
+        "{text}"
+    );
+    let panic = root.join("panic.core.zst");
+    let a = coroner(d.path(), &["analyze", panic.to_str().unwrap(), "--json"]).json();
+    let in_module = &a["vcpus"][1];
+    assert!(in_module["symbol"].is_null(), "{in_module}");
+    assert_eq!(in_module["no_symbol"], "in-a-module");
+    assert!(a["vcpus"][0]["symbol"].is_string());
+    assert!(a["vcpus"][0].get("no_symbol").is_none());
+    let text = coroner(d.path(), &["analyze", panic.to_str().unwrap()]).stdout();
+    assert!(text.contains("(in a module)"), "{text}");
+}

@@ -47,7 +47,7 @@ pub use printk::{
     LogLevels, LogRecord, LEVEL_NAMES,
 };
 pub use report::{report, report_with_view, Report, ReportOptions, VcpuAt};
-pub use time::format_utc_micros;
+pub use time::{format_rfc3339_micros, format_rfc3339_seconds};
 pub use triage::{triage, CallTrace, Finding, Triage};
 pub use vmcoreinfo::Vmcoreinfo;
 pub use vmcoreinfo_scan::{scan_until as scan_vmcoreinfo, Candidate, CandidateKind};

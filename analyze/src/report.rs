@@ -23,8 +23,23 @@ pub struct VcpuAt {
     /// Instruction pointer.
     #[serde(with = "coroner_formats::hex")]
     pub rip: u64,
-    /// `name+0xoff/0xsize`, `(in a module)`, or none.
+    /// `name+0xoff/0xsize`, or none (see `no_symbol`).
     pub symbol: Option<String>,
+    /// Why `symbol` is none: `in-a-module` (module symbols are not in kallsyms),
+    /// `no-kallsyms` (the table was not found) or `not-in-kallsyms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_symbol: Option<&'static str>,
+}
+
+impl VcpuAt {
+    /// The symbol for text output, or why there is none in parentheses.
+    pub fn symbol_text(&self) -> String {
+        match (&self.symbol, self.no_symbol) {
+            (Some(s), _) => s.clone(),
+            (None, Some(why)) => format!("({})", why.replace('-', " ")),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 /// What to put in a [`Report`].
@@ -193,13 +208,19 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
             let rip = v.qemu.as_ref()?.rip;
             let symbol = kallsyms
                 .as_ref()
-                .and_then(|k| k.symbolize(rip).map(|_| k.format_addr(rip)))
+                .and_then(|k| k.symbolize(rip).map(|_| k.format_addr(rip)));
+            let no_symbol = match (&symbol, &kallsyms) {
+                (Some(_), _) => None,
                 // Module symbols live in each module's own tables, not in kallsyms.
-                .or_else(|| (rip >= MODULES_START).then(|| "(in a module)".to_string()));
+                (None, _) if rip >= MODULES_START => Some("in-a-module"),
+                (None, None) => Some("no-kallsyms"),
+                (None, Some(_)) => Some("not-in-kallsyms"),
+            };
             Some(VcpuAt {
                 index: v.index,
                 rip,
                 symbol,
+                no_symbol,
             })
         })
         .collect();

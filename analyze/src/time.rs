@@ -1,27 +1,16 @@
-//! Wall-clock times as text, without a date crate.
+//! Wall-clock times as text: RFC 3339 in UTC everywhere (`2026-11-22T11:55:31Z`), through
+//! humantime.
 
-/// `2026-11-22 11:57:01.692831 UTC` from microseconds since the epoch.
-pub fn format_utc_micros(us: u64) -> String {
-    let secs = us / 1_000_000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        us % 1_000_000
-    )
+use std::time::{Duration, UNIX_EPOCH};
+
+/// `2026-11-22T11:55:31.692831Z` from microseconds since the epoch.
+pub fn format_rfc3339_micros(us: u64) -> String {
+    humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_micros(us)).to_string()
+}
+
+/// `2026-11-22T11:55:31Z` from seconds since the epoch.
+pub fn format_rfc3339_seconds(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
 #[cfg(test)]
@@ -30,14 +19,18 @@ mod tests {
 
     #[test]
     fn time_format() {
-        assert_eq!(format_utc_micros(0), "1970-01-01 00:00:00.000000 UTC");
+        assert_eq!(format_rfc3339_micros(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(
-            format_utc_micros(1_795_348_531_692_831),
-            "2026-11-22 11:55:31.692831 UTC"
+            format_rfc3339_micros(1_795_348_531_692_831),
+            "2026-11-22T11:55:31.692831Z"
         );
         assert_eq!(
-            format_utc_micros(951_782_400_000_001),
-            "2000-02-29 00:00:00.000001 UTC"
+            format_rfc3339_micros(951_782_400_000_001),
+            "2000-02-29T00:00:00.000001Z"
+        );
+        assert_eq!(
+            format_rfc3339_seconds(1_795_348_531),
+            "2026-11-22T11:55:31Z"
         );
     }
 }

@@ -18,6 +18,7 @@ mod address;
 mod capture;
 mod capture_error;
 mod error;
+mod event_json;
 mod head_source;
 mod info;
 mod local_process;

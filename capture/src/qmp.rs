@@ -31,8 +31,8 @@ pub struct QemuVersion {
     pub package: String,
 }
 
-/// An asynchronous QMP event.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+/// An asynchronous QMP event (written as JSON with its time too: `event_json.rs`).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 pub struct Event {
     /// Event name (`STOP`, `GUEST_PANICKED`, `MEMORY_FAILURE`, ...).
     pub event: String,

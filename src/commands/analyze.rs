@@ -38,7 +38,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
             "vCPU {:<6} RIP {:016x} {}",
             v.index,
             v.rip,
-            escape_control(v.symbol.as_deref().unwrap_or(""))
+            escape_control(&v.symbol_text())
         );
     }
     if let Some(m) = &report.machine_check {

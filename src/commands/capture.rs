@@ -24,7 +24,8 @@ struct CaptureReport<'a> {
     live: bool,
     qemu_pid: Option<u32>,
     qemu_log: Option<&'a str>,
-    events: Vec<&'a str>,
+    /// qemu's events seen, as objects of the same shape as `watch`'s announcements hold.
+    events: &'a [coroner_capture::Event],
     warnings: &'a [String],
     timings: &'a coroner_capture::Timings,
     /// Peak resident memory of this process (VmHWM), for the benchmark.
@@ -78,7 +79,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
         live: info.live,
         qemu_pid: info.qemu_pid,
         qemu_log: info.qemu_log.as_ref().map(|l| l.source.as_str()),
-        events: info.events.iter().map(|e| e.event.as_str()).collect(),
+        events: &info.events,
         warnings: &info.warnings,
         timings: &info.timings,
         peak_rss_bytes: peak_rss(),
@@ -115,7 +116,8 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
         report.qemu_log.unwrap_or("not found (--qemu-log FILE)")
     );
     if !report.events.is_empty() {
-        println!("events seen: {}", report.events.join(", "));
+        let names: Vec<&str> = report.events.iter().map(|e| e.event.as_str()).collect();
+        println!("events seen: {}", names.join(", "));
     }
     for w in &info.warnings {
         println!("warning: {}", coroner_analyze::escape_control(w));

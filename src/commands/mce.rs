@@ -92,7 +92,7 @@ fn render(r: &MceReport) -> String {
             s,
             "  MEMORY_FAILURE {} recipient={} action={} action-required={}{}{tied}",
             e.time_us
-                .map(|t| format!("{}.{:06}", t / 1_000_000, t % 1_000_000))
+                .map(coroner_analyze::format_rfc3339_micros)
                 .unwrap_or_else(|| "?".into()),
             escape_control(&e.recipient),
             escape_control(&e.action),
@@ -232,7 +232,7 @@ fn render_record(s: &mut String, i: usize, n: usize, rec: &MceRecord) {
             "  TSC       {}   TIME {}",
             hex_opt(raw.tsc),
             raw.time
-                .map(|t| t.to_string())
+                .map(coroner_analyze::format_rfc3339_seconds)
                 .unwrap_or_else(|| "-".into())
         );
     }

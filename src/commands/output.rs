@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 
@@ -26,7 +25,7 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Seconds since the epoch as an RFC 3339 UTC time.
 pub fn rfc3339(unix: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+    coroner_analyze::format_rfc3339_seconds(unix)
 }
 
 /// The version of the JSON every command prints, in its top-level `schema` field. 2:

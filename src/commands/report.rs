@@ -150,7 +150,7 @@ fn markdown(core: &Core, file: &Path, r: &Report, tail: usize) -> String {
             .vcpus
             .iter()
             .find(|v| v.index == vcpu)
-            .and_then(|v| v.symbol.clone())
+            .map(|v| v.symbol_text())
             .unwrap_or_default();
         let _ = writeln!(s, "\n## Registers (vCPU {vcpu})\n\n```");
         let _ = writeln!(s, "RIP={:016x} {}", st.rip, block(&sym));

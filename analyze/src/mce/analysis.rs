@@ -422,7 +422,7 @@ fn origin(
         format!(
             "qemu injected it: MEMORY_FAILURE recipient=guest action=inject action-required={} at {} (matched by the action-required flag and time: the record's TIME is {dt:+} s from the event)",
             e.action_required,
-            e.time_us.map(crate::time::format_utc_micros).unwrap_or_else(|| "unknown time".into())
+            e.time_us.map(crate::time::format_rfc3339_micros).unwrap_or_else(|| "unknown time".into())
         )
     });
     match (ev, &host.log_source) {

@@ -49,7 +49,15 @@ impl Events {
                                 .unwrap_or_default();
                             l.push(Line::from(vec![
                                 Span::styled(
-                                    format!("{secs}.{us:06} "),
+                                    format!(
+                                        "{} ",
+                                        coroner_analyze::format_rfc3339_micros(
+                                            u64::try_from(secs)
+                                                .unwrap_or(0)
+                                                .saturating_mul(1_000_000)
+                                                .saturating_add(u64::try_from(us).unwrap_or(0))
+                                        )
+                                    ),
                                     Style::default().fg(Color::DarkGray),
                                 ),
                                 Span::styled(

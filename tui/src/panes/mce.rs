@@ -76,7 +76,7 @@ impl Mce {
                 hex(r.raw.misc),
                 r.raw
                     .time
-                    .map(|t| t.to_string())
+                    .map(coroner_analyze::format_rfc3339_seconds)
                     .unwrap_or_else(|| "-".into())
             )));
             if let Some(p) = &r.page {

@@ -60,7 +60,7 @@ impl Overview {
         for v in &r.vcpus {
             l.push(fact(
                 &format!("vCPU {}", v.index),
-                format!("RIP {:#018x} {}", v.rip, v.symbol.as_deref().unwrap_or("")),
+                format!("RIP {:#018x} {}", v.rip, v.symbol_text()),
             ));
         }
         l.push(Line::raw(""));
@@ -83,7 +83,7 @@ impl Overview {
                 l.push(fact("written by", m.tool.clone()));
                 l.push(fact(
                     "created",
-                    coroner_analyze::format_utc_micros(m.created_unix.saturating_mul(1_000_000)),
+                    coroner_analyze::format_rfc3339_seconds(m.created_unix),
                 ));
                 if !m.content_sha256.is_empty() {
                     l.push(fact("sha256", m.content_sha256.clone()));
