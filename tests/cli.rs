@@ -406,6 +406,10 @@ fn json_and_text_to_a_closed_pipe_end_quietly() {
             "JSON",
             format!("$CORONER inspect {sample} --json | head -c 10"),
         ),
+        (
+            "text",
+            format!("$CORONER sym {sample} {} | head -1", "panic ".repeat(4000)),
+        ),
     ] {
         let o = shell(d.path(), &script);
         assert!(o.status.success(), "{what}: {script}: {o:?}");

@@ -80,6 +80,15 @@ pub fn print_json_error(message: &str, class: ExitClass) {
     let _ = writeln!(out, "{value}").and_then(|()| out.flush());
 }
 
+/// Writes `text` to stdout; a closed stdout comes back as an error that `main` treats
+/// as the end of the reader's interest, not a failure (`println!` would panic).
+pub fn print_text(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
+}
+
 /// Prints `value` as JSON when `json`, else the text `render` makes of it.
 pub fn print_as<T: serde::Serialize>(
     json: bool,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use coroner_capture::{status, QmpAddress};
 
-use super::output::print_json;
+use super::output::{print_json, print_text};
 use crate::cli::StatusArgs;
-use crate::exit::{ClassifyExt, ExitClass};
+use crate::exit::{is_broken_pipe, ClassifyExt, ExitClass};
 
 /// Runs the query and returns the OCF exit code (not an [`ExitClass`]).
 pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
@@ -20,7 +20,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
         args.dir.as_deref(),
     );
     let code = s.health.ocf_code();
-    if args.json {
+    let printed = if args.json {
         print_json(&serde_json::json!({
             "health": s.health,
             "run_state": s.run_state,
@@ -28,13 +28,17 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
             "capture": s.capture,
             "detail": s.detail,
             "exit_code": code,
-        }))?;
+        }))
     } else {
-        println!(
-            "{}: {}",
+        print_text(&format!(
+            "{}: {}\n",
             s.health.name(),
             coroner_analyze::escape_control(&s.detail)
-        );
+        ))
+    };
+    match printed {
+        // The monitor code is the answer: a reader that went away does not change it.
+        Err(e) if !is_broken_pipe(&e) => Err(e),
+        _ => Ok(code),
     }
-    Ok(code)
 }

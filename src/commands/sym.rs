@@ -4,7 +4,7 @@ use coroner_analyze::escape_control;
 use serde::Serialize;
 
 use super::kernel;
-use super::output::print_json;
+use super::output::{print_json, print_text};
 use crate::cli::SymArgs;
 use crate::exit::{classified, ExitClass};
 
@@ -94,19 +94,23 @@ pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
             answers,
         })?;
     } else {
+        let mut text = String::new();
         for a in &answers {
-            match (&a.symbol, a.address) {
-                (Some(name), Some(addr)) => println!(
+            let line = match (&a.symbol, a.address) {
+                (Some(name), Some(addr)) => format!(
                     "{addr:016x} {}+{:#x}/{:#x} ({})",
                     escape_control(name),
                     a.offset.unwrap_or(0),
                     a.size.unwrap_or(0),
                     a.kind.unwrap_or('?')
                 ),
-                (None, Some(addr)) => println!("{addr:016x} not in any kernel symbol"),
-                _ => println!("{}: no such symbol", escape_control(&a.query)),
-            }
+                (None, Some(addr)) => format!("{addr:016x} not in any kernel symbol"),
+                _ => format!("{}: no such symbol", escape_control(&a.query)),
+            };
+            text.push_str(&line);
+            text.push('\n');
         }
+        print_text(&text)?;
     }
     Ok(if missing > 0 {
         ExitClass::NotFound
