@@ -68,16 +68,25 @@ pub fn json_line<T: serde::Serialize>(value: &T) -> serde_json::Result<String> {
 /// Under `--json`, a failure as one JSON object on stdout (one line): `{"schema": 2,
 /// "error": {"message", "class", "exit_code"}}`. The text message goes to stderr too.
 pub fn print_json_error(message: &str, class: ExitClass) {
-    let value = serde_json::json!({
-        "schema": JSON_SCHEMA,
-        "error": {
-            "message": message,
-            "class": class.name(),
-            "exit_code": class.code(),
-        }
-    });
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}").and_then(|()| out.flush());
+    #[derive(serde::Serialize)]
+    struct Failure<'a> {
+        message: &'a str,
+        class: &'static str,
+        exit_code: u8,
+    }
+    #[derive(serde::Serialize)]
+    struct ErrorObject<'a> {
+        error: Failure<'a>,
+    }
+    let error = Failure {
+        message,
+        class: class.name(),
+        exit_code: class.code(),
+    };
+    if let Ok(line) = json_line(&ErrorObject { error }) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    }
 }
 
 /// Writes `text` to stdout; a closed stdout comes back as an error that `main` treats
