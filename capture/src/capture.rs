@@ -63,10 +63,9 @@ pub struct CaptureOptions {
     pub wait_frozen: Option<Duration>,
     /// On failure, keep `NAME.partial` marked incomplete instead of deleting it.
     pub keep_partial: bool,
-    /// Deadline for each QMP answer.
+    /// Deadline for each QMP answer, and for the dump's progress: a dump that brings no
+    /// new byte (and no progress in `query-dump`) for this long fails.
     pub timeout: Duration,
-    /// Give up when the dump makes no progress for this long.
-    pub stall_timeout: Duration,
     /// Container options.
     pub write: WriteOptions,
     /// Most bytes of qemu's log kept.
@@ -87,7 +86,6 @@ impl CaptureOptions {
             wait_frozen: None,
             keep_partial: false,
             timeout: Duration::from_secs(30),
-            stall_timeout: Duration::from_secs(120),
             write: WriteOptions::default(),
             log_tail_bytes: 256 << 10,
             tool: String::from("coroner"),
@@ -238,10 +236,11 @@ pub fn capture_with(
     info.dump_status = optional(qmp, "query-dump").ok().flatten();
     info.run_state_after = qmp.run_state().ok();
     info.events = qmp.events().to_vec();
+    info.events_dropped = qmp.events_dropped().clone();
     let (writer, head, vmcoreinfo_candidates) = result?;
 
     // Checks before the file may claim to be complete.
-    let resumed = info.events[since..].iter().any(|e| e.event == "RESUME") && !info.live;
+    let resumed = info.events.iter().skip(since).any(|e| e.event == "RESUME") && !info.live;
     let after = info.run_state_after.clone().unwrap_or_default();
     if resumed || (!info.live && after == "running") {
         let reason = format!("guest resumed during capture (run state {after})");
@@ -364,7 +363,7 @@ fn dump_through_pipe(
     let received = AtomicU64::new(0);
     let stop_reader = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let reader = s.spawn(|| drain(rd, writer, &received, &stop_reader));
+        let reader = s.spawn(|| drain(rd, writer, &received, &stop_reader, Some(opts.timeout)));
         let outcome = follow_dump(
             qmp,
             &format!("fd:{fdname}"),
@@ -422,6 +421,15 @@ fn settle(
             let kept = abandon(writer, &source.to_string());
             Err(CaptureError::Output { source, kept })
         }
+        (_, DrainEnd::Stalled) => {
+            let reason = stalled(opts.timeout);
+            let kept = abandon(writer, &reason);
+            Err(CaptureError::Incomplete {
+                bytes,
+                reason,
+                kept,
+            })
+        }
         (_, DrainEnd::ReadFailed(e)) => {
             let reason = format!("reading qemu's pipe: {e}");
             let kept = abandon(writer, &reason);
@@ -440,6 +448,14 @@ fn settle(
             Err(CaptureError::Interrupted { kept })
         }
     }
+}
+
+/// Why a dump that stopped making progress was given up.
+fn stalled(timeout: Duration) -> String {
+    format!(
+        "the dump made no progress for {:.1} s (--timeout): qemu neither wrote nor finished it",
+        timeout.as_secs_f64()
+    )
 }
 
 fn with_kept(e: CaptureError, bytes: u64, kept: Option<PathBuf>) -> CaptureError {
@@ -516,8 +532,10 @@ fn follow_dump(
             Some("completed") => return Ok(()),
             Some("active") => {}
             other => {
-                let error = qmp.events()[since..]
+                let error = qmp
+                    .events()
                     .iter()
+                    .skip(since)
                     .rev()
                     .find(|e| e.event == "DUMP_COMPLETED")
                     .and_then(|e| e.data.get("error").and_then(Value::as_str))
@@ -531,10 +549,10 @@ fn follow_dump(
         let now = received.load(Ordering::Relaxed).max(done);
         if now != last_progress.0 {
             last_progress = (now, Instant::now());
-        } else if last_progress.1.elapsed() > opts.stall_timeout {
+        } else if last_progress.1.elapsed() > opts.timeout {
             return Err(CaptureError::Incomplete {
                 bytes: now,
-                reason: format!("no progress for {} s", opts.stall_timeout.as_secs()),
+                reason: stalled(opts.timeout),
                 kept: None,
             });
         }
@@ -587,7 +605,7 @@ fn dump_through_file(
         let writer = ContainerWriter::create(&opts.output, opts.write.clone())
             .map_err(|source| CaptureError::Output { source, kept: None })?;
         let rd = std::os::fd::OwnedFd::from(file);
-        let drained = drain(rd, writer, &received, interrupt);
+        let drained = drain(rd, writer, &received, interrupt, None);
         settle(drained, Ok(()), opts, meta, interrupt)
     });
     let _ = std::fs::remove_file(&elf_path);

@@ -1,5 +1,7 @@
 //! What a capture records beside guest memory: the container metadata's `capture` object.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -79,8 +81,13 @@ pub struct CaptureInfo {
     pub qemu_log: Option<LogTail>,
     /// Final `query-dump`.
     pub dump_status: Option<Value>,
-    /// Every QMP event seen during the capture, in order.
+    /// Every QMP event seen during the capture, in order, within bounds: a monitor that
+    /// floods events has the rest counted in `events_dropped`.
     pub events: Vec<Event>,
+    /// Events not kept on this connection because their budget was full, by name
+    /// (`(other names)` past 63 names). Absent when none was dropped.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events_dropped: BTreeMap<String, u64>,
     /// Step timings.
     pub timings: Timings,
     /// Things that went wrong without stopping the capture.

@@ -19,10 +19,12 @@ mod capture;
 mod capture_error;
 mod error;
 mod event_json;
+mod event_queue;
 mod head_source;
 mod info;
 mod local_process;
 mod qmp;
+mod run_state;
 mod status;
 mod stream;
 mod watch;
@@ -33,6 +35,7 @@ pub use capture_error::CaptureError;
 pub use error::{Error, Result};
 pub use info::{CaptureInfo, LogTail, Timings};
 pub use qmp::{Event, QemuVersion, Qmp};
+pub use run_state::{FAILURE_STATES, PAUSE_STATES};
 pub use status::{status, Health, Status};
 pub use watch::{
     safe_name, watch, LogLevel, Notice, NoticeKind, Triggers, WatchEnd, WatchOptions, WatchSink,

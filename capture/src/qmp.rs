@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::address::QmpAddress;
 use crate::error::{Error, Result};
+use crate::event_queue::EventQueue;
 
 /// The longest line accepted from qemu (HMP `info mtree -f` of a large machine is big).
 const MAX_LINE: usize = 32 << 20;
@@ -103,7 +104,7 @@ pub struct Qmp {
     stream: Stream,
     pending: Vec<u8>,
     next_id: u64,
-    events: Vec<Event>,
+    events: EventQueue,
     version: QemuVersion,
     /// Default deadline for a command's answer.
     pub timeout: Duration,
@@ -164,12 +165,12 @@ impl Qmp {
             stream,
             pending: Vec::new(),
             next_id: 1,
-            events: Vec::new(),
+            events: EventQueue::default(),
             version: QemuVersion::default(),
             timeout,
         };
         let deadline = Instant::now() + timeout;
-        let greeting = qmp.read_message(deadline, "waiting for the QMP greeting")?;
+        let (greeting, _) = qmp.read_message(deadline, "waiting for the QMP greeting")?;
         let Some(g) = greeting.get("QMP") else {
             return Err(Error::Protocol {
                 detail: format!(
@@ -198,9 +199,15 @@ impl Qmp {
         &self.version
     }
 
-    /// Events received so far, in order.
+    /// Events received and kept so far, in order (a flood is bounded: see
+    /// [`events_dropped`](Self::events_dropped)).
     pub fn events(&self) -> &[Event] {
-        &self.events
+        self.events.events()
+    }
+
+    /// How many events of each name were not kept because their budget was full.
+    pub fn events_dropped(&self) -> &std::collections::BTreeMap<String, u64> {
+        self.events.dropped()
     }
 
     /// Runs a command and returns its `return` value.
@@ -301,9 +308,9 @@ impl Qmp {
     fn wait_reply(&mut self, id: u64, command: &str, deadline: Instant) -> Result<Value> {
         let during = format!("waiting for the answer to {command}");
         loop {
-            let msg = self.read_message(deadline, &during)?;
+            let (msg, size) = self.read_message(deadline, &during)?;
             if msg.get("event").is_some() {
-                self.record_event(msg);
+                self.record_event(&msg, size);
                 continue;
             }
             if msg.get("id").and_then(Value::as_u64) != Some(id) {
@@ -357,15 +364,16 @@ impl Qmp {
     pub fn wait_event(&mut self, name: &str, since: usize, timeout: Duration) -> Result<Event> {
         let deadline = Instant::now() + timeout;
         let during = format!("waiting for event {name}");
-        let mut seen = since;
+        if let Some(e) = self.events().iter().skip(since).find(|e| e.event == name) {
+            return Ok(e.clone());
+        }
         loop {
-            if let Some(e) = self.events.iter().skip(seen).find(|e| e.event == name) {
-                return Ok(e.clone());
-            }
-            seen = self.events.len();
-            let msg = self.read_message(deadline, &during)?;
+            let (msg, size) = self.read_message(deadline, &during)?;
             if msg.get("event").is_some() {
-                self.record_event(msg);
+                let e = self.record_event(&msg, size);
+                if e.event == name {
+                    return Ok(e);
+                }
             }
         }
     }
@@ -375,35 +383,34 @@ impl Qmp {
     pub fn next_event(&mut self, timeout: Duration) -> Result<Option<Event>> {
         let deadline = Instant::now() + timeout;
         match self.read_message(deadline, "waiting for events") {
-            Ok(msg) if msg.get("event").is_some() => {
-                self.record_event(msg);
-                Ok(self.events.last().cloned())
-            }
+            Ok((msg, size)) if msg.get("event").is_some() => Ok(Some(self.record_event(&msg, size))),
             Ok(_) | Err(Error::Timeout { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// Forgets all but the last `keep` events (a long-lived connection would otherwise
-    /// grow without bound); returns how many were dropped.
+    /// grow without bound); returns how many were forgotten.
     pub fn trim_events(&mut self, keep: usize) -> usize {
-        let drop = self.events.len().saturating_sub(keep);
-        self.events.drain(..drop);
-        drop
+        self.events.trim(keep)
     }
 
-    fn record_event(&mut self, msg: Value) {
+    /// Keeps the event in `msg` (`size` bytes of QMP text) if its budget has room, and
+    /// returns it either way.
+    fn record_event(&mut self, msg: &Value, size: usize) -> Event {
         let ts = &msg["timestamp"];
-        self.events.push(Event {
+        let event = Event {
             event: msg["event"].as_str().unwrap_or_default().to_string(),
             data: msg.get("data").cloned().unwrap_or(Value::Null),
             seconds: ts["seconds"].as_i64().unwrap_or(0),
             microseconds: ts["microseconds"].as_i64().unwrap_or(0),
-        });
+        };
+        self.events.push(event.clone(), size);
+        event
     }
 
-    /// Reads one JSON message, waiting at most until `deadline`.
-    fn read_message(&mut self, deadline: Instant, during: &str) -> Result<Value> {
+    /// Reads one JSON message and its size in bytes, waiting at most until `deadline`.
+    fn read_message(&mut self, deadline: Instant, during: &str) -> Result<(Value, usize)> {
         loop {
             if let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.pending.drain(..=nl).collect();
@@ -411,9 +418,10 @@ impl Qmp {
                 if text.is_empty() {
                     continue;
                 }
-                return serde_json::from_slice(text).map_err(|e| Error::Protocol {
+                let msg = serde_json::from_slice(text).map_err(|e| Error::Protocol {
                     detail: format!("{e} in {:?}", excerpt(text)),
-                });
+                })?;
+                return Ok((msg, text.len()));
             }
             if self.pending.len() > MAX_LINE {
                 return Err(Error::Protocol {

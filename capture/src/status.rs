@@ -1,14 +1,15 @@
-//! What a polling HA agent needs to know about one guest: running, frozen (and so safe to
-//! fail over without fencing), frozen and already captured, or gone. Read-only: it asks
-//! qemu `query-status` and `query-cpus-fast`, nothing else.
+//! What a polling HA agent needs to know about one guest: running, paused by an operator
+//! (not a failure), frozen by a failure or by coroner itself (and so safe to fail over
+//! without fencing), frozen and already captured, or gone. Read-only: it asks qemu
+//! `query-status` and `query-cpus-fast`, nothing else.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::capture::FROZEN_STATES;
 use crate::local_process;
+use crate::run_state::{is_failure, is_pause, CORONER_STOP_STATE};
 use crate::{Qmp, QmpAddress};
 
 /// The classification.
@@ -17,8 +18,13 @@ use crate::{Qmp, QmpAddress};
 pub enum Health {
     /// The guest runs (or is migrating or starting).
     Running,
-    /// qemu holds the guest frozen: no guest code runs, so failing over is safe without
-    /// fencing; no capture of this freeze was found.
+    /// The guest is held without having failed: an operator's `stop` (`virsh suspend`),
+    /// `-S` before the first `cont` (`prelaunch`), a debugger, ACPI S3, a finished
+    /// outgoing migration. Its own business, not a failure.
+    Paused,
+    /// qemu holds the guest frozen after a failure (or coroner paused it with `capture
+    /// --stop`): no guest code runs, so failing over is safe without fencing; no capture
+    /// of this freeze was found.
     Frozen,
     /// Frozen, and a complete capture of this qemu in this state exists.
     FrozenCaptured,
@@ -44,10 +50,13 @@ pub struct Status {
 }
 
 impl Health {
-    /// `Frozen` for a frozen run state, else `Running` (captures and absence aside).
+    /// What the run state alone says: `Frozen` for a failure state, `Paused` for a pause
+    /// state, else `Running`. A pause that coroner made is told apart by [`judge`].
     pub fn of_run_state(state: &str) -> Health {
-        if FROZEN_STATES.contains(&state) {
+        if is_failure(state) {
             Health::Frozen
+        } else if is_pause(state) {
+            Health::Paused
         } else {
             Health::Running
         }
@@ -57,6 +66,7 @@ impl Health {
     pub fn name(self) -> &'static str {
         match self {
             Health::Running => "running",
+            Health::Paused => "paused",
             Health::Frozen => "frozen",
             Health::FrozenCaptured => "frozen-captured",
             Health::Gone => "gone",
@@ -64,15 +74,88 @@ impl Health {
         }
     }
 
-    /// The exit code an OCF resource agent's `monitor` can return as is: 0 running
-    /// (`OCF_SUCCESS`), 7 gone (`OCF_NOT_RUNNING`), 1 frozen or unknown
-    /// (`OCF_ERR_GENERIC`: the resource failed; recover it elsewhere).
+    /// The exit code an OCF resource agent's `monitor` can return as is: 0 running or
+    /// paused (`OCF_SUCCESS`, as Pacemaker's VirtualDomain counts a paused domain), 7 gone
+    /// (`OCF_NOT_RUNNING`), 1 frozen or unknown (`OCF_ERR_GENERIC`: the resource failed;
+    /// recover it elsewhere).
     pub fn ocf_code(self) -> u8 {
         match self {
-            Health::Running => 0,
+            Health::Running | Health::Paused => 0,
             Health::Gone => 7,
             Health::Frozen | Health::FrozenCaptured | Health::Unknown => 1,
         }
+    }
+}
+
+/// A guest's health from its run state and the captures in the capture directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Judged {
+    /// The classification.
+    pub health: Health,
+    /// The complete capture of this freeze, for [`Health::FrozenCaptured`].
+    pub capture: Option<PathBuf>,
+    /// How it was decided.
+    pub detail: String,
+}
+
+/// Judges a guest of the qemu at `address` (process `pid`) in run state `state`: a failure
+/// state is frozen, captured when `dir` holds a complete capture of it; a pause is the
+/// operator's, unless `dir` holds the record of coroner's own `capture --stop` of this
+/// qemu, which makes it the failover-safe freeze.
+pub(crate) fn judge(dir: Option<&Path>, address: &QmpAddress, state: &str, pid: Option<u32>) -> Judged {
+    let in_dir = |d: &Path| format!("no complete capture of this qemu in this state in {}", d.display());
+    match Health::of_run_state(state) {
+        Health::Frozen => {
+            let found = dir.and_then(|d| find_capture(d, address, state, pid));
+            Judged {
+                health: if found.is_some() {
+                    Health::FrozenCaptured
+                } else {
+                    Health::Frozen
+                },
+                detail: match (&found, dir) {
+                    (Some(p), _) => format!("run state {state}; captured in {}", p.display()),
+                    (None, Some(d)) => format!("run state {state}; {}", in_dir(d)),
+                    (None, None) => format!("run state {state}"),
+                },
+                capture: found,
+            }
+        }
+        Health::Paused => match dir.and_then(|d| find_coroner_stop(d, address, state, pid)) {
+            Some(rec) if rec.complete => Judged {
+                health: Health::FrozenCaptured,
+                detail: format!(
+                    "run state {state}, paused by coroner capture --stop; captured in {}",
+                    rec.path.display()
+                ),
+                capture: Some(rec.path),
+            },
+            Some(rec) => Judged {
+                health: Health::Frozen,
+                detail: format!(
+                    "run state {state}, paused by coroner capture --stop, whose capture failed (kept in {})",
+                    rec.path.display()
+                ),
+                capture: None,
+            },
+            None => Judged {
+                health: Health::Paused,
+                detail: format!(
+                    "run state {state}: paused by an operator or not started yet, not a failure{}",
+                    if state == CORONER_STOP_STATE && dir.is_some() {
+                        " (no capture --stop of this qemu on record)"
+                    } else {
+                        ""
+                    }
+                ),
+                capture: None,
+            },
+        },
+        h => Judged {
+            health: h,
+            capture: None,
+            detail: format!("run state {state}"),
+        },
     }
 }
 
@@ -116,33 +199,13 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
         Err(e) => return only(Health::Unknown, format!("query-status: {e}")),
     };
     let pid = local_process::find_for(&mut qmp).map(|l| l.pid);
-    if Health::of_run_state(&state) == Health::Running {
-        return Status {
-            health: Health::Running,
-            run_state: Some(state.clone()),
-            qemu_pid: pid,
-            capture: None,
-            detail: format!("run state {state}"),
-        };
-    }
-    let found = captures.and_then(|d| find_capture(d, address, &state, pid));
+    let judged = judge(captures, address, &state, pid);
     Status {
-        health: if found.is_some() {
-            Health::FrozenCaptured
-        } else {
-            Health::Frozen
-        },
-        run_state: Some(state.clone()),
+        health: judged.health,
+        run_state: Some(state),
         qemu_pid: pid,
-        detail: match (&found, captures) {
-            (Some(p), _) => format!("run state {state}; captured in {}", p.display()),
-            (None, Some(d)) => format!(
-                "run state {state}; no complete capture of this qemu in this state in {}",
-                d.display()
-            ),
-            (None, None) => format!("run state {state}"),
-        },
-        capture: found,
+        capture: judged.capture,
+        detail: judged.detail,
     }
 }
 
@@ -171,6 +234,65 @@ fn held_by_watch(dir: &Path, address: &QmpAddress) -> Option<Status> {
     })
 }
 
+/// A capture's record of one qemu, from its metadata.
+struct Record {
+    path: PathBuf,
+    complete: bool,
+    created_unix: u64,
+    stopped_by_coroner: bool,
+    /// The run state the capture held the guest in.
+    state: Option<String>,
+}
+
+/// The captures (complete, and kept `.partial` files) in `dir` of the qemu at `address`
+/// (and, when known, with process id `pid`).
+fn records(dir: &Path, address: &QmpAddress, pid: Option<u32>) -> Vec<Record> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = path.to_string_lossy();
+        if !name.ends_with(".core.zst") && !name.ends_with(".core.zst.partial") {
+            continue;
+        }
+        let Ok(reader) = coroner_formats::ContainerReader::open(&path) else {
+            continue;
+        };
+        let Some(meta) = reader.metadata() else {
+            continue;
+        };
+        let Some(c) = meta.capture.as_ref() else {
+            continue;
+        };
+        // The same qemu: by process id when both sides know it (a watcher and a poller
+        // use different monitors of one qemu), else by monitor address.
+        let same_qemu = match (pid, c.get("qemu_pid").and_then(|v| v.as_u64())) {
+            (Some(p), Some(c)) => u64::from(p) == c,
+            _ => c.get("qmp").and_then(|v| v.as_str()) == Some(&address.to_string()),
+        };
+        if !same_qemu {
+            continue;
+        }
+        let stopped_by_coroner = c.get("stopped_by_coroner").and_then(|v| v.as_bool()) == Some(true);
+        // `capture --stop` found the guest running and left it paused.
+        let state = if stopped_by_coroner {
+            Some(CORONER_STOP_STATE.to_string())
+        } else {
+            c.get("run_state_before").and_then(|v| v.as_str()).map(String::from)
+        };
+        out.push(Record {
+            complete: meta.complete && name.ends_with(".core.zst"),
+            created_unix: meta.created_unix,
+            stopped_by_coroner,
+            state,
+            path,
+        });
+    }
+    out
+}
+
 /// A complete capture in `dir` of the qemu at `address` in run state `state` (and, when
 /// known, with process id `pid`).
 pub(crate) fn find_capture(
@@ -179,34 +301,28 @@ pub(crate) fn find_capture(
     state: &str,
     pid: Option<u32>,
 ) -> Option<PathBuf> {
-    let mut best: Option<(u64, PathBuf)> = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        if !path.to_string_lossy().ends_with(".core.zst") {
-            continue;
-        }
-        let Ok(core) = coroner_formats::open(&path) else {
-            continue;
-        };
-        let Some(meta) = core.metadata else { continue };
-        let Some(c) = meta.capture.as_ref() else {
-            continue;
-        };
-        let same_state = c.get("run_state_before").and_then(|v| v.as_str()) == Some(state);
-        // The same qemu: by process id when both sides know it (a watcher and a poller
-        // use different monitors of one qemu), else by monitor address.
-        let same_qemu = match (pid, c.get("qemu_pid").and_then(|v| v.as_u64())) {
-            (Some(p), Some(c)) => u64::from(p) == c,
-            _ => c.get("qmp").and_then(|v| v.as_str()) == Some(&address.to_string()),
-        };
-        if meta.complete && same_qemu && same_state {
-            let newer = best.as_ref().is_none_or(|(t, _)| meta.created_unix > *t);
-            if newer {
-                best = Some((meta.created_unix, path));
-            }
-        }
+    records(dir, address, pid)
+        .into_iter()
+        .filter(|r| r.complete && r.state.as_deref() == Some(state))
+        .max_by_key(|r| r.created_unix)
+        .map(|r| r.path)
+}
+
+/// The newest record in `dir` of coroner pausing this qemu itself (`capture --stop`), when
+/// the guest is in the state that leaves: a complete capture, or a kept partial.
+fn find_coroner_stop(
+    dir: &Path,
+    address: &QmpAddress,
+    state: &str,
+    pid: Option<u32>,
+) -> Option<Record> {
+    if state != CORONER_STOP_STATE {
+        return None;
     }
-    best.map(|(_, p)| p)
+    records(dir, address, pid)
+        .into_iter()
+        .filter(|r| r.stopped_by_coroner)
+        .max_by_key(|r| (r.complete, r.created_unix))
 }
 
 #[cfg(test)]
@@ -217,6 +333,7 @@ mod tests {
     fn names_match_the_json() {
         for h in [
             Health::Running,
+            Health::Paused,
             Health::Frozen,
             Health::FrozenCaptured,
             Health::Gone,
@@ -229,10 +346,29 @@ mod tests {
     #[test]
     fn ocf_codes() {
         assert_eq!(Health::Running.ocf_code(), 0);
+        assert_eq!(Health::Paused.ocf_code(), 0);
         assert_eq!(Health::Gone.ocf_code(), 7);
         assert_eq!(Health::Frozen.ocf_code(), 1);
         assert_eq!(Health::FrozenCaptured.ocf_code(), 1);
         assert_eq!(Health::Unknown.ocf_code(), 1);
+    }
+
+    #[test]
+    fn run_states() {
+        for (state, health) in [
+            ("running", Health::Running),
+            ("inmigrate", Health::Running),
+            ("paused", Health::Paused),
+            ("prelaunch", Health::Paused),
+            ("suspended", Health::Paused),
+            ("guest-panicked", Health::Frozen),
+            ("internal-error", Health::Frozen),
+            ("io-error", Health::Frozen),
+            ("watchdog", Health::Frozen),
+            ("shutdown", Health::Frozen),
+        ] {
+            assert_eq!(Health::of_run_state(state), health, "{state}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use coroner_formats::{ContainerWriter, PageSpotter};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -18,6 +19,8 @@ pub enum DrainEnd {
     Eof,
     /// The interrupt flag was set.
     Interrupted,
+    /// No byte came for the stall limit while qemu kept its end open.
+    Stalled,
     /// Writing the container failed.
     WriteFailed(coroner_formats::Error),
     /// Reading the pipe failed.
@@ -36,13 +39,15 @@ pub struct Drained {
     pub vmcoreinfo_candidates: Vec<u64>,
 }
 
-/// Reads `pipe` into `writer` until EOF, an error, or `interrupt`. `received` counts the
-/// bytes for progress. Returning drops the read end, so qemu's next write fails with EPIPE.
+/// Reads `pipe` into `writer` until EOF, an error, `interrupt`, or (with `stall`) no byte
+/// for that long. `received` counts the bytes for progress. Returning drops the read end,
+/// so qemu's next write fails with EPIPE.
 pub fn drain(
     pipe: OwnedFd,
     mut writer: ContainerWriter,
     received: &AtomicU64,
     interrupt: &AtomicBool,
+    stall: Option<Duration>,
 ) -> Drained {
     let mut head = Vec::new();
     let mut spotter = PageSpotter::new();
@@ -51,9 +56,13 @@ pub fn drain(
         tv_sec: 0,
         tv_nsec: 200_000_000,
     };
+    let mut last_byte = Instant::now();
     let end = loop {
         if interrupt.load(Ordering::Relaxed) {
             break DrainEnd::Interrupted;
+        }
+        if stall.is_some_and(|limit| last_byte.elapsed() > limit) {
+            break DrainEnd::Stalled;
         }
         let mut fds = [PollFd::new(&pipe, PollFlags::IN)];
         match poll(&mut fds, Some(&tick)) {
@@ -77,6 +86,7 @@ pub fn drain(
             break DrainEnd::WriteFailed(e);
         }
         received.fetch_add(n as u64, Ordering::Relaxed);
+        last_byte = Instant::now();
     };
     drop(pipe);
     Drained {

@@ -26,6 +26,8 @@ struct CaptureReport<'a> {
     qemu_log: Option<&'a str>,
     /// qemu's events seen, as objects of the same shape as `watch`'s announcements hold.
     events: &'a [coroner_capture::Event],
+    /// Events not kept because qemu flooded the monitor, counted by name.
+    events_dropped: &'a std::collections::BTreeMap<String, u64>,
     warnings: &'a [String],
     timings: &'a coroner_capture::Timings,
     /// Peak resident memory of this process (VmHWM), for the benchmark.
@@ -80,6 +82,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
         qemu_pid: info.qemu_pid,
         qemu_log: info.qemu_log.as_ref().map(|l| l.source.as_str()),
         events: &info.events,
+        events_dropped: &info.events_dropped,
         warnings: &info.warnings,
         timings: &info.timings,
         peak_rss_bytes: peak_rss(),
@@ -117,7 +120,21 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     );
     if !report.events.is_empty() {
         let names: Vec<&str> = report.events.iter().map(|e| e.event.as_str()).collect();
-        println!("events seen: {}", names.join(", "));
+        println!(
+            "events seen: {}",
+            coroner_analyze::escape_control(&names.join(", "))
+        );
+    }
+    if !info.events_dropped.is_empty() {
+        let dropped: Vec<String> = info
+            .events_dropped
+            .iter()
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect();
+        println!(
+            "events not kept (a flood from qemu): {}",
+            coroner_analyze::escape_control(&dropped.join(", "))
+        );
     }
     for w in &info.warnings {
         println!("warning: {}", coroner_analyze::escape_control(w));
@@ -127,10 +144,46 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     Ok(ExitClass::Ok)
 }
 
+/// A capture error as one line fit for a terminal: qemu's own text (its error messages,
+/// its log) may hold escape sequences, which are shown escaped.
+#[derive(Debug)]
+struct EscapedError(String);
+
+impl EscapedError {
+    fn of(e: &dyn std::error::Error) -> Self {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        EscapedError(one_line(&text))
+    }
+}
+
+impl std::fmt::Display for EscapedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EscapedError {}
+
+/// `text` with control characters escaped and line breaks shown as `\n`.
+fn one_line(text: &str) -> String {
+    coroner_analyze::escape_control(text).replace('\n', "\\n")
+}
+
 fn capture_error(e: CaptureError, args: &CaptureArgs) -> anyhow::Error {
     let class = match &e {
         CaptureError::NotFrozen { .. } | CaptureError::Resumed { .. } => ExitClass::NotFrozen,
         CaptureError::Qmp(coroner_capture::Error::Address { .. }) => ExitClass::Usage,
+        // A write cut short by SIGINT/SIGTERM is an interruption, not an output failure.
+        CaptureError::Output {
+            source: coroner_formats::Error::Interrupted,
+            ..
+        } => ExitClass::Interrupted,
         CaptureError::Output { .. } => ExitClass::Output,
         CaptureError::Interrupted { .. } => ExitClass::Interrupted,
         _ => ExitClass::Qemu,
@@ -138,14 +191,14 @@ fn capture_error(e: CaptureError, args: &CaptureArgs) -> anyhow::Error {
     let doing = match e.kept() {
         Some(p) => format!(
             "capture from {} failed; incomplete data kept in {}",
-            args.qmp,
-            p.display()
+            one_line(&args.qmp),
+            one_line(&p.display().to_string())
         ),
         None => format!(
             "capture from {} failed; {} was not written",
-            args.qmp,
-            args.output.display()
+            one_line(&args.qmp),
+            one_line(&args.output.display().to_string())
         ),
     };
-    classified(e, class, doing)
+    classified(EscapedError::of(&e), class, doing)
 }

@@ -1,6 +1,8 @@
-//! `coroner status`: running, frozen (failover-safe), frozen and captured, or gone, with
-//! exit codes an OCF resource agent's `monitor` can return as they are.
+//! `coroner status`: running, paused (an operator's), frozen (failover-safe), frozen and
+//! captured, or gone, with exit codes an OCF resource agent's `monitor` can return as they
+//! are.
 
+use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
 
 use coroner_capture::{status, QmpAddress};
@@ -14,6 +16,23 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
     let address = QmpAddress::parse(&args.qmp).classify(ExitClass::Usage, || {
         format!("bad --qmp address {:?}", args.qmp)
     })?;
+    // A path that is there but is no socket is a mistake on the command line, not a qemu
+    // that went away (a missing one is: qemu removes its socket when it exits).
+    if let QmpAddress::Unix(path) = &address {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !meta.file_type().is_socket() {
+                return Err(std::io::Error::other("it is not a unix socket")).classify(
+                    ExitClass::Usage,
+                    || {
+                        format!(
+                            "bad --qmp {}",
+                            coroner_analyze::escape_control(&path.display().to_string())
+                        )
+                    },
+                );
+            }
+        }
+    }
     let s = status(
         &address,
         Duration::from_secs_f64(args.timeout),

@@ -25,7 +25,7 @@ use crate::capture::{capture_with, unix_us, CaptureOptions};
 use crate::capture_error::CaptureError;
 use crate::local_process;
 use crate::qmp::{Event, Qmp};
-use crate::status::{find_capture, Health};
+use crate::status::{find_capture, judge, Health};
 use crate::QmpAddress;
 
 /// Events that freeze a guest (qemu sends `STOP` after each of them when it pauses).
@@ -296,18 +296,21 @@ impl<'a> Session<'a> {
         self.run_state = Some(state.clone());
         self.cycle_start = self.qmp.events().len();
         let v = self.qmp.version().clone();
-        let health = Health::of_run_state(&state);
+        let judged = judge(Some(&self.opts.dir), &self.opts.capture.qmp, &state, self.pid);
+        let health = judged.health;
         let triggers = self.opts.triggers.names().join(",");
         self.announce(NoticeKind::Watching, health, |n| {
+            n.capture = judged.capture.clone();
             n.detail = format!(
-                "qemu {}.{}.{}, run state {state}; capturing on {triggers} into {}",
+                "qemu {}.{}.{}, {}; capturing on {triggers} into {}",
                 v.major,
                 v.minor,
                 v.micro,
+                judged.detail,
                 self.opts.dir.display()
             )
         });
-        if health == Health::Frozen {
+        if health != Health::Running {
             if let Some(end) = self.on_frozen(state, true) {
                 return end;
             }
@@ -346,7 +349,7 @@ impl<'a> Session<'a> {
                     Err(e) => return end_of(e),
                 };
                 self.run_state = Some(state.clone());
-                if Health::of_run_state(&state) == Health::Frozen {
+                if Health::of_run_state(&state) != Health::Running {
                     if !self.freeze_handled {
                         if let Some(end) = self.on_frozen(state, false) {
                             return end;
@@ -400,22 +403,39 @@ impl<'a> Session<'a> {
         self.cycle_start = self.qmp.events().len();
     }
 
-    /// Deals with a freeze: announces it, and captures it when it is a trigger.
+    /// Deals with a freeze or a pause: announces it, and captures it when it is a trigger.
     fn on_frozen(&mut self, state: String, at_connect: bool) -> Option<SessionEnd> {
         self.freeze_handled = true;
         let opts = self.opts;
+        // A failure, or coroner's own `capture --stop`, is a freeze; any other pause is
+        // the operator's (health `paused`).
+        let judged = judge(Some(&opts.dir), &opts.capture.qmp, &state, self.pid);
+        let paused = judged.health == Health::Paused;
+        let kind = if paused {
+            NoticeKind::Paused
+        } else {
+            NoticeKind::Frozen
+        };
         let Some(reason) = opts.triggers.reason(&state, self.memory_failure_seen) else {
-            self.announce(NoticeKind::Frozen, Health::Frozen, |n| {
+            self.announce(kind, judged.health, |n| {
+                n.capture = judged.capture.clone();
                 n.detail = format!(
-                    "run state {state} is not a trigger ({}); not captured",
+                    "{}; not a trigger ({}), not captured",
+                    judged.detail,
                     opts.triggers.names().join(",")
                 )
             });
             return None;
         };
+        // Once captured, a freeze is frozen-captured; an operator's pause stays paused.
+        let captured_health = if paused {
+            Health::Paused
+        } else {
+            Health::FrozenCaptured
+        };
         if at_connect {
             if let Some(p) = find_capture(&opts.dir, &opts.capture.qmp, &state, self.pid) {
-                self.announce(NoticeKind::Frozen, Health::FrozenCaptured, |n| {
+                self.announce(kind, captured_health, |n| {
                     n.detail = format!("run state {state}, already captured");
                     n.capture = Some(p);
                 });
@@ -428,9 +448,9 @@ impl<'a> Session<'a> {
             .map(|e| UNIX_EPOCH + Duration::new(e.seconds.max(0) as u64, 0))
             .unwrap_or_else(std::time::SystemTime::now);
         let output = output_path(&opts.dir, &opts.name, stamp, &reason);
-        self.announce(NoticeKind::Frozen, Health::Frozen, |n| {
+        self.announce(kind, judged.health, |n| {
             n.reason = Some(reason.clone());
-            n.detail = format!("run state {state}; capturing to {}", output.display());
+            n.detail = format!("{}; capturing to {}", judged.detail, output.display());
         });
         let mut copts = opts.capture.clone();
         copts.output = output;
@@ -446,7 +466,7 @@ impl<'a> Session<'a> {
                     _ => None,
                 };
                 let f = &done.finished;
-                self.announce(NoticeKind::Captured, Health::FrozenCaptured, |n| {
+                self.announce(NoticeKind::Captured, captured_health, |n| {
                     n.reason = Some(reason);
                     n.capture = Some(f.path.clone());
                     n.latency_ms = latency;
@@ -467,7 +487,7 @@ impl<'a> Session<'a> {
                 };
                 let kept = e.kept().cloned();
                 let detail = with_causes(&e);
-                let health = if gone { Health::Gone } else { Health::Frozen };
+                let health = if gone { Health::Gone } else { judged.health };
                 self.announce(NoticeKind::CaptureFailed, health, |n| {
                     n.reason = Some(reason);
                     n.kept = kept;

@@ -13,9 +13,13 @@ use crate::status::Health;
 pub enum NoticeKind {
     /// Connected (or reconnected) to qemu; `run_state` says how the guest is.
     Watching,
-    /// The guest froze. With a `reason`, a capture starts now; without, the state is not
-    /// a trigger (or this freeze was captured before, `capture` then names the file).
+    /// The guest froze on a failure (or coroner's own `capture --stop`). With a `reason`,
+    /// a capture starts now; without, the state is not a trigger (or this freeze was
+    /// captured before, `capture` then names the file).
     Frozen,
+    /// The guest was paused without failing (an operator's `stop`, `-S`): health
+    /// `paused`. Captured only when asked for (`--on paused`), then as for `Frozen`.
+    Paused,
     /// The freeze is captured: `capture` is complete, the guest is still frozen, failing
     /// over is safe and the evidence is kept.
     Captured,
@@ -35,6 +39,7 @@ impl NoticeKind {
         match self {
             NoticeKind::Watching => "watching",
             NoticeKind::Frozen => "frozen",
+            NoticeKind::Paused => "paused",
             NoticeKind::Captured => "captured",
             NoticeKind::CaptureFailed => "capture-failed",
             NoticeKind::MemoryFailure => "memory-failure",
