@@ -306,7 +306,8 @@ pub struct CaptureArgs {
     /// On failure keep OUTPUT.partial, marked incomplete, instead of deleting it.
     #[arg(long)]
     pub keep_partial: bool,
-    /// Seconds to wait for each QMP answer.
+    /// Seconds to wait for each QMP answer, and for dump progress: a dump that brings no
+    /// new byte for this long fails.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
     #[command(flatten)]
@@ -488,8 +489,9 @@ pub struct WatchArgs {
     /// Longest wait between reconnection attempts, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub max_backoff: f64,
-    /// Seconds to wait for each QMP answer.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds to wait for each QMP answer, and for dump progress: a dump that brings no
+    /// new byte for this long fails.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
     #[command(flatten)]
     pub compression: CompressionArgs,

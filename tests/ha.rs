@@ -113,6 +113,17 @@ fn pacemaker_wrapper_fails_frozen_guests_and_captures_before_stop() {
     let mut running = qemu_without_machine(&sock);
     let (code, err) = wrapper(dir.path(), &sockets, "monitor");
     assert_eq!(code, 0, "{err}");
+    // Suspended by an operator (`virsh suspend`, QMP `stop`): not a failure, the resource
+    // stays up (as VirtualDomain treats a paused domain).
+    {
+        let address = coroner_capture::QmpAddress::Unix(sock.clone());
+        let mut qmp = coroner_capture::Qmp::connect(&address, Duration::from_secs(10)).unwrap();
+        qmp.execute("stop", None).unwrap();
+        assert_eq!(qmp.run_state().unwrap(), "paused");
+    }
+    let (code, err) = wrapper(dir.path(), &sockets, "monitor");
+    assert_eq!(code, 0, "a suspended guest failed the resource: {err}");
+    assert!(!err.contains("frozen"), "{err}");
     running.kill().unwrap();
     running.wait().unwrap();
     std::fs::remove_file(&sock).unwrap();
@@ -142,7 +153,7 @@ fn pacemaker_wrapper_fails_frozen_guests_and_captures_before_stop() {
         name.starts_with("vm1-") && name.ends_with("-before-stop.core.zst"),
         "{name}"
     );
-    assert_eq!(ra_log(), "monitor\nmonitor\nstop\n");
+    assert_eq!(ra_log(), "monitor\nmonitor\nmonitor\nstop\n");
     // Already captured: a second stop passes straight through.
     let (code, err) = wrapper(dir.path(), &sockets, "stop");
     assert_eq!(code, 0, "{err}");

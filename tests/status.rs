@@ -34,14 +34,24 @@ fn status_of_running_paused_captured_panicked_and_killed_guests() {
     assert_eq!((code, j["health"].as_str()), (0, Some("running")));
     assert_eq!(j["qemu_pid"], guest.pid());
 
+    // An operator's pause is not a failure: OCF success, health `paused`.
     guest.qmp.execute("stop", None).unwrap();
     let (code, j) = status(&dir, &sock, &["--dir", &caps]);
-    assert_eq!((code, j["health"].as_str()), (1, Some("frozen")), "{j:#}");
+    assert_eq!((code, j["health"].as_str()), (0, Some("paused")), "{j:#}");
     assert_eq!(j["run_state"], "paused");
 
+    // A pause that coroner made itself (`capture --stop`) is the failover-safe freeze.
+    guest.qmp.execute("cont", None).unwrap();
     coroner(
         dir.path(),
-        &["capture", "--qmp", &sock, "-o", "captures/vm.core.zst"],
+        &[
+            "capture",
+            "--qmp",
+            &sock,
+            "--stop",
+            "-o",
+            "captures/vm.core.zst",
+        ],
     )
     .expect_code(0);
     let (code, j) = status(&dir, &sock, &["--dir", &caps]);
@@ -51,6 +61,13 @@ fn status_of_running_paused_captured_panicked_and_killed_guests() {
         "{j:#}"
     );
     assert!(j["capture"].as_str().unwrap().ends_with("vm.core.zst"));
+    assert!(
+        j["detail"].as_str().unwrap().contains("capture --stop"),
+        "{j:#}"
+    );
+    // Without the capture directory, the same pause is only an operator's.
+    let (code, j) = status(&dir, &sock, &[]);
+    assert_eq!((code, j["health"].as_str()), (0, Some("paused")), "{j:#}");
     // status changes nothing.
     assert_eq!(guest.qmp.run_state().unwrap(), "paused");
 
@@ -79,4 +96,19 @@ fn status_of_running_paused_captured_panicked_and_killed_guests() {
     let missing = dir.path().join("no-such.sock");
     let r = coroner(dir.path(), &["status", "--qmp", missing.to_str().unwrap()]);
     r.expect_code(7);
+}
+
+/// A path that exists but is no socket is a mistake on the command line (exit 2), not a
+/// qemu that went away (7, what a missing socket means).
+#[test]
+fn status_of_a_path_that_is_not_a_socket_is_a_usage_error() {
+    let dir = Dir::new();
+    let file = dir.path().join("not-a-socket");
+    std::fs::write(&file, "x").unwrap();
+    for path in [file.to_str().unwrap(), "/etc/passwd"] {
+        let r = coroner(dir.path(), &["status", "--qmp", path, "--json"]);
+        r.expect_code(2);
+        assert_eq!(r.json()["error"]["class"], "usage", "{}", r.stdout());
+        assert!(r.stderr().contains("not a unix socket"), "{}", r.stderr());
+    }
 }

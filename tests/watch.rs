@@ -553,11 +553,12 @@ fn watch_finds_guests_in_a_socket_directory() {
     captured.sort();
     assert_eq!(captured, ["db", "web"]);
     assert_eq!(w.wait(Duration::from_secs(30)), 0, "{}", w.stderr());
-    // prelaunch is frozen but no trigger: announced, not captured.
-    assert!(w
-        .seen
-        .iter()
-        .any(|v| v["event"] == "frozen" && v["run_state"] == "prelaunch" && v["reason"].is_null()));
+    // prelaunch is an operator's pause (health `paused`), no trigger: announced, not
+    // captured.
+    assert!(w.seen.iter().any(|v| v["event"] == "paused"
+        && v["health"] == "paused"
+        && v["run_state"] == "prelaunch"
+        && v["reason"].is_null()));
     let hook = std::fs::read_to_string(dir.join("hook.log")).unwrap();
     assert_eq!(
         hook.lines().filter(|l| l.starts_with("captured|")).count(),
@@ -631,8 +632,10 @@ fn watch_keeps_the_partial_of_a_qemu_killed_mid_dump() {
             "--keep-partial",
         ],
     );
-    let frozen = w.expect("frozen", None, Duration::from_secs(30));
+    // An operator's pause, captured because `--on paused` asks for it.
+    let frozen = w.expect("paused", None, Duration::from_secs(30));
     assert_eq!(frozen["reason"], "paused", "{frozen}");
+    assert_eq!(frozen["health"], "paused", "{frozen}");
     // Hold the watcher while it streams, so qemu blocks on the full pipe; kill qemu (as a
     // fence would), then let the watcher see the end.
     let caps = dir.join("caps");
@@ -669,8 +672,8 @@ fn watch_reports_a_refused_dump_and_leaves_no_file() {
         &["--qmp", &sock, "--dir", "caps", "--on", "paused", "--once"],
     );
     let v = w.expect("watching", None, Duration::from_secs(10));
-    assert_eq!(v["health"], "frozen");
-    w.expect("frozen", None, Duration::from_secs(10));
+    assert_eq!(v["health"], "paused");
+    w.expect("paused", None, Duration::from_secs(10));
     let failed = w.expect("capture-failed", None, Duration::from_secs(10));
     assert!(
         failed["detail"].as_str().unwrap().contains("Bad address"),

@@ -201,7 +201,10 @@ mod tests {
         }
         q.push(event(&"Y".repeat(1000)), 1);
         assert_eq!(q.dropped().len(), MAX_DROPPED_NAMES);
-        assert_eq!(q.dropped()[OTHER_NAMES], 1000 - (MAX_DROPPED_NAMES as u64 - 1) + 1);
+        assert_eq!(
+            q.dropped()[OTHER_NAMES],
+            1000 - (MAX_DROPPED_NAMES as u64 - 1) + 1
+        );
         assert_eq!(q.dropped().values().sum::<u64>(), 1001);
     }
 }

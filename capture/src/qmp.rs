@@ -383,7 +383,9 @@ impl Qmp {
     pub fn next_event(&mut self, timeout: Duration) -> Result<Option<Event>> {
         let deadline = Instant::now() + timeout;
         match self.read_message(deadline, "waiting for events") {
-            Ok((msg, size)) if msg.get("event").is_some() => Ok(Some(self.record_event(&msg, size))),
+            Ok((msg, size)) if msg.get("event").is_some() => {
+                Ok(Some(self.record_event(&msg, size)))
+            }
             Ok(_) | Err(Error::Timeout { .. }) => Ok(None),
             Err(e) => Err(e),
         }

@@ -102,8 +102,18 @@ pub(crate) struct Judged {
 /// state is frozen, captured when `dir` holds a complete capture of it; a pause is the
 /// operator's, unless `dir` holds the record of coroner's own `capture --stop` of this
 /// qemu, which makes it the failover-safe freeze.
-pub(crate) fn judge(dir: Option<&Path>, address: &QmpAddress, state: &str, pid: Option<u32>) -> Judged {
-    let in_dir = |d: &Path| format!("no complete capture of this qemu in this state in {}", d.display());
+pub(crate) fn judge(
+    dir: Option<&Path>,
+    address: &QmpAddress,
+    state: &str,
+    pid: Option<u32>,
+) -> Judged {
+    let in_dir = |d: &Path| {
+        format!(
+            "no complete capture of this qemu in this state in {}",
+            d.display()
+        )
+    };
     match Health::of_run_state(state) {
         Health::Frozen => {
             let found = dir.and_then(|d| find_capture(d, address, state, pid));
@@ -275,12 +285,15 @@ fn records(dir: &Path, address: &QmpAddress, pid: Option<u32>) -> Vec<Record> {
         if !same_qemu {
             continue;
         }
-        let stopped_by_coroner = c.get("stopped_by_coroner").and_then(|v| v.as_bool()) == Some(true);
+        let stopped_by_coroner =
+            c.get("stopped_by_coroner").and_then(|v| v.as_bool()) == Some(true);
         // `capture --stop` found the guest running and left it paused.
         let state = if stopped_by_coroner {
             Some(CORONER_STOP_STATE.to_string())
         } else {
-            c.get("run_state_before").and_then(|v| v.as_str()).map(String::from)
+            c.get("run_state_before")
+                .and_then(|v| v.as_str())
+                .map(String::from)
         };
         out.push(Record {
             complete: meta.complete && name.ends_with(".core.zst"),

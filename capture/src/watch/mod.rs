@@ -296,7 +296,12 @@ impl<'a> Session<'a> {
         self.run_state = Some(state.clone());
         self.cycle_start = self.qmp.events().len();
         let v = self.qmp.version().clone();
-        let judged = judge(Some(&self.opts.dir), &self.opts.capture.qmp, &state, self.pid);
+        let judged = judge(
+            Some(&self.opts.dir),
+            &self.opts.capture.qmp,
+            &state,
+            self.pid,
+        );
         let health = judged.health;
         let triggers = self.opts.triggers.names().join(",");
         self.announce(NoticeKind::Watching, health, |n| {
