@@ -70,7 +70,8 @@ Examples:
   coroner compress vm1.elf -o vm1.core.zst --compression-level 1 --threads 4 --json
 
 The output is a seekable zstd stream: `zstd -d vm1.core.zst` gives back the exact ELF.
-It is written as OUT.partial (mode 0600) and renamed only when complete.")]
+It is written under a fresh temporary name (mode 0600) and renamed to OUT only when
+complete; a failure leaves nothing.")]
     Compress(CompressArgs),
     /// Print the guest's kernel log from the dump alone (no debuginfo needed).
     #[command(after_help = "\
@@ -208,7 +209,8 @@ stderr.
 qemu restarting is followed (reconnect with backoff up to --max-backoff); a qemu that
 dies is announced as gone. Diagnostics go to stderr (with journal priorities under
 systemd). SIGTERM or SIGINT: stop watching, finishing a capture in progress; a second
-signal exits at once (a capture cut short stays NAME.partial).
+signal exits at once (a capture cut short is left as its temporary .NAME.*.tmp, never
+under a name that claims to be complete).
 
 Exit codes: 0 stopped by a signal, or with --once every guest captured; 6 with --once a
 guest went away or its capture failed; 2 bad command line; 4 DIR not writable.")]

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
 use crate::util::{
-    big_stopped_guest, check_kept_partial, coroner, hex, sha256_file, signal, zstd_decompress, Dir,
+    assert_no_output, being_written, big_stopped_guest, check_kept_partial, coroner, hex,
+    sha256_file, signal, zstd_decompress, Dir,
 };
 
 fn sock(guest: &Guest) -> String {
@@ -192,9 +193,13 @@ fn a_running_guest_is_refused_unless_told() {
     let r = coroner(dir.path(), &["capture", "--qmp", &s, "-o", "run.core.zst"]);
     r.expect_code(5);
     assert!(r.stderr().contains("--stop"), "{}", r.stderr());
-    assert!(!dir.join("run.core.zst").exists() && !dir.join("run.core.zst.partial").exists());
+    assert_no_output(dir.path(), "run.core.zst");
     assert_eq!(guest.qmp.run_state().unwrap(), "running");
 
+    // A symlink planted at OUT.partial does not redirect the capture.
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "v").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("run.core.zst.partial")).unwrap();
     let r = coroner(
         dir.path(),
         &[
@@ -212,6 +217,11 @@ fn a_running_guest_is_refused_unless_told() {
     // The failover-safe freeze stays in place: coroner does not resume the guest.
     assert_eq!(guest.qmp.run_state().unwrap(), "paused");
     coroner(dir.path(), &["inspect", "run.core.zst"]).expect_code(0);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"v");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&victim).unwrap().permissions())
+            & 0o777;
+    assert_ne!(mode, 0o600, "the victim was chmodded");
 }
 
 fn spawn_coroner(dir: &Path, args: &[&str]) -> Child {
@@ -226,15 +236,14 @@ fn spawn_coroner(dir: &Path, args: &[&str]) -> Child {
 }
 
 /// Starts `coroner capture ARGS` on a frozen guest and returns once it is streaming (its
-/// `.partial` exists), stopped with SIGSTOP so the dump cannot finish meanwhile.
+/// temporary file exists), stopped with SIGSTOP so the dump cannot finish meanwhile.
 fn capture_held_mid_dump(dir: &Dir, guest: &Guest, output: &str, extra: &[&str]) -> Child {
     let socket = sock(guest);
     let mut args = vec!["capture", "--qmp", &socket, "-o", output];
     args.extend_from_slice(extra);
     let child = spawn_coroner(dir.path(), &args);
-    let partial = dir.join(&format!("{output}.partial"));
     let t = Instant::now();
-    while !partial.exists() {
+    while !being_written(dir.path(), output) {
         assert!(
             t.elapsed() < Duration::from_secs(30),
             "capture never started"
@@ -339,14 +348,13 @@ fn ctrl_c_mid_dump_leaves_the_guest_frozen_and_no_file() {
     guest.freeze(Scenario::Panic).unwrap();
     // Hold coroner mid-dump, queue a SIGINT, let it go.
     let child = capture_held_mid_dump(&dir, &guest, "int.core.zst", &[]);
-    let partial = dir.join("int.core.zst.partial");
     signal(child.id(), "-INT");
     signal(child.id(), "-CONT");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(!dir.join("int.core.zst").exists() && !partial.exists());
+    assert_no_output(dir.path(), "int.core.zst");
     assert_eq!(guest.qmp.run_state().unwrap(), "guest-panicked");
     // qemu is usable afterwards: its own dump works.
     guest.dump(&dir.join("after.elf"), "elf").unwrap();

@@ -6,7 +6,7 @@ use coroner_formats::testing::ElfBuilder;
 
 use std::path::Path;
 
-use crate::util::{coroner, hex, unhex, Dir};
+use crate::util::{assert_no_output, coroner, hex, output_files, unhex, Dir};
 
 fn write_elf(dir: &Dir, name: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -88,7 +88,7 @@ fn compress_inspect_export_round_trip() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert!(!d.join("vm.core.zst.partial").exists());
+    assert_eq!(output_files(d.path(), "vm.core.zst"), ["vm.core.zst"]);
 
     let r = coroner(d.path(), &["inspect", "vm.core.zst", "--json"]);
     r.expect_code(0);
@@ -137,8 +137,7 @@ fn unreadable_and_corrupt_inputs_exit_3() {
     r.expect_code(3);
     assert!(r.stderr().contains("truncated"), "{}", r.stderr());
     coroner(d.path(), &["compress", "cut.elf", "-o", "cut.core.zst"]).expect_code(3);
-    assert!(!d.join("cut.core.zst").exists());
-    assert!(!d.join("cut.core.zst.partial").exists());
+    assert_no_output(d.path(), "cut.core.zst");
 
     // A container cut short has lost its seek table.
     write_elf(&d, "vm.elf");
@@ -149,7 +148,7 @@ fn unreadable_and_corrupt_inputs_exit_3() {
     r.expect_code(3);
     let r = coroner(d.path(), &["export", "short.core.zst", "-o", "x.elf"]);
     r.expect_code(3);
-    assert!(!d.join("x.elf").exists() && !d.join("x.elf.partial").exists());
+    assert_no_output(d.path(), "x.elf");
 }
 
 #[test]
@@ -617,4 +616,85 @@ fn times_are_rfc3339_and_a_missing_symbol_says_why() {
     assert!(a["vcpus"][0].get("no_symbol").is_none());
     let text = coroner(d.path(), &["analyze", panic.to_str().unwrap()]).stdout();
     assert!(text.contains("(in a module)"), "{text}");
+}
+
+/// Every writer creates its output under a fresh name: a symlink planted at `OUT.partial`
+/// (or at `OUT`) is replaced, never written through; a stale 0644 `OUT.partial` neither
+/// blocks nor lends its mode; a failed write (here: the output path is a directory)
+/// leaves nothing behind; a bundle appears whole or not at all.
+#[test]
+fn outputs_are_created_fresh_and_failures_leave_nothing() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let d = Dir::new();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let victim = d.join("victim");
+    std::fs::write(&victim, "v\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    write_elf(&d, "p.elf");
+    let sample = panic_sample();
+
+    // compress, export and slim with a symlink planted at OUT.partial.
+    let runs: [(&str, Vec<&str>); 3] = [
+        ("c.core.zst", vec!["compress", "p.elf", "-o", "c.core.zst"]),
+        ("e.elf", vec!["export", "c.core.zst", "-o", "e.elf"]),
+        ("s.core.zst", vec!["slim", &sample, "-o", "s.core.zst"]),
+    ];
+    for (out, args) in &runs {
+        let link = d.join(&format!("{out}.partial"));
+        symlink(&victim, &link).unwrap();
+        coroner(d.path(), args).expect_code(0);
+        assert_eq!(
+            std::fs::read(&victim).unwrap(),
+            b"v\n",
+            "{out} wrote through"
+        );
+        assert_eq!(mode(&victim), 0o644, "{out} chmodded the victim");
+        assert_eq!(mode(&d.join(out)), 0o600, "{out}");
+        std::fs::remove_file(&link).unwrap();
+        assert_eq!(output_files(d.path(), out), [out.to_string()]);
+    }
+
+    // export over a stale 0644 OUT.partial, and with a symlink at OUT itself.
+    std::fs::write(d.join("x.elf.partial"), "stale").unwrap();
+    std::fs::set_permissions(
+        d.join("x.elf.partial"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    symlink(&victim, d.join("x.elf")).unwrap();
+    coroner(
+        d.path(),
+        &["export", "c.core.zst", "-o", "x.elf", "--force"],
+    )
+    .expect_code(0);
+    assert_eq!(mode(&d.join("x.elf")), 0o600);
+    assert!(!std::fs::symlink_metadata(d.join("x.elf"))
+        .unwrap()
+        .is_symlink());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"v\n");
+    assert_eq!(std::fs::read(d.join("x.elf.partial")).unwrap(), b"stale");
+
+    // Into a directory path: refused (exit 4), nothing left.
+    std::fs::create_dir(d.join("dir")).unwrap();
+    for args in [
+        vec!["export", "c.core.zst", "-o", "dir", "--force"],
+        vec!["slim", &sample, "-o", "dir", "--force"],
+        vec!["compress", "p.elf", "-o", "dir", "--force"],
+    ] {
+        let r = coroner(d.path(), &args);
+        r.expect_code(4);
+        assert!(r.stderr().contains("directory"), "{}", r.stderr());
+        assert_eq!(output_files(d.path(), "dir"), ["dir"]);
+        assert_eq!(std::fs::read_dir(d.join("dir")).unwrap().count(), 0);
+    }
+
+    // A bundle: whole, 0700, with no temporary directory beside it.
+    let r = coroner(d.path(), &["report", &sample, "-o", "b", "--redact"]);
+    r.expect_code(0);
+    assert_eq!(mode(&d.join("b")), 0o700);
+    assert_eq!(output_files(d.path(), "b"), ["b"]);
+    // A failed report (its input is no dump) leaves no directory.
+    let r = coroner(d.path(), &["report", "p.elf.nope", "-o", "b2"]);
+    assert_ne!(r.code(), 0);
+    assert_no_output(d.path(), "b2");
 }

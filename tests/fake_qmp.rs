@@ -168,11 +168,7 @@ fn capture_from(script: Script, extra: &[&str]) -> (crate::util::Run, Dir) {
     args.extend_from_slice(extra);
     let r = coroner(dir.path(), &args);
     h.join().unwrap();
-    assert!(!dir.join("x.core.zst").exists(), "an output file exists");
-    assert!(
-        !dir.join("x.core.zst.partial").exists(),
-        "a partial file was left"
-    );
+    crate::util::assert_no_output(dir.path(), "x.core.zst");
     (r, dir)
 }
 

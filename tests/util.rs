@@ -189,3 +189,33 @@ pub fn hex(v: u64) -> serde_json::Value {
 pub fn unhex(v: &serde_json::Value) -> Option<u64> {
     u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
 }
+
+/// Files in `dir` that belong to the output `name`: the file itself, `name.partial`, and
+/// the temporary `.name.*.tmp` it is written under.
+pub fn output_files(dir: &Path, name: &str) -> Vec<String> {
+    let hidden = format!(".{name}.");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f == name || f.starts_with(&format!("{name}.")) || f.starts_with(&hidden))
+        .collect()
+}
+
+/// Asserts that nothing of the output `name` is in `dir` (a failure leaves nothing).
+#[track_caller]
+pub fn assert_no_output(dir: &Path, name: &str) {
+    let left = output_files(dir, name);
+    assert!(
+        left.is_empty(),
+        "left behind in {}: {left:?}",
+        dir.display()
+    );
+}
+
+/// True when the output `name` is being written in `dir` (its temporary file exists).
+pub fn being_written(dir: &Path, name: &str) -> bool {
+    output_files(dir, name)
+        .iter()
+        .any(|f| f.starts_with('.') && f.ends_with(".tmp"))
+}

@@ -640,7 +640,7 @@ fn watch_keeps_the_partial_of_a_qemu_killed_mid_dump() {
     // fence would), then let the watcher see the end.
     let caps = dir.join("caps");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !files_in(&caps).iter().any(|f| f.ends_with(".partial")) {
+    while !files_in(&caps).iter().any(|f| f.ends_with(".tmp")) {
         assert!(Instant::now() < deadline, "capture never started");
         std::thread::sleep(Duration::from_millis(5));
     }

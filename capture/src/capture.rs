@@ -583,7 +583,11 @@ fn dump_through_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "capture".into());
-    let elf_path = dir.join(format!(".{name}.qemu-elf"));
+    // Created by coroner (a fresh name, 0600, nothing planted can redirect it) for qemu
+    // to fill; removed when dropped.
+    let elf = coroner_formats::OutputFile::create(&dir.join(format!("{name}.qemu-elf")))
+        .map_err(|source| CaptureError::Output { source, kept: None })?;
+    let elf_path = elf.temp_path().to_path_buf();
     let received = AtomicU64::new(0);
     let outcome = follow_dump(
         qmp,
@@ -595,20 +599,24 @@ fn dump_through_file(
         &received,
     );
     let result = outcome.and_then(|()| {
-        let file = std::fs::File::open(&elf_path).map_err(|_| CaptureError::DumpFailed {
+        let other_host = || CaptureError::DumpFailed {
             reason: format!(
                 "qemu wrote its dump to {} on its own host, which is not this one; compress it there with `coroner compress`",
                 elf_path.display()
             ),
             kept: None,
-        })?;
+        };
+        let file = std::fs::File::open(&elf_path).map_err(|_| other_host())?;
+        if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+            return Err(other_host());
+        }
         let writer = ContainerWriter::create(&opts.output, opts.write.clone())
             .map_err(|source| CaptureError::Output { source, kept: None })?;
         let rd = std::os::fd::OwnedFd::from(file);
         let drained = drain(rd, writer, &received, interrupt, None);
         settle(drained, Ok(()), opts, meta, interrupt)
     });
-    let _ = std::fs::remove_file(&elf_path);
+    let _ = elf.discard();
     result
 }
 

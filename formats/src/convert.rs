@@ -1,13 +1,13 @@
 //! File-level conversions: a plain ELF core into a container, and back.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use crate::elf::ElfCore;
 use crate::error::{Error, Result};
+use crate::output_file::OutputFile;
 use crate::page_spotter::PageSpotter;
 use crate::progress::{interrupted, Progress};
 use crate::source::{ByteSource, MappedFile};
@@ -86,43 +86,27 @@ pub fn export_elf(
     let verified = reader
         .metadata()
         .is_some_and(|m| m.complete && !m.content_sha256.is_empty());
-    let mut partial = output.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { what, path, source }
     };
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .map_err(io("create", &partial))?;
+    let mut out = OutputFile::create(output)?;
     progress.set_total(reader.len());
-    let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, &file);
-        let sha256 = reader.copy_to(&mut out, progress, interrupt)?;
-        out.flush().map_err(io("write", &partial))?;
-        drop(out);
-        file.sync_all().map_err(io("sync", &partial))?;
-        Ok(sha256)
-    })();
-    let sha256 = match result {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = fs::remove_file(&partial);
-            return Err(e);
-        }
+    let sha256 = {
+        let temp = out.temp_path().to_path_buf();
+        let mut w = BufWriter::with_capacity(1 << 20, out.file_mut());
+        let sha256 = reader.copy_to(&mut w, progress, interrupt)?;
+        w.flush().map_err(io("write", &temp))?;
+        sha256
     };
-    fs::rename(&partial, output).map_err(io("rename", &partial))?;
-    let size = File::open(output)
+    // On any error above, `out` is dropped and its temporary file removed.
+    let path = out.commit()?;
+    let size = File::open(&path)
         .and_then(|f| f.metadata())
-        .map_err(io("stat", output))?
+        .map_err(io("stat", &path))?
         .len();
     Ok(Exported {
-        path: output.to_path_buf(),
+        path,
         size,
         sha256,
         verified,

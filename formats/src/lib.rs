@@ -23,6 +23,7 @@ mod core_mem;
 mod elf;
 mod error;
 pub mod hex;
+pub mod output_file;
 mod page_spotter;
 mod physmem;
 mod progress;
@@ -42,6 +43,7 @@ pub use elf::{
     UserRegs32, UserRegs64, Vcpu, VcpuRegs, GPR_NAMES,
 };
 pub use error::{Error, Result};
+pub use output_file::{OutputFile, TempDir};
 pub use page_spotter::{looks_like_vmcoreinfo, PageSpotter};
 pub use physmem::{MemError, PhysMem, SliceMem};
 pub use progress::{interrupted, NoProgress, Progress};

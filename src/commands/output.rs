@@ -125,17 +125,16 @@ pub fn check_overwrite(path: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Classifies a failed file conversion (`compress`, `export`): trouble with `output` (or
-/// its `.partial`) is an output error, an interruption is one, the rest is the input's.
+/// Classifies a failed file conversion (`compress`, `export`): trouble with `output` (its
+/// temporary or `.partial` file included) is an output error, an interruption is one, the
+/// rest is the input's.
 pub fn conversion_error(
     e: coroner_formats::Error,
     verb: &str,
     input: &Path,
     output: &Path,
 ) -> anyhow::Error {
-    let is_output = |p: &Path| {
-        p == output || p.as_os_str().to_string_lossy() == format!("{}.partial", output.display())
-    };
+    let is_output = |p: &Path| coroner_formats::output_file::belongs_to(p, output);
     let class = match &e {
         coroner_formats::Error::Interrupted => ExitClass::Interrupted,
         coroner_formats::Error::Io { path, .. } if is_output(path) => ExitClass::Output,

@@ -216,33 +216,26 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
             ignore_vmcoreinfo: false,
         },
     );
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(dir)
-            .classify(ExitClass::Output, || {
-                format!("cannot create {}", dir.display())
-            })?;
-    }
+    // Built under a temporary name (0700) and renamed into place only when complete: a
+    // failure leaves no half-written bundle.
+    let building = coroner_formats::TempDir::create(dir).classify(ExitClass::Output, || {
+        format!("cannot create {}", dir.display())
+    })?;
     let write = |name: &str, bytes: &[u8]| -> anyhow::Result<String> {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let p = dir.join(name);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&p)
+        let p = building.path().join(name);
+        let mut f = coroner_formats::OutputFile::create(&p).classify(ExitClass::Output, || {
+            format!("cannot write {}", dir.join(name).display())
+        })?;
+        f.file_mut()
+            .write_all(bytes)
             .classify(ExitClass::Output, || {
-                format!("cannot write {}", p.display())
+                format!("cannot write {}", dir.join(name).display())
             })?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .classify(ExitClass::Output, || {
-                format!("cannot write {}", p.display())
-            })?;
-        Ok(p.display().to_string())
+        f.commit().classify(ExitClass::Output, || {
+            format!("cannot write {}", dir.join(name).display())
+        })?;
+        Ok(dir.join(name).display().to_string())
     };
     let mut files = vec![write(
         "summary.md",
@@ -253,10 +246,13 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
         .classify(ExitClass::Failure, || "serializing the report".into())?;
     files.push(write("report.json", &json)?);
     if !args.redact {
-        let out = dir.join("capture.slim.core.zst");
-        let done = make_slim(&core, &args.file, &out, false)?;
-        files.push(done.output);
+        let name = "capture.slim.core.zst";
+        make_slim(&core, &args.file, &building.path().join(name), false)?;
+        files.push(dir.join(name).display().to_string());
     }
+    building.commit().classify(ExitClass::Output, || {
+        format!("cannot create {}", dir.display())
+    })?;
     let bundle = Bundle {
         dir: dir.display().to_string(),
         files,

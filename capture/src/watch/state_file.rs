@@ -3,7 +3,7 @@
 //! same socket reads this instead of waiting for a monitor that will not answer.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -48,20 +48,11 @@ pub fn write_state(dir: &Path, state: &WatchState) -> std::io::Result<()> {
         .mode(0o700)
         .create(&sdir)?;
     let path = state_path(dir, &state.guest);
-    let tmp = sdir.join(format!(
-        ".{}.{}.tmp",
-        super::safe_name(&state.guest),
-        std::process::id()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(&serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
-    drop(f);
-    std::fs::rename(&tmp, &path)
+    let mut f = coroner_formats::OutputFile::create(&path).map_err(std::io::Error::other)?;
+    f.file_mut()
+        .write_all(&serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
+    f.commit().map_err(std::io::Error::other)?;
+    Ok(())
 }
 
 /// The state a live watcher keeps for the monitor `qmp` in `dir`, if any.

@@ -327,12 +327,15 @@ fn abandon_keeping_the_partial_file() {
     let data = noise(5, 2 * FS + 10);
     let mut w = ContainerWriter::create(&path, opts(FS, 2)).unwrap();
     w.write_all(&data).unwrap();
-    let partial = w.partial_path().to_path_buf();
-    assert_eq!(partial, dir.path().join("a.core.zst.partial"));
+    assert!(w.partial_path().exists());
+    let partial = dir.path().join("a.core.zst.partial");
     let kept = w
         .abandon(Metadata::new("t"), "interrupted by SIGINT", true)
         .unwrap();
     assert_eq!(kept.as_deref(), Some(partial.as_path()));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let m = std::fs::metadata(&partial).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o600);
     assert!(!path.exists());
     let r = ContainerReader::open(&partial).unwrap();
     let meta = r.metadata().unwrap();
@@ -365,19 +368,45 @@ fn abandon_discarding_the_partial_file() {
 }
 
 #[test]
-fn files_are_created_mode_0600_even_over_an_old_partial() {
+fn a_stale_partial_neither_blocks_nor_is_written_through() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.core.zst");
     let partial = dir.path().join("p.core.zst.partial");
     std::fs::write(&partial, vec![1u8; 100_000]).unwrap();
     std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644)).unwrap();
     let w = ContainerWriter::create(&path, opts(FS, 1)).unwrap();
-    let m = std::fs::metadata(&partial).unwrap();
-    assert_eq!(m.permissions().mode() & 0o777, 0o600);
-    assert_eq!(m.len(), 0, "the old partial file is truncated");
+    let m = std::fs::metadata(w.partial_path()).unwrap();
+    assert_eq!(
+        m.permissions().mode() & 0o777,
+        0o600,
+        "0600 from the first byte"
+    );
+    assert_eq!(std::fs::metadata(&partial).unwrap().len(), 100_000);
     w.finish(Metadata::new("t")).unwrap();
     let m = std::fs::metadata(&path).unwrap();
     assert_eq!(m.permissions().mode() & 0o777, 0o600);
+
+    // A symlink planted at OUT.partial: the victim is neither written nor chmodded, also
+    // when a failed write is kept (the kept file replaces the link).
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "v").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = dir.path().join("c.core.zst");
+    let link = dir.path().join("c.core.zst.partial");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let mut w = ContainerWriter::create(&path, opts(FS, 1)).unwrap();
+    w.write_all(&noise(9, 3 * FS)).unwrap();
+    w.finish(Metadata::new("t")).unwrap();
+    let mut w = ContainerWriter::create(&path, opts(FS, 1)).unwrap();
+    w.write_all(&noise(9, 3 * FS)).unwrap();
+    w.abandon(Metadata::new("t"), "test", true).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"v");
+    let m = std::fs::metadata(&victim).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o644);
+    assert!(!std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
@@ -391,7 +420,7 @@ fn a_missing_directory_is_a_clean_error() {
             source,
         }) => {
             assert_eq!(what, "create");
-            assert_eq!(p, dir.path().join("no/such/dir/x.core.zst.partial"));
+            assert_eq!(p.parent(), Some(dir.path().join("no/such/dir").as_path()));
             assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
         }
         Err(e) => panic!("unexpected error {e}"),
@@ -409,15 +438,17 @@ fn bad_options_are_refused_before_creating_anything() {
 }
 
 #[test]
-fn a_dropped_writer_leaves_a_partial_file_readers_refuse() {
+fn a_dropped_writer_leaves_nothing_and_its_file_is_refused_while_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.core.zst");
     let mut w = ContainerWriter::create(&path, opts(FS, 3)).unwrap();
     w.write_all(&noise(7, 20 * FS + 3)).unwrap();
     let partial = w.partial_path().to_path_buf();
+    let opened = ContainerReader::open(&partial);
     drop(w);
     assert!(!path.exists());
-    match ContainerReader::open(&partial) {
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    match opened {
         Err(Error::Container { reason }) => assert!(
             reason.contains("no seek table") && reason.contains("incomplete capture"),
             "{reason}"
@@ -425,6 +456,18 @@ fn a_dropped_writer_leaves_a_partial_file_readers_refuse() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("opened a file without a seek table"),
     }
+}
+
+/// A writer whose output is `/dev/full` (every write fails with ENOSPC), standing in for
+/// a full disk; its "temporary file" is `full.tmp` next to `path`.
+fn over_dev_full(path: &Path, o: WriteOptions) -> ContainerWriter {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let temp = path.with_file_name("full.tmp");
+    let out = crate::output_file::OutputFile::over(file, temp, path.to_path_buf());
+    ContainerWriter::into_output(out, o).unwrap()
 }
 
 /// A full disk: `/dev/full` fails every write with ENOSPC.
@@ -437,8 +480,7 @@ fn enospc_is_reported_promptly_and_everything_stops() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.core.zst");
-    std::os::unix::fs::symlink(dev_full, dir.path().join("full.core.zst.partial")).unwrap();
-    let mut w = ContainerWriter::create(&path, opts(FS, 3)).unwrap();
+    let mut w = over_dev_full(&path, opts(FS, 3));
     let data = noise(8, 64 * FS);
     let mut first_error = None;
     for chunk in data.chunks(FS) {
@@ -454,7 +496,7 @@ fn enospc_is_reported_promptly_and_everything_stops() {
             source,
         }) => {
             assert_eq!(what, "write");
-            assert_eq!(p, dir.path().join("full.core.zst.partial"));
+            assert_eq!(p, dir.path().join("full.tmp"));
             assert_eq!(source.raw_os_error(), Some(28), "ENOSPC");
         }
         other => panic!("expected a write error, got {other:?}"),
@@ -476,8 +518,7 @@ fn enospc_during_finish_is_an_error_too() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.core.zst");
-    std::os::unix::fs::symlink(dev_full, dir.path().join("f.core.zst.partial")).unwrap();
-    let mut w = ContainerWriter::create(&path, opts(FS, 2)).unwrap();
+    let mut w = over_dev_full(&path, opts(FS, 2));
     w.write_all(b"tiny").unwrap();
     let e = w.finish(Metadata::new("t")).unwrap_err();
     assert!(matches!(e, Error::Io { what: "write", .. }), "{e:?}");

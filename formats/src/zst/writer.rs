@@ -18,9 +18,8 @@
 //! workers and leaves the `.partial` file as it is, without a seek table.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +35,7 @@ use super::metadata::{self, Metadata, FORMAT_NAME};
 use super::seek_table::{self, Entry, MAX_FRAMES};
 use super::{hex, DEFAULT_FRAME_SIZE, FORMAT_VERSION, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
 use crate::error::{Error, Result};
+use crate::output_file::OutputFile;
 
 /// How a [`ContainerWriter`] cuts and compresses.
 #[derive(Clone, Debug)]
@@ -105,8 +105,10 @@ pub struct Finished {
     pub sha256: String,
 }
 
-/// Writes a `.core.zst` container to `<path>.partial`, renamed to `path` by
-/// [`finish`](Self::finish).
+/// Writes a `.core.zst` container under a unique temporary name next to `path`
+/// ([`OutputFile`]), renamed to `path` by [`finish`](Self::finish), or to `path.partial`
+/// by [`abandon`](Self::abandon) when kept. Dropped or abandoned without keeping, the
+/// temporary file is removed.
 ///
 /// ```no_run
 /// use coroner_formats::{ContainerWriter, Metadata, WriteOptions};
@@ -129,6 +131,7 @@ pub struct ContainerWriter {
 
 /// The output file and what has gone into it.
 struct Sink {
+    out: OutputFile,
     file: File,
     path: PathBuf,
     written: u64,
@@ -177,10 +180,17 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
 }
 
 impl ContainerWriter {
-    /// Starts the compression threads and creates `<path>.partial` (mode 0600,
-    /// truncating an old one).
+    /// Starts the compression threads and creates the output under a fresh temporary
+    /// name next to `path` (mode 0600; nothing planted there can redirect it).
     pub fn create(path: &Path, opts: WriteOptions) -> Result<Self> {
         opts.validate()?;
+        Self::into_output(OutputFile::create(path)?, opts)
+    }
+
+    /// Writes into `out` (an [`OutputFile`] already created).
+    pub(crate) fn into_output(out: OutputFile, opts: WriteOptions) -> Result<Self> {
+        opts.validate()?;
+        let path = out.final_path().to_path_buf();
         let frame_size = u32::try_from(opts.frame_size).map_err(|_| Error::Container {
             reason: format!("frame size {} does not fit 32 bits", opts.frame_size),
         })?;
@@ -195,25 +205,17 @@ impl ContainerWriter {
             source,
         })?;
         let pipe = Pipeline::start(opts.threads, opts.level, opts.frame_size)?;
-
-        let mut partial = path.as_os_str().to_os_string();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&partial)
-            .map_err(io_err("create", &partial))?;
-        // An old partial file keeps its mode when truncated.
-        file.set_permissions(Permissions::from_mode(0o600))
-            .map_err(io_err("chmod", &partial))?;
+        let file = out
+            .file()
+            .try_clone()
+            .map_err(io_err("dup", out.temp_path()))?;
+        let temp = out.temp_path().to_path_buf();
 
         Ok(Self {
             sink: Sink {
+                out,
                 file,
-                path: partial,
+                path: temp,
                 written: 0,
                 entries: Vec::new(),
                 zero_frames: 0,
@@ -221,7 +223,7 @@ impl ContainerWriter {
                 frame_size,
             },
             pipe,
-            final_path: path.to_path_buf(),
+            final_path: path,
             frame_size: opts.frame_size,
             current: Vec::with_capacity(opts.frame_size),
             bytes_in: 0,
@@ -229,7 +231,7 @@ impl ContainerWriter {
         })
     }
 
-    /// The file being written: the final path plus `.partial`.
+    /// The file being written now (a temporary name next to the final path).
     pub fn partial_path(&self) -> &Path {
         &self.sink.path
     }
@@ -256,26 +258,30 @@ impl ContainerWriter {
         meta.complete = true;
         meta.incomplete_reason = None;
         self.write_trailer(meta, &sha256)?;
-        self.sink
-            .file
-            .sync_all()
-            .map_err(io_err("fsync", &self.sink.path))?;
-        fs::rename(&self.sink.path, &self.final_path).map_err(io_err("rename", &self.sink.path))?;
-        sync_parent(&self.final_path)?;
+        let Sink {
+            out,
+            written,
+            entries,
+            zero_frames,
+            ..
+        } = self.sink;
+        let path = out.commit()?;
+        debug_assert_eq!(path, self.final_path);
         Ok(Finished {
-            path: self.final_path,
+            path,
             content_size: self.bytes_in,
-            compressed_size: self.sink.written,
-            frames: self.sink.entries.len() as u64,
-            zero_frames: self.sink.zero_frames,
+            compressed_size: written,
+            frames: entries.len() as u64,
+            zero_frames,
             sha256,
         })
     }
 
     /// Stops writing. With `keep_partial`, everything accepted so far is written,
     /// followed by metadata saying `complete: false` with `reason` and a seek table; the
-    /// file is fsynced, keeps its `.partial` name and its path is returned. Without, the
-    /// partial file is deleted and `None` is returned.
+    /// file is fsynced, renamed to the final path plus `.partial` (replacing whatever was
+    /// there, never writing through it) and that path is returned. Without, the temporary
+    /// file is deleted and `None` is returned.
     pub fn abandon(
         mut self,
         mut meta: Metadata,
@@ -285,23 +291,15 @@ impl ContainerWriter {
         if !keep_partial {
             // The content is being thrown away: worker errors no longer matter.
             self.pipe.abort();
-            return match fs::remove_file(&self.sink.path) {
-                Ok(()) => Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(io_err("remove", &self.sink.path)(e)),
-            };
+            self.sink.out.discard()?;
+            return Ok(None);
         }
         self.check_failed()?;
         let sha256 = self.flush_frames()?;
         meta.complete = false;
         meta.incomplete_reason = Some(reason.to_string());
         self.write_trailer(meta, &sha256)?;
-        self.sink
-            .file
-            .sync_all()
-            .map_err(io_err("fsync", &self.sink.path))?;
-        sync_parent(&self.sink.path)?;
-        Ok(Some(self.sink.path.clone()))
+        Ok(Some(self.sink.out.keep_partial()?))
     }
 
     fn check_failed(&self) -> Result<()> {
@@ -461,16 +459,6 @@ fn into_io(e: Error) -> io::Error {
         kind
     };
     io::Error::new(kind, e)
-}
-
-fn sync_parent(path: &Path) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync", dir))
 }
 
 /// True when every byte is zero (vectorizes: no early exit inside a 64-byte block).

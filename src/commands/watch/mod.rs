@@ -69,9 +69,8 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
         .classify(ExitClass::Output, || {
             format!("cannot create the capture directory {}", dir.display())
         })?;
-    let probe = dir.join(format!(".coroner-watch-probe-{}", std::process::id()));
-    std::fs::File::create(&probe)
-        .and_then(|_| std::fs::remove_file(&probe))
+    coroner_formats::OutputFile::create(&dir.join(".coroner-watch-probe"))
+        .and_then(|probe| probe.discard())
         .classify(ExitClass::Output, || {
             format!("cannot write in the capture directory {}", dir.display())
         })?;
