@@ -210,3 +210,94 @@ fn tui_in_a_real_terminal() {
         "tty not restored:\n{s}"
     );
 }
+
+/// True while process `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits (10 s at most) for `pid` to be gone; the panic message says what it was doing.
+fn wait_gone(pid: u32, what: &str) {
+    let start = Instant::now();
+    while alive(pid) {
+        if start.elapsed() > Duration::from_secs(10) {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("coroner tui outlived its terminal ({what}): {stat}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An ssh session that drops, a tmux session killed: the TUI ends with its terminal
+/// (before, it spun on end-of-input with ppid 1, ignoring SIGTERM).
+#[test]
+fn the_tui_ends_with_its_terminal() {
+    let d = Dir::new();
+    let bin = env!("CARGO_BIN_EXE_coroner");
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/captures/panic.core.zst"
+    );
+
+    // A tmux session killed under it.
+    let pidfile = d.join("tui.pid");
+    let name = format!("coroner-hup-{}", std::process::id());
+    let t = Tmux::start(
+        &name,
+        &format!("echo $$ > {}; exec {bin} tui {sample}", pidfile.display()),
+        100,
+        30,
+    );
+    t.wait_for("Overview");
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+    drop(t);
+    wait_gone(pid, "tmux kill-session");
+
+    // A pseudo-terminal whose other side is closed (what sshd does when the link drops),
+    // with SIGHUP ignored so that only the hang-up of the tty itself can end it.
+    let script = r#"
+import fcntl, os, pty, select, signal, struct, subprocess, sys, termios
+m, s = pty.openpty()
+signal.alarm(60)  # a bound on the whole check
+fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+p = subprocess.Popen([sys.argv[1], "tui", sys.argv[2]], stdin=s, stdout=s, stderr=s,
+                     start_new_session=True,
+                     preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+os.close(s)
+seen = b""
+while len(seen) < 2000:
+    r, _, _ = select.select([m], [], [], 20)
+    if not r:
+        sys.exit("the TUI never drew")
+    seen += os.read(m, 65536)
+print(p.pid, flush=True)
+os.close(m)
+p.wait(timeout=30)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, bin, sample])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let pid: u32 = stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    wait_gone(pid, "pty closed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

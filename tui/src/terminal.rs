@@ -1,5 +1,7 @@
 //! The terminal: raw mode and the alternate screen, restored on every way out (return,
-//! error, panic, SIGTERM/SIGHUP/SIGINT), and the event loop.
+//! error, panic, SIGTERM/SIGHUP/SIGINT), and the event loop, which also ends when the
+//! terminal goes away (a hang-up or end of input on the tty: a dropped ssh session, a
+//! killed tmux session), so the UI never outlives its terminal.
 
 use std::io::{self, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +23,54 @@ use crate::panes::all_panes;
 
 /// How often the loop wakes to check for signals.
 const TICK: Duration = Duration::from_millis(200);
+
+/// What the tty has for us within one tick.
+#[derive(Debug, PartialEq, Eq)]
+enum Input {
+    /// Bytes to read.
+    Ready,
+    /// Nothing yet.
+    Idle,
+    /// The terminal is gone (hang-up, error, end of input).
+    Gone,
+}
+
+/// Waits up to `timeout` for input on the terminal (stdin), telling a hang-up apart.
+/// crossterm's own poll cannot: on a hung-up tty it reads end-of-file in a loop forever.
+fn wait_input(timeout: Duration) -> Input {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let stdin = rustix::stdio::stdin();
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    let t = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    match poll(&mut fds, Some(&t)) {
+        Ok(0) => Input::Idle,
+        Ok(_) => {
+            let r = fds[0].revents();
+            if r.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+                Input::Gone
+            } else if r.contains(PollFlags::IN) {
+                if at_end_of_input() {
+                    Input::Gone
+                } else {
+                    Input::Ready
+                }
+            } else {
+                Input::Idle
+            }
+        }
+        Err(rustix::io::Errno::INTR) => Input::Idle,
+        Err(_) => Input::Gone,
+    }
+}
+
+/// True when stdin is readable but holds no byte (end of input: a closed tty).
+fn at_end_of_input() -> bool {
+    let stdin = rustix::stdio::stdin();
+    matches!(rustix::io::ioctl_fionread(stdin), Ok(0))
+}
 
 /// Puts the terminal back as it was.
 fn restore() {
@@ -64,13 +114,21 @@ pub fn run(core: &Core, path: String) -> io::Result<()> {
         Terminal::new(CrosstermBackend::new(io::stdout()))?;
     let mut app = App::new(all_panes(&model));
     while !app.quit && !stop.load(Ordering::Relaxed) {
+        // ratatui redraws only what changed, and picks up a new terminal size here.
         terminal.draw(|f| app.render(&model, f))?;
-        if event::poll(TICK)? {
-            match event::read()? {
-                Event::Key(k) if k.kind != KeyEventKind::Release => app.key(&model, k),
-                // The next draw fills the new size.
-                Event::Resize(..) => {}
-                _ => {}
+        match wait_input(TICK) {
+            Input::Gone => break,
+            Input::Idle => {}
+            Input::Ready => {
+                // Everything crossterm has parsed now; it does not block.
+                while event::poll(Duration::ZERO)? {
+                    match event::read()? {
+                        Event::Key(k) if k.kind != KeyEventKind::Release => app.key(&model, k),
+                        // The next draw fills the new size.
+                        Event::Resize(..) => {}
+                        _ => {}
+                    }
+                }
             }
         }
     }
