@@ -105,6 +105,34 @@ where
     anyhow::Error::new(err).context(Classified { class, doing })
 }
 
+/// An error's message: its layers from the outside in, joined by ": ", without a layer
+/// that only repeats the next one in other words ("cannot read X" over "cannot open X").
+pub fn message_of(err: &anyhow::Error) -> String {
+    let layers: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        if layer.is_empty() {
+            continue;
+        }
+        if let Some(next) = layers.get(i + 1) {
+            if repeats(layer, next) {
+                continue;
+            }
+        }
+        kept.push(layer);
+    }
+    kept.join(": ")
+}
+
+/// True when `outer` and `inner` both say "cannot VERB" of the same last word (a path).
+fn repeats(outer: &str, inner: &str) -> bool {
+    let last = |s: &str| s.rsplit(' ').next().map(str::to_string);
+    outer.starts_with("cannot ")
+        && inner.starts_with("cannot ")
+        && !outer.contains(": ")
+        && last(outer) == last(inner.split(": ").next().unwrap_or(inner))
+}
+
 /// The exit class of an error: the outermost classification, with interruption winning.
 pub fn class_of(err: &anyhow::Error) -> ExitClass {
     if err.chain().any(|e| {
@@ -130,4 +158,23 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
                 .and_then(|j| j.io_error_kind())
                 == pipe
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_do_not_repeat_themselves() {
+        let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::new(inner)
+            .context("cannot open /x/vm.elf")
+            .context("cannot read /x/vm.elf");
+        assert_eq!(
+            message_of(&e),
+            "cannot open /x/vm.elf: No such file or directory"
+        );
+        let e = anyhow::anyhow!("truncated").context("cannot read /x/vm.elf");
+        assert_eq!(message_of(&e), "cannot read /x/vm.elf: truncated");
+    }
 }

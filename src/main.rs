@@ -59,6 +59,6 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(class) => class.into(),
         Err(err) if exit::is_broken_pipe(&err) => ExitClass::Ok.into(),
-        Err(err) => fail(&format!("{err:#}"), exit::class_of(&err), json),
+        Err(err) => fail(&exit::message_of(&err), exit::class_of(&err), json),
     }
 }

@@ -698,3 +698,67 @@ fn outputs_are_created_fresh_and_failures_leave_nothing() {
     assert_ne!(r.code(), 0);
     assert_no_output(d.path(), "b2");
 }
+
+/// Files that are no dump coroner reads are named, with what to do; a FIFO does not
+/// block; a message does not say the same thing twice.
+#[test]
+fn inputs_that_are_not_dumps_are_named() {
+    let d = Dir::new();
+    let sample = panic_sample();
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "m.bin",
+            b"QEVM\0\0\0\x03aaaaaaaaaaaaaaaa",
+            "virsh dump --memory-only",
+        ),
+        (
+            "k.bin",
+            b"KDUMP   \x06\0\0\0aaaaaaaaaaaa",
+            "kdump-compressed",
+        ),
+        ("w.bin", b"PAGEDU64aaaaaaaaaaaaaaaa", "Windows crash dump"),
+        ("g.bin", b"GIF89aaaaaaaaaaaaaaaaaaa", "47 49 46 38"),
+    ];
+    for (name, bytes, says) in cases {
+        std::fs::write(d.join(name), bytes).unwrap();
+        for cmd in ["inspect", "analyze"] {
+            let r = coroner(d.path(), &[cmd, name]);
+            r.expect_code(3);
+            assert!(r.stderr().contains(says), "{cmd} {name}: {}", r.stderr());
+        }
+    }
+    // A container given to compress, an executable given to analyze.
+    let r = coroner(d.path(), &["compress", &sample, "-o", "again.core.zst"]);
+    r.expect_code(3);
+    assert!(r.stderr().contains("container already"), "{}", r.stderr());
+    let r = coroner(d.path(), &["analyze", "/bin/sh"]);
+    r.expect_code(3);
+    assert!(r.stderr().contains("not a core dump"), "{}", r.stderr());
+    // A FIFO is refused at once, whatever the command.
+    mkfifo(&d.join("fifo"));
+    for args in [
+        vec!["analyze", "fifo"],
+        vec!["compress", "fifo", "-o", "f.core.zst"],
+    ] {
+        let r = coroner(d.path(), &args);
+        r.expect_code(3);
+        assert!(r.stderr().contains("FIFO"), "{}", r.stderr());
+    }
+    // "cannot read X: cannot open X" said once.
+    let r = coroner(d.path(), &["analyze", "missing.elf"]);
+    r.expect_code(3);
+    assert_eq!(
+        r.stderr().matches("missing.elf").count(),
+        1,
+        "{}",
+        r.stderr()
+    );
+}
+
+fn mkfifo(p: &Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}

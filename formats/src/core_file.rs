@@ -1,6 +1,5 @@
 //! Opening a dump file of any supported format as a [`Core`].
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,12 +36,57 @@ impl Format {
 
 /// Tells the format from a file's first four bytes.
 pub fn detect(magic: [u8; 4]) -> Result<Format> {
+    identify(&magic)
+}
+
+/// Formats that are not dumps coroner reads, by their signature at offset 0, with what
+/// to do instead.
+const OTHER_FORMATS: &[(&[u8], &str, &str)] = &[
+    (
+        b"KDUMP   ",
+        "a kdump-compressed dump (makedumpfile, qemu's kdump-* formats)",
+        "coroner does not read it yet; take an ELF dump instead (virsh dump --memory-only --format elf, or QMP dump-guest-memory without a format), or convert it with makedumpfile -E",
+    ),
+    (
+        b"makedumpfile\0",
+        "a flattened kdump-compressed dump (makedumpfile -F, qemu's kdump-* formats into a pipe)",
+        "coroner does not read it yet; rearrange it with makedumpfile -R and convert it with makedumpfile -E, or take an ELF dump instead",
+    ),
+    (
+        b"QEVM",
+        "a qemu migration stream (virsh dump or virsh save without --memory-only), not a memory dump",
+        "take a memory-only dump: virsh dump --memory-only --format elf DOMAIN FILE, or coroner capture",
+    ),
+    (
+        b"PAGEDU64",
+        "a Windows crash dump (qemu's win-dmp format)",
+        "coroner reads Linux guests' ELF dumps; open it with WinDbg",
+    ),
+    (
+        b"PAGEDUMP",
+        "a 32-bit Windows crash dump",
+        "coroner reads Linux guests' ELF dumps; open it with WinDbg",
+    ),
+];
+
+/// Tells the format from a file's first bytes (at least four; sixteen name more of the
+/// files that are not dumps).
+pub fn identify(head: &[u8]) -> Result<Format> {
+    let mut magic = [0u8; 4];
+    let n = head.len().min(4);
+    magic[..n].copy_from_slice(&head[..n]);
     match u32::from_le_bytes(magic) {
-        0x464c_457f => Ok(Format::Elf),
-        0xfd2f_b528 => Ok(Format::Container),
-        m if m & 0xffff_fff0 == 0x184d_2a50 => Ok(Format::Container),
-        _ => Err(Error::UnknownFormat { found: magic }),
+        0x464c_457f => return Ok(Format::Elf),
+        0xfd2f_b528 => return Ok(Format::Container),
+        m if m & 0xffff_fff0 == 0x184d_2a50 => return Ok(Format::Container),
+        _ => {}
     }
+    for (sig, what, advice) in OTHER_FORMATS {
+        if head.starts_with(sig) {
+            return Err(Error::OtherFormat { what, advice });
+        }
+    }
+    Err(Error::UnknownFormat { found: magic })
 }
 
 /// An opened dump: its parsed ELF core, container metadata, and guest memory.
@@ -95,9 +139,9 @@ pub fn open(path: &Path) -> Result<Core> {
         let path = path.to_path_buf();
         move |source| Error::Io { what, path, source }
     };
-    let mut file = File::open(path).map_err(io("open"))?;
+    let mut file = crate::input_file::open_regular(path)?;
     let file_size = file.metadata().map_err(io("stat"))?.len();
-    let mut magic = [0u8; 4];
+    let mut head = [0u8; 16];
     if file_size < 4 {
         return Err(Error::Truncated {
             offset: 0,
@@ -105,8 +149,9 @@ pub fn open(path: &Path) -> Result<Core> {
             size: file_size,
         });
     }
-    file.read_exact(&mut magic).map_err(io("read"))?;
-    let format = detect(magic)?;
+    let n = file_size.min(16) as usize;
+    file.read_exact(&mut head[..n]).map_err(io("read"))?;
+    let format = identify(&head[..n])?;
     let (source, metadata): (Arc<dyn ByteSource>, _) = match format {
         Format::Elf => (Arc::new(MappedFile::from_file(&file, path)?), None),
         Format::Container => {
@@ -125,4 +170,30 @@ pub fn open(path: &Path) -> Result<Core> {
         metadata,
         mem: RecordingMem::new(mem),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_that_are_not_dumps_are_named() {
+        for (head, what) in [
+            (&b"KDUMP   \x06\0\0\0"[..], "kdump-compressed"),
+            (b"makedumpfile\0\0\0\0", "flattened"),
+            (b"QEVM\0\0\0\x03", "migration stream"),
+            (b"PAGEDU64", "Windows"),
+        ] {
+            match identify(head) {
+                Err(e @ Error::OtherFormat { .. }) => {
+                    assert!(e.to_string().contains(what), "{e}")
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        assert_eq!(identify(b"\x7fELF\x02\x01").unwrap(), Format::Elf);
+        assert_eq!(identify(b"\x28\xb5\x2f\xfd").unwrap(), Format::Container);
+        let e = identify(b"GIF89a").unwrap_err();
+        assert!(e.to_string().contains("47 49 46 38"), "{e}");
+    }
 }

@@ -44,10 +44,18 @@ pub enum Error {
         size: u64,
     },
     /// The first bytes match no format this crate reads.
-    #[error("unknown format: first bytes {found:02x?} are neither an ELF core nor a zstd stream")]
+    #[error("unknown format: the first bytes {} are not those of a memory dump coroner reads (an ELF core from qemu's dump-guest-memory, or a .core.zst container)", hex_bytes(found))]
     UnknownFormat {
         /// The first bytes of the input.
         found: [u8; 4],
+    },
+    /// A file of a known kind that is not (or not yet) a dump coroner reads.
+    #[error("this is {what}: {advice}")]
+    OtherFormat {
+        /// What the file is.
+        what: &'static str,
+        /// What to do instead.
+        advice: &'static str,
     },
     /// An ELF header field has a value no qemu dump has.
     #[error("ELF header: {field} is {value:#x}, {expected}")]
@@ -110,4 +118,12 @@ pub enum Error {
     /// The operation was interrupted by the user.
     #[error("interrupted")]
     Interrupted,
+}
+
+/// Bytes as `28 b5 2f fd`.
+fn hex_bytes(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

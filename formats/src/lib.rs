@@ -23,6 +23,7 @@ mod core_mem;
 mod elf;
 mod error;
 pub mod hex;
+pub mod input_file;
 pub mod output_file;
 mod page_spotter;
 mod physmem;
@@ -36,7 +37,7 @@ mod zst;
 
 pub use addr::{PhysAddr, PhysRange};
 pub use convert::{compress_elf, export_elf, Exported};
-pub use core_file::{detect, open, Core, Format};
+pub use core_file::{detect, identify, open, Core, Format};
 pub use core_mem::CoreMem;
 pub use elf::{
     ElfClass, ElfCore, HeaderLayout, LoadSegment, Machine, Note, PrStatus, QemuCpuState, Segment,

@@ -71,11 +71,7 @@ pub struct MappedFile {
 impl MappedFile {
     /// Maps `path` read-only.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|source| Error::Io {
-            what: "open",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = crate::input_file::open_regular(path)?;
         Self::from_file(&file, path)
     }
 

@@ -153,10 +153,19 @@ impl ElfCore {
         let size = src.len();
         let head = read_vec(src, 0, size.min(64))?;
         if head.len() < 16 || &head[..4] != b"\x7fELF" {
-            let mut found = [0u8; 4];
-            let n = head.len().min(4);
-            found[..n].copy_from_slice(&head[..n]);
-            return Err(Error::UnknownFormat { found });
+            return Err(match crate::core_file::identify(&head) {
+                Ok(crate::Format::Container) => Error::OtherFormat {
+                    what: "a .core.zst container already",
+                    advice: "it needs no compressing; coroner reads it as it is (coroner export gives back the ELF)",
+                },
+                Ok(crate::Format::Elf) | Err(Error::UnknownFormat { .. }) => {
+                    let mut found = [0u8; 4];
+                    let n = head.len().min(4);
+                    found[..n].copy_from_slice(&head[..n]);
+                    Error::UnknownFormat { found }
+                }
+                Err(e) => e,
+            });
         }
         let (class, hdr_len) = match head[4] {
             1 => (ElfClass::Elf32, 52u64),
@@ -188,7 +197,14 @@ impl ElfCore {
             return Err(Error::ElfHeader {
                 field: "e_type",
                 value: h.e_type.into(),
-                expected: "4 (ET_CORE)",
+                expected: match h.e_type {
+                    header::ET_REL => "an object file (ET_REL), not a core dump (ET_CORE)",
+                    header::ET_EXEC => "an executable (ET_EXEC), not a core dump (ET_CORE)",
+                    header::ET_DYN => {
+                        "a shared object or PIE executable (ET_DYN), not a core dump (ET_CORE)"
+                    }
+                    _ => "not a core dump (ET_CORE, 4)",
+                },
             });
         }
         let machine = match h.e_machine {

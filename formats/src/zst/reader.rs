@@ -115,7 +115,7 @@ impl ContainerReader {
             let path = path.to_path_buf();
             move |source| Error::Io { what, path, source }
         };
-        let file = File::open(path).map_err(io("open"))?;
+        let file = crate::input_file::open_regular(path)?;
         let size = file.metadata().map_err(io("stat"))?.len();
         let raw = RawFile {
             file,
