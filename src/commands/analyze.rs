@@ -41,6 +41,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
             escape_control(&v.symbol_text())
         );
     }
+    if let Some(p) = &report.panic_cpu {
+        let _ = writeln!(s, "panic CPU   {} ({})", p.cpu, escape_control(&p.how));
+    }
     if let Some(m) = &report.machine_check {
         let _ = writeln!(s, "\nmachine check  {}", escape_control(&m.verdict));
         for rec in &m.records {
