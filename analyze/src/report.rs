@@ -251,12 +251,9 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
         None,
     );
     r.kallsyms = kallsyms;
-    let mce_fatal = mce
-        .records
-        .iter()
-        .any(|m| m.fatal)
+    let mce_fatal = (mce.records.iter().any(|m| m.fatal) || mce.rendezvous.is_some())
         .then(|| mce.verdict.clone());
-    if !mce.records.is_empty() || !mce.host.events.is_empty() {
+    if !mce.records.is_empty() || !mce.host.events.is_empty() || mce.rendezvous.is_some() {
         r.machine_check = Some(mce);
     }
     match log {

@@ -46,6 +46,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
     }
     if let Some(m) = &report.machine_check {
         let _ = writeln!(s, "\nmachine check  {}", escape_control(&m.verdict));
+        for e in m.rendezvous.iter().flat_map(|z| &z.explanation) {
+            let _ = writeln!(s, "  {}", escape_control(e));
+        }
         for rec in &m.records {
             let _ = writeln!(
                 s,
