@@ -616,6 +616,19 @@ fn times_are_rfc3339_and_a_missing_symbol_says_why() {
     assert!(a["vcpus"][0].get("no_symbol").is_none());
     let text = coroner(d.path(), &["analyze", panic.to_str().unwrap()]).stdout();
     assert!(text.contains("(in a module)"), "{text}");
+    // The sample panicked on CPU 1: analyze names it, report shows its registers.
+    assert_eq!(a["panic_cpu"]["cpu"], 1, "{}", a["panic_cpu"]);
+    assert_eq!(a["panic_cpu"]["source"], "log-cpu-line");
+    assert!(
+        text.contains("panic CPU   1 (the log's `CPU: 1 PID:` line"),
+        "{text}"
+    );
+    coroner(d.path(), &["report", panic.to_str().unwrap(), "-o", "b"]).expect_code(0);
+    let md = std::fs::read_to_string(d.join("b/summary.md")).unwrap();
+    assert!(
+        md.contains("## Registers (vCPU 1)\n\nChosen as the CPU that panicked"),
+        "{md}"
+    );
 }
 
 /// Every writer creates its output under a fresh name: a symlink planted at `OUT.partial`

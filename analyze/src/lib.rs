@@ -23,6 +23,7 @@ mod kmem;
 mod kvm_exit;
 mod mce;
 mod paging;
+mod panic_cpu;
 mod printk;
 mod report;
 mod time;
@@ -42,6 +43,7 @@ pub use kmem::{KernelMem, SliceKernelMem, VirtAddr, XlateError};
 pub use kvm_exit::*;
 pub use mce::*;
 pub use paging::{PageTables, Translation, KERNEL_MAP_END, START_KERNEL_MAP};
+pub use panic_cpu::{PanicCpu, PanicCpuSource};
 pub use printk::{
     format_dmesg, read_kernel_log, BadLevel, FormatOptions, KernelLog, LogError, LogKind,
     LogLevels, LogRecord, LEVEL_NAMES,

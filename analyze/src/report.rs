@@ -9,6 +9,7 @@ use crate::kernel_view::ViewError;
 use crate::kernel_view::{Evidence, Hints, KernelView};
 use crate::kvm_exit::{analyze_exit, ExitOptions, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
+use crate::panic_cpu::{panic_cpu, PanicCpu};
 use crate::printk::LogRecord;
 use crate::triage::{triage, Triage};
 
@@ -29,6 +30,20 @@ pub struct VcpuAt {
     /// `no-kallsyms` (the table was not found) or `not-in-kallsyms`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_symbol: Option<&'static str>,
+}
+
+impl Report {
+    /// The vCPU whose registers to show: the one KVM's error report names, else the one
+    /// that panicked, else vCPU 0; with why.
+    pub fn focus_vcpu(&self) -> (usize, String) {
+        if let Some(v) = self.kvm_exit.as_ref().and_then(|x| x.vcpu) {
+            return (v, "the vCPU of the KVM error report".into());
+        }
+        match &self.panic_cpu {
+            Some(p) => (p.cpu, format!("the CPU that panicked: {}", p.how)),
+            None => (0, "vCPU 0: no panic CPU known".into()),
+        }
+    }
 }
 
 impl VcpuAt {
@@ -80,6 +95,8 @@ pub struct Report {
     pub triage: Option<Triage>,
     /// Where each vCPU stopped.
     pub vcpus: Vec<VcpuAt>,
+    /// The CPU that panicked and how it was chosen, when the guest panicked.
+    pub panic_cpu: Option<PanicCpu>,
     /// QMP events the capture saw, by name.
     pub events: Vec<String>,
     /// The machine-check analysis, when the guest or the host recorded one.
@@ -124,6 +141,7 @@ pub fn report_with_view(
         log_diagnostics: Vec::new(),
         triage: None,
         vcpus: Vec::new(),
+        panic_cpu: None,
         events: capture
             .and_then(|c| c["events"].as_array())
             .map(|a| {
@@ -233,12 +251,9 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
         None,
     );
     r.kallsyms = kallsyms;
-    let mce_fatal = mce
-        .records
-        .iter()
-        .any(|m| m.fatal)
+    let mce_fatal = (mce.records.iter().any(|m| m.fatal) || mce.rendezvous.is_some())
         .then(|| mce.verdict.clone());
-    if !mce.records.is_empty() || !mce.host.events.is_empty() {
+    if !mce.records.is_empty() || !mce.host.events.is_empty() || mce.rendezvous.is_some() {
         r.machine_check = Some(mce);
     }
     match log {
@@ -252,6 +267,13 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
             });
             r.log_diagnostics = log.diagnostics;
             let t = triage(&log.records);
+            r.panic_cpu = panic_cpu(
+                view,
+                r.kallsyms.as_ref(),
+                &log.records,
+                t.panic.as_ref().map(|p| p.seq),
+                &r.vcpus,
+            );
             // The decoded machine check says more than the panic line it ends with.
             let verdict = match mce_fatal {
                 Some(m) if t.panic.is_some() => format!("kernel panic: {m}"),

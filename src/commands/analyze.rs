@@ -41,8 +41,14 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
             escape_control(&v.symbol_text())
         );
     }
+    if let Some(p) = &report.panic_cpu {
+        let _ = writeln!(s, "panic CPU   {} ({})", p.cpu, escape_control(&p.how));
+    }
     if let Some(m) = &report.machine_check {
         let _ = writeln!(s, "\nmachine check  {}", escape_control(&m.verdict));
+        for e in m.rendezvous.iter().flat_map(|z| &z.explanation) {
+            let _ = writeln!(s, "  {}", escape_control(e));
+        }
         for rec in &m.records {
             let _ = writeln!(
                 s,

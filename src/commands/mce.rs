@@ -45,6 +45,12 @@ fn hex_opt(v: Option<u64>) -> String {
 fn render(r: &MceReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "verdict  {}", escape_control(&r.verdict));
+    if let Some(z) = &r.rendezvous {
+        let _ = writeln!(s, "\nrendezvous timeout");
+        for e in &z.explanation {
+            let _ = writeln!(s, "  {}", escape_control(e));
+        }
+    }
     for (i, rec) in r.records.iter().enumerate() {
         render_record(&mut s, i, r.records.len(), rec);
     }

@@ -138,7 +138,7 @@ fn markdown(core: &Core, file: &Path, r: &Report, tail: usize) -> String {
             );
         }
     }
-    let vcpu = r.kvm_exit.as_ref().and_then(|x| x.vcpu).unwrap_or(0);
+    let (vcpu, why) = r.focus_vcpu();
     if let Some(st) = core
         .elf
         .vcpus
@@ -152,7 +152,11 @@ fn markdown(core: &Core, file: &Path, r: &Report, tail: usize) -> String {
             .find(|v| v.index == vcpu)
             .map(|v| v.symbol_text())
             .unwrap_or_default();
-        let _ = writeln!(s, "\n## Registers (vCPU {vcpu})\n\n```");
+        let _ = writeln!(
+            s,
+            "\n## Registers (vCPU {vcpu})\n\nChosen as {}.\n\n```",
+            inline(&why)
+        );
         let _ = writeln!(s, "RIP={:016x} {}", st.rip, block(&sym));
         let _ = writeln!(s, "RSP={:016x} RFLAGS={:08x}", st.gpr[6], st.rflags);
         let _ = writeln!(

@@ -11,6 +11,7 @@ use super::codes::{
 use super::emulator::{kvm_emulator_support, EmulatorSupport};
 use super::instruction::{disassemble, hex_bytes, listing, AddrRegs, Disassembly, MemOperand};
 use super::mtree::{owner, parse_mtree, FlatView, Owner};
+use super::pc_layout::{pc_owner, pc_range};
 use super::qemu_report::{parse_qemu_log, QemuReport, ReportKind};
 use super::regdump::RegDump;
 use crate::cpu_mode::{cpu_mode, CpuMode, Paging};
@@ -28,8 +29,6 @@ const EFER_LMA: u64 = 1 << 10;
 /// The x86 register number of each general register in the QEMU note's order (rax, rbx,
 /// rcx, rdx, rsi, rdi, rsp, rbp, r8..r15).
 const X86_NUMBER_OF_NOTE_GPR: [usize; 16] = [0, 3, 1, 2, 6, 7, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15];
-/// The legacy VGA window, MMIO on every PC machine type.
-const VGA_WINDOW: std::ops::RangeInclusive<u64> = 0xa0000..=0xbffff;
 
 /// The execution mode, as the report states it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -121,6 +120,10 @@ pub struct ExitReport {
     pub instruction: Option<InstructionFacts>,
     /// Its memory operands.
     pub operands: Vec<OperandFacts>,
+    /// General registers holding addresses of MMIO (named by `info mtree -f`, else by
+    /// the standard PC layout): what the guest was touching when the instruction is not
+    /// known.
+    pub register_addresses: Vec<RegisterAddress>,
     /// What failed and why, in sentences.
     pub explanation: Vec<String>,
     /// Known causes of this pattern (kvm-exits §3.2), for the reader to check.
@@ -129,6 +132,18 @@ pub struct ExitReport {
     pub evidence: Vec<Evidence>,
     /// What was tried and failed.
     pub problems: Vec<String>,
+}
+
+/// A general register whose value is the address of platform MMIO.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RegisterAddress {
+    /// The register (`RDI`).
+    pub register: &'static str,
+    /// Its value.
+    #[serde(with = "coroner_formats::hex")]
+    pub value: u64,
+    /// What owns that address, from `info mtree -f` or the standard PC layout.
+    pub owner: Owner,
 }
 
 /// What [`exit_report`] uses besides the capture.
@@ -187,6 +202,7 @@ pub fn analyze_exit(
         mode: None,
         instruction: None,
         operands: Vec::new(),
+        register_addresses: Vec::new(),
         explanation: Vec::new(),
         known_causes: Vec::new(),
         evidence: Vec::new(),
@@ -258,9 +274,9 @@ pub fn analyze_exit(
             how: "qemu's `info mtree -f`, recorded at capture".into(),
         });
     } else if core.is_some() {
-        r.problems.push("no `info mtree -f` in the capture: the owners of addresses are not known (only the legacy VGA window is named)".into());
+        r.problems.push("no `info mtree -f` in the capture: the owners of addresses are not known (only the standard PC platform ranges are named)".into());
     } else {
-        r.problems.push("log only: the owners of addresses are not known without a capture's `info mtree -f` (only the legacy VGA window is named)".into());
+        r.problems.push("log only: the owners of addresses are not known without a capture's `info mtree -f` (only the standard PC platform ranges are named)".into());
     }
     r.data_gpa_owner = r
         .data
@@ -273,6 +289,8 @@ pub fn analyze_exit(
     let cpu = pick_cpu(core, log_regs.as_ref(), &mut r);
     if let Some(cpu) = &cpu {
         fill_from_cpu(core, &views, cpu, &mut r, kallsyms, opts);
+        let paging_on = r.mode.as_ref().is_some_and(|m| m.paging != "off");
+        r.register_addresses = register_addresses(&cpu.state, &views, paging_on);
     }
     explain(&mut r);
     r.verdict = verdict(&r);
@@ -459,15 +477,51 @@ fn translate(
     }
 }
 
-/// The owner of `gpa` from `info mtree`, or the legacy VGA window when there is none.
+/// The owner of `gpa` from `info mtree`, or the standard PC platform range holding it
+/// when there is no memory map.
 fn owner_of(views: &[FlatView], gpa: u64) -> Option<Owner> {
-    owner(views, gpa).or_else(|| {
-        VGA_WINDOW.contains(&gpa).then(|| Owner {
-            gpa,
-            region: None,
-            description: "the legacy VGA window 0xa0000-0xbffff (MMIO on PC machines; no `info mtree` to confirm)".into(),
-        })
-    })
+    owner(views, gpa).or_else(|| pc_owner(gpa))
+}
+
+/// x86 names of the general registers, by x86 register number.
+const GPR_NAMES: [&str; 16] = [
+    "RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI", "R8", "R9", "R10", "R11", "R12", "R13",
+    "R14", "R15",
+];
+
+/// The general registers whose values are MMIO addresses: a named MMIO region of `info
+/// mtree -f`, else (no map) a range of the standard PC layout; with paging on and no map
+/// only the devices at fixed addresses. 0 and all ones (-1 as 32 bits) are never addresses.
+fn register_addresses(
+    s: &QemuCpuState,
+    views: &[FlatView],
+    paging_on: bool,
+) -> Vec<RegisterAddress> {
+    let mut out = Vec::new();
+    for (note, &x86) in X86_NUMBER_OF_NOTE_GPR.iter().enumerate() {
+        let value = s.gpr[note];
+        if value == 0 || value == 0xffff_ffff {
+            continue;
+        }
+        if views.is_empty() && paging_on && pc_range(value).is_some_and(|p| !p.fixed) {
+            continue;
+        }
+        let Some(owner) = owner_of(views, value) else {
+            continue;
+        };
+        // In a memory map only MMIO regions; unassigned space says nothing.
+        if owner.region.as_ref().is_some_and(|g| !g.is_mmio())
+            || (!views.is_empty() && owner.region.is_none())
+        {
+            continue;
+        }
+        out.push(RegisterAddress {
+            register: GPR_NAMES[x86],
+            value,
+            owner,
+        });
+    }
+    out
 }
 
 fn fill_from_cpu(
@@ -712,8 +766,36 @@ fn explain(r: &mut ExitReport) {
                 causes.push("an instruction KVM's emulator lacks (SSE/AVX arithmetic, XSAVE, x87, MOVSS/MOVSD) used on MMIO: a framebuffer, a PCI BAR, emulated (e.g. CXL) memory (kvm-exits §3.2.1)".into());
             }
         }
-    } else if let Some(i) = insn {
-        if i.emulator.emulated == Some(false) {
+    } else if !r.register_addresses.is_empty() {
+        let paging_on = r.mode.as_ref().is_some_and(|m| m.paging != "off");
+        let names: Vec<String> = r
+            .register_addresses
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}={:#x} is in {}",
+                    a.register, a.value, a.owner.description
+                )
+            })
+            .collect();
+        e.push(format!(
+            "{}registers hold addresses of MMIO, which usually say what the guest was touching \
+             ({}): {}.",
+            if insn.is_some() {
+                "No operand of the instruction is in MMIO, but "
+            } else {
+                "The instruction is not known; "
+            },
+            if paging_on {
+                "read as physical addresses; paging is on, so they may be virtual ones"
+            } else {
+                "physical addresses: paging is off"
+            },
+            names.join("; ")
+        ));
+    }
+    if mmio_operand.is_none() {
+        if let Some(i) = insn.filter(|i| i.emulator.emulated == Some(false)) {
             e.push(format!("{}.", i.emulator.why.trim_end_matches('.')));
             if r.mode
                 .as_ref()
@@ -823,7 +905,8 @@ fn verdict(r: &ExitReport) -> String {
                     .region
                     .as_ref()
                     .map(|g| g.name.clone())
-                    .unwrap_or_else(|| "the VGA window".into());
+                    .or_else(|| pc_range(o.gpa).map(|p| p.what.to_string()))
+                    .unwrap_or_else(|| o.description.clone());
                 t.push_str(&format!(" ({name})"));
             }
         }
@@ -846,6 +929,7 @@ fn verdict(r: &ExitReport) -> String {
                 .region
                 .as_ref()
                 .map(|g| g.name.clone())
+                .or_else(|| pc_range(o.gpa).map(|p| p.what.to_string()))
                 .unwrap_or_else(|| o.description.clone());
             v.push_str(&format!(" {}s {gpa:#x} ({name})", op.operand.access));
         }
@@ -882,6 +966,39 @@ mod tests {
                 ignore_vmcoreinfo: false,
             },
         )
+    }
+
+    /// A log-only report without instruction bytes: the registers that hold local APIC
+    /// addresses are named, from the standard PC layout and said to be so.
+    #[test]
+    fn registers_holding_platform_mmio_are_named() {
+        let r = from_log(fixture!(
+            "21-emulation-failure-lapic-in-registers-no-code-oscar-kernel.log"
+        ));
+        assert!(r.instruction.is_none());
+        let named: Vec<_> = r
+            .register_addresses
+            .iter()
+            .map(|a| (a.register, a.value))
+            .collect();
+        assert_eq!(named, [("RDX", 0xfee0_00f0), ("RSI", 0xfee0_0900)]);
+        let e = r
+            .explanation
+            .iter()
+            .find(|e| e.contains("registers hold addresses of MMIO"))
+            .unwrap_or_else(|| panic!("{:?}", r.explanation));
+        assert!(e.contains("RDX=0xfee000f0 is in the local APIC"), "{e}");
+        assert!(e.contains("standard PC layout"), "{e}");
+        // With paging on, a 32-bit kernel's addresses (0xc0000000 on) are not taken for
+        // the PCI hole, nor -1 for the firmware.
+        let r = from_log(fixture!(
+            "07-delivery-ev-old-format-i386-stack-in-vga-hole-lkp.log"
+        ));
+        assert!(
+            r.register_addresses.is_empty(),
+            "{:?}",
+            r.register_addresses
+        );
     }
 
     /// Each fixture's header says what it shows; the analysis must say the same.

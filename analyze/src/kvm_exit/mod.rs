@@ -6,11 +6,13 @@ mod codes;
 mod emulator;
 mod instruction;
 mod mtree;
+mod pc_layout;
 mod qemu_report;
 mod regdump;
 
 pub use analysis::{
     analyze_exit, exit_report, ExitOptions, ExitReport, InstructionFacts, ModeFacts, OperandFacts,
+    RegisterAddress,
 };
 pub use codes::{
     decode_data, entry_failure, event_info, suberror, svm_exit_code, vm_instruction_error,
@@ -19,5 +21,6 @@ pub use codes::{
 pub use emulator::{kvm_emulator_support, EmulatorSupport};
 pub use instruction::{disassemble, hex_bytes, listing, AddrRegs, Disassembly, MemOperand};
 pub use mtree::{owner, parse_mtree, FlatView, Owner, Region};
+pub use pc_layout::{pc_owner, pc_range, PcRange, PC_MMIO};
 pub use qemu_report::{parse_qemu_log, DataFormat, QemuReport, ReportKind};
 pub use regdump::{CodeBytes, RegDump, Segment as DumpSegment};

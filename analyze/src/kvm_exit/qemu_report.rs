@@ -12,7 +12,10 @@
 //! - per-line prefixes: mail quoting (`> `), indentation, syslog
 //!   (`Jun 24 17:25:51 host QEMU[2997]: `), ISO/journal/libvirt timestamps
 //!   (`2022-03-01T10:00:00.123456Z `, `2021-01-01 12:00:00.000+0000: `), `[ 12.345678] `,
-//!   and program names (`qemu-system-x86_64: `, `qemu-kvm: `, `kvm: `). Syslog lines of the
+//!   program names (`qemu-system-x86_64: `, `qemu-kvm: `, `kvm: `), and what an
+//!   interactive session leaves: qemu's monitor prompt (`(qemu) `), shell prompts (`$ `,
+//!   `# `, `% `, `user@host:~$ `, `[user@host dir]# `), terminal control sequences
+//!   (`ESC[K`) and carriage returns that redrew a line. Syslog lines of the
 //!   host `kernel` are skipped: they are never qemu's (its `dump_vmcs()` output looks a
 //!   little like qemu's dump);
 //! - soft-wrapped lines (format=flowed: a dump line ending in a space, continued on a line
@@ -140,6 +143,7 @@ const S_SYSLOG: u8 = 2;
 const S_STAMP: u8 = 4;
 const S_PROG: u8 = 8;
 const S_INDENT: u8 = 16;
+const S_PROMPT: u8 = 32;
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -291,6 +295,68 @@ fn strip_prog(t: &str) -> Option<&str> {
     is_prog_name(prog).then_some(rest)
 }
 
+/// A CSI control sequence (`ESC [ params final`) at the start of `t`; returns the rest.
+fn strip_csi(t: &str) -> Option<&str> {
+    let rest = t.strip_prefix("\x1b[")?;
+    let end =
+        rest.find(|c: char| !(('\x30'..='\x3f').contains(&c) || ('\x20'..='\x2f').contains(&c)))?;
+    let final_byte = rest[end..].chars().next()?;
+    ('\x40'..='\x7e')
+        .contains(&final_byte)
+        .then(|| &rest[end + 1..])
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+/// `user@host`.
+fn is_user_at_host(s: &str) -> bool {
+    s.split_once('@').is_some_and(|(u, h)| {
+        !u.is_empty() && !h.is_empty() && u.chars().all(is_name_char) && h.chars().all(is_name_char)
+    })
+}
+
+/// A shell prompt: bare `$ `, `# `, `% `; `user@host:dir$ `; `[user@host dir]$ `.
+fn strip_shell_prompt(t: &str) -> Option<&str> {
+    for bare in ["$ ", "# ", "% "] {
+        if let Some(rest) = t.strip_prefix(bare) {
+            return Some(rest);
+        }
+    }
+    let end = t.find(['$', '#', '%'])?;
+    let rest = t[end + 1..]
+        .strip_prefix(' ')
+        .or(t.get(end + 1..).filter(|r| r.is_empty()))?;
+    let head = &t[..end];
+    let ok = match head.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) => {
+            let (who, dir) = inner.split_once(' ').unwrap_or((inner, ""));
+            is_user_at_host(who) && !dir.contains(' ')
+        }
+        None => head
+            .split_once(':')
+            .is_some_and(|(who, dir)| is_user_at_host(who) && !dir.contains(char::is_whitespace)),
+    };
+    ok.then_some(rest)
+}
+
+/// What an interactive session put before the text: qemu's monitor prompt `(qemu) `, a
+/// shell prompt, a terminal control sequence, or a line redrawn after a carriage return
+/// (the text after the last `\r` is what the terminal showed).
+fn strip_prompt(t: &str) -> Option<&str> {
+    if let Some(rest) = t.strip_prefix("(qemu)") {
+        return Some(rest.strip_prefix(' ').unwrap_or(rest));
+    }
+    if let Some(rest) = strip_csi(t) {
+        return Some(rest);
+    }
+    if let Some((_, after)) = t.rsplit_once('\r').filter(|(_, a)| !a.trim().is_empty()) {
+        return Some(after);
+    }
+    strip_shell_prompt(t)
+}
+
 /// The line without transport prefixes, what was stripped, and whether it is a syslog
 /// line of the host kernel.
 fn strip_prefixes(line: &str) -> (&str, u8, bool) {
@@ -324,6 +390,9 @@ fn strip_prefixes(line: &str) -> (&str, u8, bool) {
         } else if let Some(rest) = strip_prog(t) {
             t = rest;
             strip |= S_PROG;
+        } else if let Some(rest) = strip_prompt(t) {
+            t = rest;
+            strip |= S_PROMPT;
         }
         if t.len() == before {
             break;
@@ -819,6 +888,11 @@ fn finish(mut w: Work, kernel_lines: &[usize]) -> QemuReport {
             "stripped program-name prefixes (`qemu-system-x86_64: `)",
         ),
         (S_INDENT, "stripped leading indentation"),
+        (
+            S_PROMPT,
+            "stripped interactive prompts and terminal control (`(qemu) `, `$ `, \
+             `user@host:~$ `, `ESC[K`, carriage returns)",
+        ),
     ] {
         if w.strip & flag != 0 {
             repairs.push(text.to_string());
@@ -1310,6 +1384,54 @@ Code=af af af af af af af af af af af af af af af af af af af af <00> 00 00 00 0
             "2021-01-01T12:00:00.123456Z qemu-system-x86_64: ",
         ));
         check_short(&r);
+    }
+
+    #[test]
+    fn interactive_prompts_and_terminal_control() {
+        for prefix in [
+            "(qemu) ",
+            "(qemu) (qemu) ",
+            "$ ",
+            "# ",
+            "user@host:~$ ",
+            "root@pve:/var/log/libvirt/qemu# ",
+            "[root@el9 ~]# ",
+            "\x1b[K(qemu) ",
+        ] {
+            let r = one(&prefixed(prefix));
+            check_short(&r);
+            assert!(
+                has_note(&r, "interactive prompts"),
+                "{prefix:?}: {:?}",
+                r.notes
+            );
+        }
+    }
+
+    /// A real report (fixture 03) as an HMP session on `-monitor stdio` shows it: qemu's
+    /// message lands after the prompt readline had drawn, the user's commands and the
+    /// redraws (`ESC[K`, carriage returns) around it.
+    #[test]
+    fn report_inside_a_monitor_session() {
+        let mut text = String::from("$ qemu-system-x86_64 -enable-kvm -monitor stdio -m 2G\r\n");
+        text.push_str("QEMU 5.2.0 monitor - type 'help' for more information\r\n");
+        text.push_str("(qemu) info status\r\nVM status: running\r\n");
+        for (i, l) in F03.lines().filter(|l| !l.starts_with('#')).enumerate() {
+            match i {
+                0 => text.push_str(&format!("(qemu) {l}\r\n")),
+                3 => text.push_str(&format!("(qemu) \x1b[K\r{l}\r\n")),
+                _ => text.push_str(&format!("{l}\r\n")),
+            }
+        }
+        text.push_str("(qemu) info status\r\nVM status: paused (internal-error)\r\n(qemu) q\r\n");
+        let r = one(&text);
+        assert_eq!(r.kind, internal(1));
+        assert!(r.emulation_failure && !r.truncated, "{:?}", r.notes);
+        let g = regs(&r);
+        assert_eq!(g.rip, Some(0xb0000));
+        assert_eq!(g.gprs[7], Some(0x7e423628));
+        assert_eq!(at_rip(&r), (Some(0xff), vec![0xff; 30]));
+        assert!(has_note(&r, "interactive prompts"), "{:?}", r.notes);
     }
 
     #[test]

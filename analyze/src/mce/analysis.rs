@@ -10,6 +10,7 @@ use super::log::{from_log, KernelLine, LineKind, LogPlace};
 use super::memory::{from_memory, MemPlace};
 use super::page::{page_owner, PageOwner};
 use super::raw::MceRaw;
+use super::rendezvous::{rendezvous, Rendezvous};
 use crate::kallsyms::Kallsyms;
 use crate::kernel_view::{Evidence, Hints, KernelView};
 use crate::printk::LogRecord;
@@ -82,6 +83,9 @@ pub struct MceReport {
     pub memory_failures: Vec<MemoryFailure>,
     /// The host's side.
     pub host: HostSide,
+    /// The rendezvous timeout the guest panicked in, when it did (a machine check that
+    /// reached one CPU of a guest without LMCE).
+    pub rendezvous: Option<Rendezvous>,
     /// How each fact was obtained.
     pub evidence: Vec<Evidence>,
     /// What was tried and failed.
@@ -272,13 +276,15 @@ pub fn analyze_mce(
             })
         })
         .collect();
-    let verdict = verdict(&records, &hostside);
+    let rendezvous = rendezvous(&from_log.lines, &hostside, records.len());
+    let verdict = verdict(&records, &hostside, rendezvous.as_ref());
     MceReport {
         verdict,
         records,
         kernel_lines: from_log.lines,
         memory_failures,
         host: hostside,
+        rendezvous,
         evidence,
         problems,
     }
@@ -440,7 +446,7 @@ fn origin(
     }
 }
 
-fn verdict(records: &[MceRecord], host: &HostSide) -> String {
+fn verdict(records: &[MceRecord], host: &HostSide, rendezvous: Option<&Rendezvous>) -> String {
     let describe = |r: &MceRecord| {
         let place = r.raw.place();
         let host = if r.origin.starts_with("host memory error") {
@@ -452,6 +458,30 @@ fn verdict(records: &[MceRecord], host: &HostSide) -> String {
         };
         format!("{place}: {}{host}", r.decoded.summary)
     };
+    if let Some(z) = rendezvous.filter(|_| !records.iter().any(|r| r.fatal)) {
+        let missing = match z.missing_cpus.as_slice() {
+            [] => String::new(),
+            cpus => {
+                let l: Vec<String> = cpus.iter().map(u32::to_string).collect();
+                format!("; CPU(s) {} did not answer", l.join(", "))
+            }
+        };
+        let host = if host.events.is_empty() {
+            String::new()
+        } else {
+            format!("; qemu sent {} MEMORY_FAILURE event(s)", host.events.len())
+        };
+        return format!(
+            "machine-check rendezvous timeout (\"{}\"): a machine check reached one CPU and \
+             the others never entered the handler (no LMCE), {}{missing}{host}",
+            z.message,
+            if records.is_empty() {
+                "so no record was logged"
+            } else {
+                "with no fatal record logged"
+            }
+        );
+    }
     if let Some(r) = records.iter().find(|r| r.fatal) {
         return format!(
             "fatal machine check on {}; kernel: {}",
@@ -534,7 +564,7 @@ mod tests {
         );
         assert_eq!(recs[0].host_event, Some(0));
         recs[0].fatal = true;
-        let v = verdict(&recs, &host);
+        let v = verdict(&recs, &host, None);
         assert!(
             v.starts_with("fatal machine check on CPU 1 bank 1: uncorrected"),
             "{v}"
@@ -573,13 +603,13 @@ mod tests {
         let unwatched = HostSide::default();
         tie_host(&mut recs, &unwatched);
         assert!(recs[0].origin.starts_with("unknown"), "{}", recs[0].origin);
-        let v = verdict(&recs, &unwatched);
+        let v = verdict(&recs, &unwatched, None);
         assert!(
             v.starts_with("3 machine-check record(s) (2 uncorrected), none fatal"),
             "{v}"
         );
         assert_eq!(
-            verdict(&[], &host),
+            verdict(&[], &host, None),
             "qemu reported 2 MEMORY_FAILURE event(s) but the guest holds no machine-check record"
         );
     }

@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::raw::MceRaw;
+use super::rendezvous::is_rendezvous_line;
 use crate::printk::LogRecord;
 
 /// Where a record was printed.
@@ -32,6 +33,9 @@ pub enum LineKind {
     Panic,
     /// `Memory failure: 0xPFN: ...` (the kernel acting on a poisoned page).
     MemoryFailure,
+    /// The rendezvous timeout (`Timeout: Not all CPUs entered broadcast exception
+    /// handler`, as a panic or not) and the lines naming the CPUs that did not answer.
+    Rendezvous,
     /// Any other machine-check line (`Machine check events logged`, timeouts, ...).
     Other,
 }
@@ -253,6 +257,9 @@ fn parse_amd_field(t: &str, raw: &mut MceRaw) -> bool {
 }
 
 fn line_kind(t: &str) -> Option<(LineKind, Option<u64>)> {
+    if is_rendezvous_line(t) {
+        return Some((LineKind::Rendezvous, None));
+    }
     if let Some(msg) = t.strip_prefix("Machine check: ") {
         let _ = msg;
         return Some((LineKind::Severity, None));
@@ -346,6 +353,21 @@ mod tests {
     }
 
     /// Linux 6.1 under qemu (kvm64, Intel), captured by the guest kit.
+    /// A real rendezvous panic (syzbot, on linux-edac, 2025): the timeout and the CPUs
+    /// that did not answer are machine-check lines of their own kind.
+    #[test]
+    fn rendezvous_timeout_lines() {
+        let m = from_log(&recs(&[
+            "mce: CPUs not responding to MCE broadcast (may include false positives): 1-3",
+            "Kernel panic - not syncing: Timeout: Not all CPUs entered broadcast exception handler",
+            "Kernel Offset: 0x17400000 from 0xffffffff81000000 (relocation range: 0xffffffff80000000-0xffffffffbfffffff)",
+        ]));
+        assert!(m.records.is_empty());
+        let kinds: Vec<_> = m.lines.iter().map(|l| l.kind).collect();
+        assert_eq!(kinds, [LineKind::Rendezvous, LineKind::Rendezvous]);
+        assert!(m.lines[0].text.starts_with("CPUs not responding"));
+    }
+
     #[test]
     fn linux_6_1_fatal_and_polled() {
         let log = from_log(&recs(&[

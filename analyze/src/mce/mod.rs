@@ -9,6 +9,7 @@ mod log;
 mod memory;
 mod page;
 mod raw;
+mod rendezvous;
 
 pub use analysis::{
     analyze_mce, mce_report, MceOptions, MceRecord, MceReport, MemoryFailure, RecordSource,
@@ -19,3 +20,4 @@ pub use log::{KernelLine, LineKind, LogPlace};
 pub use memory::{parse_struct_mce, MemPlace};
 pub use page::PageOwner;
 pub use raw::MceRaw;
+pub use rendezvous::{Rendezvous, TIMEOUT_MESSAGES};
