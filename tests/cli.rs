@@ -775,3 +775,84 @@ fn mkfifo(p: &Path) {
         .unwrap();
     assert!(ok.success());
 }
+
+/// A container whose metadata strings are hostile: escape sequences and a 15 MiB `tool`.
+fn hostile_metadata_container(d: &Dir, name: &str) -> std::path::PathBuf {
+    use coroner_formats::{ContainerWriter, Metadata, WriteOptions};
+    let path = d.join(name);
+    let mut tool = String::from("\x1b]0;owned\x07\x1b[2Jcoroner ");
+    tool.push_str(&"A".repeat(15 << 20));
+    let mut meta = Metadata::new(tool);
+    meta.origin = Some("\x1b[31morigin\x1b[0m".into());
+    let mut w = ContainerWriter::create(&path, WriteOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, &ElfBuilder::default().build()).unwrap();
+    w.finish(meta).unwrap();
+    path
+}
+
+/// Peak resident memory (KiB) of a command, sampled from /proc while it runs.
+fn peak_rss_kib(dir: &Path, args: &[&str]) -> (u64, std::process::Output) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_coroner"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            let mut peak = 0u64;
+            while let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                if let Some(kb) = text
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    peak = peak.max(kb);
+                }
+                if text.contains("State:\tZ") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            peak
+        });
+        let out = child.wait_with_output().unwrap();
+        (h.join().unwrap(), out)
+    });
+    out
+}
+
+/// Metadata strings are escaped in text output and cost bounded memory to show.
+#[test]
+fn hostile_metadata_is_escaped_and_bounded() {
+    let d = Dir::new();
+    hostile_metadata_container(&d, "h.core.zst");
+    let r = coroner(d.path(), &["inspect", "h.core.zst"]);
+    r.expect_code(0);
+    let out = r.stdout();
+    assert!(
+        !out.contains('\x1b') && !out.contains('\x07'),
+        "raw escape in inspect"
+    );
+    assert!(
+        out.contains("\\e]0;owned"),
+        "{}",
+        &out[..out.len().min(2000)]
+    );
+    assert!(out.len() < 1 << 20, "inspect printed {} bytes", out.len());
+    let (peak, out) = peak_rss_kib(d.path(), &["tui", "h.core.zst", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(peak > 0);
+    assert!(
+        peak < 160 * 1024,
+        "tui --json peaked at {} MiB",
+        peak / 1024
+    );
+}

@@ -64,6 +64,19 @@ pub enum Paging {
     FiveLevel,
 }
 
+impl Paging {
+    /// A human name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Paging::Off => "off",
+            Paging::TwoLevel => "32-bit two-level",
+            Paging::Pae => "PAE",
+            Paging::FourLevel => "four-level",
+            Paging::FiveLevel => "five-level",
+        }
+    }
+}
+
 /// A vCPU's mode, with what it was inferred from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ModeInfo {

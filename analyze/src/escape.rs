@@ -31,9 +31,39 @@ pub fn escape_control(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The longest text [`escape_short`] shows of one field, in bytes.
+pub const SHORT_FIELD: usize = 512;
+
+/// A one-line field (a tool name, an origin, a reason) fit for a terminal: escaped like
+/// [`escape_control`] (newlines too), and cut at [`SHORT_FIELD`] bytes with a note of
+/// how much was left out, so a hostile file cannot flood the screen or memory.
+pub fn escape_short(s: &str) -> String {
+    let mut cut = s.len().min(SHORT_FIELD);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let shown = escape_control(&s[..cut])
+        .replace('\n', "\\n")
+        .replace('\t', "\\t");
+    if cut < s.len() {
+        format!("{shown}… ({} bytes more)", s.len() - cut)
+    } else {
+        shown
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_fields_are_escaped_and_cut() {
+        assert_eq!(escape_short("a\x1bb\nc"), "a\\eb\\nc");
+        let long = "é".repeat(1000);
+        let s = escape_short(&long);
+        assert!(s.len() < SHORT_FIELD + 40, "{}", s.len());
+        assert!(s.ends_with("(1488 bytes more)"), "{s}");
+    }
 
     #[test]
     fn escapes_terminal_controls_keeps_text() {

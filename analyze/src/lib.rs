@@ -32,7 +32,7 @@ mod vmcoreinfo;
 mod vmcoreinfo_scan;
 
 pub use cpu_mode::{cpu_mode, CpuMode, ModeInfo, Paging};
-pub use escape::escape_control;
+pub use escape::{escape_control, escape_short};
 pub use inspect::{Inspection, RangeSummary, VcpuSummary, VmcoreinfoSummary};
 pub use kallsyms::{
     AddressEncoding, FoundBy, Kallsyms, KallsymsError, KallsymsInfo, NameLengths, RejectReason,

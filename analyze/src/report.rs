@@ -262,7 +262,7 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
             r.log_located = Some(log.located.clone());
             r.evidence.push(Evidence {
                 fact: "kernel log".into(),
-                value: format!("{} records ({:?} ring)", log.records.len(), log.kind),
+                value: format!("{} records ({} ring)", log.records.len(), log.kind.name()),
                 how: log.located.clone(),
             });
             r.log_diagnostics = log.diagnostics;

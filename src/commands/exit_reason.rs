@@ -39,7 +39,7 @@ fn render(r: &ExitReport) -> String {
     if let Some(rep) = &r.report {
         let _ = writeln!(
             s,
-            "\nqemu report  {:?}, lines {}-{} of {}{}",
+            "\nqemu report  {}, lines {}-{} of {}{}",
             rep.kind,
             rep.first_line,
             rep.last_line,

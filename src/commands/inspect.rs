@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use anyhow::Context;
-use coroner_analyze::{escape_control, Inspection, VcpuSummary};
+use coroner_analyze::{escape_control, escape_short, Inspection, VcpuSummary};
 use coroner_formats::{Machine, VcpuRegs, GPR_NAMES};
 
 use super::output::{human_bytes, print_json, rfc3339};
@@ -42,7 +42,11 @@ fn render(name: &str, r: &Inspection, all_ranges: bool) -> String {
         Machine::I386 => "i386 (vCPU 0 not in long mode)".to_string(),
         Machine::Other(m) => format!("e_machine {m}"),
     };
-    let _ = writeln!(s, "guest       {arch}, {:?}", r.class);
+    let class = match r.class {
+        coroner_formats::ElfClass::Elf64 => "ELF64",
+        coroner_formats::ElfClass::Elf32 => "ELF32",
+    };
+    let _ = writeln!(s, "guest       {arch}, {class}");
     let _ = writeln!(s, "written by  {}", r.writer_hint);
     let highest = r.ranges.last().map_or(0, |x| x.end.saturating_sub(1));
     let _ = writeln!(
@@ -100,12 +104,12 @@ fn render(name: &str, r: &Inspection, all_ranges: bool) -> String {
                 s,
                 "container   {state}, {} by {}, content {} sha256 {}",
                 rfc3339(m.created_unix),
-                m.tool,
+                escape_short(&m.tool),
                 human_bytes(m.content_size),
-                m.content_sha256
+                escape_short(&m.content_sha256)
             );
             if let Some(o) = &m.origin {
-                let _ = writeln!(s, "origin      {}", escape_control(o));
+                let _ = writeln!(s, "origin      {}", escape_short(o));
             }
         }
         None if r.format == coroner_formats::Format::Container => {
@@ -131,10 +135,10 @@ fn render_vcpu(s: &mut String, v: &VcpuSummary) {
         Some(m) => {
             let _ = writeln!(
                 s,
-                "vCPU {}      {}, paging {:?}, CPL {}",
+                "vCPU {}      {}, paging {}, CPL {}",
                 v.index,
                 m.mode.name(),
-                m.paging,
+                m.paging.name(),
                 m.cpl
             );
         }

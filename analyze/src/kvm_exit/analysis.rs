@@ -888,7 +888,7 @@ fn verdict(r: &ExitReport) -> String {
         (None, None, Some(ReportKind::InternalError { suberror: None })) => {
             "KVM internal error".into()
         }
-        (None, None, Some(k)) => format!("KVM: {k:?}"),
+        (None, None, Some(k)) => k.to_string(),
         (None, None, None) => return "no KVM error report (no qemu log, or it has none)".into(),
     };
     let mut v = what;

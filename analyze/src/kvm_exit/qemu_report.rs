@@ -70,6 +70,35 @@ pub enum ReportKind {
     },
 }
 
+impl std::fmt::Display for ReportKind {
+    /// The report's header in words, as qemu prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportKind::InternalError { suberror: Some(n) } => {
+                write!(f, "KVM internal error, sub-error {n}")
+            }
+            ReportKind::InternalError { suberror: None } => write!(f, "KVM internal error"),
+            ReportKind::EntryFailed { hardware_error } => {
+                write!(f, "KVM entry failed, hardware error {hardware_error:#x}")
+            }
+            ReportKind::UnknownExit { hardware_reason } => {
+                write!(f, "KVM unknown exit, hardware reason {hardware_reason:#x}")
+            }
+            ReportKind::Exception { vector, error_code } => {
+                write!(
+                    f,
+                    "KVM exception {vector} exit (error code {error_code:#x})"
+                )
+            }
+            ReportKind::RunFailed { message } => write!(
+                f,
+                "kvm run failed: {}",
+                crate::escape::escape_control(message)
+            ),
+        }
+    }
+}
+
 /// How the `extra data` lines print their values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

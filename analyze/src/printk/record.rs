@@ -53,6 +53,17 @@ pub enum LogKind {
     Plain,
 }
 
+impl LogKind {
+    /// A short human name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogKind::Lockless => "lockless",
+            LogKind::Structured => "structured",
+            LogKind::Plain => "plain-text",
+        }
+    }
+}
+
 /// The kernel log read from a dump.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct KernelLog {

@@ -10,6 +10,7 @@ use super::text::TextView;
 use crate::app::sanitize;
 use crate::model::Model;
 use crate::pane::{Direction, Outcome, Pane};
+use coroner_analyze::escape_short;
 
 /// The overview pane.
 pub struct Overview {
@@ -66,7 +67,7 @@ impl Overview {
         l.push(Line::raw(""));
         l.push(heading("capture"));
         l.push(fact("file", model.path.clone()));
-        l.push(fact("format", format!("{:?}", model.core.format)));
+        l.push(fact("format", model.core.format.name().to_string()));
         match &model.core.metadata {
             Some(m) => {
                 l.push(fact(
@@ -76,20 +77,20 @@ impl Overview {
                     } else {
                         format!(
                             "NO: {}",
-                            m.incomplete_reason.as_deref().unwrap_or("unknown")
+                            escape_short(m.incomplete_reason.as_deref().unwrap_or("unknown"))
                         )
                     },
                 ));
-                l.push(fact("written by", m.tool.clone()));
+                l.push(fact("written by", escape_short(&m.tool)));
                 l.push(fact(
                     "created",
                     coroner_analyze::format_rfc3339_seconds(m.created_unix),
                 ));
                 if !m.content_sha256.is_empty() {
-                    l.push(fact("sha256", m.content_sha256.clone()));
+                    l.push(fact("sha256", escape_short(&m.content_sha256)));
                 }
                 if let Some(o) = &m.origin {
-                    l.push(fact("origin", o.clone()));
+                    l.push(fact("origin", escape_short(o)));
                 }
             }
             None => l.push(fact("metadata", "none (a plain ELF dump)".into())),
