@@ -84,6 +84,11 @@ pub fn scan_until(
     for range in &ranges {
         let mut page = range.start.0.div_ceil(PAGE) * PAGE;
         while page + 24 <= range.end.0 && seen < MAX_CANDIDATES {
+            // A run known to be zero holds no copy: skip it without reading.
+            if let Some(end) = mem.zero_run_end(PhysAddr(page)) {
+                page = end.0.div_ceil(PAGE).max(page / PAGE + 1) * PAGE;
+                continue;
+            }
             // Probing page heads is a search, not evidence: a slim capture keeps only the
             // candidates (read below, with recording restored).
             let was = mem.set_recording(false);
@@ -114,6 +119,46 @@ pub fn scan_until(
 mod tests {
     use super::*;
     use coroner_formats::SliceMem;
+
+    /// 64 GiB of memory known to be zero past its first page (what a container of shared
+    /// zero frames claims), counting the reads made of it.
+    struct ZeroMem {
+        ranges: Vec<coroner_formats::PhysRange>,
+        reads: std::sync::atomic::AtomicU64,
+    }
+
+    impl PhysMem for ZeroMem {
+        fn read_at(
+            &self,
+            _addr: PhysAddr,
+            buf: &mut [u8],
+        ) -> Result<(), coroner_formats::MemError> {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            buf.fill(0);
+            Ok(())
+        }
+        fn ranges(&self) -> &[coroner_formats::PhysRange] {
+            &self.ranges
+        }
+        fn zero_run_end(&self, addr: PhysAddr) -> Option<PhysAddr> {
+            (addr.0 >= PAGE).then_some(self.ranges[0].end)
+        }
+    }
+
+    #[test]
+    fn memory_known_to_be_zero_is_skipped_not_read() {
+        let mem = ZeroMem {
+            ranges: vec![coroner_formats::PhysRange {
+                start: PhysAddr(0),
+                end: PhysAddr(64 << 30),
+            }],
+            reads: Default::default(),
+        };
+        assert_eq!(scan_until(&mem, |_| true), None);
+        // One probe of the first page; the 16 Mi other pages cost nothing.
+        assert_eq!(mem.reads.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
 
     fn page(text: &[u8]) -> Vec<u8> {
         let mut p = text.to_vec();

@@ -92,6 +92,18 @@ impl PhysMem for CoreMem {
     fn ranges(&self) -> &[PhysRange] {
         &self.ranges
     }
+
+    fn zero_run_end(&self, addr: PhysAddr) -> Option<PhysAddr> {
+        let i = self.ranges.partition_point(|r| r.end <= addr);
+        let r = self.ranges.get(i)?;
+        if !r.contains(addr) {
+            return None;
+        }
+        let off = self.offsets[i] + (addr.0 - r.start.0);
+        let end = self.src.zero_run_end(off)?;
+        let len = end.checked_sub(off).filter(|&n| n > 0)?;
+        Some(PhysAddr(addr.0.saturating_add(len).min(r.end.0)))
+    }
 }
 
 #[cfg(test)]

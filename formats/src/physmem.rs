@@ -60,6 +60,12 @@ pub trait PhysMem: Send + Sync {
         false
     }
 
+    /// When the memory from `addr` on is known to be zero without reading it, the end of
+    /// that known-zero run (see [`crate::ByteSource::zero_run_end`]); else `None`.
+    fn zero_run_end(&self, _addr: PhysAddr) -> Option<PhysAddr> {
+        None
+    }
+
     /// True when every byte of `[addr, addr + len)` is present.
     fn is_present(&self, addr: PhysAddr, len: u64) -> bool {
         first_absent(self.ranges(), addr, len).is_none()

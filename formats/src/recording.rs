@@ -77,6 +77,10 @@ impl<M: PhysMem> PhysMem for RecordingMem<M> {
     fn set_recording(&self, on: bool) -> bool {
         !self.paused.swap(!on, Ordering::Relaxed)
     }
+
+    fn zero_run_end(&self, addr: PhysAddr) -> Option<PhysAddr> {
+        self.inner.zero_run_end(addr)
+    }
 }
 
 #[cfg(test)]

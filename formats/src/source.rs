@@ -26,6 +26,13 @@ pub trait ByteSource: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// When the bytes from `offset` on are known to be zero without reading them (a
+    /// container's shared zero frames), the end of that known-zero run; else `None`.
+    /// Wide searches skip such runs: they cost nothing however large a file claims them.
+    fn zero_run_end(&self, _offset: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// Checks that `[offset, offset + len)` lies inside a source of `total` bytes.

@@ -313,6 +313,20 @@ impl ContainerReader {
         Ok(())
     }
 
+    /// True when frame `frame` holds only zeros, known without decompressing it once the
+    /// zero-frame pattern is learned (a small frame is decompressed to learn it).
+    fn frame_is_zero(&self, frame: usize) -> Result<bool> {
+        if self.zero_frame.get().is_none() {
+            match self.layout.frame(frame) {
+                Some((_, compressed, _, _)) if compressed as usize <= ZERO_FRAME_MAX => {
+                    self.read_in_frame(frame, 0, &mut [0u8; 1])?;
+                }
+                _ => return Ok(false),
+            }
+        }
+        self.is_known_zero_frame(frame)
+    }
+
     /// True when frame `frame`'s compressed bytes are those of the known zero frame.
     fn is_known_zero_frame(&self, frame: usize) -> Result<bool> {
         let Some(zero) = self.zero_frame.get() else {
@@ -354,6 +368,22 @@ impl ContainerReader {
 impl ByteSource for ContainerReader {
     fn len(&self) -> u64 {
         self.layout.content_size()
+    }
+
+    fn zero_run_end(&self, offset: u64) -> Option<u64> {
+        if offset >= self.layout.content_size() {
+            return None;
+        }
+        let mut frame = self.layout.frame_of(offset);
+        let mut end = None;
+        while let Some((_, _, start, size)) = self.layout.frame(frame) {
+            if !self.frame_is_zero(frame).unwrap_or(false) {
+                break;
+            }
+            end = Some(start + size);
+            frame += 1;
+        }
+        end
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {

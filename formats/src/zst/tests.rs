@@ -787,3 +787,21 @@ proptest! {
         }
     }
 }
+
+/// A run of zero frames is known as such without decompressing each: the reader learns
+/// the pattern once, then answers from the compressed bytes alone.
+#[test]
+fn zero_runs_are_known_without_reading_them() {
+    use crate::ByteSource;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.core.zst");
+    let data = noise(11, FS);
+    let zeros = vec![0u8; 40 * FS];
+    let done = write_chunks(&path, &[&data, &zeros, &data], opts(FS, 2));
+    assert_eq!(done.zero_frames, 40);
+    let r = ContainerReader::open(&path).unwrap();
+    assert_eq!(r.zero_run_end(0), None, "a frame of noise is no zero run");
+    let start = FS as u64;
+    assert_eq!(r.zero_run_end(start + 5), Some(start + 40 * FS as u64));
+    assert_eq!(r.zero_run_end(start + 40 * FS as u64), None);
+}
