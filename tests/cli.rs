@@ -856,3 +856,82 @@ fn hostile_metadata_is_escaped_and_bounded() {
         peak / 1024
     );
 }
+
+/// Manual measurement (not run by default): a container whose ELF claims `GIB` GiB of
+/// zero RAM, for timing `analyze` on it. `HOSTILE_GIB=64 cargo test -- --ignored`.
+#[test]
+#[ignore]
+fn make_a_container_of_zero_frames() {
+    use coroner_formats::{ContainerWriter, Metadata, WriteOptions};
+    let gib: u64 = std::env::var("HOSTILE_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let mut b = ElfBuilder::default();
+    b.ram = vec![(0, vec![0x11; 4096])];
+    let elf = b.build();
+    // Make the one PT_LOAD claim `gib` GiB: patch p_filesz/p_memsz of the last phdr.
+    let phoff = u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize;
+    let phnum = u16::from_le_bytes(elf[56..58].try_into().unwrap()) as usize;
+    let last = phoff + (phnum - 1) * 56;
+    let mut head = elf.clone();
+    let size = gib << 30;
+    head[last + 32..last + 40].copy_from_slice(&size.to_le_bytes());
+    head[last + 40..last + 48].copy_from_slice(&size.to_le_bytes());
+    let out = std::path::PathBuf::from(
+        std::env::var("HOSTILE_OUT").unwrap_or("/tmp/zeros.core.zst".into()),
+    );
+    let mut w = ContainerWriter::create(&out, WriteOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, &head).unwrap();
+    let zeros = vec![0u8; 64 << 20];
+    let mut left = size - 4096;
+    std::io::Write::write_all(&mut w, &[0x11; 4096]).unwrap();
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        std::io::Write::write_all(&mut w, &zeros[..n]).unwrap();
+        left -= n as u64;
+    }
+    w.finish(Metadata::new("test")).unwrap();
+}
+
+/// `slim` of a container with a damaged frame that no analysis needed fails (exit 3) and
+/// writes nothing, instead of a slim capture that claims a sound source.
+#[test]
+fn slim_refuses_a_damaged_source() {
+    let d = Dir::new();
+    let mut b = ElfBuilder::default();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..(1 << 20))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    b.ram.push((0x20_0000, noise));
+    std::fs::write(d.join("n.elf"), b.build()).unwrap();
+    coroner(
+        d.path(),
+        &[
+            "compress",
+            "n.elf",
+            "-o",
+            "n.core.zst",
+            "--frame-size",
+            "65536",
+        ],
+    )
+    .expect_code(0);
+    coroner(d.path(), &["slim", "n.core.zst", "-o", "ok.core.zst"]).expect_code(0);
+    let mut z = std::fs::read(d.join("n.core.zst")).unwrap();
+    let mid = z.len() / 2;
+    for b in &mut z[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(d.join("bad.core.zst"), &z).unwrap();
+    let r = coroner(d.path(), &["slim", "bad.core.zst", "-o", "s.core.zst"]);
+    r.expect_code(3);
+    assert!(r.stderr().contains("damaged"), "{}", r.stderr());
+    assert_no_output(d.path(), "s.core.zst");
+}

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::kernel;
 use super::output::{check_overwrite, conversion_error, human_bytes, print_json};
 use crate::cli::SlimArgs;
-use crate::exit::ExitClass;
+use crate::exit::{ClassifyExt, ExitClass};
 
 /// Bytes kept around each vCPU's RIP and from its stack pointer.
 const CODE_AROUND: u64 = 256;
@@ -100,6 +100,31 @@ pub fn run(args: &SlimArgs) -> anyhow::Result<ExitClass> {
     Ok(ExitClass::Ok)
 }
 
+/// Checks every frame of a container source against its recorded sha256 before a slim
+/// capture claims to come from it: the analyses read only some frames, and a corrupt
+/// one they skipped would otherwise go unnoticed.
+fn verify_source(core: &Core, file: &std::path::Path) -> anyhow::Result<()> {
+    if core.format != coroner_formats::Format::Container {
+        return Ok(());
+    }
+    let reader = coroner_formats::ContainerReader::open(file).classify(ExitClass::Input, || {
+        format!("cannot read {}", file.display())
+    })?;
+    reader
+        .copy_to(
+            &mut std::io::sink(),
+            &coroner_formats::NoProgress,
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .classify(ExitClass::Input, || {
+            format!(
+                "{} is damaged, so no slim capture of it was written (the analyses may not have read the damaged part)",
+                file.display()
+            )
+        })?;
+    Ok(())
+}
+
 /// Analyzes `core` (opened from `file`) with page recording on and writes the slim
 /// capture to `output`.
 pub fn make_slim(
@@ -109,6 +134,7 @@ pub fn make_slim(
     ignore_vmcoreinfo: bool,
 ) -> anyhow::Result<Slimmed> {
     let started = Instant::now();
+    verify_source(core, file)?;
     core.record_pages(true);
     analyze_all(core, ignore_vmcoreinfo);
     core.record_pages(false);
