@@ -935,3 +935,23 @@ fn slim_refuses_a_damaged_source() {
     assert!(r.stderr().contains("damaged"), "{}", r.stderr());
     assert_no_output(d.path(), "s.core.zst");
 }
+
+/// A slim capture is named as coroner's own ELF, not guessed to be an old qemu's, and no
+/// output points to a document that is not in the repository.
+#[test]
+fn slim_captures_are_named_and_output_is_self_contained() {
+    let d = Dir::new();
+    let r = coroner(d.path(), &["inspect", &panic_sample()]);
+    r.expect_code(0);
+    assert!(
+        r.stdout().contains("written by  coroner slim"),
+        "{}",
+        r.stdout()
+    );
+    assert!(!r.stdout().contains("qemu < 7.2"), "{}", r.stdout());
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/captures/kvm-emulation-failure.core.zst");
+    let r = coroner(d.path(), &["exit", sample.to_str().unwrap()]);
+    r.expect_code(0);
+    assert!(!r.stdout().contains('§'), "{}", r.stdout());
+}

@@ -99,9 +99,15 @@ impl Inspection {
                 prstatus: v.prstatus.clone(),
             })
             .collect();
-        let mut hints = vec![match elf.layout {
-            HeaderLayout::SectionsFirst => "qemu >= 7.2 (section headers first)",
-            HeaderLayout::ProgramHeadersFirst => {
+        let slim = core
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.extra.contains_key("slim"));
+        let mut hints = vec![match (slim, elf.layout) {
+            // slim writes an ELF core of its own: its headers say nothing of qemu.
+            (true, _) => "coroner slim (an ELF core of the pages the analyses read; the source's writer is in its capture metadata)",
+            (false, HeaderLayout::SectionsFirst) => "qemu >= 7.2 (section headers first)",
+            (false, HeaderLayout::ProgramHeadersFirst) => {
                 "qemu < 7.2 or another writer (no leading section headers)"
             }
         }];
@@ -112,7 +118,7 @@ impl Inspection {
         {
             hints.push("QEMU note of 432 bytes: qemu < 3.0");
         }
-        if elf.loads.iter().any(|l| l.vaddr == 0 && l.paddr != 0) {
+        if !slim && elf.loads.iter().any(|l| l.vaddr == 0 && l.paddr != 0) {
             hints.push("p_vaddr 0: qemu < 4.0");
         }
         let mut warnings = elf.warnings.clone();

@@ -126,7 +126,7 @@ pub struct ExitReport {
     pub register_addresses: Vec<RegisterAddress>,
     /// What failed and why, in sentences.
     pub explanation: Vec<String>,
-    /// Known causes of this pattern (kvm-exits §3.2), for the reader to check.
+    /// Known causes of this pattern, for the reader to check.
     pub known_causes: Vec<String>,
     /// How each fact was obtained.
     pub evidence: Vec<Evidence>,
@@ -745,7 +745,7 @@ fn explain(r: &mut ExitReport) {
                 "RIP itself is in {}: the vCPU was executing from MMIO, which KVM cannot fetch instructions from.",
                 o.description
             ));
-            causes.push("execution from MMIO or unbacked memory: a jump to a bad address, firmware running off the VGA window or a BAR (kvm-exits §3.2.2)".into());
+            causes.push("execution from MMIO or unbacked memory: a jump to a bad address, firmware running off the VGA window or a BAR".into());
         }
     }
     if let Some(op) = mmio_operand {
@@ -763,7 +763,7 @@ fn explain(r: &mut ExitReport) {
         if let Some(i) = insn {
             if i.emulator.emulated == Some(false) {
                 e.push(format!("{}.", i.emulator.why.trim_end_matches('.')));
-                causes.push("an instruction KVM's emulator lacks (SSE/AVX arithmetic, XSAVE, x87, MOVSS/MOVSD) used on MMIO: a framebuffer, a PCI BAR, emulated (e.g. CXL) memory (kvm-exits §3.2.1)".into());
+                causes.push("an instruction KVM's emulator lacks (SSE/AVX arithmetic, XSAVE, x87, MOVSS/MOVSD) used on MMIO: a framebuffer, a PCI BAR, emulated (e.g. CXL) memory".into());
             }
         }
     } else if !r.register_addresses.is_empty() {
@@ -801,7 +801,7 @@ fn explain(r: &mut ExitReport) {
                 .as_ref()
                 .is_some_and(|m| m.mode.contains("real") || m.mode.contains("16-bit"))
             {
-                causes.push("real-mode or big-real-mode code emulated instruction by instruction when the host lacks unrestricted guest (nested virtualization, old CPUs) (kvm-exits §3.2.4)".into());
+                causes.push("real-mode or big-real-mode code emulated instruction by instruction when the host lacks unrestricted guest (nested virtualization, old CPUs)".into());
             }
         }
     }
@@ -810,7 +810,7 @@ fn explain(r: &mut ExitReport) {
     });
     if all_ones && !rip_in_mmio {
         e.push("The bytes at RIP read as all ones, which is what unassigned addresses and many MMIO regions return: the vCPU was probably executing from MMIO or unbacked memory.".into());
-        causes.push("execution from MMIO or unbacked memory: a jump to a bad address, firmware running off the VGA window or a BAR (kvm-exits §3.2.2)".into());
+        causes.push("execution from MMIO or unbacked memory: a jump to a bad address, firmware running off the VGA window or a BAR".into());
     }
     if let Some(d) = &r.data {
         if let Some(v) = &d.vectoring {
@@ -855,13 +855,13 @@ fn explain(r: &mut ExitReport) {
                         e.push("  it matches neither the CR3 page nor the stack pointer's page offset: a lower-level page table or the IDT.".into());
                     }
                 }
-                causes.push("an exception or interrupt whose delivery touches MMIO: the stack, IDT or page tables in an MMIO or emulated region (kvm-exits §3.2.3)".into());
+                causes.push("an exception or interrupt whose delivery touches MMIO: the stack, IDT or page tables in an MMIO or emulated region".into());
             }
         }
     }
     if let Some(f) = &r.entry_failure {
         if f.exit_reason.as_ref().is_some_and(|x| x.basic == 33) {
-            causes.push("invalid guest state: real or big real mode without unrestricted guest, SMM with Windows/OVMF guests, nested virtualization (kvm-exits §3.2.4-6)".into());
+            causes.push("invalid guest state: real or big real mode without unrestricted guest, SMM with Windows/OVMF guests, nested virtualization".into());
             if r.report
                 .as_ref()
                 .and_then(|x| x.regs.as_ref())
