@@ -867,9 +867,11 @@ fn make_a_container_of_zero_frames() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
-    let mut b = ElfBuilder::default();
-    b.ram = vec![(0, vec![0x11; 4096])];
-    let elf = b.build();
+    let elf = ElfBuilder {
+        ram: vec![(0, vec![0x11; 4096])],
+        ..ElfBuilder::default()
+    }
+    .build();
     // Make the one PT_LOAD claim `gib` GiB: patch p_filesz/p_memsz of the last phdr.
     let phoff = u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize;
     let phnum = u16::from_le_bytes(elf[56..58].try_into().unwrap()) as usize;

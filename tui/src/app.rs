@@ -30,6 +30,11 @@ pub struct App {
     pub quit: bool,
 }
 
+/// The pane a search falls back to.
+const LOG_PANE: &str = "Log";
+/// The pane a go-to falls back to.
+const MEMORY_PANE: &str = "Memory";
+
 /// Keys every pane shares, for the help overlay.
 const GLOBAL_KEYS: &[(&str, &str)] = &[
     ("q", "quit"),
@@ -38,8 +43,8 @@ const GLOBAL_KEYS: &[(&str, &str)] = &[
     ("j k / arrows", "scroll a line"),
     ("PgUp PgDn / Space", "scroll a page"),
     ("g / G", "top / bottom"),
-    ("/", "search; n / N: next / previous match"),
-    (":", "go to an address or symbol (memory, vCPUs)"),
+    ("/", "search here, else in the log; n / N: next / prev"),
+    (":", "go to an address or symbol (in the memory pane)"),
     ("?", "this help; Esc closes it"),
 ];
 
@@ -161,11 +166,59 @@ impl App {
         let out = match kind {
             PromptKind::Search => {
                 self.last_search = Some(text.to_string());
-                self.pane().search(model, text, Direction::Forward)
+                self.search_here_or_in(model, LOG_PANE, text)
             }
-            PromptKind::Goto => self.pane().goto(model, text),
+            PromptKind::Goto => self.goto_here_or_in(model, MEMORY_PANE, text),
         };
         self.outcome(out);
+    }
+
+    /// The index of the pane titled `title`.
+    fn pane_index(&self, title: &str) -> Option<usize> {
+        self.panes.iter().position(|p| p.title() == title)
+    }
+
+    /// Searches the current pane; when it has no search or no hit, the pane titled
+    /// `fallback` (the log, where most text is), switching to it on a hit.
+    fn search_here_or_in(&mut self, model: &Model<'_>, fallback: &str, q: &str) -> Outcome {
+        let here = self.pane().search(model, q, Direction::Forward);
+        if here == Outcome::Handled {
+            return here;
+        }
+        match self.pane_index(fallback) {
+            Some(i) if i != self.current => {
+                if self.panes[i].search(model, q, Direction::Forward) == Outcome::Handled {
+                    self.current = i;
+                    Outcome::Message(format!("found in the {fallback} pane"))
+                } else {
+                    Outcome::Message(format!(
+                        "not found: {q} (in this pane and the {fallback} pane)"
+                    ))
+                }
+            }
+            _ => here,
+        }
+    }
+
+    /// Goes to `target` in the current pane, or (when it has no go-to) in the pane titled
+    /// `fallback` (memory), switching to it.
+    fn goto_here_or_in(&mut self, model: &Model<'_>, fallback: &str, target: &str) -> Outcome {
+        let here_has_goto = self.current_has_goto();
+        if here_has_goto {
+            return self.pane().goto(model, target);
+        }
+        match self.pane_index(fallback) {
+            Some(i) => {
+                self.current = i;
+                self.pane().goto(model, target)
+            }
+            None => self.pane().goto(model, target),
+        }
+    }
+
+    fn current_has_goto(&self) -> bool {
+        let i = self.current.min(self.panes.len().saturating_sub(1));
+        self.panes.get(i).is_some_and(|p| p.has_goto())
     }
 
     /// Draws a frame.
@@ -243,7 +296,17 @@ impl App {
             }
         }
         let w = area.width.min(64);
-        let h = (lines.len() as u16 + 2).min(area.height);
+        // Rows after wrapping, so the last lines are not cut off.
+        let inner = usize::from(w.saturating_sub(2)).max(1);
+        // Word wrapping may take a row more than the width alone says.
+        let rows: usize = lines
+            .iter()
+            .map(|l| match l.width() {
+                w if w <= inner => 1,
+                w => w.div_ceil(inner) + 1,
+            })
+            .sum();
+        let h = u16::try_from(rows + 2).unwrap_or(u16::MAX).min(area.height);
         let popup = Rect {
             x: area.x + (area.width - w) / 2,
             y: area.y + (area.height - h) / 2,
@@ -332,6 +395,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn press(app: &mut App, model: &Model<'_>, keys: &str) {
+        use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+        for c in keys.chars() {
+            let code = if c == '\n' {
+                KeyCode::Enter
+            } else {
+                KeyCode::Char(c)
+            };
+            app.key(model, KeyEvent::new(code, KeyModifiers::NONE));
+        }
+    }
+
+    /// `/` from a pane without the text reaches the log; a miss says so; `:` from a pane
+    /// without go-to reaches the memory pane.
+    #[test]
+    fn search_and_goto_from_any_pane() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/captures");
+        let core = coroner_formats::open(&root.join("panic.core.zst")).unwrap();
+        let model = Model::load(&core, "panic.core.zst".into());
+        let mut app = App::new(crate::panes::all_panes(&model));
+        app.select("Overview");
+        press(&mut app, &model, "/sysrq_handle_crash\n");
+        assert_eq!(app.panes[app.current].title(), "Log");
+        assert_eq!(app.message.as_deref(), Some("found in the Log pane"));
+        app.select("Events");
+        press(&mut app, &model, "/no such text anywhere\n");
+        let msg = app.message.clone().unwrap_or_default();
+        assert!(msg.starts_with("not found: no such text anywhere"), "{msg}");
+        app.select("Overview");
+        press(&mut app, &model, ":0x1000\n");
+        assert_eq!(app.panes[app.current].title(), "Memory");
+    }
+
+    /// The help overlay keeps its last line when lines wrap in a narrow terminal.
+    #[test]
+    fn help_overlay_keeps_its_last_line_when_lines_wrap() {
+        let (_f, core) = crate::testutil::core(vec![crate::testutil::long64()]);
+        let model = Model::load(&core, "test.core".into());
+        let mut app = App::new(crate::panes::all_panes(&model));
+        app.select("Log");
+        app.help = true;
+        let last = app.panes[app.current].help().last().unwrap().1;
+        let rows = crate::terminal::draw_rows(&mut app, &model, 36, 60).unwrap();
+        let text = rows.join(" ").replace('│', " ");
+        let words: Vec<&str> = last.split_whitespace().collect();
+        let tail = words[words.len() - 1];
+        assert!(
+            text.contains(tail),
+            "{tail:?} missing:\n{}",
+            rows.join("\n")
+        );
     }
 
     #[test]

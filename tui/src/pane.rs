@@ -42,6 +42,10 @@ pub trait Pane {
     fn goto(&mut self, _model: &Model<'_>, _target: &str) -> Outcome {
         Outcome::Message("this pane has no go-to".into())
     }
+    /// True when [`goto`](Self::goto) does something in this pane.
+    fn has_goto(&self) -> bool {
+        false
+    }
     /// Its keys for the help overlay: (keys, what they do).
     fn help(&self) -> &'static [(&'static str, &'static str)] {
         &[]

@@ -200,6 +200,10 @@ impl Pane for Memory {
         Outcome::Handled
     }
 
+    fn has_goto(&self) -> bool {
+        true
+    }
+
     fn goto(&mut self, model: &Model<'_>, target: &str) -> Outcome {
         let t = target.trim();
         match model.resolve(t) {

@@ -599,6 +599,10 @@ impl Pane for Vcpus {
         }
     }
 
+    fn has_goto(&self) -> bool {
+        true
+    }
+
     fn goto(&mut self, model: &Model<'_>, target: &str) -> Outcome {
         let t = target.trim().to_lowercase();
         let t = t.strip_prefix("v:").unwrap_or(&t);
