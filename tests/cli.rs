@@ -869,6 +869,8 @@ fn make_a_container_of_zero_frames() {
         .unwrap_or(8);
     let elf = ElfBuilder {
         ram: vec![(0, vec![0x11; 4096])],
+        // No note: analyze then searches RAM for the guest's VMCOREINFO.
+        vmcoreinfo: None,
         ..ElfBuilder::default()
     }
     .build();
