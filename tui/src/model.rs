@@ -10,8 +10,9 @@ use coroner_formats::{Core, PhysAddr, PhysMem, QemuCpuState};
 
 /// Instructions decoded from RIP on, per vCPU.
 const CODE_AFTER: usize = 12;
-/// Bytes before RIP tried for the instructions leading to it.
-const CODE_BACK: u64 = 24;
+/// The farthest a function's start may lie before RIP for the code before RIP to be
+/// decoded from it.
+const CODE_BACK_MAX: u64 = 16 << 10;
 /// Instructions shown before RIP.
 const CODE_BEFORE: usize = 4;
 /// Stack words read from RSP, per vCPU.
@@ -33,6 +34,8 @@ pub struct VcpuModel {
     pub code: Vec<Disassembly>,
     /// Why `code` is empty.
     pub code_problem: Option<String>,
+    /// How the instructions before RIP were decoded, or why they were not.
+    pub code_before: String,
     /// Stack words from RSP: address, value, symbol of the value.
     pub stack: Vec<(u64, u64, Option<String>)>,
 }
@@ -203,6 +206,7 @@ fn vcpu_model(
         rip_symbol: None,
         code: Vec::new(),
         code_problem: None,
+        code_before: String::new(),
         stack: Vec::new(),
     };
     let Some(s) = m.state.clone() else {
@@ -211,6 +215,8 @@ fn vcpu_model(
     };
     let sym = |a: u64| ks.and_then(|k| k.symbolize(a).map(|_| k.format_addr(a)));
     m.rip_symbol = sym(s.rip);
+    // x86 code cannot be decoded backwards: only from the start of RIP's function.
+    let func = ks.and_then(|k| k.symbolize(s.rip).map(|(sym, off)| (sym.name.clone(), off)));
     let bits = match m.mode.as_ref().map(|x| x.mode) {
         Some(coroner_analyze::CpuMode::Long64) => 64,
         Some(coroner_analyze::CpuMode::Protected32 | coroner_analyze::CpuMode::Compat32) => 32,
@@ -234,7 +240,19 @@ fn vcpu_model(
     let mut bytes = vec![0u8; 64];
     match read(linear, &mut bytes) {
         Ok(()) => {
-            m.code = before_rip(&read, linear, bits, s.rip);
+            match &func {
+                Some((name, off)) => match before_rip(&read, linear, bits, s.rip, *off) {
+                    Ok(code) => {
+                        m.code = code;
+                        m.code_before = format!("decoded from the start of {name}");
+                    }
+                    Err(why) => m.code_before = format!("before RIP: not decoded ({why})"),
+                },
+                None => {
+                    m.code_before =
+                        "before RIP: not decoded (no symbol gives the function's start)".into()
+                }
+            }
             m.code.extend(listing(&bytes, bits, s.rip, CODE_AFTER));
         }
         Err(e) => m.code_problem = Some(format!("bytes at RIP: {e}")),
@@ -252,33 +270,39 @@ fn vcpu_model(
     m
 }
 
-/// A few instructions before RIP. x86 code cannot be decoded backwards with certainty:
-/// decoding starts at the farthest offset before RIP whose instructions land exactly on
-/// RIP, without an invalid one; none when no offset does.
 /// Reads guest bytes at a linear address.
 type ReadLinear<'r> = &'r dyn Fn(u64, &mut [u8]) -> Result<(), String>;
 
-fn before_rip(read: ReadLinear<'_>, linear: u64, bits: u32, rip: u64) -> Vec<Disassembly> {
-    let Some(start) = linear.checked_sub(CODE_BACK) else {
-        return Vec::new();
-    };
-    let mut window = vec![0u8; CODE_BACK as usize + 16];
-    if read(start, &mut window).is_err() {
-        return Vec::new();
+/// The last few instructions before RIP, decoded from the start of its function, which
+/// lies `off` bytes before it: the only sure way (x86 code cannot be decoded backwards).
+/// An error says why not (too far, unreadable, RIP not on an instruction boundary).
+fn before_rip(
+    read: ReadLinear<'_>,
+    linear: u64,
+    bits: u32,
+    rip: u64,
+    off: u64,
+) -> Result<Vec<Disassembly>, String> {
+    if off == 0 {
+        return Ok(Vec::new());
     }
-    for back in (1..=CODE_BACK).rev() {
-        let off = (CODE_BACK - back) as usize;
-        let decoded = listing(&window[off..], bits, rip.wrapping_sub(back), 64);
-        let Some(at) = decoded.iter().position(|d| d.ip == rip) else {
-            continue;
-        };
-        if decoded[..at].iter().any(|d| d.invalid) {
-            continue;
-        }
-        let first = at.saturating_sub(CODE_BEFORE);
-        return decoded[first..at].to_vec();
+    if off > CODE_BACK_MAX {
+        return Err(format!("the function starts {off:#x} bytes before RIP"));
     }
-    Vec::new()
+    let start = linear
+        .checked_sub(off)
+        .ok_or_else(|| "the function start wraps".to_string())?;
+    let mut bytes = vec![0u8; off as usize + 16];
+    read(start, &mut bytes).map_err(|e| format!("reading the function: {e}"))?;
+    let decoded = listing(&bytes, bits, rip.wrapping_sub(off), off as usize + 1);
+    let at = decoded
+        .iter()
+        .position(|d| d.ip == rip)
+        .ok_or_else(|| "RIP is not on an instruction boundary of its function".to_string())?;
+    if decoded[..at].iter().any(|d| d.invalid) {
+        return Err("invalid instructions in the function before RIP".into());
+    }
+    Ok(decoded[at.saturating_sub(CODE_BEFORE)..at].to_vec())
 }
 
 #[cfg(test)]
@@ -295,12 +319,16 @@ mod tests {
             b.copy_from_slice(mem.get(a..a + b.len()).ok_or("out")?);
             Ok(())
         };
-        let got = before_rip(&read, 33, 32, 33);
-        let last = got.last().unwrap();
-        assert_eq!((last.ip, last.mnemonic.as_str()), (31, "mov"));
-        assert!(got.len() <= CODE_BEFORE);
-        // Nothing before address 0.
-        assert!(before_rip(&read, 3, 32, 3).is_empty());
+        // The function starts at 30 (push ebp): RIP 33 is 3 bytes into it.
+        let got = before_rip(&read, 33, 32, 33, 3).unwrap();
+        let text: Vec<&str> = got.iter().map(|d| d.mnemonic.as_str()).collect();
+        assert_eq!(text, ["push", "mov"]);
+        assert_eq!(got.last().unwrap().ip, 31);
+        // A start that puts RIP inside an instruction is not guessed around.
+        assert!(before_rip(&read, 33, 32, 33, 1).is_err());
+        // Too far, or before address 0: not decoded.
+        assert!(before_rip(&read, 33, 32, 33, CODE_BACK_MAX + 1).is_err());
+        assert!(before_rip(&read, 3, 32, 3, 5).is_err());
     }
 
     #[test]

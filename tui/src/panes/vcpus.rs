@@ -342,6 +342,9 @@ fn register_lines(v: &VcpuModel, s: &QemuCpuState, per_row: usize) -> Vec<Line<'
 
 fn code_lines(v: &VcpuModel) -> Vec<Line<'static>> {
     let mut l = vec![heading("code at RIP")];
+    if !v.code_before.is_empty() {
+        l.push(Line::styled(sanitize(&v.code_before), dim()));
+    }
     if v.code.is_empty() {
         l.push(Line::styled(
             sanitize(
