@@ -10,7 +10,6 @@
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -104,38 +103,47 @@ fn temp_name(final_path: &Path, attempt: u32) -> PathBuf {
     parent_dir(final_path).join(format!(".{name}.{unique}.tmp"))
 }
 
+/// Calls `make` with fresh temporary names next to `final_path` until one is free
+/// (`make` fails with `EEXIST` for a taken one), and returns the name and what `make` made.
+fn at_fresh_name<T>(
+    final_path: &Path,
+    make: impl Fn(&Path) -> rustix::io::Result<T>,
+) -> Result<(PathBuf, T)> {
+    let mut last = None;
+    for attempt in 0..NAME_ATTEMPTS {
+        let temp = temp_name(final_path, attempt);
+        match make(&temp) {
+            Ok(made) => return Ok((temp, made)),
+            Err(rustix::io::Errno::EXIST) => last = Some(temp),
+            Err(e) => return Err(io_err("create", &temp)(e.into())),
+        }
+    }
+    let temp = last.unwrap_or_else(|| temp_name(final_path, 0));
+    Err(io_err("create", &temp)(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("no free temporary name after {NAME_ATTEMPTS} attempts"),
+    )))
+}
+
 impl OutputFile {
     /// Creates a new, empty temporary file (mode 0600) in the directory of `final_path`.
     pub fn create(final_path: &Path) -> Result<Self> {
         check_final(final_path)?;
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mut last = None;
-        for attempt in 0..NAME_ATTEMPTS {
-            let temp = temp_name(final_path, attempt);
-            match rustix::fs::open(&temp, flags, Mode::RUSR | Mode::WUSR) {
-                Ok(fd) => {
-                    let fd: OwnedFd = fd;
-                    let file = File::from(fd);
-                    // The umask can only take bits away; make the mode exact anyway.
-                    rustix::fs::fchmod(&file, Mode::RUSR | Mode::WUSR)
-                        .map_err(|e| io_err("chmod", &temp)(e.into()))?;
-                    return Ok(Self {
-                        file,
-                        temp,
-                        final_path: final_path.to_path_buf(),
-                        settled: false,
-                    });
-                }
-                Err(rustix::io::Errno::EXIST) => last = Some(temp),
-                Err(e) => return Err(io_err("create", &temp)(e.into())),
-            }
-        }
-        let temp = last.unwrap_or_else(|| temp_name(final_path, 0));
-        Err(io_err("create", &temp)(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("no free temporary name after {NAME_ATTEMPTS} attempts"),
-        )))
+        let (temp, fd) = at_fresh_name(final_path, |temp| {
+            rustix::fs::open(temp, flags, Mode::RUSR | Mode::WUSR)
+        })?;
+        let file = File::from(fd);
+        // The umask can only take bits away; make the mode exact anyway.
+        rustix::fs::fchmod(&file, Mode::RUSR | Mode::WUSR)
+            .map_err(|e| io_err("chmod", &temp)(e.into()))?;
+        Ok(Self {
+            file,
+            temp,
+            final_path: final_path.to_path_buf(),
+            settled: false,
+        })
     }
 
     /// An output over a file opened elsewhere, for tests of write failures (`/dev/full`):
@@ -245,26 +253,12 @@ impl TempDir {
                 "it exists already",
             )));
         }
-        let mut last = None;
-        for attempt in 0..NAME_ATTEMPTS {
-            let temp = temp_name(final_path, attempt);
-            match rustix::fs::mkdir(&temp, Mode::RWXU) {
-                Ok(()) => {
-                    return Ok(Self {
-                        temp,
-                        final_path: final_path.to_path_buf(),
-                        settled: false,
-                    })
-                }
-                Err(rustix::io::Errno::EXIST) => last = Some(temp),
-                Err(e) => return Err(io_err("create", &temp)(e.into())),
-            }
-        }
-        let temp = last.unwrap_or_else(|| temp_name(final_path, 0));
-        Err(io_err("create", &temp)(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("no free temporary name after {NAME_ATTEMPTS} attempts"),
-        )))
+        let (temp, ()) = at_fresh_name(final_path, |temp| rustix::fs::mkdir(temp, Mode::RWXU))?;
+        Ok(Self {
+            temp,
+            final_path: final_path.to_path_buf(),
+            settled: false,
+        })
     }
 
     /// The directory being filled.
