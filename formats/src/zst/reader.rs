@@ -126,7 +126,7 @@ impl ContainerReader {
     }
 
     /// Reads the container whose file bytes are `raw`.
-    pub(crate) fn from_source(raw: Box<dyn ByteSource>, cache_bytes: usize) -> Result<Self> {
+    pub fn from_source(raw: Box<dyn ByteSource>, cache_bytes: usize) -> Result<Self> {
         let layout = seek_table::read_layout(raw.as_ref())?;
         let data_end = layout.data_end();
         let gap = layout.table_offset - data_end;

@@ -1,0 +1,52 @@
+//! A whole dump through every analysis: the ELF or container, the kernel view (page
+//! tables, VMCOREINFO in notes and RAM, kallsyms), the printk rings, triage, the MCE
+//! records in memory, the KVM exit, and `inspect`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use coroner_analyze::{
+    exit_report, mce_report, report, ExitOptions, Inspection, MceOptions, ReportOptions,
+};
+
+/// Where this process puts the input for `coroner_formats::open` (which takes a path).
+fn scratch() -> PathBuf {
+    std::env::temp_dir().join(format!("coroner-fuzz-dump-{}", std::process::id()))
+}
+
+/// Opens `data` as a dump and runs every analysis over it.
+pub fn dump(data: &[u8]) {
+    let path = scratch();
+    let written = std::fs::File::create(&path).and_then(|mut f| f.write_all(data));
+    if written.is_err() {
+        return;
+    }
+    if let Ok(core) = coroner_formats::open(&path) {
+        let _ = Inspection::of(&core);
+        let r = report(
+            &core,
+            &ReportOptions {
+                tail: 20,
+                ignore_vmcoreinfo: false,
+            },
+        );
+        crate::invariants::terminal_safe(&r.verdict);
+        let m = mce_report(
+            &core,
+            &MceOptions {
+                ignore_vmcoreinfo: false,
+                qemu_log: None,
+            },
+        );
+        crate::invariants::terminal_safe(&m.verdict);
+        let e = exit_report(
+            Some(&core),
+            &ExitOptions {
+                qemu_log: None,
+                ignore_vmcoreinfo: false,
+            },
+        );
+        crate::invariants::terminal_safe(&e.verdict);
+    }
+    let _ = std::fs::remove_file(&path);
+}

@@ -1,0 +1,30 @@
+//! Entry points for coverage-guided fuzzing: one function per parser of untrusted bytes,
+//! each running the parser over all of its input and checking cheap invariants (no
+//! panic; text meant for a terminal has no raw control byte). The cargo-fuzz targets in
+//! `fuzz/` call them, and `tests/replay.rs` runs every file of the checked-in corpus
+//! through them as a plain test.
+
+mod container;
+mod dump;
+mod elf_core;
+mod invariants;
+mod mtree;
+mod qemu_log;
+mod vmcoreinfo;
+
+pub use container::container;
+pub use dump::dump;
+pub use elf_core::elf_core;
+pub use mtree::mtree;
+pub use qemu_log::qemu_log;
+pub use vmcoreinfo::vmcoreinfo;
+
+/// Every target: its name (the corpus directory `fuzz/corpus/NAME`) and entry.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("elf_core", elf_core),
+    ("container", container),
+    ("dump", dump),
+    ("vmcoreinfo", vmcoreinfo),
+    ("qemu_log", qemu_log),
+    ("mtree", mtree),
+];
