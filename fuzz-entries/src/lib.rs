@@ -19,8 +19,11 @@ pub use mtree::mtree;
 pub use qemu_log::qemu_log;
 pub use vmcoreinfo::vmcoreinfo;
 
+/// A fuzz target's entry: runs one parser over the bytes it is given.
+pub type Entry = fn(&[u8]);
+
 /// Every target: its name (the corpus directory `fuzz/corpus/NAME`) and entry.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("elf_core", elf_core),
     ("container", container),
     ("dump", dump),
