@@ -3,21 +3,23 @@
 //! quit, and check the terminal is restored; the same after SIGTERM. `tui --json` draws
 //! every pane off-screen at 80x24 and 200x60 with no control character.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
 use crate::util::{coroner, Dir};
 
-/// A tmux session running one shell command, killed on drop.
+/// A tmux session running one shell command, on a tmux server of its own (tests that
+/// run at the same time must not share one: a server whose last session is killed
+/// exits, and a `new-session` racing with that exit fails), killed on drop.
 struct Tmux {
     name: String,
 }
 
 impl Tmux {
     fn start(name: &str, cmd: &str, width: u16, height: u16) -> Self {
-        let ok = Command::new("tmux")
+        let ok = tmux(name)
             .args(["new-session", "-d", "-s", name, "-x"])
             .arg(width.to_string())
             .arg("-y")
@@ -32,7 +34,7 @@ impl Tmux {
 
     fn keys(&self, keys: &[&str]) {
         for k in keys {
-            let ok = Command::new("tmux")
+            let ok = tmux(&self.name)
                 .args(["send-keys", "-t", &self.name, k])
                 .status()
                 .unwrap()
@@ -43,7 +45,7 @@ impl Tmux {
     }
 
     fn literal(&self, text: &str) {
-        let ok = Command::new("tmux")
+        let ok = tmux(&self.name)
             .args(["send-keys", "-t", &self.name, "-l", text])
             .status()
             .unwrap()
@@ -53,7 +55,7 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux")
+        let out = tmux(&self.name)
             .args(["capture-pane", "-p", "-t", &self.name])
             .output()
             .unwrap();
@@ -91,10 +93,22 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
+        let _ = tmux(&self.name)
             .args(["kill-session", "-t", &self.name])
+            .stderr(Stdio::null())
+            .status();
+        let _ = tmux(&self.name)
+            .arg("kill-server")
+            .stderr(Stdio::null())
             .status();
     }
+}
+
+/// `tmux` talking to the server named `server`, with no configuration file.
+fn tmux(server: &str) -> Command {
+    let mut c = Command::new("tmux");
+    c.args(["-L", server, "-f", "/dev/null"]);
+    c
 }
 
 #[test]
