@@ -2,26 +2,16 @@
 //! tables, VMCOREINFO in notes and RAM, kallsyms), the printk rings, triage, the MCE
 //! records in memory, the KVM exit, and `inspect`.
 
-use std::io::Write;
-use std::path::PathBuf;
-
 use coroner_analyze::{
     exit_report, mce_report, report, ExitOptions, Inspection, MceOptions, ReportOptions,
 };
 
-/// Where this process puts the input for `coroner_formats::open` (which takes a path).
-fn scratch() -> PathBuf {
-    std::env::temp_dir().join(format!("coroner-fuzz-dump-{}", std::process::id()))
-}
-
 /// Opens `data` as a dump and runs every analysis over it.
 pub fn dump(data: &[u8]) {
-    let path = scratch();
-    let written = std::fs::File::create(&path).and_then(|mut f| f.write_all(data));
-    if written.is_err() {
-        return;
-    }
-    if let Ok(core) = coroner_formats::open(&path) {
+    crate::scratch_file::with_file("dump", data, |path| {
+        let Ok(core) = coroner_formats::open(path) else {
+            return;
+        };
         let _ = Inspection::of(&core);
         let r = report(
             &core,
@@ -47,6 +37,5 @@ pub fn dump(data: &[u8]) {
             },
         );
         crate::invariants::terminal_safe(&e.verdict);
-    }
-    let _ = std::fs::remove_file(&path);
+    });
 }

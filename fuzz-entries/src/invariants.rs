@@ -13,7 +13,14 @@ pub fn terminal_safe(text: &str) {
     }
 }
 
+/// A row the terminal UI drew (it escapes as it draws) has no control character at all.
+pub fn drawn_safe(row: &str) {
+    if let Some(c) = row.chars().find(|&c| c.is_control()) {
+        unreachable_control(c);
+    }
+}
+
 #[allow(clippy::panic)]
 fn unreachable_control(c: char) -> ! {
-    panic!("escaped text still holds control character {:?}", c)
+    panic!("text for a terminal still holds control character {:?}", c)
 }

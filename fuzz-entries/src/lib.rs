@@ -8,15 +8,24 @@ mod container;
 mod dump;
 mod elf_core;
 mod invariants;
+pub mod kernel_memory;
+mod mce;
 mod mtree;
 mod qemu_log;
+mod qmp;
+mod scratch_file;
+mod tui;
 mod vmcoreinfo;
 
 pub use container::container;
 pub use dump::dump;
 pub use elf_core::elf_core;
+pub use kernel_memory::kernel_memory;
+pub use mce::mce;
 pub use mtree::mtree;
 pub use qemu_log::qemu_log;
+pub use qmp::qmp;
+pub use tui::tui;
 pub use vmcoreinfo::vmcoreinfo;
 
 /// A fuzz target's entry: runs one parser over the bytes it is given.
@@ -30,4 +39,8 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("vmcoreinfo", vmcoreinfo),
     ("qemu_log", qemu_log),
     ("mtree", mtree),
+    ("kernel_memory", kernel_memory),
+    ("mce", mce),
+    ("qmp", qmp),
+    ("tui", tui),
 ];

@@ -48,3 +48,211 @@ fn write_seeds() {
     std::fs::create_dir_all(root.join("vmcoreinfo")).unwrap();
     std::fs::write(root.join("vmcoreinfo").join("seed-6.1"), vmci).unwrap();
 }
+
+/// Kernel memory that remembers which bytes were read.
+struct Recording<'a> {
+    inner: &'a dyn coroner_analyze::KernelMem,
+    reads: std::sync::Mutex<Vec<(u64, u64)>>,
+}
+
+impl coroner_analyze::KernelMem for Recording<'_> {
+    fn read_virt(
+        &self,
+        va: coroner_analyze::VirtAddr,
+        buf: &mut [u8],
+    ) -> Result<(), coroner_analyze::XlateError> {
+        self.reads.lock().unwrap().push((va.0, buf.len() as u64));
+        self.inner.read_virt(va, buf)
+    }
+}
+
+/// The pages `reads` touched, merged into runs, with their bytes (unreadable pages left out).
+fn pages_read(
+    mem: &dyn coroner_analyze::KernelMem,
+    reads: &[(u64, u64)],
+) -> Vec<(coroner_analyze::VirtAddr, Vec<u8>)> {
+    let mut pages = std::collections::BTreeSet::new();
+    for &(va, len) in reads {
+        let mut p = va & !0xfff;
+        while p < va.saturating_add(len) {
+            pages.insert(p);
+            p += 0x1000;
+        }
+    }
+    let mut runs: Vec<(coroner_analyze::VirtAddr, Vec<u8>)> = Vec::new();
+    for p in pages {
+        let mut page = vec![0u8; 0x1000];
+        if mem
+            .read_virt(coroner_analyze::VirtAddr(p), &mut page)
+            .is_err()
+        {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((start, bytes)) if start.0 + bytes.len() as u64 == p => bytes.extend(page),
+            _ => runs.push((coroner_analyze::VirtAddr(p), page)),
+        }
+    }
+    runs
+}
+
+/// Writes seeds for the kernel-memory, machine-check and TUI targets from the bundled
+/// sample captures (not run by default): `cargo test -p coroner-fuzz-entries -- --ignored
+/// write_sample_seeds`.
+#[test]
+#[ignore]
+fn write_sample_seeds() {
+    use coroner_analyze::{
+        mce_from_memory, read_kernel_log, Hints, Kallsyms, KernelMem, KernelView, VirtAddr,
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/captures");
+    for t in ["kernel_memory", "mce", "tui"] {
+        std::fs::create_dir_all(root.join(t)).unwrap();
+    }
+    for name in ["panic", "mce-fatal"] {
+        let path = samples.join(format!("{name}.core.zst"));
+        let core = coroner_formats::open(&path).unwrap();
+        let view =
+            KernelView::build(core.mem(), &core.elf, &Hints::for_core(&core, false)).unwrap();
+        let vmci = view.vmcoreinfo.clone().unwrap();
+        let rec = Recording {
+            inner: &view,
+            reads: Default::default(),
+        };
+        // The log alone: small, and what most mutations should hit.
+        let log = read_kernel_log(&rec, &vmci).unwrap();
+        let reads = std::mem::take(&mut *rec.reads.lock().unwrap());
+        let seed =
+            coroner_fuzz_entries::kernel_memory::encode(&vmci.text, &pages_read(&view, &reads));
+        std::fs::write(
+            root.join("kernel_memory").join(format!("seed-{name}-log")),
+            seed,
+        )
+        .unwrap();
+
+        // kallsyms through VMCOREINFO, and the machine-check records it leads to.
+        let ks = Kallsyms::from_vmcoreinfo(&rec, &vmci).unwrap();
+        let found = mce_from_memory(&rec, &ks, core.elf.vcpus.len());
+        let reads = std::mem::take(&mut *rec.reads.lock().unwrap());
+        let pieces = pages_read(&view, &reads);
+        let seed = coroner_fuzz_entries::kernel_memory::encode(&vmci.text, &pieces);
+        std::fs::write(
+            root.join("kernel_memory")
+                .join(format!("seed-{name}-mce-records")),
+            seed,
+        )
+        .unwrap();
+
+        // Machine checks: the kernel log's lines, a qemu line, and the records' bytes.
+        let mut text: String = log
+            .records
+            .iter()
+            .map(|r| format!("{}\n", r.text))
+            .collect();
+        text.push('\0');
+        text.push_str(
+            "Guest MCE Memory Error at QEMU addr 0x7f3a2c400000 and GUEST addr 0x12345000 of type BUS_MCEERR_AR injected\n",
+        );
+        std::fs::write(root.join("mce").join(format!("seed-{name}-logs")), text).unwrap();
+        // A fatal memory read error as Linux 6.x lays out `struct mce` (120 bytes).
+        let mut r = vec![0u8; 120];
+        r[0..8].copy_from_slice(&0xbd80_0000_0010_0134u64.to_le_bytes()); // status
+        r[8..16].copy_from_slice(&0x86u64.to_le_bytes()); // misc
+        r[16..24].copy_from_slice(&0x1234_5000u64.to_le_bytes()); // addr
+        r[24..32].copy_from_slice(&5u64.to_le_bytes()); // mcgstatus: RIPV|MCIP
+        r[48..56].copy_from_slice(&1_764_900_000u64.to_le_bytes()); // time
+        r[60..64].copy_from_slice(&0x506e3u32.to_le_bytes()); // cpuid
+        r[65] = 9; // bank
+        r[80..88].copy_from_slice(&0x0100_0c0au64.to_le_bytes()); // mcgcap: SER, 10 banks
+        std::fs::write(root.join("mce").join("seed-struct-mce-120"), &r).unwrap();
+        if let Some((size, _)) = found.record_size {
+            for (i, (_, place)) in found.records.iter().enumerate() {
+                let mut b = vec![0u8; size];
+                view.read_virt(VirtAddr(place.va), &mut b).unwrap();
+                std::fs::write(root.join("mce").join(format!("seed-{name}-record-{i}")), b)
+                    .unwrap();
+            }
+        }
+    }
+    for name in ["panic", "kvm-emulation-failure"] {
+        std::fs::copy(
+            samples.join(format!("{name}.core.zst")),
+            root.join("tui").join(format!("seed-{name}.core.zst")),
+        )
+        .unwrap();
+    }
+}
+
+/// Writes seeds for the QMP target (not run by default): what qemu 10 says in the
+/// conversations `status` and `capture` hold, with events, errors and hostile text:
+/// `cargo test -p coroner-fuzz-entries -- --ignored write_qmp_seeds`.
+#[test]
+#[ignore]
+fn write_qmp_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/qmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": "Debian 1:10.0.2+ds-1~bpo12+1"}, "capabilities": ["oob"]}}"#;
+    let panicked = r#"{"timestamp": {"seconds": 1764921600, "microseconds": 123456}, "event": "GUEST_PANICKED", "data": {"action": "pause", "info": {"core": 0, "psw-mask": 0, "type": "hyper-v"}}}"#;
+    let stop = r#"{"timestamp": {"seconds": 1764921600, "microseconds": 123500}, "event": "STOP"}"#;
+    let memory_failure = r#"{"timestamp": {"seconds": 1764921601, "microseconds": 5}, "event": "MEMORY_FAILURE", "data": {"action": "inject", "flags": {"action-required": true, "recursive": false}, "recipient": "guest"}}"#;
+    let seeds: &[(&str, Vec<String>)] = &[
+        (
+            "status-panicked",
+            vec![
+                greeting.into(),
+                r#"{"return": {}, "id": 1}"#.into(),
+                panicked.into(),
+                stop.into(),
+                r#"{"return": {"status": "guest-panicked", "singlestep": false, "running": false}, "id": 2}"#.into(),
+                r#"{"return": [{"thread-id": 1, "props": {"core-id": 0, "thread-id": 0, "node-id": 0, "socket-id": 0}, "qom-path": "/machine/unattached/device[0]", "cpu-index": 0, "target": "x86_64"}], "id": 3}"#.into(),
+            ],
+        ),
+        (
+            "capture-conversation",
+            vec![
+                greeting.into(),
+                r#"{"return": {}, "id": 1}"#.into(),
+                r#"{"return": {"status": "internal-error", "singlestep": false, "running": false}, "id": 2}"#.into(),
+                memory_failure.into(),
+                r#"{"return": "CPU#0\r\nRAX=0000000000000000 RBX=ffffffff82a0c940\r\nEFER=0000000000000d01\r\nCPU#1\r\nEFER=0000000000000d01\r\n", "id": 3}"#.into(),
+                r#"{"return": {"status": "completed", "completed": 134217728, "total": 134217728}, "id": 4}"#.into(),
+                r#"{"timestamp": {"seconds": 1764921602, "microseconds": 7}, "event": "DUMP_COMPLETED", "data": {"result": {"status": "completed", "completed": 134217728, "total": 134217728}}}"#.into(),
+            ],
+        ),
+        (
+            "errors",
+            vec![
+                greeting.into(),
+                r#"{"return": {}, "id": 1}"#.into(),
+                r#"{"error": {"class": "CommandNotFound", "desc": "The command query-status has not been found"}, "id": 2}"#.into(),
+                r#"{"error": {"class": "GenericError", "desc": "\u001b]0;owned\u0007\u001b[2J dump in progress"}, "id": 3}"#.into(),
+            ],
+        ),
+        (
+            "not-qmp",
+            vec![
+                r#"{"QMP": {"version": {"qemu": {"micro": -1, "minor": "x", "major": 1e400}, "package": "\u0000\u001b[31m"}, "capabilities": null}}"#.into(),
+                r#"{"return": [], "id": "1"}"#.into(),
+                "\u{1b}[2J not json".into(),
+            ],
+        ),
+        (
+            "event-flood",
+            std::iter::once(greeting.to_string())
+                .chain(std::iter::once(r#"{"return": {}, "id": 1}"#.to_string()))
+                .chain((0..200).map(|i| {
+                    format!(r#"{{"timestamp": {{"seconds": {i}, "microseconds": 0}}, "event": "RTC_CHANGE{}", "data": {{"offset": {i}}}}}"#, i % 7)
+                }))
+                .chain(std::iter::once(
+                    r#"{"return": {"status": "running", "singlestep": false, "running": true}, "id": 2}"#.to_string(),
+                ))
+                .collect(),
+        ),
+    ];
+    for (name, lines) in seeds {
+        let mut text = lines.join("\r\n");
+        text.push_str("\r\n");
+        std::fs::write(dir.join(format!("seed-{name}")), text).unwrap();
+    }
+}

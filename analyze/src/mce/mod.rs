@@ -17,7 +17,7 @@ pub use analysis::{
 pub use decode::*;
 pub use host::{HostEvent, HostLine, HostLineKind, HostSide};
 pub use log::{KernelLine, LineKind, LogPlace};
-pub use memory::{parse_struct_mce, MemPlace};
+pub use memory::{from_memory as mce_from_memory, parse_struct_mce, MemMce, MemPlace};
 pub use page::PageOwner;
 pub use raw::MceRaw;
 pub use rendezvous::{Rendezvous, TIMEOUT_MESSAGES};
