@@ -14,6 +14,7 @@
 //! memory only through [`coroner_formats::PhysMem`].
 #![deny(missing_docs)]
 
+mod capture_record;
 mod cpu_mode;
 mod escape;
 mod inspect;
@@ -31,6 +32,8 @@ mod triage;
 mod vmcoreinfo;
 mod vmcoreinfo_scan;
 
+pub use capture_record::capture_record;
+pub use coroner_record::LogTail;
 pub use cpu_mode::{cpu_mode, CpuMode, ModeInfo, Paging};
 pub use escape::{escape_control, escape_short};
 pub use inspect::{Inspection, RangeSummary, VcpuSummary, VmcoreinfoSummary};

@@ -4,6 +4,7 @@
 use coroner_formats::Core;
 use serde::Serialize;
 
+use crate::capture_record::capture_record;
 use crate::kallsyms::Kallsyms;
 use crate::kernel_view::ViewError;
 use crate::kernel_view::{Evidence, Hints, KernelView};
@@ -125,12 +126,16 @@ pub fn report_with_view(
     view: Result<&KernelView<'_>, &ViewError>,
     opts: &ReportOptions,
 ) -> Report {
-    let capture = core.metadata.as_ref().and_then(|m| m.capture.as_ref());
+    let (capture, record_problem) = match capture_record(core) {
+        Ok(c) => (c, None),
+        Err(e) => (None, Some(e)),
+    };
+    let capture = capture.as_ref();
     let mut r = Report {
         verdict: String::new(),
         run_state: capture
-            .and_then(|c| c["run_state_before"].as_str())
-            .map(String::from),
+            .map(|c| c.run_state_before.clone())
+            .filter(|s| !s.is_empty()),
         release: None,
         kaslr_offset: None,
         phys_base: None,
@@ -142,14 +147,7 @@ pub fn report_with_view(
         triage: None,
         vcpus: Vec::new(),
         panic_cpu: None,
-        events: capture
-            .and_then(|c| c["events"].as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e["event"].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        events: capture.map(|c| c.event_names()).unwrap_or_default(),
         machine_check: None,
         kvm_exit: None,
         log_tail: Vec::new(),
@@ -163,10 +161,10 @@ pub fn report_with_view(
         }
     };
     // A KVM error stops the guest whatever its kernel was doing: it leads the verdict.
+    r.problems.extend(record_problem);
     let kvm_log = capture
-        .and_then(|c| c.get("qemu_log"))
-        .and_then(|q| q.get("text"))
-        .and_then(|t| t.as_str())
+        .and_then(|c| c.qemu_log.as_ref())
+        .map(|l| l.text.as_str())
         .is_some_and(|t| t.contains("KVM internal error") || t.contains("KVM: entry failed"));
     if kvm_log || r.run_state.as_deref() == Some("internal-error") {
         let x = analyze_exit(

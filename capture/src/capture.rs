@@ -17,10 +17,10 @@ use crate::address::QmpAddress;
 use crate::capture_error::CaptureError;
 use crate::error::Error;
 use crate::head_source::HeadSource;
-use crate::info::CaptureInfo;
 use crate::local_process;
 use crate::qmp::Qmp;
 use crate::stream::{drain, DrainEnd, Drained};
+use coroner_record::{CaptureInfo, LogTail};
 
 /// Run states in which the guest is frozen and memory is stable.
 pub const FROZEN_STATES: &[&str] = &[
@@ -149,7 +149,7 @@ pub fn capture_with(
 ) -> Result<Captured, CaptureError> {
     let t_start = Instant::now();
     let mut info = CaptureInfo {
-        schema: 1,
+        schema: coroner_record::SCHEMA,
         qmp: opts.qmp.to_string(),
         qemu_version: qmp.version().clone(),
         ..CaptureInfo::default()
@@ -226,7 +226,7 @@ pub fn capture_with(
     // What a partial file kept after a failure records: everything known before the dump.
     let mut meta = Metadata::new(opts.tool.clone());
     meta.origin = Some(format!("capture {} via {}", opts.qmp, info.method));
-    meta.capture = serde_json::to_value(&info).ok();
+    info.store(&mut meta);
     let result = if pipe {
         dump_through_pipe(qmp, opts, &meta, since, progress, interrupt)
     } else {
@@ -263,7 +263,7 @@ pub fn capture_with(
     meta.vmcoreinfo_offset = elf.vmcoreinfo_offset;
     meta.vmcoreinfo_candidates = vmcoreinfo_candidates;
     info.timings.total_ms = ms(t_start);
-    meta.capture = serde_json::to_value(&info).ok();
+    info.store(&mut meta);
     let finished = writer
         .finish(meta)
         .map_err(|source| CaptureError::Output { source, kept: None })?;
@@ -323,7 +323,7 @@ fn collect_state(qmp: &mut Qmp, opts: &CaptureOptions, info: &mut CaptureInfo) {
         .clone()
         .or_else(|| local.and_then(|l| l.stderr_file));
     if let Some(path) = log {
-        match local_process::log_tail(&path, opts.log_tail_bytes) {
+        match LogTail::read(&path, opts.log_tail_bytes) {
             Ok(tail) => info.qemu_log = Some(tail),
             Err(e) => info
                 .warnings
@@ -628,7 +628,7 @@ fn give_up(
     keep: bool,
     info: &CaptureInfo,
 ) -> Option<PathBuf> {
-    meta.capture = serde_json::to_value(info).ok();
+    info.store(&mut meta);
     writer.abandon(meta, reason, keep).ok().flatten()
 }
 

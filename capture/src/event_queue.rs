@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::qmp::Event;
+use coroner_record::Event;
 
 /// Events the analyses and the freeze decisions read.
 pub const NOTABLE_EVENTS: &[&str] = &[

@@ -2,10 +2,7 @@
 //! the vCPU thread ids `query-cpus-fast` reports), command line, and log file.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-
-use crate::info::LogTail;
 
 /// A qemu process on this host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,27 +72,6 @@ fn find_in(proc_root: &Path, thread_ids: &[u64]) -> Option<LocalQemu> {
     })
 }
 
-/// Reads at most `max` bytes from the end of `path`.
-pub fn log_tail(path: &Path, max: u64) -> std::io::Result<LogTail> {
-    let mut f = fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    let skipped = len.saturating_sub(max);
-    f.seek(SeekFrom::Start(skipped))?;
-    let mut buf = Vec::with_capacity((len - skipped) as usize);
-    f.take(max).read_to_end(&mut buf)?;
-    // Start at a line boundary when the tail was cut.
-    let start = if skipped > 0 {
-        buf.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1)
-    } else {
-        0
-    };
-    Ok(LogTail {
-        source: path.display().to_string(),
-        skipped: skipped + start as u64,
-        text: String::from_utf8_lossy(&buf[start..]).into_owned(),
-    })
-}
-
 /// The host CPU's vendor string from `/proc/cpuinfo` (`vendor_id`).
 pub fn host_cpu_vendor() -> Option<String> {
     let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
@@ -136,20 +112,5 @@ mod tests {
         assert_eq!(find_in(t.path(), &[201]), None, "not qemu");
         assert_eq!(find_in(t.path(), &[101, 201]), None, "two processes");
         assert_eq!(find_in(t.path(), &[999]), None, "not on this host");
-    }
-
-    #[test]
-    fn log_tail_is_bounded_and_starts_on_a_line() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("vm.log");
-        fs::write(
-            &p,
-            "first line\nsecond line\nKVM internal error. Suberror: 1\n",
-        )
-        .unwrap();
-        let tail = log_tail(&p, 40).unwrap();
-        assert_eq!(tail.text, "KVM internal error. Suberror: 1\n");
-        assert_eq!(tail.skipped, 23);
-        assert_eq!(log_tail(&p, 1 << 20).unwrap().skipped, 0);
     }
 }

@@ -9,51 +9,15 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::address::QmpAddress;
 use crate::error::{Error, Result};
 use crate::event_queue::EventQueue;
+use coroner_record::{Event, QemuVersion};
 
 /// The longest line accepted from qemu (HMP `info mtree -f` of a large machine is big).
 const MAX_LINE: usize = 32 << 20;
-
-/// qemu's version from the QMP greeting.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct QemuVersion {
-    /// Major version.
-    pub major: u64,
-    /// Minor version.
-    pub minor: u64,
-    /// Micro version.
-    pub micro: u64,
-    /// Distribution package string, e.g. `Debian 1:7.2+dfsg-7`.
-    pub package: String,
-}
-
-/// An asynchronous QMP event (written as JSON with its time too: `event_json.rs`).
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
-pub struct Event {
-    /// Event name (`STOP`, `GUEST_PANICKED`, `MEMORY_FAILURE`, ...).
-    pub event: String,
-    /// Event data, `null` when absent.
-    #[serde(default)]
-    pub data: Value,
-    /// qemu's timestamp, seconds since the epoch.
-    pub seconds: i64,
-    /// Microseconds part of the timestamp.
-    pub microseconds: i64,
-}
-
-impl Event {
-    /// qemu's timestamp in microseconds since the epoch.
-    pub fn time_us(&self) -> i64 {
-        self.seconds
-            .saturating_mul(1_000_000)
-            .saturating_add(self.microseconds)
-    }
-}
 
 enum Stream {
     Unix(UnixStream),
@@ -400,13 +364,7 @@ impl Qmp {
     /// Keeps the event in `msg` (`size` bytes of QMP text) if its budget has room, and
     /// returns it either way.
     fn record_event(&mut self, msg: &Value, size: usize) -> Event {
-        let ts = &msg["timestamp"];
-        let event = Event {
-            event: msg["event"].as_str().unwrap_or_default().to_string(),
-            data: msg.get("data").cloned().unwrap_or(Value::Null),
-            seconds: ts["seconds"].as_i64().unwrap_or(0),
-            microseconds: ts["microseconds"].as_i64().unwrap_or(0),
-        };
+        let event = Event::from_qmp(msg);
         self.events.push(event.clone(), size);
         event
     }

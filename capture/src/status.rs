@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::local_process;
 use crate::run_state::{is_failure, is_pause, CORONER_STOP_STATE};
 use crate::{Qmp, QmpAddress};
+use coroner_record::CaptureInfo;
 
 /// The classification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -273,27 +274,24 @@ fn records(dir: &Path, address: &QmpAddress, pid: Option<u32>) -> Vec<Record> {
         let Some(meta) = reader.metadata() else {
             continue;
         };
-        let Some(c) = meta.capture.as_ref() else {
+        let Ok(Some(c)) = CaptureInfo::from_metadata(meta) else {
             continue;
         };
         // The same qemu: by process id when both sides know it (a watcher and a poller
         // use different monitors of one qemu), else by monitor address.
-        let same_qemu = match (pid, c.get("qemu_pid").and_then(|v| v.as_u64())) {
-            (Some(p), Some(c)) => u64::from(p) == c,
-            _ => c.get("qmp").and_then(|v| v.as_str()) == Some(&address.to_string()),
+        let same_qemu = match (pid, c.qemu_pid) {
+            (Some(p), Some(c)) => p == c,
+            _ => c.qmp == address.to_string(),
         };
         if !same_qemu {
             continue;
         }
-        let stopped_by_coroner =
-            c.get("stopped_by_coroner").and_then(|v| v.as_bool()) == Some(true);
+        let stopped_by_coroner = c.stopped_by_coroner;
         // `capture --stop` found the guest running and left it paused.
         let state = if stopped_by_coroner {
             Some(CORONER_STOP_STATE.to_string())
         } else {
-            c.get("run_state_before")
-                .and_then(|v| v.as_str())
-                .map(String::from)
+            Some(c.run_state_before).filter(|s| !s.is_empty())
         };
         out.push(Record {
             complete: meta.complete && name.ends_with(".core.zst"),

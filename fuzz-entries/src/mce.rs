@@ -8,7 +8,7 @@
 use std::cell::OnceCell;
 use std::path::PathBuf;
 
-use coroner_analyze::{analyze_mce, decode, parse_struct_mce, LogRecord, SeverityContext};
+use coroner_analyze::{analyze_mce, decode, parse_struct_mce, LogRecord, LogTail, SeverityContext};
 use coroner_formats::testing::ElfBuilder;
 use coroner_formats::Core;
 
@@ -72,16 +72,11 @@ pub fn mce(data: &[u8]) {
             ..LogRecord::default()
         })
         .collect();
-    let qemu = qemu.map(|q| (String::from_utf8_lossy(q).into_owned(), "fuzz".to_string()));
+    let qemu =
+        qemu.map(|q| LogTail::of_text(String::from_utf8_lossy(q).into_owned(), "fuzz".into()));
     CORE.with(|cell| {
         if let Some(core) = cell.get_or_init(synthetic_core) {
-            let r = analyze_mce(
-                core,
-                None,
-                None,
-                Some(&records),
-                qemu.as_ref().map(|(t, s)| (t.as_str(), s.as_str())),
-            );
+            let r = analyze_mce(core, None, None, Some(&records), qemu.as_ref());
             crate::invariants::terminal_safe(&r.verdict);
         }
     });

@@ -1,7 +1,7 @@
 //! qemu's log: KVM error reports, register dumps, machine-check lines, and the whole
 //! log-only `exit` analysis over them.
 
-use coroner_analyze::{exit_report, parse_qemu_log, ExitOptions};
+use coroner_analyze::{exit_report, parse_qemu_log, ExitOptions, LogTail};
 
 /// Parses `data` as a qemu log and explains the KVM report in it, as `coroner exit
 /// --qemu-log` does.
@@ -11,7 +11,7 @@ pub fn qemu_log(data: &[u8]) {
     let r = exit_report(
         None,
         &ExitOptions {
-            qemu_log: Some((text, "fuzz".into())),
+            qemu_log: Some(LogTail::of_text(text, "fuzz".into())),
             ignore_vmcoreinfo: false,
         },
     );

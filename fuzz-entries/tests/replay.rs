@@ -61,7 +61,9 @@ impl coroner_analyze::KernelMem for Recording<'_> {
         va: coroner_analyze::VirtAddr,
         buf: &mut [u8],
     ) -> Result<(), coroner_analyze::XlateError> {
-        self.reads.lock().unwrap().push((va.0, buf.len() as u64));
+        if let Ok(mut reads) = self.reads.lock() {
+            reads.push((va.0, buf.len() as u64));
+        }
         self.inner.read_virt(va, buf)
     }
 }

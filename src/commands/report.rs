@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use coroner_analyze::{
-    escape_control, format_dmesg, hex_bytes, report, FormatOptions, Report, ReportOptions,
+    capture_record, escape_control, format_dmesg, hex_bytes, report, FormatOptions, Report,
+    ReportOptions,
 };
 use coroner_formats::Core;
 use serde::Serialize;
@@ -51,22 +52,10 @@ fn markdown(core: &Core, file: &Path, r: &Report, tail: usize) -> String {
         row(&mut s, "KASLR offset", format!("{k:#x}"));
     }
     row(&mut s, "vCPUs", core.elf.vcpus.len().to_string());
-    if let Some(c) = core.metadata.as_ref().and_then(|m| m.capture.as_ref()) {
-        if let Some(v) = c.get("qemu_version") {
-            row(
-                &mut s,
-                "qemu",
-                format!(
-                    "{}.{}.{} {}",
-                    v["major"],
-                    v["minor"],
-                    v["micro"],
-                    v["package"].as_str().unwrap_or("")
-                ),
-            );
-        }
-        if let Some(h) = c.get("host_cpu_vendor").and_then(|h| h.as_str()) {
-            row(&mut s, "host CPU", h.to_string());
+    if let Ok(Some(c)) = capture_record(core) {
+        row(&mut s, "qemu", c.qemu_version.to_string());
+        if let Some(h) = &c.host_cpu_vendor {
+            row(&mut s, "host CPU", h.clone());
         }
     }
     row(

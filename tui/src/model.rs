@@ -3,10 +3,11 @@
 //! lay it out.
 
 use coroner_analyze::{
-    cpu_mode, listing, report_with_view, Disassembly, Hints, Kallsyms, KernelMem, KernelView,
-    LogRecord, ModeInfo, Report, ReportOptions, VirtAddr,
+    capture_record, cpu_mode, listing, report_with_view, Disassembly, Hints, Kallsyms, KernelMem,
+    KernelView, LogRecord, ModeInfo, Report, ReportOptions, VirtAddr,
 };
 use coroner_formats::{Core, PhysAddr, PhysMem, QemuCpuState};
+use coroner_record::CaptureInfo;
 
 /// Instructions decoded from RIP on, per vCPU.
 const CODE_AFTER: usize = 12;
@@ -58,8 +59,8 @@ pub struct Model<'a> {
     pub kallsyms: Option<Kallsyms>,
     /// vCPUs.
     pub vcpus: Vec<VcpuModel>,
-    /// The capture metadata's `capture` object, when the file is a capture.
-    pub capture: Option<serde_json::Value>,
+    /// The capture's record, when the file is a capture (and the record is readable).
+    pub capture: Option<CaptureInfo>,
 }
 
 impl<'a> Model<'a> {
@@ -91,11 +92,10 @@ impl<'a> Model<'a> {
             ),
             Some(_) => None,
         };
-        let capture = core.metadata.as_ref().and_then(|m| m.capture.clone());
+        let capture = capture_record(core).ok().flatten();
         let efers = capture
             .as_ref()
-            .and_then(|c| c.get("info_registers"))
-            .and_then(|t| t.as_str())
+            .and_then(|c| c.info_registers.as_deref())
             .map(efer_per_cpu)
             .unwrap_or_default();
         let vcpus = core

@@ -14,11 +14,13 @@ use super::mtree::{owner, parse_mtree, FlatView, Owner};
 use super::pc_layout::{pc_owner, pc_range};
 use super::qemu_report::{parse_qemu_log, QemuReport, ReportKind};
 use super::regdump::RegDump;
+use crate::capture_record::capture_record;
 use crate::cpu_mode::{cpu_mode, CpuMode, Paging};
 use crate::kallsyms::Kallsyms;
 use crate::kernel_view::{Evidence, Hints, KernelView};
 use crate::kmem::VirtAddr;
 use crate::paging::PageTables;
+use coroner_record::LogTail;
 
 /// Bytes read at RIP: the longest x86 instruction.
 const MAX_INSN: usize = 15;
@@ -149,8 +151,8 @@ pub struct RegisterAddress {
 /// What [`exit_report`] uses besides the capture.
 #[derive(Clone, Debug, Default)]
 pub struct ExitOptions {
-    /// qemu's log (`--qemu-log`): its text and where it came from.
-    pub qemu_log: Option<(String, String)>,
+    /// qemu's log from elsewhere (`--qemu-log`), in place of the one the capture recorded.
+    pub qemu_log: Option<LogTail>,
     /// Do not use VMCOREINFO for the symbol lookup.
     pub ignore_vmcoreinfo: bool,
 }
@@ -175,15 +177,16 @@ pub fn analyze_exit(
     kallsyms: Option<&Kallsyms>,
     opts: &ExitOptions,
 ) -> ExitReport {
-    let capture = core
-        .and_then(|c| c.metadata.as_ref())
-        .and_then(|m| m.capture.as_ref());
+    let (capture, record_problem) = match core.map(capture_record).transpose() {
+        Ok(c) => (c.flatten(), None),
+        Err(e) => (None, Some(e)),
+    };
+    let capture = capture.as_ref();
     let mut r = ExitReport {
         verdict: String::new(),
         run_state: capture
-            .and_then(|c| c.get("run_state_before"))
-            .and_then(|v| v.as_str())
-            .map(String::from),
+            .map(|c| c.run_state_before.clone())
+            .filter(|s| !s.is_empty()),
         log_source: None,
         reports_found: 0,
         report: None,
@@ -209,14 +212,15 @@ pub fn analyze_exit(
         problems: Vec::new(),
     };
 
+    r.problems.extend(record_problem);
     // qemu's log and its last KVM report.
     let log = match &opts.qemu_log {
-        Some((text, source)) => Some((text.clone(), source.clone())),
-        None => capture.and_then(|c| {
-            let q = c.get("qemu_log")?;
-            let text = q.get("text")?.as_str()?.to_string();
-            let src = q.get("source").and_then(|s| s.as_str()).unwrap_or("?");
-            Some((text, format!("capture metadata, from {src}")))
+        Some(l) => Some((l.text.as_str(), l.described_source())),
+        None => capture.and_then(|c| c.qemu_log.as_ref()).map(|l| {
+            (
+                l.text.as_str(),
+                format!("capture metadata, from {}", l.source),
+            )
         }),
     };
     if let Some((text, source)) = &log {
@@ -236,8 +240,7 @@ pub fn analyze_exit(
         );
     }
     r.host_vendor = capture
-        .and_then(|c| c.get("host_cpu_vendor"))
-        .and_then(|v| v.as_str())
+        .and_then(|c| c.host_cpu_vendor.as_deref())
         .map(|v| format!("{v} (host /proc/cpuinfo at capture)"));
     let host_amd = r
         .host_vendor
@@ -263,8 +266,7 @@ pub fn analyze_exit(
     }
 
     let views: Vec<FlatView> = capture
-        .and_then(|c| c.get("info_mtree"))
-        .and_then(|t| t.as_str())
+        .and_then(|c| c.info_mtree.as_deref())
         .map(parse_mtree)
         .unwrap_or_default();
     if !views.is_empty() {
@@ -962,7 +964,7 @@ mod tests {
         exit_report(
             None,
             &ExitOptions {
-                qemu_log: Some((text.to_string(), "fixture".into())),
+                qemu_log: Some(LogTail::of_text(text.to_string(), "fixture".into())),
                 ignore_vmcoreinfo: false,
             },
         )

@@ -11,9 +11,11 @@ use super::memory::{from_memory, MemPlace};
 use super::page::{page_owner, PageOwner};
 use super::raw::MceRaw;
 use super::rendezvous::{rendezvous, Rendezvous};
+use crate::capture_record::capture_record;
 use crate::kallsyms::Kallsyms;
 use crate::kernel_view::{Evidence, Hints, KernelView};
 use crate::printk::LogRecord;
+use coroner_record::LogTail;
 
 /// MCG_CAP.SER_P.
 const MCG_SER_P: u64 = 1 << 24;
@@ -97,8 +99,8 @@ pub struct MceReport {
 pub struct MceOptions {
     /// Do not use VMCOREINFO (see [`Hints::ignore_vmcoreinfo`]).
     pub ignore_vmcoreinfo: bool,
-    /// qemu's log from elsewhere (`--qemu-log`): its text and where it came from.
-    pub qemu_log: Option<(String, String)>,
+    /// qemu's log from elsewhere (`--qemu-log`), in place of the one the capture recorded.
+    pub qemu_log: Option<LogTail>,
 }
 
 /// Analyzes the machine checks of `core`, building the kernel view itself.
@@ -124,9 +126,7 @@ pub fn mce_report(core: &Core, opts: &MceOptions) -> MceReport {
         view.as_ref(),
         ks.as_ref(),
         log.as_ref().map(|l| l.records.as_slice()),
-        opts.qemu_log
-            .as_ref()
-            .map(|(t, s)| (t.as_str(), s.as_str())),
+        opts.qemu_log.as_ref(),
     );
     problems.append(&mut r.problems);
     r.problems = problems;
@@ -139,11 +139,15 @@ pub fn analyze_mce(
     view: Option<&KernelView<'_>>,
     ks: Option<&Kallsyms>,
     log: Option<&[LogRecord]>,
-    qemu_log: Option<(&str, &str)>,
+    qemu_log: Option<&LogTail>,
 ) -> MceReport {
     let mut evidence = Vec::new();
-    let problems = Vec::new();
-    let capture = core.metadata.as_ref().and_then(|m| m.capture.as_ref());
+    let mut problems = Vec::new();
+    let capture = capture_record(core)
+        .map_err(|e| problems.push(e))
+        .ok()
+        .flatten();
+    let capture = capture.as_ref();
 
     // Sources.
     let from_log = log.map(from_log).unwrap_or_default();
@@ -199,26 +203,22 @@ pub fn analyze_mce(
     // Host side.
     let (events, events_recorded) = host::events(capture);
     let (log_text, log_source) = match qemu_log {
-        Some((t, s)) => (Some(t.to_string()), Some(s.to_string())),
-        None => {
-            let q = capture.and_then(|c| c.get("qemu_log"));
-            (
-                q.and_then(|q| q.get("text"))
-                    .and_then(|t| t.as_str())
-                    .map(String::from),
-                q.and_then(|q| q.get("source"))
-                    .and_then(|s| s.as_str())
-                    .map(|s| format!("capture metadata, from {s}")),
-            )
-        }
+        Some(l) => (Some(l.text.as_str()), Some(l.described_source())),
+        None => match capture.and_then(|c| c.qemu_log.as_ref()) {
+            Some(l) => (
+                Some(l.text.as_str()),
+                Some(format!("capture metadata, from {}", l.source)),
+            ),
+            None => (None, None),
+        },
     };
-    let mut lines = log_text.as_deref().map(host::log_lines).unwrap_or_default();
+    let mut lines = log_text.map(host::log_lines).unwrap_or_default();
     lines.truncate(MAX_HOST_LINES);
     let hostside = HostSide {
         events,
         events_recorded,
         lines,
-        log_source: log_text.as_ref().and(log_source),
+        log_source,
     };
 
     // Decode with what the capture knows of MCG_CAP.

@@ -2,6 +2,7 @@
 //! metadata) and the lines qemu prints when the host kernel reports a memory error in guest
 //! RAM (SIGBUS `BUS_MCEERR_AR`/`AO`) or when an injection is refused.
 
+use coroner_record::CaptureInfo;
 use serde::Serialize;
 
 /// One `MEMORY_FAILURE` event.
@@ -59,41 +60,21 @@ pub struct HostSide {
     pub log_source: Option<String>,
 }
 
-/// `MEMORY_FAILURE` events from the capture's `events` array.
-pub fn events(capture: Option<&serde_json::Value>) -> (Vec<HostEvent>, bool) {
-    let Some(list) = capture
-        .and_then(|c| c.get("events"))
-        .and_then(|e| e.as_array())
-    else {
+/// `MEMORY_FAILURE` events from the capture's record, and whether there is a record
+/// (without one, no event was watched).
+pub fn events(capture: Option<&CaptureInfo>) -> (Vec<HostEvent>, bool) {
+    let Some(c) = capture else {
         return (Vec::new(), false);
     };
-    let found = list
+    let found = c
+        .events
         .iter()
-        .filter(|e| e.get("event").and_then(|n| n.as_str()) == Some("MEMORY_FAILURE"))
+        .filter(|e| e.event == "MEMORY_FAILURE")
         .map(|e| {
-            let data = e.get("data");
-            let s = |k: &str| {
-                data.and_then(|d| d.get(k))
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?")
-                    .to_string()
-            };
-            let flag = |k: &str| {
-                data.and_then(|d| d.get("flags"))
-                    .and_then(|f| f.get(k))
-                    .and_then(|v| v.as_bool())
-                    .unwrap_or(false)
-            };
-            // coroner's capture records `seconds`/`microseconds` beside `event`; qemu's
-            // own form nests them in `timestamp`.
-            let ts = e.get("timestamp").or(Some(e));
-            let time_us = ts.and_then(|t| {
-                let secs = t.get("seconds")?.as_u64()?;
-                let us = t.get("microseconds")?.as_u64()?;
-                secs.checked_mul(1_000_000)?.checked_add(us)
-            });
+            let s = |k: &str| e.data[k].as_str().unwrap_or("?").to_string();
+            let flag = |k: &str| e.data["flags"][k].as_bool().unwrap_or(false);
             HostEvent {
-                time_us,
+                time_us: u64::try_from(e.time_us()).ok().filter(|&t| t > 0),
                 recipient: s("recipient"),
                 action: s("action"),
                 action_required: flag("action-required"),
@@ -157,6 +138,7 @@ mod tests {
              "data": {"action": "inject", "flags": {"action-required": false, "recursive": false}, "recipient": "guest"}},
             {"event": "MEMORY_FAILURE", "data": {"recipient": "hypervisor", "action": "fatal", "flags": {"action-required": true}}}
         ]});
+        let capture: CaptureInfo = serde_json::from_value(capture).unwrap();
         let (ev, recorded) = events(Some(&capture));
         assert!(recorded);
         assert_eq!(ev.len(), 3);
@@ -170,10 +152,6 @@ mod tests {
         assert!(ev[0].action_required && !ev[0].recursive);
         assert_eq!((ev[1].time_us, ev[1].action.as_str()), (None, "fatal"));
         assert_eq!(events(None), (Vec::new(), false));
-        assert_eq!(
-            events(Some(&serde_json::json!({"events": 5}))),
-            (Vec::new(), false)
-        );
     }
 
     proptest::proptest! {

@@ -24,9 +24,10 @@ pub use triggers::{Triggers, DEFAULT_TRIGGERS, MEMORY_FAILURE};
 use crate::capture::{capture_with, unix_us, CaptureOptions};
 use crate::capture_error::CaptureError;
 use crate::local_process;
-use crate::qmp::{Event, Qmp};
+use crate::qmp::Qmp;
 use crate::status::{find_capture, judge, Health};
 use crate::QmpAddress;
+use coroner_record::Event;
 
 /// Events that freeze a guest (qemu sends `STOP` after each of them when it pauses).
 const FREEZING_EVENTS: &[&str] = &[

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::qmp::Event;
 use crate::status::Health;
+use coroner_record::Event;
 
 /// The kind of a notice (`event` in its JSON line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

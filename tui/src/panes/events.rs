@@ -25,25 +25,17 @@ impl Events {
                 "no capture metadata: a plain dump records no events",
             )),
             Some(c) => {
-                let s = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
                 l.push(Line::raw(sanitize(&format!(
                     "run state before the capture: {}; after: {}; stopped by coroner: {}",
-                    s("run_state_before"),
-                    s("run_state_after"),
-                    c.get("stopped_by_coroner")
-                        .and_then(|v| v.as_bool())
-                        .unwrap_or(false)
+                    c.run_state_before,
+                    c.run_state_after.as_deref().unwrap_or("?"),
+                    c.stopped_by_coroner
                 ))));
                 l.push(Line::raw(""));
-                let events = c.get("events").and_then(|e| e.as_array());
-                match events {
-                    Some(list) if !list.is_empty() => {
+                match c.events.as_slice() {
+                    list if !list.is_empty() => {
                         for e in list {
-                            let secs = e.get("seconds").and_then(|v| v.as_i64()).unwrap_or(0);
-                            let us = e.get("microseconds").and_then(|v| v.as_i64()).unwrap_or(0);
-                            let name = e.get("event").and_then(|v| v.as_str()).unwrap_or("?");
-                            let data = e
-                                .get("data")
+                            let data = Some(&e.data)
                                 .filter(|d| !d.is_null())
                                 .map(|d| d.to_string())
                                 .unwrap_or_default();
@@ -52,16 +44,13 @@ impl Events {
                                     format!(
                                         "{} ",
                                         coroner_analyze::format_rfc3339_micros(
-                                            u64::try_from(secs)
-                                                .unwrap_or(0)
-                                                .saturating_mul(1_000_000)
-                                                .saturating_add(u64::try_from(us).unwrap_or(0))
+                                            u64::try_from(e.time_us()).unwrap_or(0)
                                         )
                                     ),
                                     Style::default().fg(Color::DarkGray),
                                 ),
                                 Span::styled(
-                                    format!("{:<16} ", sanitize(name)),
+                                    format!("{:<16} ", sanitize(&e.event)),
                                     Style::default().fg(Color::Cyan),
                                 ),
                                 Span::raw(sanitize(&data)),
@@ -72,10 +61,10 @@ impl Events {
                         "no QMP events recorded (capture --wait-frozen records the events of the freeze)",
                     )),
                 }
-                if let Some(w) = c.get("warnings").and_then(|w| w.as_array()) {
-                    for x in w {
+                {
+                    for x in &c.warnings {
                         l.push(Line::styled(
-                            format!("warning: {}", sanitize(x.as_str().unwrap_or(""))),
+                            format!("warning: {}", sanitize(x)),
                             Style::default().fg(Color::Yellow),
                         ));
                     }

@@ -96,28 +96,16 @@ impl Overview {
             None => l.push(fact("metadata", "none (a plain ELF dump)".into())),
         }
         if let Some(c) = &model.capture {
-            let s = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
             l.push(fact(
                 "run state",
                 format!(
                     "{} (after: {})",
-                    s("run_state_before"),
-                    s("run_state_after")
+                    c.run_state_before,
+                    c.run_state_after.as_deref().unwrap_or("?")
                 ),
             ));
-            if let Some(v) = c.get("qemu_version") {
-                l.push(fact(
-                    "qemu",
-                    format!(
-                        "{}.{}.{} {}",
-                        v.get("major").and_then(|x| x.as_u64()).unwrap_or(0),
-                        v.get("minor").and_then(|x| x.as_u64()).unwrap_or(0),
-                        v.get("micro").and_then(|x| x.as_u64()).unwrap_or(0),
-                        v.get("package").and_then(|x| x.as_str()).unwrap_or("")
-                    ),
-                ));
-            }
-            l.push(fact("method", s("method")));
+            l.push(fact("qemu", escape_short(&c.qemu_version.to_string())));
+            l.push(fact("method", c.method.clone()));
         }
         l.push(Line::raw(""));
         l.push(heading("how each fact was obtained"));

@@ -1,25 +1,28 @@
-//! What a capture records beside guest memory: the container metadata's `capture` object.
+//! The capture's record ([`CaptureInfo`]) and how it is stored in, and read from, a
+//! container's metadata.
 
 use std::collections::BTreeMap;
 
+use coroner_formats::Metadata;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::qmp::{Event, QemuVersion};
+use crate::{Event, LogTail, QemuVersion};
 
-/// The tail of qemu's log (its stderr), where KVM errors and register dumps land.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LogTail {
-    /// Where it was read from.
-    pub source: String,
-    /// Bytes of the log before the tail that were not kept.
-    pub skipped: u64,
-    /// The tail, as text (lossily decoded; escape before printing).
-    pub text: String,
+/// The schema version this coroner writes.
+pub const SCHEMA: u32 = 1;
+
+/// Why a container's capture record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The `capture` object is there but not a capture record (a field of the wrong type).
+    #[error("the capture record in the metadata is malformed: {0}")]
+    Malformed(#[source] serde_json::Error),
 }
 
 /// How long each step took, in milliseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Timings {
     /// Connecting and negotiating QMP.
     pub connect_ms: u64,
@@ -37,10 +40,11 @@ pub struct Timings {
     pub dump_started_unix_us: Option<u64>,
 }
 
-/// The capture's record: the container metadata's `capture` object (schema version 1).
+/// The capture's record: the container metadata's `capture` object.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CaptureInfo {
-    /// Schema version of this object.
+    /// Schema version of this object ([`SCHEMA`] when written by this coroner).
     pub schema: u32,
     /// The QMP address used.
     pub qmp: String,
@@ -92,4 +96,63 @@ pub struct CaptureInfo {
     pub timings: Timings,
     /// Things that went wrong without stopping the capture.
     pub warnings: Vec<String>,
+    /// Fields this coroner does not know (written by a newer one), kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl CaptureInfo {
+    /// The record in `meta`, if it has one.
+    pub fn from_metadata(meta: &Metadata) -> Result<Option<CaptureInfo>, RecordError> {
+        meta.capture
+            .as_ref()
+            .map(|v| CaptureInfo::deserialize(v).map_err(RecordError::Malformed))
+            .transpose()
+    }
+
+    /// Stores the record in `meta`.
+    pub fn store(&self, meta: &mut Metadata) {
+        meta.capture = serde_json::to_value(self).ok();
+    }
+
+    /// The names of the recorded QMP events, in order.
+    pub fn event_names(&self) -> Vec<String> {
+        self.events.iter().map(|e| e.event.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_and_keeps_what_it_does_not_know() {
+        let info = CaptureInfo {
+            schema: SCHEMA,
+            qmp: "/run/q.sock".into(),
+            run_state_before: "guest-panicked".into(),
+            events: vec![Event {
+                event: "STOP".into(),
+                ..Event::default()
+            }],
+            ..CaptureInfo::default()
+        };
+        let mut v = serde_json::to_value(&info).unwrap();
+        v["from_the_future"] = serde_json::json!({"x": 1});
+        let read = CaptureInfo::deserialize(&v).unwrap();
+        assert_eq!(read.qmp, "/run/q.sock");
+        assert_eq!(read.event_names(), ["STOP"]);
+        assert_eq!(read.extra["from_the_future"]["x"], 1);
+        assert_eq!(serde_json::to_value(&read).unwrap(), v);
+    }
+
+    #[test]
+    fn an_older_sparser_record_reads_and_a_wrong_type_is_an_error() {
+        let old = serde_json::json!({"schema": 1, "qmp": "tcp:1.2.3.4:4444", "events": []});
+        let read = CaptureInfo::deserialize(&old).unwrap();
+        assert_eq!(read.qmp, "tcp:1.2.3.4:4444");
+        assert!(read.qemu_log.is_none());
+        let bad = serde_json::json!({"schema": 1, "events": "many"});
+        assert!(CaptureInfo::deserialize(&bad).is_err());
+    }
 }
