@@ -300,10 +300,20 @@ impl<'a> KernelView<'a> {
     /// through the ring's symbols in kallsyms (present with `CONFIG_KALLSYMS_ALL`, as in
     /// distribution kernels) and the documented x86_64 layouts.
     pub fn kernel_log(&self) -> Result<KernelLog, LogError> {
+        if self.vmcoreinfo.is_some() {
+            return self.kernel_log_using(None);
+        }
+        let found = self.kallsyms().ok();
+        self.kernel_log_using(found.as_ref().map(|(k, _)| k))
+    }
+
+    /// [`Self::kernel_log`] with the kallsyms table a caller already has (used only
+    /// without VMCOREINFO).
+    pub fn kernel_log_using(&self, kallsyms: Option<&Kallsyms>) -> Result<KernelLog, LogError> {
         if let Some(v) = &self.vmcoreinfo {
             return read_kernel_log(self, v);
         }
-        let Ok((ks, _)) = self.kallsyms() else {
+        let Some(ks) = kallsyms else {
             return Err(LogError::NoLogSymbols);
         };
         let mut text = String::new();

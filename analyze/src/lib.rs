@@ -27,8 +27,10 @@ mod paging;
 mod panic_cpu;
 mod printk;
 mod report;
+mod session;
 mod time;
 mod triage;
+mod vcpu_context;
 mod vmcoreinfo;
 mod vmcoreinfo_scan;
 
@@ -51,8 +53,10 @@ pub use printk::{
     format_dmesg, read_kernel_log, BadLevel, FormatOptions, KernelLog, LogError, LogKind,
     LogLevels, LogRecord, LEVEL_NAMES,
 };
-pub use report::{report, report_with_view, Report, ReportOptions, VcpuAt};
+pub use report::{Report, VcpuAt};
+pub use session::{exit_from_log, FoundKallsyms, Session, SessionOptions, Unavailable};
 pub use time::{format_rfc3339_micros, format_rfc3339_seconds};
 pub use triage::{triage, CallTrace, Finding, Triage};
+pub use vcpu_context::{efer_per_cpu, VcpuContext};
 pub use vmcoreinfo::Vmcoreinfo;
 pub use vmcoreinfo_scan::{scan_until as scan_vmcoreinfo, Candidate, CandidateKind};

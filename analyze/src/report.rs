@@ -1,17 +1,13 @@
 //! The report behind `coroner analyze`: the verdict, where each vCPU stopped, and how each
 //! fact was obtained. Plain data; the callers render it as text or JSON.
 
-use coroner_formats::Core;
 use serde::Serialize;
 
-use crate::capture_record::capture_record;
-use crate::kallsyms::Kallsyms;
-use crate::kernel_view::ViewError;
-use crate::kernel_view::{Evidence, Hints, KernelView};
-use crate::kvm_exit::{analyze_exit, ExitOptions, ExitReport};
+use crate::kernel_view::{Evidence, KernelView};
+use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
 use crate::panic_cpu::{panic_cpu, PanicCpu};
-use crate::printk::LogRecord;
+use crate::session::Session;
 use crate::triage::{triage, Triage};
 
 /// Start of the x86_64 module mapping area with KASLR.
@@ -58,15 +54,6 @@ impl VcpuAt {
     }
 }
 
-/// What to put in a [`Report`].
-#[derive(Clone, Debug, Default)]
-pub struct ReportOptions {
-    /// Records of the log's end to keep in [`Report::log_tail`].
-    pub tail: usize,
-    /// Do not use VMCOREINFO (see [`Hints::ignore_vmcoreinfo`]).
-    pub ignore_vmcoreinfo: bool,
-}
-
 /// Why the guest died, and how each fact is known.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -104,33 +91,11 @@ pub struct Report {
     pub machine_check: Option<MceReport>,
     /// The KVM exit-reason analysis, when qemu's log has a KVM error report.
     pub kvm_exit: Option<ExitReport>,
-    /// The last records of the log (`ReportOptions::tail`), for text output.
-    #[serde(skip)]
-    pub log_tail: Vec<LogRecord>,
-    /// The kernel symbols the report used, for callers that show more (not serialized).
-    #[serde(skip)]
-    pub kallsyms: Option<Kallsyms>,
 }
 
-/// Analyzes `core`.
-pub fn report(core: &Core, opts: &ReportOptions) -> Report {
-    let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
-    let view = KernelView::build(core.mem(), &core.elf, &hints);
-    report_with_view(core, view.as_ref(), opts)
-}
-
-/// Analyzes `core` with the kernel view a caller already built (or the reason there is
-/// none).
-pub fn report_with_view(
-    core: &Core,
-    view: Result<&KernelView<'_>, &ViewError>,
-    opts: &ReportOptions,
-) -> Report {
-    let (capture, record_problem) = match capture_record(core) {
-        Ok(c) => (c, None),
-        Err(e) => (None, Some(e)),
-    };
-    let capture = capture.as_ref();
+/// The report of the dump of session `s` (see [`Session::report`]).
+pub(crate) fn report(s: &Session<'_>) -> Report {
+    let capture = s.capture();
     let mut r = Report {
         verdict: String::new(),
         run_state: capture
@@ -150,36 +115,27 @@ pub fn report_with_view(
         events: capture.map(|c| c.event_names()).unwrap_or_default(),
         machine_check: None,
         kvm_exit: None,
-        log_tail: Vec::new(),
-        kallsyms: None,
     };
-    r.verdict = match view {
-        Ok(view) => fill_from_view(&mut r, core, view, opts.tail),
+    r.verdict = match s.view() {
+        Ok(view) => fill_from_view(&mut r, s, view),
         Err(e) => {
             r.problems.push(e.to_string());
             "no Linux kernel found".into()
         }
     };
     // A KVM error stops the guest whatever its kernel was doing: it leads the verdict.
-    r.problems.extend(record_problem);
+    r.problems.extend(s.capture_problem().map(String::from));
     let kvm_log = capture
         .and_then(|c| c.qemu_log.as_ref())
         .map(|l| l.text.as_str())
         .is_some_and(|t| t.contains("KVM internal error") || t.contains("KVM: entry failed"));
     if kvm_log || r.run_state.as_deref() == Some("internal-error") {
-        let x = analyze_exit(
-            Some(core),
-            r.kallsyms.as_ref(),
-            &ExitOptions {
-                qemu_log: None,
-                ignore_vmcoreinfo: opts.ignore_vmcoreinfo,
-            },
-        );
+        let x = analyze_exit(Some(s), None);
         if x.report.is_some() {
             let prefix = r
                 .run_state
                 .as_ref()
-                .map(|s| format!("{s}: "))
+                .map(|st| format!("{st}: "))
                 .unwrap_or_default();
             r.verdict = x
                 .verdict
@@ -196,20 +152,21 @@ pub fn report_with_view(
 }
 
 /// Fills the kernel facts, vCPU positions and log from `view`; returns the verdict.
-fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usize) -> String {
+fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> String {
+    let core = s.core();
     r.release = view.release.clone();
     r.kaslr_offset = Some(view.kaslr_offset);
     r.phys_base = Some(view.phys_base);
     r.evidence = view.evidence.clone();
     r.problems = view.problems.clone();
-    let kallsyms = match view.kallsyms() {
-        Ok((k, how)) => {
+    let kallsyms = match s.kallsyms() {
+        Ok(k) => {
             r.evidence.push(Evidence {
                 fact: "kallsyms".into(),
-                value: format!("{} symbols", k.len()),
-                how,
+                value: format!("{} symbols", k.table.len()),
+                how: k.how.clone(),
             });
-            Some(k)
+            Some(&k.table)
         }
         Err(e) => {
             r.problems.push(format!("kallsyms: {e}"));
@@ -222,9 +179,7 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
         .iter()
         .filter_map(|v| {
             let rip = v.qemu.as_ref()?.rip;
-            let symbol = kallsyms
-                .as_ref()
-                .and_then(|k| k.symbolize(rip).map(|_| k.format_addr(rip)));
+            let symbol = kallsyms.and_then(|k| k.symbolize(rip).map(|_| k.format_addr(rip)));
             let no_symbol = match (&symbol, &kallsyms) {
                 (Some(_), _) => None,
                 // Module symbols live in each module's own tables, not in kallsyms.
@@ -240,21 +195,13 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
             })
         })
         .collect();
-    let log = view.kernel_log();
-    let mce = analyze_mce(
-        core,
-        Some(view),
-        kallsyms.as_ref(),
-        log.as_ref().ok().map(|l| l.records.as_slice()),
-        None,
-    );
-    r.kallsyms = kallsyms;
+    let mce = analyze_mce(s, None);
     let mce_fatal = (mce.records.iter().any(|m| m.fatal) || mce.rendezvous.is_some())
         .then(|| mce.verdict.clone());
     if !mce.records.is_empty() || !mce.host.events.is_empty() || mce.rendezvous.is_some() {
         r.machine_check = Some(mce);
     }
-    match log {
+    match s.kernel_log() {
         Ok(log) => {
             r.log_records = log.records.len();
             r.log_located = Some(log.located.clone());
@@ -263,11 +210,11 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
                 value: format!("{} records ({} ring)", log.records.len(), log.kind.name()),
                 how: log.located.clone(),
             });
-            r.log_diagnostics = log.diagnostics;
+            r.log_diagnostics = log.diagnostics.clone();
             let t = triage(&log.records);
             r.panic_cpu = panic_cpu(
                 view,
-                r.kallsyms.as_ref(),
+                kallsyms,
                 &log.records,
                 t.panic.as_ref().map(|p| p.seq),
                 &r.vcpus,
@@ -279,8 +226,6 @@ fn fill_from_view(r: &mut Report, core: &Core, view: &KernelView<'_>, tail: usiz
                 None => t.verdict.clone(),
             };
             r.triage = Some(t);
-            let start = log.records.len().saturating_sub(tail);
-            r.log_tail = log.records[start..].to_vec();
             verdict
         }
         Err(e) => {

@@ -1,10 +1,8 @@
-//! A whole dump through every analysis: the ELF or container, the kernel view (page
-//! tables, VMCOREINFO in notes and RAM, kallsyms), the printk rings, triage, the MCE
-//! records in memory, the KVM exit, and `inspect`.
+//! A whole dump through every analysis of a session: the ELF or container, the kernel
+//! view (page tables, VMCOREINFO in notes and RAM, kallsyms), the printk rings, triage,
+//! the MCE records in memory, the KVM exit, each vCPU's context, and `inspect`.
 
-use coroner_analyze::{
-    exit_report, mce_report, report, ExitOptions, Inspection, MceOptions, ReportOptions,
-};
+use coroner_analyze::{Inspection, Session, SessionOptions};
 
 /// Opens `data` as a dump and runs every analysis over it.
 pub fn dump(data: &[u8]) {
@@ -13,29 +11,14 @@ pub fn dump(data: &[u8]) {
             return;
         };
         let _ = Inspection::of(&core);
-        let r = report(
-            &core,
-            &ReportOptions {
-                tail: 20,
-                ignore_vmcoreinfo: false,
-            },
-        );
-        crate::invariants::terminal_safe(&r.verdict);
-        let m = mce_report(
-            &core,
-            &MceOptions {
-                ignore_vmcoreinfo: false,
-                qemu_log: None,
-            },
-        );
-        crate::invariants::terminal_safe(&m.verdict);
-        let e = exit_report(
-            Some(&core),
-            &ExitOptions {
-                qemu_log: None,
-                ignore_vmcoreinfo: false,
-            },
-        );
-        crate::invariants::terminal_safe(&e.verdict);
+        let s = Session::new(&core, SessionOptions::default());
+        crate::invariants::terminal_safe(&s.report().verdict);
+        crate::invariants::terminal_safe(&s.mce(None).verdict);
+        crate::invariants::terminal_safe(&s.exit(None).verdict);
+        for i in 0..core.elf.vcpus.len() {
+            if let Some(v) = s.vcpu(i) {
+                crate::invariants::terminal_safe(&v.code_before);
+            }
+        }
     });
 }

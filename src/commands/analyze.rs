@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use anyhow::Context;
-use coroner_analyze::{escape_control, format_dmesg, report, FormatOptions, ReportOptions};
+use coroner_analyze::{escape_control, format_dmesg, FormatOptions};
 
 use super::kernel;
 use super::output::{print_json, write_evidence};
@@ -13,13 +13,8 @@ use crate::exit::ExitClass;
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
     let core = kernel::open(&args.file)?;
-    let report = report(
-        &core,
-        &ReportOptions {
-            tail: args.tail,
-            ignore_vmcoreinfo: args.ignore_vmcoreinfo,
-        },
-    );
+    let session = kernel::session(&core, args.ignore_vmcoreinfo);
+    let report = session.report();
     if args.json {
         print_json(&report)?;
         return Ok(ExitClass::Ok);
@@ -81,9 +76,14 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
             }
         }
     }
-    if !report.log_tail.is_empty() {
+    let records = session
+        .kernel_log()
+        .map(|l| l.records.as_slice())
+        .unwrap_or_default();
+    let tail = &records[records.len().saturating_sub(args.tail)..];
+    if !tail.is_empty() {
         let _ = writeln!(s, "\nend of the kernel log");
-        let tail = format_dmesg(&report.log_tail, &FormatOptions::default());
+        let tail = format_dmesg(tail, &FormatOptions::default());
         s.push_str(&escape_control(&tail));
     }
     std::io::stdout()

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::kernel;
 use super::output::print_json;
 use crate::cli::DmesgArgs;
-use crate::exit::{classified, ExitClass};
+use crate::exit::ExitClass;
 
 #[derive(Serialize)]
 struct DmesgJson<'a> {
@@ -22,11 +22,11 @@ struct DmesgJson<'a> {
 
 pub fn run(args: &DmesgArgs) -> anyhow::Result<ExitClass> {
     let core = kernel::open(&args.file)?;
-    let view = kernel::view(&core, args.ignore_vmcoreinfo)?;
-    let log = view.kernel_log().map_err(|e| {
-        classified(
+    let session = kernel::session(&core, args.ignore_vmcoreinfo);
+    let view = kernel::view(&session)?;
+    let log = session.kernel_log().map_err(|e| {
+        kernel::missing(
             e,
-            ExitClass::NotFound,
             format!("cannot read the kernel log of {}", args.file.display()),
         )
     })?;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use coroner_analyze::{escape_control, exit_report, hex_bytes, ExitOptions, ExitReport};
+use coroner_analyze::{escape_control, exit_from_log, hex_bytes, ExitReport};
 
 use super::kernel;
 use super::output::{print_as, write_evidence};
@@ -17,13 +17,13 @@ pub fn run(args: &ExitArgs) -> anyhow::Result<ExitClass> {
         .as_deref()
         .map(qemu_log::read_tail)
         .transpose()?;
-    let report = exit_report(
-        core.as_ref(),
-        &ExitOptions {
-            qemu_log,
-            ignore_vmcoreinfo: args.ignore_vmcoreinfo,
+    let report = match &core {
+        Some(core) => kernel::session(core, args.ignore_vmcoreinfo).exit(qemu_log.as_ref()),
+        None => match &qemu_log {
+            Some(log) => exit_from_log(log),
+            None => anyhow::bail!("give a dump, a qemu log (--qemu-log), or both"),
         },
-    );
+    };
     print_as(args.json, &report, render)?;
     // No report and no registers: nothing in the input says why KVM stopped.
     Ok(if report.report.is_none() && report.instruction.is_none() {

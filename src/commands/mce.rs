@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use coroner_analyze::{escape_control, mce_report, MceOptions, MceRecord, MceReport, RecordSource};
+use coroner_analyze::{escape_control, MceRecord, MceReport, RecordSource};
 
 use super::kernel;
 use super::output::{print_as, write_evidence};
@@ -17,13 +17,7 @@ pub fn run(args: &MceArgs) -> anyhow::Result<ExitClass> {
         .as_deref()
         .map(qemu_log::read_tail)
         .transpose()?;
-    let report = mce_report(
-        &core,
-        &MceOptions {
-            ignore_vmcoreinfo: args.ignore_vmcoreinfo,
-            qemu_log,
-        },
-    );
+    let report = kernel::session(&core, args.ignore_vmcoreinfo).mce(qemu_log.as_ref());
     print_as(args.json, &report, render)?;
     // Nothing read at all (no kernel, no host side): the dump does not hold the answer.
     let nothing = report.records.is_empty()

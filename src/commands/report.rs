@@ -4,11 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use coroner_analyze::{
-    capture_record, escape_control, format_dmesg, hex_bytes, report, FormatOptions, Report,
-    ReportOptions,
-};
-use coroner_formats::Core;
+use coroner_analyze::{escape_control, format_dmesg, hex_bytes, FormatOptions, Report, Session};
 use serde::Serialize;
 
 use super::kernel;
@@ -35,7 +31,8 @@ fn inline(s: &str) -> String {
     escape_control(s).replace('\n', " ").replace('|', "\\|")
 }
 
-fn markdown(core: &Core, file: &Path, r: &Report, tail: usize) -> String {
+fn markdown(session: &Session<'_>, file: &Path, r: &Report, tail: usize) -> String {
+    let core = session.core();
     let mut s = String::new();
     let _ = writeln!(s, "# coroner report: {}\n", inline(&r.verdict));
     let _ = writeln!(s, "| | |\n|---|---|");
@@ -52,7 +49,7 @@ fn markdown(core: &Core, file: &Path, r: &Report, tail: usize) -> String {
         row(&mut s, "KASLR offset", format!("{k:#x}"));
     }
     row(&mut s, "vCPUs", core.elf.vcpus.len().to_string());
-    if let Ok(Some(c)) = capture_record(core) {
+    if let Some(c) = session.capture() {
         row(&mut s, "qemu", c.qemu_version.to_string());
         if let Some(h) = &c.host_cpu_vendor {
             row(&mut s, "host CPU", h.clone());
@@ -160,16 +157,18 @@ fn markdown(core: &Core, file: &Path, r: &Report, tail: usize) -> String {
         );
         let _ = writeln!(s, "```");
     }
-    if !r.log_tail.is_empty() && tail > 0 {
+    let records = session
+        .kernel_log()
+        .map(|l| l.records.as_slice())
+        .unwrap_or_default();
+    let log_tail = &records[records.len().saturating_sub(tail)..];
+    if !log_tail.is_empty() {
         let _ = writeln!(
             s,
             "\n## Kernel log (last {} records)\n\n```",
-            r.log_tail.len()
+            log_tail.len()
         );
-        s.push_str(&block(&format_dmesg(
-            &r.log_tail,
-            &FormatOptions::default(),
-        )));
+        s.push_str(&block(&format_dmesg(log_tail, &FormatOptions::default())));
         let _ = writeln!(s, "```");
     }
     let _ = writeln!(s, "\n## How we know\n");
@@ -202,13 +201,8 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
         });
     }
     let core = kernel::open(&args.file)?;
-    let r = report(
-        &core,
-        &ReportOptions {
-            tail: args.tail,
-            ignore_vmcoreinfo: false,
-        },
-    );
+    let session = kernel::session(&core, false);
+    let r = session.report();
     // Built under a temporary name (0700) and renamed into place only when complete: a
     // failure leaves no half-written bundle.
     let building = coroner_formats::TempDir::create(dir).classify(ExitClass::Output, || {
@@ -232,7 +226,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
     };
     let mut files = vec![write(
         "summary.md",
-        markdown(&core, &args.file, &r, args.tail).as_bytes(),
+        markdown(&session, &args.file, &r, args.tail).as_bytes(),
     )?];
     // The analyze report carries the MCE and exit analyses when there are any.
     let json = serde_json::to_vec_pretty(&r)

@@ -2,10 +2,7 @@
 
 use std::time::Instant;
 
-use coroner_analyze::{
-    analyze_exit, report_with_view, ExitOptions, Hints, KernelMem, KernelView, ReportOptions,
-    VirtAddr,
-};
+use coroner_analyze::{KernelMem, VirtAddr};
 use coroner_formats::{write_slim, Core, Metadata, PhysAddr, WriteOptions, PAGE};
 use serde::Serialize;
 
@@ -31,41 +28,29 @@ pub struct Slimmed {
     pub seconds: f64,
 }
 
-/// Runs every analysis with page recording on.
+/// Runs every analysis in a session of its own, opened after page recording started (so
+/// every read it makes is recorded).
 fn analyze_all(core: &Core, ignore_vmcoreinfo: bool) {
-    // One kernel view for everything. The report covers the kernel view, kallsyms, the
-    // whole log and the MCE analysis (the same reads `coroner mce` makes).
-    let built = KernelView::build(
-        core.mem(),
-        &core.elf,
-        &Hints::for_core(core, ignore_vmcoreinfo),
-    );
-    let r = report_with_view(
-        core,
-        built.as_ref(),
-        &ReportOptions {
-            tail: usize::MAX,
-            ignore_vmcoreinfo,
-        },
-    );
+    let session = kernel::session(core, ignore_vmcoreinfo);
+    // The report covers the kernel view, kallsyms, the whole log, the MCE analysis (the
+    // same reads `coroner mce` makes) and, for a KVM error, the exit analysis.
+    let _ = session.report();
     // `coroner exit` reads the code at RIP of any capture, KVM report or not.
-    let _ = analyze_exit(
-        Some(core),
-        r.kallsyms.as_ref(),
-        &ExitOptions {
-            qemu_log: None,
-            ignore_vmcoreinfo,
-        },
-    );
-    // The code around each RIP and the top of each stack, as the vCPU pane shows them.
-    let view = built.ok();
+    let _ = session.exit(None);
+    // Each vCPU as the TUI shows it: code before and at RIP, the top of the stack.
+    for i in 0..core.elf.vcpus.len() {
+        let _ = session.vcpu(i);
+    }
+    // More around each RIP and of each stack than the panes show, for a reader who
+    // looks further.
+    let view = session.view().ok();
     for v in &core.elf.vcpus {
         let Some(s) = &v.qemu else { continue };
         let paging = s.cr[0] & (1 << 31) != 0;
         let rip = s.cs.base.wrapping_add(s.rip);
         let mut buf = vec![0u8; (2 * CODE_AROUND) as usize];
         let start = rip.saturating_sub(CODE_AROUND);
-        match (&view, paging) {
+        match (view, paging) {
             (Some(view), true) => {
                 let _ = view.read_virt(VirtAddr(start), &mut buf);
                 let mut stack = vec![0u8; STACK_BYTES as usize];

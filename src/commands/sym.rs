@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::kernel;
 use super::output::{print_json, print_text};
 use crate::cli::SymArgs;
-use crate::exit::{classified, ExitClass};
+use crate::exit::ExitClass;
 
 #[derive(Serialize)]
 struct Answer {
@@ -36,14 +36,15 @@ fn parse_addr(s: &str) -> Option<u64> {
 
 pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
     let core = kernel::open(&args.file)?;
-    let view = kernel::view(&core, args.ignore_vmcoreinfo)?;
-    let (ks, how) = view.kallsyms().map_err(|e| {
-        classified(
+    let session = kernel::session(&core, args.ignore_vmcoreinfo);
+    kernel::view(&session)?;
+    let found = session.kallsyms().map_err(|e| {
+        kernel::missing(
             e,
-            ExitClass::NotFound,
             format!("no kallsyms table found in {}", args.file.display()),
         )
     })?;
+    let (ks, how) = (&found.table, &found.how);
     let mut answers = Vec::new();
     for q in &args.what {
         let a = match parse_addr(q) {
@@ -89,7 +90,7 @@ pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
     let missing = answers.iter().filter(|a| a.symbol.is_none()).count();
     if args.json {
         print_json(&SymJson {
-            how: &how,
+            how,
             symbols: ks.len(),
             answers,
         })?;

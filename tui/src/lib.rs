@@ -24,7 +24,7 @@ mod testutil;
 
 pub use app::{sanitize, App};
 pub use hex_view::{HexView, ROW_BYTES};
-pub use model::{Model, VcpuModel};
+pub use model::Model;
 pub use pane::{Direction, Outcome, Pane};
 pub use panes::all_panes;
 pub use terminal::{draw_rows, render_screens, run, Screen};

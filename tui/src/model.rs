@@ -1,135 +1,77 @@
-//! What the UI shows, computed once by `analyze` when the capture opens: the report (with
-//! its MCE and exit-reason analyses), the kernel log, and each vCPU's state. The panes only
-//! lay it out.
+//! What the UI shows: one analysis session over the capture, asked once when it opens for
+//! the report (with its MCE and exit-reason analyses), the kernel log and each vCPU's
+//! context. The panes only lay it out; every analysis is the session's.
 
 use coroner_analyze::{
-    capture_record, cpu_mode, listing, report_with_view, Disassembly, Hints, Kallsyms, KernelMem,
-    KernelView, LogRecord, ModeInfo, Report, ReportOptions, VirtAddr,
+    Kallsyms, LogRecord, Report, Session, SessionOptions, Unavailable, VcpuContext, VirtAddr,
 };
-use coroner_formats::{Core, PhysAddr, PhysMem, QemuCpuState};
+use coroner_formats::{Core, PhysMem};
 use coroner_record::CaptureInfo;
-
-/// Instructions decoded from RIP on, per vCPU.
-const CODE_AFTER: usize = 12;
-/// The farthest a function's start may lie before RIP for the code before RIP to be
-/// decoded from it.
-const CODE_BACK_MAX: u64 = 16 << 10;
-/// Instructions shown before RIP.
-const CODE_BEFORE: usize = 4;
-/// Stack words read from RSP, per vCPU.
-const STACK_WORDS: usize = 32;
-
-/// One vCPU.
-pub struct VcpuModel {
-    /// Index in qemu's CPU list.
-    pub index: usize,
-    /// Registers from the dump's QEMU note.
-    pub state: Option<QemuCpuState>,
-    /// EFER, from the capture's `info registers -a`.
-    pub efer: Option<u64>,
-    /// Execution and paging mode.
-    pub mode: Option<ModeInfo>,
-    /// `name+0x../0x..` at RIP.
-    pub rip_symbol: Option<String>,
-    /// Instructions from RIP on (empty when RIP's bytes are not readable).
-    pub code: Vec<Disassembly>,
-    /// Why `code` is empty.
-    pub code_problem: Option<String>,
-    /// How the instructions before RIP were decoded, or why they were not.
-    pub code_before: String,
-    /// Stack words from RSP: address, value, symbol of the value.
-    pub stack: Vec<(u64, u64, Option<String>)>,
-}
 
 /// Everything the panes draw.
 pub struct Model<'a> {
     /// The file shown.
     pub path: String,
-    /// The capture.
-    pub core: &'a Core,
+    /// The analysis session over the capture.
+    pub session: Session<'a>,
     /// `coroner analyze`'s report, with the MCE and exit analyses.
     pub report: Report,
-    /// The whole kernel log (empty when unreadable; see `log_problem`).
-    pub log: Vec<LogRecord>,
-    /// Why the log is empty.
-    pub log_problem: Option<String>,
-    /// The kernel as seen from memory, when there is one (virtual addresses, symbols).
-    pub view: Option<KernelView<'a>>,
-    /// Kernel symbols.
-    pub kallsyms: Option<Kallsyms>,
-    /// vCPUs.
-    pub vcpus: Vec<VcpuModel>,
-    /// The capture's record, when the file is a capture (and the record is readable).
-    pub capture: Option<CaptureInfo>,
+    /// Each vCPU of the dump, in the dump's order.
+    pub vcpus: Vec<VcpuContext>,
 }
 
 impl<'a> Model<'a> {
     /// Analyzes `core` for display.
     pub fn load(core: &'a Core, path: String) -> Self {
-        // One kernel view for the report and for the panes; the report keeps the whole log
-        // (tail = everything) and the kernel symbols, so nothing is read twice.
-        let built = KernelView::build(core.mem(), &core.elf, &Hints::for_core(core, false));
-        let mut report = report_with_view(
-            core,
-            built.as_ref(),
-            &ReportOptions {
-                tail: usize::MAX,
-                ignore_vmcoreinfo: false,
-            },
-        );
-        let view = built.ok();
-        let kallsyms = report.kallsyms.take();
-        let log = std::mem::take(&mut report.log_tail);
-        let log_problem = match &view {
-            None => Some("no Linux kernel found: no kernel log".to_string()),
-            Some(_) if log.is_empty() => Some(
-                report
-                    .problems
-                    .iter()
-                    .find(|p| p.starts_with("kernel log"))
-                    .cloned()
-                    .unwrap_or_else(|| "the kernel log is empty".into()),
-            ),
-            Some(_) => None,
-        };
-        let capture = capture_record(core).ok().flatten();
-        let efers = capture
-            .as_ref()
-            .and_then(|c| c.info_registers.as_deref())
-            .map(efer_per_cpu)
-            .unwrap_or_default();
-        let vcpus = core
-            .elf
-            .vcpus
-            .iter()
-            .map(|v| {
-                let efer = efers.get(v.index).copied().flatten();
-                vcpu_model(
-                    core,
-                    view.as_ref(),
-                    kallsyms.as_ref(),
-                    v.index,
-                    v.qemu.clone(),
-                    efer,
-                )
-            })
+        let session = Session::new(core, SessionOptions::default());
+        let report = session.report();
+        let vcpus = (0..core.elf.vcpus.len())
+            .filter_map(|i| session.vcpu(i))
             .collect();
         Self {
             path,
-            core,
+            session,
             report,
-            log,
-            log_problem,
-            view,
-            kallsyms,
             vcpus,
-            capture,
+        }
+    }
+
+    /// The capture.
+    pub fn core(&self) -> &'a Core {
+        self.session.core()
+    }
+
+    /// The capture's record, when the file is a capture (and the record is readable).
+    pub fn capture(&self) -> Option<&CaptureInfo> {
+        self.session.capture()
+    }
+
+    /// Kernel symbols, when found.
+    pub fn kallsyms(&self) -> Option<&Kallsyms> {
+        self.session.symbols()
+    }
+
+    /// The whole kernel log (empty when unreadable; see [`Self::log_problem`]).
+    pub fn log(&self) -> &[LogRecord] {
+        self.session
+            .kernel_log()
+            .map(|l| l.records.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Why the log is empty, when it is.
+    pub fn log_problem(&self) -> Option<String> {
+        match self.session.kernel_log() {
+            Err(Unavailable::NoKernel(_)) => Some("no Linux kernel found: no kernel log".into()),
+            Err(Unavailable::Failed(e)) => Some(format!("kernel log: {e}")),
+            Ok(l) if l.records.is_empty() => Some("the kernel log is empty".into()),
+            Ok(_) => None,
         }
     }
 
     /// `name+0xoff/0xsize` for a kernel address, when kallsyms knows it.
     pub fn symbolize(&self, addr: u64) -> Option<String> {
-        let k = self.kallsyms.as_ref()?;
+        let k = self.kallsyms()?;
         k.symbolize(addr).map(|_| k.format_addr(addr))
     }
 
@@ -143,9 +85,9 @@ impl<'a> Model<'a> {
         };
         let virt = |va: u64| -> Result<u64, String> {
             let view = self
-                .view
-                .as_ref()
-                .ok_or("no kernel page tables to translate a virtual address")?;
+                .session
+                .view()
+                .map_err(|_| "no kernel page tables to translate a virtual address")?;
             view.tables
                 .translate(VirtAddr(va))
                 .map(|x| x.pa.0)
@@ -158,8 +100,7 @@ impl<'a> Model<'a> {
             return Ok(pa);
         }
         let sym = self
-            .kallsyms
-            .as_ref()
+            .kallsyms()
             .and_then(|k| k.lookup(t))
             .ok_or_else(|| format!("no such symbol or address: {t}"))?;
         virt(sym.addr)
@@ -167,174 +108,6 @@ impl<'a> Model<'a> {
 
     /// Guest-physical memory.
     pub fn mem(&self) -> &'a dyn PhysMem {
-        self.core.mem()
-    }
-}
-
-/// EFER of each CPU from HMP `info registers -a` (`CPU#N` blocks, `EFER=...`).
-fn efer_per_cpu(text: &str) -> Vec<Option<u64>> {
-    let mut out: Vec<Option<u64>> = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("CPU#") {
-            out.push(None);
-        } else if let Some(v) = line.trim().strip_prefix("EFER=") {
-            if let Some(last) = out.last_mut() {
-                *last = u64::from_str_radix(v.trim(), 16).ok();
-            } else {
-                out.push(u64::from_str_radix(v.trim(), 16).ok());
-            }
-        }
-    }
-    out
-}
-
-fn vcpu_model(
-    core: &Core,
-    view: Option<&KernelView<'_>>,
-    ks: Option<&Kallsyms>,
-    index: usize,
-    state: Option<QemuCpuState>,
-    efer: Option<u64>,
-) -> VcpuModel {
-    let mut m = VcpuModel {
-        index,
-        mode: state
-            .as_ref()
-            .map(|s| cpu_mode(s, efer.map(|e| e & (1 << 10) != 0))),
-        state,
-        efer,
-        rip_symbol: None,
-        code: Vec::new(),
-        code_problem: None,
-        code_before: String::new(),
-        stack: Vec::new(),
-    };
-    let Some(s) = m.state.clone() else {
-        m.code_problem = Some("no QEMU note for this vCPU".into());
-        return m;
-    };
-    let sym = |a: u64| ks.and_then(|k| k.symbolize(a).map(|_| k.format_addr(a)));
-    m.rip_symbol = sym(s.rip);
-    // x86 code cannot be decoded backwards: only from the start of RIP's function.
-    let func = ks.and_then(|k| k.symbolize(s.rip).map(|(sym, off)| (sym.name.clone(), off)));
-    let bits = match m.mode.as_ref().map(|x| x.mode) {
-        Some(coroner_analyze::CpuMode::Long64) => 64,
-        Some(coroner_analyze::CpuMode::Protected32 | coroner_analyze::CpuMode::Compat32) => 32,
-        _ => 16,
-    };
-    let paging = s.cr[0] & (1 << 31) != 0;
-    let read = |linear: u64, buf: &mut [u8]| -> Result<(), String> {
-        if paging {
-            view.map(|v| {
-                v.read_virt(VirtAddr(linear), buf)
-                    .map_err(|e| e.to_string())
-            })
-            .unwrap_or_else(|| Err("paging on and no kernel page tables".into()))
-        } else {
-            core.mem()
-                .read_at(PhysAddr(linear & 0xffff_ffff), buf)
-                .map_err(|e| e.to_string())
-        }
-    };
-    let linear = s.cs.base.wrapping_add(s.rip);
-    let mut bytes = vec![0u8; 64];
-    match read(linear, &mut bytes) {
-        Ok(()) => {
-            match &func {
-                Some((name, off)) => match before_rip(&read, linear, bits, s.rip, *off) {
-                    Ok(code) => {
-                        m.code = code;
-                        m.code_before = format!("decoded from the start of {name}");
-                    }
-                    Err(why) => m.code_before = format!("before RIP: not decoded ({why})"),
-                },
-                None => {
-                    m.code_before =
-                        "before RIP: not decoded (no symbol gives the function's start)".into()
-                }
-            }
-            m.code.extend(listing(&bytes, bits, s.rip, CODE_AFTER));
-        }
-        Err(e) => m.code_problem = Some(format!("bytes at RIP: {e}")),
-    }
-    if let (Some(v), 64) = (view, bits) {
-        let rsp = s.gpr[6];
-        for i in 0..STACK_WORDS as u64 {
-            let at = rsp.wrapping_add(8 * i);
-            match v.read_u64(VirtAddr(at)) {
-                Ok(val) => m.stack.push((at, val, sym(val))),
-                Err(_) => break,
-            }
-        }
-    }
-    m
-}
-
-/// Reads guest bytes at a linear address.
-type ReadLinear<'r> = &'r dyn Fn(u64, &mut [u8]) -> Result<(), String>;
-
-/// The last few instructions before RIP, decoded from the start of its function, which
-/// lies `off` bytes before it: the only sure way (x86 code cannot be decoded backwards).
-/// An error says why not (too far, unreadable, RIP not on an instruction boundary).
-fn before_rip(
-    read: ReadLinear<'_>,
-    linear: u64,
-    bits: u32,
-    rip: u64,
-    off: u64,
-) -> Result<Vec<Disassembly>, String> {
-    if off == 0 {
-        return Ok(Vec::new());
-    }
-    if off > CODE_BACK_MAX {
-        return Err(format!("the function starts {off:#x} bytes before RIP"));
-    }
-    let start = linear
-        .checked_sub(off)
-        .ok_or_else(|| "the function start wraps".to_string())?;
-    let mut bytes = vec![0u8; off as usize + 16];
-    read(start, &mut bytes).map_err(|e| format!("reading the function: {e}"))?;
-    let decoded = listing(&bytes, bits, rip.wrapping_sub(off), off as usize + 1);
-    let at = decoded
-        .iter()
-        .position(|d| d.ip == rip)
-        .ok_or_else(|| "RIP is not on an instruction boundary of its function".to_string())?;
-    if decoded[..at].iter().any(|d| d.invalid) {
-        return Err("invalid instructions in the function before RIP".into());
-    }
-    Ok(decoded[at.saturating_sub(CODE_BEFORE)..at].to_vec())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn instructions_before_rip_land_on_it() {
-        // nops; push ebp; mov ebp,esp; [RIP] xor eax,eax; hlt
-        let mut mem = [0x90u8; 64];
-        mem[30..36].copy_from_slice(&[0x55, 0x89, 0xe5, 0x31, 0xc0, 0xf4]);
-        let read = |a: u64, b: &mut [u8]| -> Result<(), String> {
-            let a = a as usize;
-            b.copy_from_slice(mem.get(a..a + b.len()).ok_or("out")?);
-            Ok(())
-        };
-        // The function starts at 30 (push ebp): RIP 33 is 3 bytes into it.
-        let got = before_rip(&read, 33, 32, 33, 3).unwrap();
-        let text: Vec<&str> = got.iter().map(|d| d.mnemonic.as_str()).collect();
-        assert_eq!(text, ["push", "mov"]);
-        assert_eq!(got.last().unwrap().ip, 31);
-        // A start that puts RIP inside an instruction is not guessed around.
-        assert!(before_rip(&read, 33, 32, 33, 1).is_err());
-        // Too far, or before address 0: not decoded.
-        assert!(before_rip(&read, 33, 32, 33, CODE_BACK_MAX + 1).is_err());
-        assert!(before_rip(&read, 3, 32, 3, 5).is_err());
-    }
-
-    #[test]
-    fn efer_from_info_registers() {
-        let text = "CPU#0\nRAX=0\nEFER=0000000000000d01\nCPU#1\nRIP=1\nEFER=0000000000000500\n";
-        assert_eq!(efer_per_cpu(text), [Some(0xd01), Some(0x500)]);
-        assert!(efer_per_cpu("").is_empty());
+        self.session.core().mem()
     }
 }

@@ -14,12 +14,11 @@ use super::mtree::{owner, parse_mtree, FlatView, Owner};
 use super::pc_layout::{pc_owner, pc_range};
 use super::qemu_report::{parse_qemu_log, QemuReport, ReportKind};
 use super::regdump::RegDump;
-use crate::capture_record::capture_record;
 use crate::cpu_mode::{cpu_mode, CpuMode, Paging};
-use crate::kallsyms::Kallsyms;
-use crate::kernel_view::{Evidence, Hints, KernelView};
+use crate::kernel_view::Evidence;
 use crate::kmem::VirtAddr;
 use crate::paging::PageTables;
+use crate::session::Session;
 use coroner_record::LogTail;
 
 /// Bytes read at RIP: the longest x86 instruction.
@@ -148,15 +147,6 @@ pub struct RegisterAddress {
     pub owner: Owner,
 }
 
-/// What [`exit_report`] uses besides the capture.
-#[derive(Clone, Debug, Default)]
-pub struct ExitOptions {
-    /// qemu's log from elsewhere (`--qemu-log`), in place of the one the capture recorded.
-    pub qemu_log: Option<LogTail>,
-    /// Do not use VMCOREINFO for the symbol lookup.
-    pub ignore_vmcoreinfo: bool,
-}
-
 /// One CPU state gathered from the dump's QEMU note or the log's register dump.
 struct CpuFacts {
     state: QemuCpuState,
@@ -164,24 +154,13 @@ struct CpuFacts {
     source: String,
 }
 
-/// Analyzes a KVM error: from `core` (a capture, with its qemu log and `info mtree`) and/or
-/// a qemu log given in `opts`.
-pub fn exit_report(core: Option<&Core>, opts: &ExitOptions) -> ExitReport {
-    analyze_exit(core, None, opts)
-}
-
-/// [`exit_report`] with the kernel symbols a caller already has (they name RIP in a Linux
-/// guest); without them they are found in `core` when RIP is a kernel address.
-pub fn analyze_exit(
-    core: Option<&Core>,
-    kallsyms: Option<&Kallsyms>,
-    opts: &ExitOptions,
-) -> ExitReport {
-    let (capture, record_problem) = match core.map(capture_record).transpose() {
-        Ok(c) => (c.flatten(), None),
-        Err(e) => (None, Some(e)),
-    };
-    let capture = capture.as_ref();
+/// Analyzes a KVM error: from the dump of session `s` (a capture, with its qemu log and
+/// `info mtree`) and/or `qemu_log`, which replaces the log the capture recorded (see
+/// [`Session::exit`] and [`crate::exit_from_log`]).
+pub(crate) fn analyze_exit(s: Option<&Session<'_>>, qemu_log: Option<&LogTail>) -> ExitReport {
+    let core = s.map(|s| s.core());
+    let capture = s.and_then(|s| s.capture());
+    let record_problem = s.and_then(|s| s.capture_problem()).map(String::from);
     let mut r = ExitReport {
         verdict: String::new(),
         run_state: capture
@@ -214,7 +193,7 @@ pub fn analyze_exit(
 
     r.problems.extend(record_problem);
     // qemu's log and its last KVM report.
-    let log = match &opts.qemu_log {
+    let log = match qemu_log {
         Some(l) => Some((l.text.as_str(), l.described_source())),
         None => capture.and_then(|c| c.qemu_log.as_ref()).map(|l| {
             (
@@ -290,7 +269,7 @@ pub fn analyze_exit(
     let log_regs = r.report.as_ref().and_then(|x| x.regs.clone());
     let cpu = pick_cpu(core, log_regs.as_ref(), &mut r);
     if let Some(cpu) = &cpu {
-        fill_from_cpu(core, &views, cpu, &mut r, kallsyms, opts);
+        fill_from_cpu(s, &views, cpu, &mut r);
         let paging_on = r.mode.as_ref().is_some_and(|m| m.paging != "off");
         r.register_addresses = register_addresses(&cpu.state, &views, paging_on);
     }
@@ -527,13 +506,12 @@ fn register_addresses(
 }
 
 fn fill_from_cpu(
-    core: Option<&Core>,
+    session: Option<&Session<'_>>,
     views: &[FlatView],
     cpu: &CpuFacts,
     r: &mut ExitReport,
-    kallsyms: Option<&Kallsyms>,
-    opts: &ExitOptions,
 ) {
+    let core = session.map(|x| x.core());
     let s = &cpu.state;
     r.registers_source = Some(cpu.source.clone());
     let lma = cpu.efer.map(|e| e & EFER_LMA != 0);
@@ -665,20 +643,9 @@ fn fill_from_cpu(
     }
 
     // The kernel symbol at RIP, for a Linux guest.
-    if let (Some(core), CpuMode::Long64) = (core, m.mode) {
+    if let (Some(session), CpuMode::Long64) = (session, m.mode) {
         if s.rip >= 0xffff_8000_0000_0000 {
-            let found;
-            let ks = match kallsyms {
-                Some(k) => Some(k),
-                None => {
-                    let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
-                    found = KernelView::build(core.mem(), &core.elf, &hints)
-                        .ok()
-                        .and_then(|v| v.kallsyms().ok())
-                        .map(|(k, _)| k);
-                    found.as_ref()
-                }
-            };
+            let ks = session.symbols();
             if let Some(ks) = ks.filter(|k| k.symbolize(s.rip).is_some()) {
                 r.symbol = Some(ks.format_addr(s.rip));
             }
@@ -961,13 +928,7 @@ mod tests {
     }
 
     fn from_log(text: &str) -> ExitReport {
-        exit_report(
-            None,
-            &ExitOptions {
-                qemu_log: Some(LogTail::of_text(text.to_string(), "fixture".into())),
-                ignore_vmcoreinfo: false,
-            },
-        )
+        crate::exit_from_log(&LogTail::of_text(text.to_string(), "fixture".into()))
     }
 
     /// A log-only report without instruction bytes: the registers that hold local APIC
@@ -1109,7 +1070,7 @@ mod tests {
         let r = from_log("qemu-system-x86_64: terminating on signal 15\n");
         assert!(r.report.is_none());
         assert!(r.verdict.starts_with("no KVM error report"));
-        let r = exit_report(None, &ExitOptions::default());
+        let r = analyze_exit(None, None);
         assert!(r.problems[0].starts_with("no qemu log"));
     }
 

@@ -10,10 +10,8 @@ mod pc_layout;
 mod qemu_report;
 mod regdump;
 
-pub use analysis::{
-    analyze_exit, exit_report, ExitOptions, ExitReport, InstructionFacts, ModeFacts, OperandFacts,
-    RegisterAddress,
-};
+pub(crate) use analysis::analyze_exit;
+pub use analysis::{ExitReport, InstructionFacts, ModeFacts, OperandFacts, RegisterAddress};
 pub use codes::{
     decode_data, entry_failure, event_info, suberror, svm_exit_code, vm_instruction_error,
     vmx_exit_reason, DataField, DecodedData, EntryFailure, EventInfo, Suberror, VmxExitReason,

@@ -1,7 +1,6 @@
 //! The machine-check analysis: records from the kernel log and from memory merged into one
 //! list, decoded, tied to the host's events and log lines, with a verdict.
 
-use coroner_formats::Core;
 use serde::Serialize;
 
 use super::decode::{decode, Decoded, SeverityContext};
@@ -11,10 +10,8 @@ use super::memory::{from_memory, MemPlace};
 use super::page::{page_owner, PageOwner};
 use super::raw::MceRaw;
 use super::rendezvous::{rendezvous, Rendezvous};
-use crate::capture_record::capture_record;
-use crate::kallsyms::Kallsyms;
-use crate::kernel_view::{Evidence, Hints, KernelView};
-use crate::printk::LogRecord;
+use crate::kernel_view::Evidence;
+use crate::session::Session;
 use coroner_record::LogTail;
 
 /// MCG_CAP.SER_P.
@@ -94,60 +91,16 @@ pub struct MceReport {
     pub problems: Vec<String>,
 }
 
-/// What [`mce_report`] uses besides the capture.
-#[derive(Clone, Debug, Default)]
-pub struct MceOptions {
-    /// Do not use VMCOREINFO (see [`Hints::ignore_vmcoreinfo`]).
-    pub ignore_vmcoreinfo: bool,
-    /// qemu's log from elsewhere (`--qemu-log`), in place of the one the capture recorded.
-    pub qemu_log: Option<LogTail>,
-}
-
-/// Analyzes the machine checks of `core`, building the kernel view itself.
-pub fn mce_report(core: &Core, opts: &MceOptions) -> MceReport {
-    let hints = Hints::for_core(core, opts.ignore_vmcoreinfo);
-    let mut problems = Vec::new();
-    let view = KernelView::build(core.mem(), &core.elf, &hints)
-        .map_err(|e| problems.push(format!("kernel view: {e}")))
-        .ok();
-    let ks = view.as_ref().and_then(|v| {
-        v.kallsyms()
-            .map_err(|e| problems.push(format!("kallsyms: {e}")))
-            .ok()
-            .map(|(k, _)| k)
-    });
-    let log = view.as_ref().and_then(|v| {
-        v.kernel_log()
-            .map_err(|e| problems.push(format!("kernel log: {e}")))
-            .ok()
-    });
-    let mut r = analyze_mce(
-        core,
-        view.as_ref(),
-        ks.as_ref(),
-        log.as_ref().map(|l| l.records.as_slice()),
-        opts.qemu_log.as_ref(),
-    );
-    problems.append(&mut r.problems);
-    r.problems = problems;
-    r
-}
-
-/// Analyzes the machine checks of `core` with the pieces a caller already has.
-pub fn analyze_mce(
-    core: &Core,
-    view: Option<&KernelView<'_>>,
-    ks: Option<&Kallsyms>,
-    log: Option<&[LogRecord]>,
-    qemu_log: Option<&LogTail>,
-) -> MceReport {
+/// The machine checks of the dump of session `s` (see [`Session::mce`]);
+/// `qemu_log` replaces the log the capture recorded.
+pub(crate) fn analyze_mce(s: &Session<'_>, qemu_log: Option<&LogTail>) -> MceReport {
+    let core = s.core();
+    let view = s.view().ok();
+    let ks = s.symbols();
+    let log = s.kernel_log().ok().map(|l| l.records.as_slice());
     let mut evidence = Vec::new();
-    let mut problems = Vec::new();
-    let capture = capture_record(core)
-        .map_err(|e| problems.push(e))
-        .ok()
-        .flatten();
-    let capture = capture.as_ref();
+    let problems: Vec<String> = s.capture_problem().map(String::from).into_iter().collect();
+    let capture = s.capture();
 
     // Sources.
     let from_log = log.map(from_log).unwrap_or_default();

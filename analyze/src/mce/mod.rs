@@ -11,12 +11,11 @@ mod page;
 mod raw;
 mod rendezvous;
 
-pub use analysis::{
-    analyze_mce, mce_report, MceOptions, MceRecord, MceReport, MemoryFailure, RecordSource,
-};
+pub(crate) use analysis::analyze_mce;
+pub use analysis::{MceRecord, MceReport, MemoryFailure, RecordSource};
 pub use decode::*;
-pub use host::{HostEvent, HostLine, HostLineKind, HostSide};
-pub use log::{KernelLine, LineKind, LogPlace};
+pub use host::{log_lines as host_mce_lines, HostEvent, HostLine, HostLineKind, HostSide};
+pub use log::{from_log as kernel_mce_lines, KernelLine, LineKind, LogMce, LogPlace};
 pub use memory::{from_memory as mce_from_memory, parse_struct_mce, MemMce, MemPlace};
 pub use page::PageOwner;
 pub use raw::MceRaw;

@@ -20,7 +20,7 @@ impl Events {
     /// Built from the capture metadata.
     pub fn new(model: &Model<'_>) -> Self {
         let mut l = Vec::new();
-        match &model.capture {
+        match model.capture() {
             None => l.push(Line::raw(
                 "no capture metadata: a plain dump records no events",
             )),

@@ -186,11 +186,7 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 impl Log {
     /// The whole log of `model`.
     pub fn new(model: &Model<'_>) -> Self {
-        Self::from_records(
-            &model.log,
-            model.log_problem.clone(),
-            Targets::from_model(model),
-        )
+        Self::from_records(model.log(), model.log_problem(), Targets::from_model(model))
     }
 
     fn from_records(records: &[LogRecord], problem: Option<String>, targets: Targets) -> Self {

@@ -213,7 +213,7 @@ impl Pane for Memory {
             Ok(pa) => {
                 let how = if let Some(v) = t.strip_prefix("v:") {
                     format!("v:{} = phys {pa:#x}", v.trim_start_matches("0x"))
-                } else if let Some(sym) = model.kallsyms.as_ref().and_then(|k| k.lookup(t)) {
+                } else if let Some(sym) = model.kallsyms().and_then(|k| k.lookup(t)) {
                     format!("{t} = v:{:x} = phys {pa:#x}", sym.addr)
                 } else {
                     format!("phys {pa:#x}")

@@ -49,7 +49,7 @@ impl Overview {
         if let Some(rel) = &r.release {
             l.push(fact("kernel", rel.clone()));
         }
-        l.push(fact("vCPUs", model.core.elf.vcpus.len().to_string()));
+        l.push(fact("vCPUs", model.core().elf.vcpus.len().to_string()));
         let ram: u64 = model.mem().ranges().iter().map(|x| x.len()).sum();
         l.push(fact("memory", format!("{} MiB in the dump", ram >> 20)));
         if let Some(k) = r.kaslr_offset {
@@ -67,8 +67,8 @@ impl Overview {
         l.push(Line::raw(""));
         l.push(heading("capture"));
         l.push(fact("file", model.path.clone()));
-        l.push(fact("format", model.core.format.name().to_string()));
-        match &model.core.metadata {
+        l.push(fact("format", model.core().format.name().to_string()));
+        match &model.core().metadata {
             Some(m) => {
                 l.push(fact(
                     "complete",
@@ -95,7 +95,7 @@ impl Overview {
             }
             None => l.push(fact("metadata", "none (a plain ELF dump)".into())),
         }
-        if let Some(c) = &model.capture {
+        if let Some(c) = model.capture() {
             l.push(fact(
                 "run state",
                 format!(

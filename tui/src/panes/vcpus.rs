@@ -13,7 +13,9 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::app::sanitize;
-use crate::model::{Model, VcpuModel};
+use coroner_analyze::VcpuContext;
+
+use crate::model::Model;
 use crate::pane::{Direction, Outcome, Pane};
 
 /// Width from which registers and code sit side by side.
@@ -216,7 +218,7 @@ fn reg_with_bits(label_text: &str, value: u64, table: &[(u32, &str)]) -> Line<'s
     ])
 }
 
-fn register_lines(v: &VcpuModel, s: &QemuCpuState, per_row: usize) -> Vec<Line<'static>> {
+fn register_lines(v: &VcpuContext, s: &QemuCpuState, per_row: usize) -> Vec<Line<'static>> {
     let mut l = Vec::new();
     match &v.mode {
         Some(m) => {
@@ -340,7 +342,7 @@ fn register_lines(v: &VcpuModel, s: &QemuCpuState, per_row: usize) -> Vec<Line<'
     l
 }
 
-fn code_lines(v: &VcpuModel) -> Vec<Line<'static>> {
+fn code_lines(v: &VcpuContext) -> Vec<Line<'static>> {
     let mut l = vec![heading("code at RIP")];
     if !v.code_before.is_empty() {
         l.push(Line::styled(sanitize(&v.code_before), dim()));
@@ -384,7 +386,7 @@ fn code_lines(v: &VcpuModel) -> Vec<Line<'static>> {
     l
 }
 
-fn stack_lines(v: &VcpuModel) -> Vec<Line<'static>> {
+fn stack_lines(v: &VcpuContext) -> Vec<Line<'static>> {
     let mut l = vec![heading("stack from RSP")];
     if v.stack.is_empty() {
         l.push(Line::styled(
