@@ -7,11 +7,7 @@
 use coroner_formats::QemuCpuState;
 use serde::Serialize;
 
-const CR0_PE: u64 = 1;
-const CR0_PG: u64 = 1 << 31;
-const CR4_PAE: u64 = 1 << 5;
-const CR4_LA57: u64 = 1 << 12;
-const RFLAGS_VM: u64 = 1 << 17;
+use crate::x86::{CR0_PE, CR0_PG, CR4_LA57, CR4_PAE, RFLAGS_VM};
 
 /// The execution mode of a vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -34,7 +30,16 @@ pub enum CpuMode {
 }
 
 impl CpuMode {
-    /// A human name.
+    /// The width of code in this mode: 16, 32 or 64 bits.
+    pub fn bits(self) -> u32 {
+        match self {
+            CpuMode::Real | CpuMode::Virtual8086 | CpuMode::Protected16 | CpuMode::Compat16 => 16,
+            CpuMode::Protected32 | CpuMode::Compat32 => 32,
+            CpuMode::Long64 => 64,
+        }
+    }
+
+    /// A human name: the one wording of modes everywhere.
     pub fn name(self) -> &'static str {
         match self {
             CpuMode::Real => "real mode",
@@ -65,7 +70,7 @@ pub enum Paging {
 }
 
 impl Paging {
-    /// A human name.
+    /// A human name: the one wording of paging modes everywhere.
     pub fn name(self) -> &'static str {
         match self {
             Paging::Off => "off",
@@ -74,6 +79,18 @@ impl Paging {
             Paging::FourLevel => "four-level",
             Paging::FiveLevel => "five-level",
         }
+    }
+}
+
+impl std::fmt::Display for CpuMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for Paging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

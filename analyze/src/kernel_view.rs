@@ -7,6 +7,7 @@
 //! `init_uts_ns` must hold its `OSRELEASE`). Without VMCOREINFO the KASLR offset and
 //! `phys_base` come from the lowest mapped kernel-text address in the vCPU's page tables.
 
+use crate::x86::{cr3_root, CR0_PG, CR4_LA57, CR4_PAE};
 use coroner_formats::{Core, ElfCore, PhysAddr, PhysMem};
 use serde::Serialize;
 
@@ -33,9 +34,6 @@ const KERNEL_SCAN_BYTES: u64 = 256 << 20;
 
 /// Where `_text` sits without KASLR (`__START_KERNEL`).
 pub const START_KERNEL: u64 = 0xffff_ffff_8100_0000;
-const CR0_PG: u64 = 1 << 31;
-const CR4_PAE: u64 = 1 << 5;
-const CR4_LA57: u64 = 1 << 12;
 
 /// One fact of the kernel view and how it was obtained.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -128,7 +126,7 @@ fn paging_cpus(elf: &ElfCore) -> Vec<CpuPaging> {
             let (cr0, cr3, cr4) = (s.cr[0], s.cr[3], s.cr[4]);
             (cr0 & CR0_PG != 0 && cr4 & CR4_PAE != 0).then_some(CpuPaging {
                 index: v.index,
-                root: cr3 & 0x000f_ffff_ffff_f000,
+                root: cr3_root(cr3),
                 five_level: cr4 & CR4_LA57 != 0,
             })
         })

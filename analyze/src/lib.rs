@@ -33,6 +33,7 @@ mod triage;
 mod vcpu_context;
 mod vmcoreinfo;
 mod vmcoreinfo_scan;
+pub mod x86;
 
 pub use capture_record::capture_record;
 pub use coroner_record::LogTail;

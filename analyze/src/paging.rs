@@ -8,11 +8,11 @@ use coroner_formats::{MemError, PhysAddr, PhysMem};
 use serde::Serialize;
 
 use crate::kmem::{KernelMem, VirtAddr, XlateError};
+use crate::x86::PHYS_ADDR_MASK;
 
 const PRESENT: u64 = 1;
 const PAGE_SIZE_BIT: u64 = 1 << 7;
 /// Physical-address bits of an entry (bits 12..51).
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 /// The kernel image mapping: `pa = va - START_KERNEL_MAP + phys_base`.
 pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 /// End of the kernel image mapping region (1 GiB with KASLR).
@@ -41,9 +41,9 @@ impl<'a> PageTables<'a> {
     pub fn new(mem: &'a dyn PhysMem, root: PhysAddr, five_level: bool, sme_mask: u64) -> Self {
         Self {
             mem,
-            root: PhysAddr(root.0 & ADDR_MASK),
+            root: PhysAddr(root.0 & PHYS_ADDR_MASK),
             five_level,
-            addr_mask: ADDR_MASK & !sme_mask,
+            addr_mask: PHYS_ADDR_MASK & !sme_mask,
         }
     }
 
@@ -214,7 +214,7 @@ mod tests {
                 }
                 let e = self.table(table)[idx];
                 table = if e & PRESENT != 0 {
-                    e & ADDR_MASK
+                    e & PHYS_ADDR_MASK
                 } else {
                     let t = self.alloc();
                     self.table(table)[idx] = t | PRESENT | 2;

@@ -3,10 +3,11 @@
 
 use coroner_formats::{PhysAddr, QemuCpuState};
 
-use crate::cpu_mode::{cpu_mode, CpuMode, ModeInfo};
+use crate::cpu_mode::{cpu_mode, ModeInfo};
 use crate::kmem::{KernelMem, VirtAddr};
 use crate::kvm_exit::{listing, Disassembly, RegDump};
 use crate::session::Session;
+use crate::x86::{paging_on, EFER_LMA};
 
 /// Instructions decoded from RIP on, per vCPU.
 const CODE_AFTER: usize = 12;
@@ -78,7 +79,7 @@ pub(crate) fn vcpu_context(session: &Session<'_>, index: usize) -> Option<VcpuCo
         index: vcpu.index,
         mode: state
             .as_ref()
-            .map(|s| cpu_mode(s, efer.map(|e| e & (1 << 10) != 0))),
+            .map(|s| cpu_mode(s, efer.map(|e| e & EFER_LMA != 0))),
         state,
         efer,
         rip_symbol: None,
@@ -95,12 +96,8 @@ pub(crate) fn vcpu_context(session: &Session<'_>, index: usize) -> Option<VcpuCo
     m.rip_symbol = sym(s.rip);
     // x86 code cannot be decoded backwards: only from the start of RIP's function.
     let func = ks.and_then(|k| k.symbolize(s.rip).map(|(sym, off)| (sym.name.clone(), off)));
-    let bits = match m.mode.as_ref().map(|x| x.mode) {
-        Some(CpuMode::Long64) => 64,
-        Some(CpuMode::Protected32 | CpuMode::Compat32) => 32,
-        _ => 16,
-    };
-    let paging = s.cr[0] & (1 << 31) != 0;
+    let bits = m.mode.as_ref().map_or(16, |x| x.mode.bits());
+    let paging = paging_on(s.cr[0]);
     let read = |linear: u64, buf: &mut [u8]| -> Result<(), String> {
         if paging {
             view.map(|v| {

@@ -90,7 +90,10 @@ fn render(r: &ExitReport) -> String {
         let _ = writeln!(
             s,
             "\nmode         {}, paging {}, CPL {} ({}-bit code)",
-            m.mode, m.paging, m.cpl, m.bitness
+            m.description(),
+            m.paging,
+            m.cpl,
+            m.bitness
         );
     }
     if let Some(v) = r.vcpu {

@@ -46,7 +46,7 @@ fn analyze_all(core: &Core, ignore_vmcoreinfo: bool) {
     let view = session.view().ok();
     for v in &core.elf.vcpus {
         let Some(s) = &v.qemu else { continue };
-        let paging = s.cr[0] & (1 << 31) != 0;
+        let paging = coroner_analyze::x86::paging_on(s.cr[0]);
         let rip = s.cs.base.wrapping_add(s.rip);
         let mut buf = vec![0u8; (2 * CODE_AROUND) as usize];
         let start = rip.saturating_sub(CODE_AROUND);

@@ -19,31 +19,72 @@ use crate::kernel_view::Evidence;
 use crate::kmem::VirtAddr;
 use crate::paging::PageTables;
 use crate::session::Session;
+use crate::x86::{cr3_root, CR4_LA57, EFER_LMA};
 use coroner_record::LogTail;
 
 /// Bytes read at RIP: the longest x86 instruction.
 const MAX_INSN: usize = 15;
 /// Instructions listed from RIP on.
 const LISTING: usize = 6;
-const CR4_LA57: u64 = 1 << 12;
-const EFER_LMA: u64 = 1 << 10;
 /// The x86 register number of each general register in the QEMU note's order (rax, rbx,
 /// rcx, rdx, rsi, rdi, rsp, rbp, r8..r15).
 const X86_NUMBER_OF_NOTE_GPR: [usize; 16] = [0, 3, 1, 2, 6, 7, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15];
 
-/// The execution mode, as the report states it.
+/// The execution mode, as the report states it. In JSON, `mode` and `paging` are their
+/// names in words ([`ModeFacts::description`], [`Paging::name`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "ModeFactsJson")]
 pub struct ModeFacts {
-    /// `real`, `protected 32-bit`, `long 64-bit`, ...
-    pub mode: String,
-    /// `off`, `32-bit`, `PAE`, `4-level`, `5-level`.
-    pub paging: String,
+    /// The execution mode.
+    pub mode: CpuMode,
+    /// Real mode with a segment limit above 64 KiB.
+    pub big_real: bool,
+    /// In system-management mode.
+    pub smm: bool,
+    /// The paging mode.
+    pub paging: Paging,
     /// Current privilege level.
     pub cpl: u8,
     /// Code size the instruction was decoded in.
     pub bitness: u32,
     /// From which registers.
     pub basis: String,
+}
+
+impl ModeFacts {
+    /// The mode in words: `64-bit long mode`, `SMM, real mode (big real mode: ...)`.
+    pub fn description(&self) -> String {
+        let mut mode = self.mode.name().to_string();
+        if self.big_real {
+            mode.push_str(" (big real mode: a segment limit above 64 KiB)");
+        }
+        if self.smm {
+            mode = format!("SMM, {mode}");
+        }
+        mode
+    }
+}
+
+/// [`ModeFacts`] as JSON.
+#[derive(Serialize)]
+struct ModeFactsJson {
+    mode: String,
+    paging: &'static str,
+    cpl: u8,
+    bitness: u32,
+    basis: String,
+}
+
+impl From<ModeFacts> for ModeFactsJson {
+    fn from(m: ModeFacts) -> Self {
+        ModeFactsJson {
+            mode: m.description(),
+            paging: m.paging.name(),
+            cpl: m.cpl,
+            bitness: m.bitness,
+            basis: m.basis,
+        }
+    }
 }
 
 /// The faulting instruction and where its bytes came from.
@@ -270,7 +311,7 @@ pub(crate) fn analyze_exit(s: Option<&Session<'_>>, qemu_log: Option<&LogTail>) 
     let cpu = pick_cpu(core, log_regs.as_ref(), &mut r);
     if let Some(cpu) = &cpu {
         fill_from_cpu(s, &views, cpu, &mut r);
-        let paging_on = r.mode.as_ref().is_some_and(|m| m.paging != "off");
+        let paging_on = r.mode.as_ref().is_some_and(|m| m.paging != Paging::Off);
         r.register_addresses = register_addresses(&cpu.state, &views, paging_on);
     }
     explain(&mut r);
@@ -395,36 +436,6 @@ fn pick_cpu(core: Option<&Core>, dump: Option<&RegDump>, r: &mut ExitReport) -> 
     })
 }
 
-fn bitness(mode: CpuMode) -> u32 {
-    match mode {
-        CpuMode::Real | CpuMode::Virtual8086 | CpuMode::Protected16 | CpuMode::Compat16 => 16,
-        CpuMode::Protected32 | CpuMode::Compat32 => 32,
-        CpuMode::Long64 => 64,
-    }
-}
-
-fn mode_name(mode: CpuMode) -> &'static str {
-    match mode {
-        CpuMode::Real => "real mode",
-        CpuMode::Virtual8086 => "virtual-8086 mode",
-        CpuMode::Protected16 => "16-bit protected mode",
-        CpuMode::Protected32 => "32-bit protected mode",
-        CpuMode::Compat16 => "compatibility mode, 16-bit code",
-        CpuMode::Compat32 => "compatibility mode, 32-bit code",
-        CpuMode::Long64 => "64-bit long mode",
-    }
-}
-
-fn paging_name(p: Paging) -> &'static str {
-    match p {
-        Paging::Off => "off",
-        Paging::TwoLevel => "32-bit (2-level)",
-        Paging::Pae => "PAE",
-        Paging::FourLevel => "4-level",
-        Paging::FiveLevel => "5-level",
-    }
-}
-
 /// Linear to guest-physical: identity without paging; the guest's tables in long mode.
 fn translate(
     core: Option<&Core>,
@@ -441,7 +452,7 @@ fn translate(
             let Some(core) = core else {
                 return (None, "paging on and no dump to walk the page tables".into());
             };
-            let root = s.cr[3] & 0x000f_ffff_ffff_f000;
+            let root = cr3_root(s.cr[3]);
             let tables = PageTables::new(core.mem(), PhysAddr(root), s.cr[4] & CR4_LA57 != 0, 0);
             match tables.translate(VirtAddr(linear)) {
                 Ok(t) => (
@@ -516,7 +527,7 @@ fn fill_from_cpu(
     r.registers_source = Some(cpu.source.clone());
     let lma = cpu.efer.map(|e| e & EFER_LMA != 0);
     let m = cpu_mode(s, lma);
-    let bits = bitness(m.mode);
+    let bits = m.mode.bits();
     let big_real = m.mode == CpuMode::Real
         && [&s.cs, &s.ds, &s.es, &s.ss, &s.fs, &s.gs]
             .iter()
@@ -527,16 +538,11 @@ fn fill_from_cpu(
         .and_then(|x| x.regs.as_ref())
         .and_then(|d| d.smm)
         == Some(true);
-    let mut mode = mode_name(m.mode).to_string();
-    if big_real {
-        mode.push_str(" (big real mode: a segment limit above 64 KiB)");
-    }
-    if smm {
-        mode = format!("SMM, {mode}");
-    }
     r.mode = Some(ModeFacts {
-        mode,
-        paging: paging_name(m.paging).into(),
+        mode: m.mode,
+        big_real,
+        smm,
+        paging: m.paging,
         cpl: m.cpl,
         bitness: bits,
         basis: format!("{} ({})", m.basis, cpu.source),
@@ -701,9 +707,9 @@ fn explain(r: &mut ExitReport) {
             r.linear_rip
                 .map(|l| format!("linear {l:#x}"))
                 .unwrap_or_default(),
-            m.mode,
+            m.description(),
             m.cpl,
-            m.paging,
+            m.paging.name(),
             i.disassembly.text,
             hex_bytes(&i.disassembly.bytes)
         ));
@@ -736,7 +742,7 @@ fn explain(r: &mut ExitReport) {
             }
         }
     } else if !r.register_addresses.is_empty() {
-        let paging_on = r.mode.as_ref().is_some_and(|m| m.paging != "off");
+        let paging_on = r.mode.as_ref().is_some_and(|m| m.paging != Paging::Off);
         let names: Vec<String> = r
             .register_addresses
             .iter()
@@ -766,10 +772,12 @@ fn explain(r: &mut ExitReport) {
     if mmio_operand.is_none() {
         if let Some(i) = insn.filter(|i| i.emulator.emulated == Some(false)) {
             e.push(format!("{}.", i.emulator.why.trim_end_matches('.')));
-            if r.mode
-                .as_ref()
-                .is_some_and(|m| m.mode.contains("real") || m.mode.contains("16-bit"))
-            {
+            if r.mode.as_ref().is_some_and(|m| {
+                matches!(
+                    m.mode,
+                    CpuMode::Real | CpuMode::Protected16 | CpuMode::Compat16
+                )
+            }) {
                 causes.push("real-mode or big-real-mode code emulated instruction by instruction when the host lacks unrestricted guest (nested virtualization, old CPUs)".into());
             }
         }
@@ -890,7 +898,7 @@ fn verdict(r: &ExitReport) -> String {
         v.push_str(&format!(": `{}`", i.disassembly.text));
     }
     if let Some(m) = &r.mode {
-        v.push_str(&format!(" in {}", m.mode));
+        v.push_str(&format!(" in {}", m.description()));
     }
     if let Some(op) = r.operands.iter().find(|o| o.owner.is_some()) {
         if let (Some(gpa), Some(o)) = (op.gpa, &op.owner) {
@@ -974,7 +982,11 @@ mod tests {
         let i = r.instruction.as_ref().unwrap();
         assert_eq!(i.disassembly.mnemonic, "endbr32");
         assert!(
-            r.mode.as_ref().unwrap().mode.contains("big real mode"),
+            r.mode
+                .as_ref()
+                .unwrap()
+                .description()
+                .contains("big real mode"),
             "{:?}",
             r.mode
         );
@@ -1023,7 +1035,7 @@ mod tests {
             "{:?}",
             r.explanation
         );
-        assert_eq!(r.mode.as_ref().unwrap().mode, "32-bit protected mode");
+        assert_eq!(r.mode.as_ref().unwrap().mode, CpuMode::Protected32);
 
         let r = from_log(fixture!(
             "09-delivery-ev-wrmsr-with-vectoring-irq-spr-windows-bz218267.log"
@@ -1040,7 +1052,7 @@ mod tests {
             "11-entry-failed-0x80000021-smm-windows-tdp-mmu-proxmox.log"
         ));
         assert_eq!(r.entry_failure.as_ref().unwrap().raw, 0x8000_0021);
-        assert!(r.mode.as_ref().unwrap().mode.starts_with("SMM"));
+        assert!(r.mode.as_ref().unwrap().smm);
         assert!(r
             .verdict
             .starts_with("KVM entry failed, hardware error 0x80000021"));

@@ -62,7 +62,9 @@ impl Exit {
         if let Some(m) = &x.mode {
             l.push(Line::raw(format!(
                 "mode: {}, paging {}, CPL {}",
-                m.mode, m.paging, m.cpl
+                m.description(),
+                m.paging,
+                m.cpl
             )));
         }
         if let Some(i) = &x.instruction {

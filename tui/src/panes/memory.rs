@@ -56,7 +56,7 @@ impl Memory {
         let first = model.mem().ranges().first().map(|r| r.start.0).unwrap_or(0);
         let state = model.vcpus.first().and_then(|v| v.state.as_ref());
         let (at, header) = match state {
-            Some(s) if s.cr[0] & (1 << 31) == 0 => {
+            Some(s) if !coroner_analyze::x86::paging_on(s.cr[0]) => {
                 // Paging off: linear = physical.
                 let pa = s.cs.base.wrapping_add(s.rip) & 0xffff_ffff;
                 (

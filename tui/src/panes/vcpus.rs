@@ -3,7 +3,7 @@
 //! A narrow terminal gets one scrollable column (registers, code, stack); a wide one gets
 //! the registers on the left and the code and stack on the right.
 
-use coroner_analyze::Paging;
+use coroner_analyze::x86::{set_bits, CR0_BITS, CR4_BITS, EFER_BITS, RFLAGS_BITS};
 use coroner_formats::{QemuCpuState, Segment, GPR_NAMES};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -22,66 +22,6 @@ use crate::pane::{Direction, Outcome, Pane};
 const WIDE_FROM: u16 = 150;
 /// Width of the registers column in the wide layout (borders included).
 const REGS_WIDTH: u16 = 84;
-
-/// RFLAGS bits shown by name.
-const RFLAGS_BITS: [(u32, &str); 9] = [
-    (0, "CF"),
-    (2, "PF"),
-    (4, "AF"),
-    (6, "ZF"),
-    (7, "SF"),
-    (8, "TF"),
-    (9, "IF"),
-    (10, "DF"),
-    (11, "OF"),
-];
-const CR0_BITS: &[(u32, &str)] = &[
-    (0, "PE"),
-    (1, "MP"),
-    (2, "EM"),
-    (3, "TS"),
-    (4, "ET"),
-    (5, "NE"),
-    (16, "WP"),
-    (18, "AM"),
-    (29, "NW"),
-    (30, "CD"),
-    (31, "PG"),
-];
-const CR4_BITS: &[(u32, &str)] = &[
-    (0, "VME"),
-    (1, "PVI"),
-    (2, "TSD"),
-    (3, "DE"),
-    (4, "PSE"),
-    (5, "PAE"),
-    (6, "MCE"),
-    (7, "PGE"),
-    (8, "PCE"),
-    (9, "OSFXSR"),
-    (10, "OSXMMEXCPT"),
-    (11, "UMIP"),
-    (12, "LA57"),
-    (13, "VMXE"),
-    (14, "SMXE"),
-    (16, "FSGSBASE"),
-    (17, "PCIDE"),
-    (18, "OSXSAVE"),
-    (20, "SMEP"),
-    (21, "SMAP"),
-    (22, "PKE"),
-    (23, "CET"),
-];
-const EFER_BITS: &[(u32, &str)] = &[
-    (0, "SCE"),
-    (8, "LME"),
-    (10, "LMA"),
-    (11, "NXE"),
-    (12, "SVME"),
-    (13, "LMSLE"),
-    (14, "FFXSR"),
-    (15, "TCE"),
-];
 
 /// The keys of this pane.
 const HELP: &[(&str, &str)] = &[
@@ -147,26 +87,6 @@ fn heading(text: &str) -> Line<'static> {
     )
 }
 
-/// The names of the bits of `value` that are set, from `table`.
-fn set_bits(value: u64, table: &[(u32, &str)]) -> String {
-    table
-        .iter()
-        .filter(|(b, _)| value & (1u64 << b) != 0)
-        .map(|(_, n)| *n)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn paging_name(p: Paging) -> &'static str {
-    match p {
-        Paging::Off => "off",
-        Paging::TwoLevel => "32-bit 2-level",
-        Paging::Pae => "PAE 3-level",
-        Paging::FourLevel => "4-level",
-        Paging::FiveLevel => "5-level",
-    }
-}
-
 /// `dpl 0 P code L G` for a segment descriptor's flags.
 fn segment_attrs(s: &Segment) -> String {
     let mut a = format!("dpl {}", s.dpl());
@@ -228,7 +148,7 @@ fn register_lines(v: &VcpuContext, s: &QemuCpuState, per_row: usize) -> Vec<Line
                     format!(
                         "{}, paging {}, CPL {}",
                         m.mode.name(),
-                        paging_name(m.paging),
+                        m.paging.name(),
                         m.cpl
                     ),
                     Style::default().add_modifier(Modifier::BOLD),
@@ -256,7 +176,7 @@ fn register_lines(v: &VcpuContext, s: &QemuCpuState, per_row: usize) -> Vec<Line
         ),
     ]));
     let mut flags = vec![label("rflags"), Span::raw(format!("{:016x} ", s.rflags))];
-    for (bit, n) in RFLAGS_BITS {
+    for &(bit, n) in RFLAGS_BITS {
         if s.rflags & (1 << bit) != 0 {
             flags.push(Span::styled(
                 format!(" {n}"),
