@@ -283,6 +283,38 @@ impl CompressionArgs {
     }
 }
 
+/// The dump a command reads.
+#[derive(Debug, Args)]
+pub struct DumpArg {
+    /// A capture (.core.zst) or a qemu ELF dump.
+    pub file: PathBuf,
+}
+
+/// How the kernel is found in a dump.
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
+    /// and kallsyms alone (when VMCOREINFO is damaged or not trusted).
+    #[arg(long)]
+    pub ignore_vmcoreinfo: bool,
+}
+
+/// Text or JSON on stdout.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of text (README, "JSON output").
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Whether an existing output may be replaced.
+#[derive(Debug, Args)]
+pub struct OverwriteArg {
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// `coroner capture`.
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
@@ -314,22 +346,19 @@ pub struct CaptureArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub compression: CompressionArgs,
-    /// Replace OUTPUT if it exists.
-    #[arg(long)]
-    pub force: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub overwrite: OverwriteArg,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A qemu ELF dump or a .core.zst container.
-    pub file: PathBuf,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub dump: DumpArg,
+    #[command(flatten)]
+    pub format: JsonArg,
     /// Also list every present memory range (text output).
     #[arg(long)]
     pub ranges: bool,
@@ -338,12 +367,10 @@ pub struct InspectArgs {
 /// `coroner dmesg`.
 #[derive(Debug, Args)]
 pub struct DmesgArgs {
-    /// A capture (.core.zst) or a qemu ELF dump.
-    pub file: PathBuf,
-    /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
-    /// and kallsyms alone (when VMCOREINFO is damaged or not trusted).
-    #[arg(long)]
-    pub ignore_vmcoreinfo: bool,
+    #[command(flatten)]
+    pub dump: DumpArg,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
     /// Only records of these levels: emerg, alert, crit, err, warn, notice, info, debug
     /// (or 0-7), comma-separated; LEVEL+ adds every more severe level, +LEVEL every less
     /// severe one (as util-linux dmesg).
@@ -358,60 +385,50 @@ pub struct DmesgArgs {
     /// Show each record's level as <N>.
     #[arg(long)]
     pub show_level: bool,
-    /// Print JSON: every record with level, facility, caller, sequence number.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner sym`.
 #[derive(Debug, Args)]
 pub struct SymArgs {
-    /// A capture (.core.zst) or a qemu ELF dump.
-    pub file: PathBuf,
-    /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
-    /// and kallsyms alone (when VMCOREINFO is damaged or not trusted).
-    #[arg(long)]
-    pub ignore_vmcoreinfo: bool,
+    #[command(flatten)]
+    pub dump: DumpArg,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
     /// Addresses (hex, with or without 0x) or symbol names.
     #[arg(required = true)]
     pub what: Vec<String>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner analyze`.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// A capture (.core.zst) or a qemu ELF dump.
-    pub file: PathBuf,
-    /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
-    /// and kallsyms alone (when VMCOREINFO is damaged or not trusted).
-    #[arg(long)]
-    pub ignore_vmcoreinfo: bool,
+    #[command(flatten)]
+    pub dump: DumpArg,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
     /// Lines of the kernel log's end to show (text output).
     #[arg(long, default_value_t = 20)]
     pub tail: usize,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner mce`.
 #[derive(Debug, Args)]
 pub struct MceArgs {
-    /// A capture (.core.zst) or a qemu ELF dump.
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub dump: DumpArg,
     /// qemu's log, when the capture does not hold it (its last 256 KiB are read).
     #[arg(long, value_name = "FILE")]
     pub qemu_log: Option<PathBuf>,
-    /// Do not use VMCOREINFO: derive the kernel view from the vCPU state, the page tables
-    /// and kallsyms alone.
-    #[arg(long)]
-    pub ignore_vmcoreinfo: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner exit`.
@@ -423,12 +440,10 @@ pub struct ExitArgs {
     /// qemu's log (its last 256 KiB are read); default: the log the capture recorded.
     #[arg(long, value_name = "FILE")]
     pub qemu_log: Option<PathBuf>,
-    /// Do not use VMCOREINFO for the kernel symbol at RIP.
-    #[arg(long)]
-    pub ignore_vmcoreinfo: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner status`.
@@ -444,9 +459,8 @@ pub struct StatusArgs {
     /// Seconds to wait for qemu's answers.
     #[arg(long, default_value_t = 5.0)]
     pub timeout: f64,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner watch`.
@@ -505,8 +519,8 @@ pub struct WatchArgs {
 /// `coroner report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A capture (.core.zst) or a qemu ELF dump.
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub dump: DumpArg,
     /// The bundle directory to create.
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
@@ -516,35 +530,31 @@ pub struct ReportArgs {
     /// Kernel-log records at the end of the summary and the JSON.
     #[arg(long, default_value_t = 40)]
     pub tail: usize,
-    /// Print JSON (the bundle's files and verdict).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner slim`.
 #[derive(Debug, Args)]
 pub struct SlimArgs {
-    /// A capture (.core.zst) or a qemu ELF dump.
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub dump: DumpArg,
     /// The slim container to write.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Replace OUTPUT if it exists.
-    #[arg(long)]
-    pub force: bool,
-    /// Analyze without VMCOREINFO (keeps what that path reads).
-    #[arg(long)]
-    pub ignore_vmcoreinfo: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub overwrite: OverwriteArg,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner tui`.
 #[derive(Debug, Args)]
 pub struct TuiArgs {
-    /// A capture (.core.zst) or a qemu ELF dump.
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub dump: DumpArg,
     /// Draw every pane once off-screen and print the rows as JSON, instead of the UI.
     #[arg(long)]
     pub json: bool,
@@ -579,12 +589,10 @@ pub struct CompressArgs {
     /// read faster at random, larger ones compress a little better.
     #[arg(long)]
     pub frame_size: Option<usize>,
-    /// Replace OUTPUT if it exists.
-    #[arg(long)]
-    pub force: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub overwrite: OverwriteArg,
+    #[command(flatten)]
+    pub format: JsonArg,
 }
 
 /// `coroner export`.
@@ -595,10 +603,8 @@ pub struct ExportArgs {
     /// The ELF file to write.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Replace OUTPUT if it exists.
-    #[arg(long)]
-    pub force: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub overwrite: OverwriteArg,
+    #[command(flatten)]
+    pub format: JsonArg,
 }

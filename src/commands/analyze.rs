@@ -12,10 +12,10 @@ use crate::cli::AnalyzeArgs;
 use crate::exit::ExitClass;
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
-    let core = kernel::open(&args.file)?;
-    let session = kernel::session(&core, args.ignore_vmcoreinfo);
+    let core = kernel::open(&args.dump.file)?;
+    let session = kernel::session(&core, args.kernel.ignore_vmcoreinfo);
     let report = session.report();
-    if args.json {
+    if args.format.json {
         print_json(&report)?;
         return Ok(ExitClass::Ok);
     }

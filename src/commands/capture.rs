@@ -50,7 +50,7 @@ fn peak_rss() -> Option<u64> {
 
 pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     let address = QmpAddress::parse(&args.qmp).classify(ExitClass::Usage, || "--qmp".into())?;
-    check_overwrite(&args.output, args.force)?;
+    check_overwrite(&args.output, args.overwrite.force)?;
     let mut opts = CaptureOptions::new(address, args.output.clone());
     opts.qemu_log = args.qemu_log.clone();
     opts.stop = args.stop;
@@ -87,7 +87,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
         timings: &info.timings,
         peak_rss_bytes: peak_rss(),
     };
-    if args.json {
+    if args.format.json {
         print_json(&report)?;
         return Ok(ExitClass::Ok);
     }

@@ -23,7 +23,7 @@ struct Compressed {
 }
 
 pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
-    check_overwrite(&args.output, args.force)?;
+    check_overwrite(&args.output, args.overwrite.force)?;
     let mut opts = args.compression.write_options();
     if let Some(f) = args.frame_size {
         opts.frame_size = f;
@@ -48,7 +48,7 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
         sha256: done.sha256.clone(),
         seconds,
     };
-    if args.json {
+    if args.format.json {
         print_json(&report)?;
     } else {
         println!(

@@ -21,13 +21,13 @@ struct DmesgJson<'a> {
 }
 
 pub fn run(args: &DmesgArgs) -> anyhow::Result<ExitClass> {
-    let core = kernel::open(&args.file)?;
-    let session = kernel::session(&core, args.ignore_vmcoreinfo);
+    let core = kernel::open(&args.dump.file)?;
+    let session = kernel::session(&core, args.kernel.ignore_vmcoreinfo);
     let view = kernel::view(&session)?;
     let log = session.kernel_log().map_err(|e| {
         kernel::missing(
             e,
-            format!("cannot read the kernel log of {}", args.file.display()),
+            format!("cannot read the kernel log of {}", args.dump.file.display()),
         )
     })?;
     let opts = FormatOptions {
@@ -36,7 +36,7 @@ pub fn run(args: &DmesgArgs) -> anyhow::Result<ExitClass> {
         show_level: args.show_level,
         show_caller: args.caller,
     };
-    if args.json {
+    if args.format.json {
         let records = log.records.iter().filter(|r| opts.keeps(r)).collect();
         return print_json(&DmesgJson {
             release: view.release.as_deref(),

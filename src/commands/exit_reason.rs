@@ -18,13 +18,13 @@ pub fn run(args: &ExitArgs) -> anyhow::Result<ExitClass> {
         .map(qemu_log::read_tail)
         .transpose()?;
     let report = match &core {
-        Some(core) => kernel::session(core, args.ignore_vmcoreinfo).exit(qemu_log.as_ref()),
+        Some(core) => kernel::session(core, args.kernel.ignore_vmcoreinfo).exit(qemu_log.as_ref()),
         None => match &qemu_log {
             Some(log) => exit_from_log(log),
             None => anyhow::bail!("give a dump, a qemu log (--qemu-log), or both"),
         },
     };
-    print_as(args.json, &report, render)?;
+    print_as(args.format.json, &report, render)?;
     // No report and no registers: nothing in the input says why KVM stopped.
     Ok(if report.report.is_none() && report.instruction.is_none() {
         ExitClass::NotFound

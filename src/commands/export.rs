@@ -17,7 +17,7 @@ struct ExportReport {
 }
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitClass> {
-    check_overwrite(&args.output, args.force)?;
+    check_overwrite(&args.output, args.overwrite.force)?;
     let interrupt = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
     let bar = Bar::new("export");
@@ -30,7 +30,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitClass> {
         sha256: done.sha256,
         verified: done.verified,
     };
-    if args.json {
+    if args.format.json {
         print_json(&report)?;
     } else {
         println!(

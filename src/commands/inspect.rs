@@ -12,14 +12,14 @@ use crate::cli::InspectArgs;
 use crate::exit::{ClassifyExt, ExitClass};
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitClass> {
-    let core = coroner_formats::open(&args.file).classify(ExitClass::Input, || {
-        format!("cannot read {}", args.file.display())
+    let core = coroner_formats::open(&args.dump.file).classify(ExitClass::Input, || {
+        format!("cannot read {}", args.dump.file.display())
     })?;
     let report = Inspection::of(&core);
-    if args.json {
+    if args.format.json {
         print_json(&report)?;
     } else {
-        let text = render(&args.file.display().to_string(), &report, args.ranges);
+        let text = render(&args.dump.file.display().to_string(), &report, args.ranges);
         std::io::stdout()
             .lock()
             .write_all(text.as_bytes())

@@ -11,14 +11,14 @@ use crate::cli::MceArgs;
 use crate::exit::ExitClass;
 
 pub fn run(args: &MceArgs) -> anyhow::Result<ExitClass> {
-    let core = kernel::open(&args.file)?;
+    let core = kernel::open(&args.dump.file)?;
     let qemu_log = args
         .qemu_log
         .as_deref()
         .map(qemu_log::read_tail)
         .transpose()?;
-    let report = kernel::session(&core, args.ignore_vmcoreinfo).mce(qemu_log.as_ref());
-    print_as(args.json, &report, render)?;
+    let report = kernel::session(&core, args.kernel.ignore_vmcoreinfo).mce(qemu_log.as_ref());
+    print_as(args.format.json, &report, render)?;
     // Nothing read at all (no kernel, no host side): the dump does not hold the answer.
     let nothing = report.records.is_empty()
         && report.kernel_lines.is_empty()

@@ -200,7 +200,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
             format!("cannot create {}", dir.display())
         });
     }
-    let core = kernel::open(&args.file)?;
+    let core = kernel::open(&args.dump.file)?;
     let session = kernel::session(&core, false);
     let r = session.report();
     // Built under a temporary name (0700) and renamed into place only when complete: a
@@ -226,7 +226,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
     };
     let mut files = vec![write(
         "summary.md",
-        markdown(&session, &args.file, &r, args.tail).as_bytes(),
+        markdown(&session, &args.dump.file, &r, args.tail).as_bytes(),
     )?];
     // The analyze report carries the MCE and exit analyses when there are any.
     let json = serde_json::to_vec_pretty(&r)
@@ -234,7 +234,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
     files.push(write("report.json", &json)?);
     if !args.redact {
         let name = "capture.slim.core.zst";
-        make_slim(&core, &args.file, &building.path().join(name), false)?;
+        make_slim(&core, &args.dump.file, &building.path().join(name), false)?;
         files.push(dir.join(name).display().to_string());
     }
     building.commit().classify(ExitClass::Output, || {
@@ -246,7 +246,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
         verdict: r.verdict.clone(),
         redacted: args.redact,
     };
-    if args.json {
+    if args.format.json {
         print_json(&bundle)?;
     } else {
         println!("bug-report bundle in {}:", bundle.dir);

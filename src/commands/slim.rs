@@ -65,10 +65,15 @@ fn analyze_all(core: &Core, ignore_vmcoreinfo: bool) {
 }
 
 pub fn run(args: &SlimArgs) -> anyhow::Result<ExitClass> {
-    check_overwrite(&args.output, args.force)?;
-    let core = kernel::open(&args.file)?;
-    let out = make_slim(&core, &args.file, &args.output, args.ignore_vmcoreinfo)?;
-    if args.json {
+    check_overwrite(&args.output, args.overwrite.force)?;
+    let core = kernel::open(&args.dump.file)?;
+    let out = make_slim(
+        &core,
+        &args.dump.file,
+        &args.output,
+        args.kernel.ignore_vmcoreinfo,
+    )?;
+    if args.format.json {
         print_json(&out)?;
     } else {
         println!(

@@ -39,7 +39,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
         args.dir.as_deref(),
     );
     let code = s.health.ocf_code();
-    let printed = if args.json {
+    let printed = if args.format.json {
         print_json(&serde_json::json!({
             "health": s.health,
             "run_state": s.run_state,

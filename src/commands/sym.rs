@@ -35,13 +35,13 @@ fn parse_addr(s: &str) -> Option<u64> {
 }
 
 pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
-    let core = kernel::open(&args.file)?;
-    let session = kernel::session(&core, args.ignore_vmcoreinfo);
+    let core = kernel::open(&args.dump.file)?;
+    let session = kernel::session(&core, args.kernel.ignore_vmcoreinfo);
     kernel::view(&session)?;
     let found = session.kallsyms().map_err(|e| {
         kernel::missing(
             e,
-            format!("no kallsyms table found in {}", args.file.display()),
+            format!("no kallsyms table found in {}", args.dump.file.display()),
         )
     })?;
     let (ks, how) = (&found.table, &found.how);
@@ -88,7 +88,7 @@ pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
         answers.push(a);
     }
     let missing = answers.iter().filter(|a| a.symbol.is_none()).count();
-    if args.json {
+    if args.format.json {
         print_json(&SymJson {
             how,
             symbols: ks.len(),

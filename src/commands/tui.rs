@@ -10,8 +10,8 @@ use crate::cli::TuiArgs;
 use crate::exit::{ClassifyExt, ExitClass};
 
 pub fn run(args: &TuiArgs) -> anyhow::Result<ExitClass> {
-    let core = kernel::open(&args.file)?;
-    let path = args.file.display().to_string();
+    let core = kernel::open(&args.dump.file)?;
+    let path = args.dump.file.display().to_string();
     if args.json {
         let model = Model::load(&core, path);
         let (w, h) = args.size;
