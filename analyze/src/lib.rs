@@ -42,22 +42,21 @@ pub use escape::{escape_control, escape_short};
 pub use inspect::{Inspection, RangeSummary, VcpuSummary, VmcoreinfoSummary};
 pub use kallsyms::{
     AddressEncoding, FoundBy, Kallsyms, KallsymsError, KallsymsInfo, NameLengths, RejectReason,
-    Rejection, ScanStep, Symbol, TableOrder, MAX_NAMES_BYTES, MAX_SYMBOL_SIZE, MAX_SYMS,
+    Rejection, ScanStep, Symbol, TableOrder,
 };
-pub use kernel_view::{Evidence, Hints, KernelView, ViewError, START_KERNEL};
+pub use kernel_view::{Evidence, Hints, KernelView, ViewError};
 pub use kmem::{KernelMem, SliceKernelMem, VirtAddr, XlateError};
 pub use kvm_exit::*;
 pub use mce::*;
-pub use paging::{PageTables, Translation, KERNEL_MAP_END, START_KERNEL_MAP};
+pub use paging::{PageTables, Translation};
 pub use panic_cpu::{PanicCpu, PanicCpuSource};
 pub use printk::{
     format_dmesg, read_kernel_log, BadLevel, FormatOptions, KernelLog, LogError, LogKind,
-    LogLevels, LogRecord, LEVEL_NAMES,
+    LogLevels, LogRecord,
 };
 pub use report::{Report, VcpuAt};
 pub use session::{exit_from_log, FoundKallsyms, Session, SessionOptions, Unavailable};
 pub use time::{format_rfc3339_micros, format_rfc3339_seconds};
 pub use triage::{triage, CallTrace, Finding, Triage};
-pub use vcpu_context::{efer_per_cpu, VcpuContext};
+pub use vcpu_context::VcpuContext;
 pub use vmcoreinfo::Vmcoreinfo;
-pub use vmcoreinfo_scan::{scan_until as scan_vmcoreinfo, Candidate, CandidateKind};

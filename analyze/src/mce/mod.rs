@@ -19,4 +19,4 @@ pub use log::{from_log as kernel_mce_lines, KernelLine, LineKind, LogMce, LogPla
 pub use memory::{from_memory as mce_from_memory, parse_struct_mce, MemMce, MemPlace};
 pub use page::PageOwner;
 pub use raw::MceRaw;
-pub use rendezvous::{Rendezvous, TIMEOUT_MESSAGES};
+pub use rendezvous::Rendezvous;

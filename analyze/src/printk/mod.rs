@@ -31,7 +31,7 @@ mod testutil;
 
 pub use error::LogError;
 pub use format::{format_dmesg, FormatOptions};
-pub use levels::{BadLevel, LogLevels, LEVEL_NAMES};
+pub use levels::{BadLevel, LogLevels};
 pub use record::{KernelLog, LogKind, LogRecord};
 
 use crate::kmem::KernelMem;

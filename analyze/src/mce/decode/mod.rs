@@ -6,8 +6,10 @@
 mod code;
 mod severity;
 
-pub use code::{addr_granularity, decode_mcacod, AddrGranularity, ErrorCode};
-pub use severity::{linux_severity, severity_level_name, Severity, SeverityContext};
+use code::{addr_granularity, decode_mcacod};
+pub use code::{AddrGranularity, ErrorCode};
+use severity::{linux_severity, severity_level_name};
+pub use severity::{Severity, SeverityContext};
 
 use super::raw::MceRaw;
 use serde::Serialize;
