@@ -270,13 +270,33 @@ impl TempDir {
     /// that appeared there meanwhile) and fsyncs the parent.
     pub fn commit(mut self) -> Result<PathBuf> {
         sync_dir(&self.temp)?;
-        if fs::symlink_metadata(&self.final_path).is_ok() {
-            return Err(io_err("rename", &self.final_path)(io::Error::new(
+        let appeared = || {
+            io_err("rename", &self.final_path)(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "it appeared while the bundle was written",
-            )));
+            ))
+        };
+        // Atomically never over anything (rename(2) would replace an empty directory
+        // that appeared meanwhile); file systems without RENAME_NOREPLACE get the check
+        // and a plain rename.
+        let cwd = rustix::fs::CWD;
+        match rustix::fs::renameat_with(
+            cwd,
+            &self.temp,
+            cwd,
+            &self.final_path,
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => return Err(appeared()),
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                if fs::symlink_metadata(&self.final_path).is_ok() {
+                    return Err(appeared());
+                }
+                fs::rename(&self.temp, &self.final_path).map_err(io_err("rename", &self.temp))?;
+            }
+            Err(e) => return Err(io_err("rename", &self.temp)(e.into())),
         }
-        fs::rename(&self.temp, &self.final_path).map_err(io_err("rename", &self.temp))?;
         self.settled = true;
         sync_dir(parent_dir(&self.final_path))?;
         Ok(self.final_path.clone())
@@ -388,5 +408,28 @@ mod tests {
         assert_eq!(t.commit().unwrap(), out);
         assert_eq!(fs::read(out.join("a")).unwrap(), b"a");
         assert!(TempDir::create(&out).is_err());
+    }
+
+    #[test]
+    fn a_directory_that_appears_meanwhile_is_not_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("bundle");
+        let t = TempDir::create(&out).unwrap();
+        fs::write(t.path().join("a"), "a").unwrap();
+        // An empty directory created at the name while the bundle was written: a plain
+        // rename(2) would replace it silently.
+        fs::create_dir(&out).unwrap();
+        let e = t.commit().unwrap_err().to_string();
+        assert!(e.contains("rename"), "{e}");
+        assert_eq!(
+            fs::read_dir(&out).unwrap().count(),
+            0,
+            "the other directory is untouched"
+        );
+        assert_eq!(
+            fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "the temporary is gone"
+        );
     }
 }
