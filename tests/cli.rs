@@ -710,6 +710,21 @@ fn outputs_are_created_fresh_and_failures_leave_nothing() {
     let r = coroner(d.path(), &["report", "p.elf.nope", "-o", "b2"]);
     assert_ne!(r.code(), 0);
     assert_no_output(d.path(), "b2");
+    // A report that fails part-way, after its first files (a write limit: `ulimit -f`,
+    // SIGXFSZ ignored so writes fail with EFBIG), leaves no bundle either.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 64; exec {} report {sample} -o b3",
+            env!("CARGO_BIN_EXE_coroner")
+        ))
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("capture.slim.core.zst"), "{stderr}");
+    assert_no_output(d.path(), "b3");
 }
 
 /// Files that are no dump coroner reads are named, with what to do; a FIFO does not
