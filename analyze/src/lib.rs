@@ -14,6 +14,7 @@
 //! memory only through [`coroner_formats::PhysMem`].
 #![deny(missing_docs)]
 
+mod btf;
 mod capture_record;
 mod cpu_mode;
 mod escape;
@@ -35,6 +36,7 @@ mod vmcoreinfo;
 mod vmcoreinfo_scan;
 pub mod x86;
 
+pub use btf::{Btf, BtfError, Field, FoundBtf, LayoutError, TypeId};
 pub use capture_record::capture_record;
 pub use coroner_record::LogTail;
 pub use cpu_mode::{cpu_mode, CpuMode, ModeInfo, Paging};

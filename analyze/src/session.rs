@@ -9,14 +9,19 @@ use std::cell::OnceCell;
 use coroner_formats::Core;
 use coroner_record::{CaptureInfo, LogTail};
 
+use crate::btf::{locate_btf, BtfError, FoundBtf};
 use crate::capture_record::capture_record;
 use crate::kallsyms::{Kallsyms, KallsymsError};
-use crate::kernel_view::{Hints, KernelView, ViewError};
+use crate::kernel_view::{Hints, KernelView, ViewError, START_KERNEL};
+use crate::kmem::VirtAddr;
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
 use crate::printk::{KernelLog, LogError};
 use crate::report::{report, Report};
 use crate::vcpu_context::{vcpu_context, VcpuContext};
+
+/// How much of the kernel image a BTF scan reads (without `__start_BTF` in kallsyms).
+const KERNEL_IMAGE_SCAN: u64 = 96 << 20;
 
 /// What a session is told besides the dump.
 #[derive(Clone, Copy, Debug, Default)]
@@ -60,6 +65,7 @@ pub struct Session<'a> {
     view: OnceCell<Result<KernelView<'a>, ViewError>>,
     kallsyms: OnceCell<Result<FoundKallsyms, KallsymsError>>,
     log: OnceCell<Result<KernelLog, LogError>>,
+    btf: OnceCell<Result<FoundBtf, BtfError>>,
 }
 
 impl<'a> Session<'a> {
@@ -72,6 +78,7 @@ impl<'a> Session<'a> {
             view: OnceCell::new(),
             kallsyms: OnceCell::new(),
             log: OnceCell::new(),
+            btf: OnceCell::new(),
         }
     }
 
@@ -137,6 +144,22 @@ impl<'a> Session<'a> {
                     None
                 };
                 view.kernel_log_using(ks)
+            })
+            .as_ref()
+            .map_err(Unavailable::Failed)
+    }
+
+    /// The kernel's BTF type information (read on first use).
+    pub fn btf(&self) -> Result<&FoundBtf, Unavailable<'_, BtfError>> {
+        let view = self.view().map_err(Unavailable::NoKernel)?;
+        self.btf
+            .get_or_init(|| {
+                locate_btf(
+                    view,
+                    self.symbols(),
+                    VirtAddr(START_KERNEL + view.kaslr_offset),
+                    KERNEL_IMAGE_SCAN,
+                )
             })
             .as_ref()
             .map_err(Unavailable::Failed)

@@ -4,6 +4,7 @@
 //! `fuzz/` call them, and `tests/replay.rs` runs every file of the checked-in corpus
 //! through them as a plain test.
 
+mod btf;
 mod container;
 mod dump;
 mod elf_core;
@@ -17,6 +18,7 @@ mod scratch_file;
 mod tui;
 mod vmcoreinfo;
 
+pub use btf::btf;
 pub use container::container;
 pub use dump::dump;
 pub use elf_core::elf_core;
@@ -43,4 +45,5 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("mce", mce),
     ("qmp", qmp),
     ("tui", tui),
+    ("btf", btf),
 ];
