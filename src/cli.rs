@@ -92,8 +92,19 @@ Examples:
   coroner sym vm1.core.zst panic                 # -> address
   coroner sym vm1.core.zst panic sysrq_handle_crash 0xffffffff9a0b2c10 --json
 
-Symbols come from the kallsyms tables in guest memory.")]
+Symbols come from the kallsyms tables in guest memory, and for module code from each
+module's own symbol table (`name+0xoff/0xsize [module]`).")]
     Sym(SymArgs),
+    /// List the guest kernel's loaded modules, as /proc/modules would have.
+    #[command(after_help = "\
+Examples:
+  coroner modules vm1.core.zst
+  coroner modules vm1.core.zst --json | jq -r '.modules[] | \"\\(.name) \\(.address)\"'
+
+The module list and the layout of struct module come from guest memory: the `modules`
+list head from kallsyms, the layout from the kernel's BTF (CONFIG_DEBUG_INFO_BTF, as
+distribution kernels have). Without them the command says what is missing and exits 7.")]
+    Modules(ModulesArgs),
     /// Why did the guest die: the verdict, then how each fact was obtained.
     #[command(after_help = "\
 Examples:
@@ -385,6 +396,17 @@ pub struct DmesgArgs {
     /// Show each record's level as <N>.
     #[arg(long)]
     pub show_level: bool,
+    #[command(flatten)]
+    pub format: JsonArg,
+}
+
+/// `coroner modules`.
+#[derive(Debug, Args)]
+pub struct ModulesArgs {
+    #[command(flatten)]
+    pub dump: DumpArg,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
     #[command(flatten)]
     pub format: JsonArg,
 }

@@ -54,6 +54,92 @@ fn captured(opts: GuestOptions, scenario: Scenario) -> (Guest, Dir) {
     (guest, dir)
 }
 
+/// The guest's own `/proc/modules` (printed by the kit's init): name, size, users, state,
+/// address.
+fn proc_modules(serial: &str) -> Vec<(String, u64, i64, String, u64)> {
+    serial
+        .lines()
+        .filter_map(|l| {
+            l.trim_end_matches('\r')
+                .strip_prefix("coroner-kit: proc-modules ")
+        })
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (
+                w[0].to_string(),
+                w[1].parse().unwrap(),
+                w[2].parse().unwrap(),
+                w[4].to_string(),
+                u64::from_str_radix(w[5].trim_start_matches("0x"), 16).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `coroner modules` (with `extra` arguments) lists exactly the modules the guest's
+/// `/proc/modules` listed, with the same size, users, state and address; every pvpanic
+/// symbol of the guest's `/proc/kallsyms` is named back by `coroner sym`.
+fn assert_modules_match_the_guest(serial: &str, dir: &Dir, extra: &[&str]) {
+    let truth = proc_modules(serial);
+    assert!(
+        truth.len() >= 2,
+        "the kit printed no /proc/modules:\n{serial}"
+    );
+    let mut args = vec!["modules", "vm.core.zst", "--json"];
+    args.extend_from_slice(extra);
+    let r = coroner(dir.path(), &args);
+    r.expect_code(0);
+    let j = r.json();
+    let got: Vec<(String, u64, i64, String, u64)> = j["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["size"].as_u64().unwrap(),
+                m["refcnt"].as_i64().unwrap(),
+                m["state"].as_str().unwrap().to_string(),
+                unhex(&m["address"]).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, truth, "coroner modules vs the guest's /proc/modules");
+    let syms: Vec<(u64, String)> = serial
+        .lines()
+        .filter_map(|l| {
+            l.trim_end_matches('\r')
+                .strip_prefix("coroner-kit: proc-kallsyms ")
+        })
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (u64::from_str_radix(w[0], 16).unwrap(), w[2].to_string())
+        })
+        .collect();
+    assert!(syms.len() >= 5, "the kit printed no pvpanic symbols");
+    let mut args = vec![
+        "sym".to_string(),
+        "vm.core.zst".to_string(),
+        "--json".to_string(),
+    ];
+    args.extend(syms.iter().map(|(a, _)| format!("{a:#x}")));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = coroner(dir.path(), &args);
+    r.expect_code(0);
+    let answers = r.json()["answers"].as_array().unwrap().clone();
+    for ((addr, name), a) in syms.iter().zip(&answers) {
+        assert_eq!(a["module"], "pvpanic", "{addr:#x} {name}: {a}");
+        assert_eq!(a["offset"], 0, "{addr:#x} {name}: {a}");
+        // Aliases share an address (`init_module` and the module's init function).
+        let got = a["symbol"].as_str().unwrap();
+        assert!(
+            syms.iter().any(|(x, n)| x == addr && n == got),
+            "{addr:#x}: {got} is not among the guest's names for it ({name})"
+        );
+    }
+}
+
 fn analyze_json(dir: &Dir) -> serde_json::Value {
     let r = coroner(dir.path(), &["analyze", "vm.core.zst", "--json"]);
     r.expect_code(0);
@@ -175,6 +261,17 @@ fn dmesg_and_verdict_of_a_panicked_guest_without_vmcoreinfo() {
     assert!(recs
         .iter()
         .any(|r| r["text"].as_str().unwrap().contains("Kernel panic")));
+
+    // Modules and their symbols, as the guest saw them, with and without VMCOREINFO;
+    // the panicking vCPU stopped in pvpanic's notifier is named with its module.
+    assert_modules_match_the_guest(&guest.serial_log(), &dir, &[]);
+    assert_modules_match_the_guest(&guest.serial_log(), &dir, &["--ignore-vmcoreinfo"]);
+    let in_pvpanic = a["vcpus"].as_array().unwrap().iter().any(|v| {
+        v["symbol"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(" [pvpanic]"))
+    });
+    assert!(in_pvpanic, "no vCPU named in pvpanic: {:#}", a["vcpus"]);
 }
 
 #[test]
@@ -210,6 +307,7 @@ fn nokaslr_and_five_level_paging() {
     );
     let a = analyze_json(&dir);
     assert_eq!(a["kaslr_offset"], "0x0", "{a:#}");
+    assert_modules_match_the_guest(&guest.serial_log(), &dir, &[]);
     assert_console_in_dmesg(
         &guest.serial_log(),
         &coroner(dir.path(), &["dmesg", "vm.core.zst"]).stdout(),

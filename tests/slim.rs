@@ -53,7 +53,9 @@ fn slim_capture_answers_like_the_full_one() {
         std::fs::metadata(dir.join("slim.core.zst")).unwrap().len(),
     );
     assert_eq!(j["output_size"], slim_size);
-    assert!(slim_size < 2 << 20, "slim capture is {slim_size} bytes");
+    // Small: the pages the analyses read, the kernel's BTF (4 MB, for module names) the
+    // largest part.
+    assert!(slim_size < 4 << 20, "slim capture is {slim_size} bytes");
     assert!(slim_size * 10 < full_size, "{slim_size} vs {full_size}");
     let mode = std::fs::metadata(dir.join("slim.core.zst"))
         .unwrap()
@@ -65,6 +67,7 @@ fn slim_capture_answers_like_the_full_one() {
         &["analyze"][..],
         &["dmesg"],
         &["mce"],
+        &["modules"],
         &["sym", "panic", "sysrq_handle_crash", "init_uts_ns"],
     ] {
         same_answer(&dir, args, "full.core.zst", "slim.core.zst");

@@ -24,6 +24,7 @@ mod kernel_view;
 mod kmem;
 mod kvm_exit;
 mod mce;
+mod modules;
 mod paging;
 mod panic_cpu;
 mod printk;
@@ -50,6 +51,7 @@ pub use kernel_view::{Evidence, Hints, KernelView, ViewError};
 pub use kmem::{KernelMem, SliceKernelMem, VirtAddr, XlateError};
 pub use kvm_exit::*;
 pub use mce::*;
+pub use modules::{Module, ModuleList, ModuleSymbol, ModulesError};
 pub use paging::{PageTables, Translation};
 pub use panic_cpu::{PanicCpu, PanicCpuSource};
 pub use printk::{

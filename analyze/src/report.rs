@@ -7,11 +7,8 @@ use crate::kernel_view::{Evidence, KernelView};
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
 use crate::panic_cpu::{panic_cpu, PanicCpu};
-use crate::session::Session;
+use crate::session::{Session, Unavailable, MODULES_START};
 use crate::triage::{triage, Triage};
-
-/// Start of the x86_64 module mapping area with KASLR.
-const MODULES_START: u64 = 0xffff_ffff_c000_0000;
 
 /// Where a vCPU was stopped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -173,16 +170,37 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
             None
         }
     };
+    // Module code is named from each module's own symbols, read only when a vCPU is in it.
+    let in_module = core
+        .elf
+        .vcpus
+        .iter()
+        .any(|v| v.qemu.as_ref().is_some_and(|q| q.rip >= MODULES_START));
+    if in_module {
+        match s.modules() {
+            Ok(m) => r.evidence.push(Evidence {
+                fact: "modules".into(),
+                value: format!(
+                    "{} loaded, {} symbols",
+                    m.modules.len(),
+                    m.modules.iter().map(|x| x.symbol_count).sum::<usize>()
+                ),
+                how: m.how.join("; "),
+            }),
+            Err(Unavailable::Failed(e)) => r.problems.push(format!("modules: {e}")),
+            Err(Unavailable::NoKernel(_)) => {}
+        }
+    }
     r.vcpus = core
         .elf
         .vcpus
         .iter()
         .filter_map(|v| {
             let rip = v.qemu.as_ref()?.rip;
-            let symbol = kallsyms.and_then(|k| k.symbolize(rip).map(|_| k.format_addr(rip)));
+            let symbol = s.symbolize(rip);
             let no_symbol = match (&symbol, &kallsyms) {
                 (Some(_), _) => None,
-                // Module symbols live in each module's own tables, not in kallsyms.
+                // Module symbols live in each module's own tables, which could not be read.
                 (None, _) if rip >= MODULES_START => Some("in-a-module"),
                 (None, None) => Some("no-kallsyms"),
                 (None, Some(_)) => Some("not-in-kallsyms"),

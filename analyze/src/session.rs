@@ -16,9 +16,13 @@ use crate::kernel_view::{Hints, KernelView, ViewError, START_KERNEL};
 use crate::kmem::VirtAddr;
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
+use crate::modules::{read_modules, ModuleList, ModulesError};
 use crate::printk::{KernelLog, LogError};
 use crate::report::{report, Report};
 use crate::vcpu_context::{vcpu_context, VcpuContext};
+
+/// Start of the x86_64 module mapping area: addresses below it are not module code.
+pub(crate) const MODULES_START: u64 = 0xffff_ffff_c000_0000;
 
 /// How much of the kernel image a BTF scan reads (without `__start_BTF` in kallsyms).
 const KERNEL_IMAGE_SCAN: u64 = 96 << 20;
@@ -66,6 +70,7 @@ pub struct Session<'a> {
     kallsyms: OnceCell<Result<FoundKallsyms, KallsymsError>>,
     log: OnceCell<Result<KernelLog, LogError>>,
     btf: OnceCell<Result<FoundBtf, BtfError>>,
+    modules: OnceCell<Result<ModuleList, ModulesError>>,
 }
 
 impl<'a> Session<'a> {
@@ -79,6 +84,7 @@ impl<'a> Session<'a> {
             kallsyms: OnceCell::new(),
             log: OnceCell::new(),
             btf: OnceCell::new(),
+            modules: OnceCell::new(),
         }
     }
 
@@ -163,6 +169,35 @@ impl<'a> Session<'a> {
             })
             .as_ref()
             .map_err(Unavailable::Failed)
+    }
+
+    /// The loaded modules (read on first use; needs kallsyms and BTF).
+    pub fn modules(&self) -> Result<&ModuleList, Unavailable<'_, ModulesError>> {
+        let view = self.view().map_err(Unavailable::NoKernel)?;
+        self.modules
+            .get_or_init(|| {
+                let ks = self
+                    .kallsyms()
+                    .map_err(|e| ModulesError::NoKallsyms(e.to_string()))?;
+                let btf = self.btf().map_err(|e| ModulesError::NoBtf(e.to_string()))?;
+                read_modules(view, &btf.btf, &ks.table)
+            })
+            .as_ref()
+            .map_err(Unavailable::Failed)
+    }
+
+    /// A kernel address as the kernel prints it: `name+0xoff/0xsize` from kallsyms, or
+    /// `name+0xoff/0xsize [module]` for module code; `None` when nothing names it.
+    pub fn symbolize(&self, addr: u64) -> Option<String> {
+        if let Some(k) = self.symbols() {
+            if k.symbolize(addr).is_some() {
+                return Some(k.format_addr(addr));
+            }
+        }
+        if addr >= MODULES_START {
+            return self.modules().ok()?.format_addr(addr);
+        }
+        None
     }
 
     /// `coroner analyze`'s report: verdict, vCPUs, log triage, with the machine-check and

@@ -6,7 +6,7 @@ use coroner_formats::{PhysAddr, QemuCpuState};
 use crate::cpu_mode::{cpu_mode, ModeInfo};
 use crate::kmem::{KernelMem, VirtAddr};
 use crate::kvm_exit::{listing, Disassembly, RegDump};
-use crate::session::Session;
+use crate::session::{Session, MODULES_START};
 use crate::x86::{paging_on, EFER_LMA};
 
 /// Instructions decoded from RIP on, per vCPU.
@@ -92,10 +92,20 @@ pub(crate) fn vcpu_context(session: &Session<'_>, index: usize) -> Option<VcpuCo
         m.code_problem = Some("no QEMU note for this vCPU".into());
         return Some(m);
     };
-    let sym = |a: u64| ks.and_then(|k| k.symbolize(a).map(|_| k.format_addr(a)));
+    let sym = |a: u64| session.symbolize(a);
     m.rip_symbol = sym(s.rip);
     // x86 code cannot be decoded backwards: only from the start of RIP's function.
-    let func = ks.and_then(|k| k.symbolize(s.rip).map(|(sym, off)| (sym.name.clone(), off)));
+    let func = ks
+        .and_then(|k| k.symbolize(s.rip).map(|(sym, off)| (sym.name.clone(), off)))
+        .or_else(|| {
+            if s.rip < MODULES_START {
+                return None;
+            }
+            let modules = session.modules().ok()?;
+            modules
+                .symbolize(s.rip)
+                .map(|(sym, off, m)| (format!("{} [{}]", sym.name, m.name), off))
+        });
     let bits = m.mode.as_ref().map_or(16, |x| x.mode.bits());
     let paging = paging_on(s.cr[0]);
     let read = |linear: u64, buf: &mut [u8]| -> Result<(), String> {

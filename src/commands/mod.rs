@@ -12,6 +12,7 @@ mod inspect;
 mod kernel;
 mod man;
 mod mce;
+mod modules;
 mod output;
 mod qemu_log;
 mod report;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Dmesg(args) => dmesg::run(&args),
         Command::Analyze(args) => analyze::run(&args),
         Command::Sym(args) => sym::run(&args),
+        Command::Modules(args) => modules::run(&args),
         Command::Mce(args) => mce::run(&args),
         Command::Exit(args) => exit_reason::run(&args),
         Command::Tui(args) => tui::run(&args),

@@ -37,6 +37,8 @@ fn analyze_all(core: &Core, ignore_vmcoreinfo: bool) {
     let _ = session.report();
     // `coroner exit` reads the code at RIP of any capture, KVM report or not.
     let _ = session.exit(None);
+    // `coroner modules` and module names: BTF, the module list and their symbols.
+    let _ = session.modules();
     // Each vCPU as the TUI shows it: code before and at RIP, the top of the stack.
     for i in 0..core.elf.vcpus.len() {
         let _ = session.vcpu(i);

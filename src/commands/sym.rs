@@ -17,6 +17,22 @@ struct Answer {
     offset: Option<u64>,
     size: Option<u64>,
     kind: Option<char>,
+    /// The module the symbol belongs to, for module code and data.
+    module: Option<String>,
+}
+
+impl Answer {
+    fn none(query: &str, address: Option<u64>) -> Self {
+        Answer {
+            query: query.into(),
+            address,
+            symbol: None,
+            offset: None,
+            size: None,
+            kind: None,
+            module: None,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -47,6 +63,9 @@ pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
     let (ks, how) = (&found.table, &found.how);
     let mut answers = Vec::new();
     for q in &args.what {
+        // kallsyms first; module symbols (from each module's own table) only when it has
+        // no answer, so a kernel without BTF still answers for the core kernel.
+        let modules = || session.modules().ok();
         let a = match parse_addr(q) {
             Some(addr) => match ks.symbolize(addr) {
                 Some((s, off)) => Answer {
@@ -56,14 +75,19 @@ pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
                     offset: Some(off),
                     size: Some(s.size),
                     kind: Some(s.kind),
+                    module: None,
                 },
-                None => Answer {
-                    query: q.clone(),
-                    address: Some(addr),
-                    symbol: None,
-                    offset: None,
-                    size: None,
-                    kind: None,
+                None => match modules().and_then(|m| m.symbolize(addr)) {
+                    Some((s, off, m)) => Answer {
+                        query: q.clone(),
+                        address: Some(addr),
+                        symbol: Some(s.name.clone()),
+                        offset: Some(off),
+                        size: Some(s.size),
+                        kind: Some(s.kind),
+                        module: Some(m.name.clone()),
+                    },
+                    None => Answer::none(q, Some(addr)),
                 },
             },
             None => match ks.lookup(q) {
@@ -74,14 +98,19 @@ pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
                     offset: Some(0),
                     size: Some(s.size),
                     kind: Some(s.kind),
+                    module: None,
                 },
-                None => Answer {
-                    query: q.clone(),
-                    address: None,
-                    symbol: None,
-                    offset: None,
-                    size: None,
-                    kind: None,
+                None => match modules().and_then(|m| m.lookup(q)) {
+                    Some((s, m)) => Answer {
+                        query: q.clone(),
+                        address: Some(s.addr),
+                        symbol: Some(s.name.clone()),
+                        offset: Some(0),
+                        size: Some(s.size),
+                        kind: Some(s.kind),
+                        module: Some(m.name.clone()),
+                    },
+                    None => Answer::none(q, None),
                 },
             },
         };
@@ -99,10 +128,14 @@ pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
         for a in &answers {
             let line = match (&a.symbol, a.address) {
                 (Some(name), Some(addr)) => format!(
-                    "{addr:016x} {}+{:#x}/{:#x} ({})",
+                    "{addr:016x} {}+{:#x}/{:#x}{} ({})",
                     escape_control(name),
                     a.offset.unwrap_or(0),
                     a.size.unwrap_or(0),
+                    a.module
+                        .as_ref()
+                        .map(|m| format!(" [{}]", escape_control(m)))
+                        .unwrap_or_default(),
                     a.kind.unwrap_or('?')
                 ),
                 (None, Some(addr)) => format!("{addr:016x} not in any kernel symbol"),

@@ -71,8 +71,7 @@ impl<'a> Model<'a> {
 
     /// `name+0xoff/0xsize` for a kernel address, when kallsyms knows it.
     pub fn symbolize(&self, addr: u64) -> Option<String> {
-        let k = self.kallsyms()?;
-        k.symbolize(addr).map(|_| k.format_addr(addr))
+        self.session.symbolize(addr)
     }
 
     /// A guest-physical address for `target`: `0x...`/hex (physical), `v:0x...` (kernel

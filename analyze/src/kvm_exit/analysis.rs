@@ -651,10 +651,7 @@ fn fill_from_cpu(
     // The kernel symbol at RIP, for a Linux guest.
     if let (Some(session), CpuMode::Long64) = (session, m.mode) {
         if s.rip >= 0xffff_8000_0000_0000 {
-            let ks = session.symbols();
-            if let Some(ks) = ks.filter(|k| k.symbolize(s.rip).is_some()) {
-                r.symbol = Some(ks.format_addr(s.rip));
-            }
+            r.symbol = session.symbolize(s.rip);
         }
     }
 }

@@ -1,0 +1,60 @@
+//! `coroner modules`: the guest kernel's loaded modules from the dump alone.
+
+use std::fmt::Write as _;
+
+use coroner_analyze::{escape_control, ModuleList};
+
+use super::kernel;
+use super::output::{print_json, print_text};
+use crate::cli::ModulesArgs;
+use crate::exit::ExitClass;
+
+pub fn run(args: &ModulesArgs) -> anyhow::Result<ExitClass> {
+    let core = kernel::open(&args.dump.file)?;
+    let session = kernel::session(&core, args.kernel.ignore_vmcoreinfo);
+    kernel::view(&session)?;
+    let list = session.modules().map_err(|e| {
+        kernel::missing(
+            e,
+            format!("cannot list the modules of {}", args.dump.file.display()),
+        )
+    })?;
+    if args.format.json {
+        print_json(list)?;
+    } else {
+        print_text(&render(list))?;
+        for d in &list.diagnostics {
+            eprintln!("coroner: warning: {}", escape_control(d));
+        }
+    }
+    Ok(ExitClass::Ok)
+}
+
+fn render(list: &ModuleList) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<24} {:>8} {:>5} {:<10} {:<18} {:<6} {:>7}",
+        "NAME", "SIZE", "REFS", "STATE", "ADDRESS", "TAINTS", "SYMBOLS"
+    );
+    for m in &list.modules {
+        let _ = writeln!(
+            s,
+            "{:<24} {:>8} {:>5} {:<10} {:016x}   {:<6} {:>7}",
+            escape_control(&m.name),
+            m.size,
+            m.refcnt
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "-".into()),
+            escape_control(&m.state),
+            m.address,
+            escape_control(&m.taints),
+            m.symbol_count
+        );
+    }
+    let _ = writeln!(s, "\n{} modules", list.modules.len());
+    for h in &list.how {
+        let _ = writeln!(s, "  {}", escape_control(h));
+    }
+    s
+}
