@@ -117,3 +117,34 @@ fn x86_facts_live_in_one_module() {
         found.join("\n")
     );
 }
+
+/// `status` and `watch` both sit above the health, judging and state-file modules: neither
+/// reaches into the other.
+#[test]
+fn status_and_watch_do_not_reach_into_each_other() {
+    let status = offending(&["capture/src"], &["crate::watch"], |p, _| {
+        !p.ends_with("status.rs")
+    });
+    assert!(
+        status.is_empty(),
+        "status uses watch:\n{}",
+        status.join("\n")
+    );
+    let watch = offending(&["capture/src/watch"], &["crate::status"], |_, _| false);
+    assert!(watch.is_empty(), "watch uses status:\n{}", watch.join("\n"));
+    let lists = offending(
+        &["capture/src", "src"],
+        &[
+            "FROZEN_STATES",
+            "FAILURE_STATES",
+            "PAUSE_STATES",
+            "BUSY_STATES",
+        ],
+        |_, _| false,
+    );
+    assert!(
+        lists.is_empty(),
+        "run-state lists outside RunState:\n{}",
+        lists.join("\n")
+    );
+}

@@ -19,31 +19,9 @@ use crate::error::Error;
 use crate::head_source::HeadSource;
 use crate::local_process;
 use crate::qmp::Qmp;
+use crate::run_state::RunState;
 use crate::stream::{drain, DrainEnd, Drained};
 use coroner_record::{CaptureInfo, LogTail};
-
-/// Run states in which the guest is frozen and memory is stable.
-pub const FROZEN_STATES: &[&str] = &[
-    "paused",
-    "internal-error",
-    "guest-panicked",
-    "io-error",
-    "watchdog",
-    "shutdown",
-    "debug",
-    "suspended",
-    "prelaunch",
-    "postmigrate",
-];
-
-/// Run states in which qemu is in the middle of something a dump must not race.
-const BUSY_STATES: &[&str] = &[
-    "inmigrate",
-    "finish-migrate",
-    "save-vm",
-    "restore-vm",
-    "colo",
-];
 
 /// What to capture and how.
 #[derive(Clone, Debug)]
@@ -184,7 +162,7 @@ pub fn capture_with(
             });
         }
     }
-    if BUSY_STATES.contains(&state.as_str()) {
+    if RunState::parse(&state).is_busy() {
         return Err(CaptureError::Busy { state });
     }
     if let (Some(ram), Some(free)) = (info.ram_bytes, free_space(&opts.output)) {
@@ -195,12 +173,12 @@ pub fn capture_with(
         }
     }
     let mut state = state;
-    if let (false, Some(limit)) = (FROZEN_STATES.contains(&state.as_str()), opts.wait_frozen) {
+    if let (false, Some(limit)) = (RunState::parse(&state).is_frozen(), opts.wait_frozen) {
         state = wait_until_frozen(qmp, limit, interrupt)?;
         info.run_state_before = state.clone();
     }
     // The freeze decision: a frozen guest is never resumed, reset or modified.
-    if !FROZEN_STATES.contains(&state.as_str()) {
+    if !RunState::parse(&state).is_frozen() {
         if opts.stop {
             qmp.execute("stop", None)?;
             info.stopped_by_coroner = true;
@@ -280,7 +258,7 @@ fn wait_until_frozen(
     let deadline = Instant::now() + limit;
     loop {
         let state = qmp.run_state()?;
-        if FROZEN_STATES.contains(&state.as_str()) || Instant::now() >= deadline {
+        if RunState::parse(&state).is_frozen() || Instant::now() >= deadline {
             return Ok(state);
         }
         if interrupt.load(Ordering::Relaxed) {

@@ -19,23 +19,29 @@ mod capture;
 mod capture_error;
 mod error;
 mod event_queue;
+mod guest_match;
 mod head_source;
+mod health;
+mod judge;
 mod local_process;
 mod qmp;
 mod run_state;
+mod state_file;
 mod status;
 mod stream;
 mod watch;
 
 pub use address::QmpAddress;
-pub use capture::{capture, capture_with, CaptureOptions, Captured, FROZEN_STATES};
+pub use capture::{capture, capture_with, CaptureOptions, Captured};
 pub use capture_error::CaptureError;
 pub use coroner_record::{CaptureInfo, Event, LogTail, QemuVersion, Timings};
 pub use error::{Error, Result};
+pub use health::Health;
 pub use qmp::Qmp;
-pub use run_state::{FAILURE_STATES, PAUSE_STATES};
-pub use status::{status, Health, Status};
+pub use run_state::RunState;
+pub use state_file::{WatchState, STATE_DIR};
+pub use status::{status, Status};
 pub use watch::{
     safe_name, watch, LogLevel, Notice, NoticeKind, Triggers, WatchEnd, WatchOptions, WatchSink,
-    WatchState, DEFAULT_TRIGGERS, MEMORY_FAILURE, STATE_DIR,
+    DEFAULT_TRIGGERS, MEMORY_FAILURE,
 };

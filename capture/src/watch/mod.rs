@@ -7,7 +7,6 @@
 
 mod file_names;
 mod notice;
-mod state_file;
 mod triggers;
 
 use std::path::PathBuf;
@@ -17,15 +16,16 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use file_names::output_path;
 pub use file_names::safe_name;
 pub use notice::{Notice, NoticeKind};
-pub(crate) use state_file::read_state;
-pub use state_file::{WatchState, STATE_DIR};
 pub use triggers::{Triggers, DEFAULT_TRIGGERS, MEMORY_FAILURE};
 
 use crate::capture::{capture_with, unix_us, CaptureOptions};
 use crate::capture_error::CaptureError;
+use crate::health::Health;
+use crate::judge::{find_capture, judge};
 use crate::local_process;
 use crate::qmp::Qmp;
-use crate::status::{find_capture, judge, Health};
+use crate::run_state::RunState;
+use crate::state_file::WatchState;
 use crate::QmpAddress;
 use coroner_record::Event;
 
@@ -120,7 +120,7 @@ pub enum WatchEnd {
 pub fn watch(opts: &WatchOptions, stop: &AtomicBool, sink: &dyn WatchSink) -> WatchEnd {
     let end = watch_until_end(opts, stop, sink);
     // Nobody keeps the state any more.
-    let _ = std::fs::remove_file(state_file::state_path(&opts.dir, &opts.name));
+    let _ = std::fs::remove_file(crate::state_file::state_path(&opts.dir, &opts.name));
     end
 }
 
@@ -278,7 +278,7 @@ impl<'a> Session<'a> {
             watcher_pid: std::process::id(),
             updated_unix_us: n.time_unix_us,
         };
-        if let Err(e) = state_file::write_state(&self.opts.dir, &state) {
+        if let Err(e) = crate::state_file::write_state(&self.opts.dir, &state) {
             self.sink.log(
                 LogLevel::Warning,
                 &self.opts.name,
@@ -355,7 +355,7 @@ impl<'a> Session<'a> {
                     Err(e) => return end_of(e),
                 };
                 self.run_state = Some(state.clone());
-                if Health::of_run_state(&state) != Health::Running {
+                if Health::of_run_state(&RunState::parse(&state)) != Health::Running {
                     if !self.freeze_handled {
                         if let Some(end) = self.on_frozen(state, false) {
                             return end;
@@ -390,7 +390,9 @@ impl<'a> Session<'a> {
                 ""
             }
         );
-        let health = Health::of_run_state(self.run_state.as_deref().unwrap_or("running"));
+        let health = Health::of_run_state(&RunState::parse(
+            self.run_state.as_deref().unwrap_or("running"),
+        ));
         self.announce(NoticeKind::MemoryFailure, health, |n| {
             n.detail = detail;
             n.events = vec![e.clone()];

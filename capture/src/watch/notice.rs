@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::status::Health;
+use crate::health::Health;
 use coroner_record::Event;
 
 /// The kind of a notice (`event` in its JSON line).

@@ -1,7 +1,7 @@
 //! Which freezes `watch` captures: run states, and `memory-failure` (a guest that froze
 //! after qemu reported a host memory error to it).
 
-use crate::capture::FROZEN_STATES;
+use crate::run_state::RunState;
 
 /// The trigger names `--on` accepts besides the frozen run states.
 pub const MEMORY_FAILURE: &str = "memory-failure";
@@ -37,14 +37,14 @@ impl Triggers {
             let name = name.as_ref().trim();
             if name == MEMORY_FAILURE {
                 t.memory_failure = true;
-            } else if FROZEN_STATES.contains(&name) {
+            } else if RunState::parse(name).is_frozen() {
                 if !t.states.iter().any(|s| s == name) {
                     t.states.push(name.to_string());
                 }
             } else {
                 return Err(format!(
                     "unknown trigger {name:?}: use {MEMORY_FAILURE} or a frozen run state ({})",
-                    FROZEN_STATES.join(", ")
+                    RunState::frozen_names().join(", ")
                 ));
             }
         }
@@ -59,7 +59,8 @@ impl Triggers {
     pub fn reason(&self, state: &str, memory_failures_seen: bool) -> Option<String> {
         if self.states.iter().any(|s| s == state) {
             Some(state.to_string())
-        } else if self.memory_failure && memory_failures_seen && FROZEN_STATES.contains(&state) {
+        } else if self.memory_failure && memory_failures_seen && RunState::parse(state).is_frozen()
+        {
             Some(MEMORY_FAILURE.to_string())
         } else {
             None

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::status::Health;
+use crate::guest_match::same_guest;
+use crate::health::Health;
+use crate::QmpAddress;
 
 /// The state file's directory inside the capture directory.
 pub const STATE_DIR: &str = ".coroner-watch";
@@ -37,7 +39,7 @@ pub struct WatchState {
 /// Where the state of `guest` lives under `dir`.
 pub fn state_path(dir: &Path, guest: &str) -> PathBuf {
     dir.join(STATE_DIR)
-        .join(format!("{}.json", super::safe_name(guest)))
+        .join(format!("{}.json", crate::watch::safe_name(guest)))
 }
 
 /// Writes `state` atomically (a temporary file renamed over the old one), mode 0600.
@@ -55,15 +57,9 @@ pub fn write_state(dir: &Path, state: &WatchState) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The state a live watcher keeps for the monitor `qmp` in `dir`, if any.
-pub fn read_state(dir: &Path, qmp: &str) -> Option<WatchState> {
-    let same = |a: &str| {
-        a == qmp
-            || matches!(
-                (std::fs::canonicalize(a), std::fs::canonicalize(qmp)),
-                (Ok(x), Ok(y)) if x == y
-            )
-    };
+/// The state a live watcher keeps in `dir` for the monitor at `address`, if any.
+pub fn read_state(dir: &Path, address: &QmpAddress) -> Option<WatchState> {
+    let same = |a: &str| same_guest(a, None, address, None);
     std::fs::read_dir(dir.join(STATE_DIR))
         .ok()?
         .flatten()
@@ -99,14 +95,20 @@ mod tests {
             updated_unix_us: 1,
         };
         write_state(dir.path(), &s).unwrap();
-        assert_eq!(read_state(dir.path(), "/run/coroner/vm1.qmp"), None);
+        assert_eq!(
+            read_state(dir.path(), &QmpAddress::Unix("/run/coroner/vm1.qmp".into())),
+            None
+        );
         let raw = std::fs::read(state_path(dir.path(), "vm1")).unwrap();
         let back: WatchState = serde_json::from_slice(&raw).unwrap();
         assert_eq!(back, s);
         // This test binary is not a watcher either.
         s.watcher_pid = std::process::id();
         write_state(dir.path(), &s).unwrap();
-        assert_eq!(read_state(dir.path(), "/run/coroner/vm1.qmp"), None);
+        assert_eq!(
+            read_state(dir.path(), &QmpAddress::Unix("/run/coroner/vm1.qmp".into())),
+            None
+        );
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(state_path(dir.path(), "vm1"))
             .unwrap()
