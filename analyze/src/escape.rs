@@ -35,7 +35,7 @@ pub fn escape_control(s: &str) -> Cow<'_, str> {
 pub const SHORT_FIELD: usize = 512;
 
 /// A one-line field (a tool name, an origin, a reason) fit for a terminal: escaped like
-/// [`escape_control`] (newlines too), and cut at [`SHORT_FIELD`] bytes with a note of
+/// [`escape_control`] (newlines too), and cut at `SHORT_FIELD` (512) bytes with a note of
 /// how much was left out, so a hostile file cannot flood the screen or memory.
 pub fn escape_short(s: &str) -> String {
     let mut cut = s.len().min(SHORT_FIELD);

@@ -10,6 +10,7 @@ use ratatui::Frame;
 
 use crate::model::Model;
 use crate::pane::{Direction, Outcome, Pane};
+use crate::sanitize::sanitize;
 
 /// What the bottom line is collecting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,14 +322,6 @@ impl App {
             popup,
         );
     }
-}
-
-/// Text safe for one terminal line: control characters escaped, newlines shown as `\n`,
-/// tabs as a space.
-pub fn sanitize(s: &str) -> String {
-    coroner_analyze::escape_control(s)
-        .replace('\n', "\\n")
-        .replace('\t', " ")
 }
 
 #[cfg(test)]

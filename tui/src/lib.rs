@@ -18,13 +18,15 @@ mod hex_view;
 mod model;
 mod pane;
 mod panes;
+mod sanitize;
 mod terminal;
 #[cfg(test)]
 mod testutil;
 
-pub use app::{sanitize, App};
+pub use app::App;
 pub use hex_view::{HexView, ROW_BYTES};
 pub use model::Model;
 pub use pane::{Direction, Outcome, Pane};
 pub use panes::all_panes;
+pub use sanitize::sanitize;
 pub use terminal::{draw_rows, render_screens, run, Screen};

@@ -5,15 +5,16 @@
 use coroner_formats::{Core, PhysAddr, QemuCpuState, Segment};
 use serde::Serialize;
 
-use super::codes::{
-    decode_data, entry_failure, suberror, svm_exit_code, DecodedData, EntryFailure, Suberror,
-};
 use super::emulator::{kvm_emulator_support, EmulatorSupport};
+use super::entry_failure::{entry_failure, EntryFailure};
+use super::exit_data::{decode_data, DecodedData};
 use super::instruction::{disassemble, hex_bytes, listing, AddrRegs, Disassembly, MemOperand};
 use super::mtree::{owner, parse_mtree, FlatView, Owner};
 use super::pc_layout::{pc_owner, pc_range};
 use super::qemu_report::{parse_qemu_log, QemuReport, ReportKind};
 use super::regdump::RegDump;
+use super::suberror::{suberror, Suberror};
+use super::svm_exit::svm_exit_code;
 use crate::cpu_mode::{cpu_mode, CpuMode, Paging};
 use crate::kernel_view::Evidence;
 use crate::kmem::VirtAddr;

@@ -14,9 +14,9 @@ use ratatui::Frame;
 
 use coroner_analyze::{Finding, LogRecord};
 
-use crate::app::sanitize;
 use crate::model::Model;
 use crate::pane::{Direction, Outcome, Pane};
+use crate::sanitize::sanitize;
 
 /// Lines kept above a search hit or a jump target when it is scrolled into view.
 const CONTEXT: usize = 3;

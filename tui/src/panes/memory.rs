@@ -8,10 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::sanitize;
 use crate::hex_view::{HexView, ROW_BYTES};
 use crate::model::Model;
 use crate::pane::{Outcome, Pane};
+use crate::sanitize::sanitize;
 
 /// The keys of this pane.
 const HELP: &[(&str, &str)] = &[

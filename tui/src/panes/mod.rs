@@ -15,12 +15,12 @@ use crate::pane::Pane;
 /// Every pane, in tab order.
 pub fn all_panes(model: &Model<'_>) -> Vec<Box<dyn Pane>> {
     vec![
-        Box::new(overview::Overview::new(model)),
+        Box::new(overview::pane(model)),
         Box::new(log::Log::new(model)),
         Box::new(vcpus::Vcpus::new(model)),
-        Box::new(mce::Mce::new(model)),
-        Box::new(exit::Exit::new(model)),
+        Box::new(mce::pane(model)),
+        Box::new(exit::pane(model)),
         Box::new(memory::Memory::new(model)),
-        Box::new(events::Events::new(model)),
+        Box::new(events::pane(model)),
     ]
 }

@@ -1,21 +1,12 @@
 //! Overview: the verdict, guest and capture facts, and how each fact was obtained.
 
-use ratatui::crossterm::event::KeyEvent;
-use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::Frame;
 
-use super::text::TextView;
-use crate::app::sanitize;
+use super::text::TextPane;
 use crate::model::Model;
-use crate::pane::{Direction, Outcome, Pane};
+use crate::sanitize::sanitize;
 use coroner_analyze::escape_short;
-
-/// The overview pane.
-pub struct Overview {
-    view: TextView,
-}
 
 fn fact(name: &str, value: String) -> Line<'static> {
     Line::from(vec![
@@ -31,110 +22,92 @@ fn heading(text: &str) -> Line<'static> {
     )
 }
 
-impl Overview {
-    /// Built from the model's report and metadata.
-    pub fn new(model: &Model<'_>) -> Self {
-        let r = &model.report;
-        let mut l = vec![
-            Line::from(vec![
-                Span::styled("verdict       ", Style::default().fg(Color::Cyan)),
-                Span::styled(
-                    sanitize(&r.verdict),
-                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-                ),
-            ]),
-            Line::raw(""),
-            heading("guest"),
-        ];
-        if let Some(rel) = &r.release {
-            l.push(fact("kernel", rel.clone()));
-        }
-        l.push(fact("vCPUs", model.core().elf.vcpus.len().to_string()));
-        let ram: u64 = model.mem().ranges().iter().map(|x| x.len()).sum();
-        l.push(fact("memory", format!("{} MiB in the dump", ram >> 20)));
-        if let Some(k) = r.kaslr_offset {
-            l.push(fact("KASLR offset", format!("{k:#x}")));
-        }
-        if let Some(p) = r.phys_base {
-            l.push(fact("phys_base", format!("{p:#x}")));
-        }
-        for v in &r.vcpus {
+/// The Overview pane.
+/// Built from the model's report and metadata.
+pub fn pane(model: &Model<'_>) -> TextPane {
+    let r = &model.report;
+    let mut l = vec![
+        Line::from(vec![
+            Span::styled("verdict       ", Style::default().fg(Color::Cyan)),
+            Span::styled(
+                sanitize(&r.verdict),
+                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ),
+        ]),
+        Line::raw(""),
+        heading("guest"),
+    ];
+    if let Some(rel) = &r.release {
+        l.push(fact("kernel", rel.clone()));
+    }
+    l.push(fact("vCPUs", model.core().elf.vcpus.len().to_string()));
+    let ram: u64 = model.mem().ranges().iter().map(|x| x.len()).sum();
+    l.push(fact("memory", format!("{} MiB in the dump", ram >> 20)));
+    if let Some(k) = r.kaslr_offset {
+        l.push(fact("KASLR offset", format!("{k:#x}")));
+    }
+    if let Some(p) = r.phys_base {
+        l.push(fact("phys_base", format!("{p:#x}")));
+    }
+    for v in &r.vcpus {
+        l.push(fact(
+            &format!("vCPU {}", v.index),
+            format!("RIP {:#018x} {}", v.rip, v.symbol_text()),
+        ));
+    }
+    l.push(Line::raw(""));
+    l.push(heading("capture"));
+    l.push(fact("file", model.path.clone()));
+    l.push(fact("format", model.core().format.name().to_string()));
+    match &model.core().metadata {
+        Some(m) => {
             l.push(fact(
-                &format!("vCPU {}", v.index),
-                format!("RIP {:#018x} {}", v.rip, v.symbol_text()),
+                "complete",
+                if m.complete {
+                    "yes".to_string()
+                } else {
+                    format!(
+                        "NO: {}",
+                        escape_short(m.incomplete_reason.as_deref().unwrap_or("unknown"))
+                    )
+                },
             ));
-        }
-        l.push(Line::raw(""));
-        l.push(heading("capture"));
-        l.push(fact("file", model.path.clone()));
-        l.push(fact("format", model.core().format.name().to_string()));
-        match &model.core().metadata {
-            Some(m) => {
-                l.push(fact(
-                    "complete",
-                    if m.complete {
-                        "yes".to_string()
-                    } else {
-                        format!(
-                            "NO: {}",
-                            escape_short(m.incomplete_reason.as_deref().unwrap_or("unknown"))
-                        )
-                    },
-                ));
-                l.push(fact("written by", escape_short(&m.tool)));
-                l.push(fact(
-                    "created",
-                    coroner_analyze::format_rfc3339_seconds(m.created_unix),
-                ));
-                if !m.content_sha256.is_empty() {
-                    l.push(fact("sha256", escape_short(&m.content_sha256)));
-                }
-                if let Some(o) = &m.origin {
-                    l.push(fact("origin", escape_short(o)));
-                }
+            l.push(fact("written by", escape_short(&m.tool)));
+            l.push(fact(
+                "created",
+                coroner_analyze::format_rfc3339_seconds(m.created_unix),
+            ));
+            if !m.content_sha256.is_empty() {
+                l.push(fact("sha256", escape_short(&m.content_sha256)));
             }
-            None => l.push(fact("metadata", "none (a plain ELF dump)".into())),
+            if let Some(o) = &m.origin {
+                l.push(fact("origin", escape_short(o)));
+            }
         }
-        if let Some(c) = model.capture() {
-            l.push(fact(
-                "run state",
-                format!(
-                    "{} (after: {})",
-                    c.run_state_before,
-                    c.run_state_after.as_deref().unwrap_or("?")
-                ),
-            ));
-            l.push(fact("qemu", escape_short(&c.qemu_version.to_string())));
-            l.push(fact("method", c.method.clone()));
-        }
-        l.push(Line::raw(""));
-        l.push(heading("how each fact was obtained"));
-        for e in &r.evidence {
-            l.push(fact(&e.fact, format!("{} — {}", e.value, e.how)));
-        }
-        for p in r.problems.iter().chain(&r.log_diagnostics) {
-            l.push(Line::styled(
-                format!("note: {}", sanitize(p)),
-                Style::default().fg(Color::Yellow),
-            ));
-        }
-        Self {
-            view: TextView::new(l),
-        }
+        None => l.push(fact("metadata", "none (a plain ELF dump)".into())),
     }
-}
-
-impl Pane for Overview {
-    fn title(&self) -> &'static str {
-        "Overview"
+    if let Some(c) = model.capture() {
+        l.push(fact(
+            "run state",
+            format!(
+                "{} (after: {})",
+                c.run_state_before,
+                c.run_state_after.as_deref().unwrap_or("?")
+            ),
+        ));
+        l.push(fact("qemu", escape_short(&c.qemu_version.to_string())));
+        l.push(fact("method", c.method.clone()));
     }
-    fn render(&mut self, _model: &Model<'_>, frame: &mut Frame<'_>, area: Rect) {
-        self.view.render(frame, area, "overview");
+    l.push(Line::raw(""));
+    l.push(heading("how each fact was obtained"));
+    for e in &r.evidence {
+        l.push(fact(&e.fact, format!("{} — {}", e.value, e.how)));
     }
-    fn key(&mut self, _model: &Model<'_>, key: KeyEvent) -> Outcome {
-        self.view.key(key)
+    for p in r.problems.iter().chain(&r.log_diagnostics) {
+        l.push(Line::styled(
+            format!("note: {}", sanitize(p)),
+            Style::default().fg(Color::Yellow),
+        ));
     }
-    fn search(&mut self, _model: &Model<'_>, q: &str, dir: Direction) -> Outcome {
-        self.view.search(q, dir)
-    }
+    TextPane::new("Overview", "overview", l)
 }

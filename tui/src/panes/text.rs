@@ -8,7 +8,41 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::pane::{Direction, Outcome};
+use crate::model::Model;
+use crate::pane::{Direction, Outcome, Pane};
+
+/// A pane that only shows text: its title, the heading of its frame, and the text.
+pub struct TextPane {
+    title: &'static str,
+    heading: &'static str,
+    view: TextView,
+}
+
+impl TextPane {
+    /// A pane titled `title` showing `lines` under `heading`.
+    pub fn new(title: &'static str, heading: &'static str, lines: Vec<Line<'static>>) -> Self {
+        Self {
+            title,
+            heading,
+            view: TextView::new(lines),
+        }
+    }
+}
+
+impl Pane for TextPane {
+    fn title(&self) -> &'static str {
+        self.title
+    }
+    fn render(&mut self, _model: &Model<'_>, frame: &mut Frame<'_>, area: Rect) {
+        self.view.render(frame, area, self.heading);
+    }
+    fn key(&mut self, _model: &Model<'_>, key: KeyEvent) -> Outcome {
+        self.view.key(key)
+    }
+    fn search(&mut self, _model: &Model<'_>, q: &str, dir: Direction) -> Outcome {
+        self.view.search(q, dir)
+    }
+}
 
 /// Lines, a scroll position and the last search hit.
 #[derive(Default)]

@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::sanitize;
+use crate::sanitize::sanitize;
 use coroner_analyze::VcpuContext;
 
 use crate::model::Model;

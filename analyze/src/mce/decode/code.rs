@@ -11,7 +11,7 @@ use serde::Serialize;
 pub struct ErrorCode {
     /// MCACOD as recorded, bit 12 included.
     pub mcacod: u16,
-    /// The model-specific error code, MCi_STATUS bits 31:16 (0 from [`decode_mcacod`]).
+    /// The model-specific error code, MCi_STATUS bits 31:16 (0 from the code decoder).
     pub mscod: u16,
     /// The code's class: "no error", "unclassified", "microcode ROM parity", "external", "FRC",
     /// "internal parity", "SMM handler code access violation", "internal timer",
