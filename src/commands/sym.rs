@@ -22,6 +22,28 @@ struct Answer {
 }
 
 impl Answer {
+    /// `query` answered: symbol `name` (`size` bytes, nm type `kind`, of `module`)
+    /// holds `address` at `offset`.
+    fn found(
+        query: &str,
+        address: u64,
+        offset: u64,
+        name: &str,
+        size: u64,
+        kind: char,
+        module: Option<&str>,
+    ) -> Self {
+        Answer {
+            query: query.into(),
+            address: Some(address),
+            symbol: Some(name.into()),
+            offset: Some(offset),
+            size: Some(size),
+            kind: Some(kind),
+            module: module.map(String::from),
+        }
+    }
+
     fn none(query: &str, address: Option<u64>) -> Self {
         Answer {
             query: query.into(),
@@ -68,48 +90,20 @@ pub fn run(args: &SymArgs) -> anyhow::Result<ExitClass> {
         let modules = || session.modules().ok();
         let a = match parse_addr(q) {
             Some(addr) => match ks.symbolize(addr) {
-                Some((s, off)) => Answer {
-                    query: q.clone(),
-                    address: Some(addr),
-                    symbol: Some(s.name.clone()),
-                    offset: Some(off),
-                    size: Some(s.size),
-                    kind: Some(s.kind),
-                    module: None,
-                },
+                Some((s, off)) => Answer::found(q, addr, off, &s.name, s.size, s.kind, None),
                 None => match modules().and_then(|m| m.symbolize(addr)) {
-                    Some((s, off, m)) => Answer {
-                        query: q.clone(),
-                        address: Some(addr),
-                        symbol: Some(s.name.clone()),
-                        offset: Some(off),
-                        size: Some(s.size),
-                        kind: Some(s.kind),
-                        module: Some(m.name.clone()),
-                    },
+                    Some((s, off, m)) => {
+                        Answer::found(q, addr, off, &s.name, s.size, s.kind, Some(&m.name))
+                    }
                     None => Answer::none(q, Some(addr)),
                 },
             },
             None => match ks.lookup(q) {
-                Some(s) => Answer {
-                    query: q.clone(),
-                    address: Some(s.addr),
-                    symbol: Some(s.name.clone()),
-                    offset: Some(0),
-                    size: Some(s.size),
-                    kind: Some(s.kind),
-                    module: None,
-                },
+                Some(s) => Answer::found(q, s.addr, 0, &s.name, s.size, s.kind, None),
                 None => match modules().and_then(|m| m.lookup(q)) {
-                    Some((s, m)) => Answer {
-                        query: q.clone(),
-                        address: Some(s.addr),
-                        symbol: Some(s.name.clone()),
-                        offset: Some(0),
-                        size: Some(s.size),
-                        kind: Some(s.kind),
-                        module: Some(m.name.clone()),
-                    },
+                    Some((s, m)) => {
+                        Answer::found(q, s.addr, 0, &s.name, s.size, s.kind, Some(&m.name))
+                    }
                     None => Answer::none(q, None),
                 },
             },
