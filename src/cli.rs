@@ -105,6 +105,21 @@ The module list and the layout of struct module come from guest memory: the `mod
 list head from kallsyms, the layout from the kernel's BTF (CONFIG_DEBUG_INFO_BTF, as
 distribution kernels have). Without them the command says what is missing and exits 7.")]
     Modules(ModulesArgs),
+    /// List the guest kernel's tasks, as crash's ps does.
+    #[command(after_help = "\
+Examples:
+  coroner ps vm1.core.zst
+  coroner ps vm1.core.zst --state D          # tasks in uninterruptible sleep
+  coroner ps vm1.core.zst --pid 1 --pid 42
+  coroner ps vm1.core.zst --json | jq '.current'
+
+Columns: PID, PPID, the CPU it last ran on, the state as ps prints it (R running, S
+sleeping, D disk sleep, T stopped, t traced, Z zombie, X dead, P parked, I idle), how long
+ago it last got a CPU, and the command; `>` marks the task each CPU runs now, kernel
+threads are in [brackets]. The lists come from init_task and each process's threads,
+with struct task_struct's layout from the kernel's BTF; without BTF the command says what
+is missing and exits 7.")]
+    Ps(PsArgs),
     /// Why did the guest die: the verdict, then how each fact was obtained.
     #[command(after_help = "\
 Examples:
@@ -405,6 +420,23 @@ pub struct DmesgArgs {
 pub struct ModulesArgs {
     #[command(flatten)]
     pub dump: DumpArg,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub format: JsonArg,
+}
+
+/// `coroner ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    #[command(flatten)]
+    pub dump: DumpArg,
+    /// Only tasks in these states (letters as ps prints them, e.g. D or RD).
+    #[arg(long, value_name = "LETTERS")]
+    pub state: Option<String>,
+    /// Only this pid (repeatable).
+    #[arg(long, value_name = "PID")]
+    pub pid: Vec<i32>,
     #[command(flatten)]
     pub kernel: KernelArgs,
     #[command(flatten)]

@@ -329,3 +329,115 @@ fn nokaslr_and_five_level_paging() {
         &coroner(dir.path(), &["dmesg", "vm.core.zst"]).stdout(),
     );
 }
+
+/// `coroner ps` against the guest's own `/proc/PID/stat`, printed by the kit's init just
+/// before the freeze: every task it printed is listed with the same parent and command,
+/// and the tasks in known states (a stopped sleep, a zombie, a busy loop) have the state
+/// letters `ps` prints; each CPU's running task is named. With and without VMCOREINFO.
+#[test]
+fn ps_lists_the_tasks_the_guest_saw() {
+    if !kit::available_or_skip("ps_lists_the_tasks_the_guest_saw") {
+        return;
+    }
+    let (guest, dir) = captured(
+        GuestOptions {
+            append: "coroner.tasks=1".into(),
+            ..GuestOptions::default()
+        },
+        Scenario::Stop,
+    );
+    let serial = guest.serial_log();
+    drop(guest);
+    // pid -> (comm, state, ppid), from "pid (comm) S ppid ...".
+    let truth: std::collections::BTreeMap<i64, (String, String, i64)> = serial
+        .lines()
+        .filter_map(|l| {
+            l.trim_end_matches('\r')
+                .strip_prefix("coroner-kit: proc-stat ")
+        })
+        .filter_map(|l| {
+            let open = l.find(" (")?;
+            let close = l.rfind(") ")?;
+            let rest: Vec<&str> = l[close + 2..].split_whitespace().collect();
+            Some((
+                l[..open].parse().ok()?,
+                (
+                    l[open + 2..close].to_string(),
+                    rest.first()?.to_string(),
+                    rest.get(1)?.parse().ok()?,
+                ),
+            ))
+        })
+        .collect();
+    assert!(
+        truth.len() > 20,
+        "the kit printed no /proc/PID/stat:\n{serial}"
+    );
+    let known = |what: &str| -> i64 {
+        serial
+            .lines()
+            .find_map(|l| {
+                l.trim_end_matches('\r')
+                    .strip_prefix(&format!("coroner-kit: task {what} "))
+            })
+            .unwrap_or_else(|| panic!("no {what} task in:\n{serial}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (stopped, zombie_parent, busy) = (known("stopped"), known("zombie-parent"), known("busy"));
+    for extra in [&[][..], &["--ignore-vmcoreinfo"][..]] {
+        let mut args = vec!["ps", "vm.core.zst", "--json"];
+        args.extend_from_slice(extra);
+        let r = coroner(dir.path(), &args);
+        r.expect_code(0);
+        let j = r.json();
+        let tasks = j["tasks"].as_array().unwrap();
+        let by_pid: std::collections::BTreeMap<i64, &serde_json::Value> = tasks
+            .iter()
+            .map(|t| (t["pid"].as_i64().unwrap(), t))
+            .collect();
+        // Every process the guest printed (a few short-lived ones may have exited since).
+        let missing: Vec<&i64> = truth.keys().filter(|p| !by_pid.contains_key(p)).collect();
+        assert!(
+            missing.len() * 10 < truth.len(),
+            "{} of {} guest tasks missing: {missing:?}",
+            missing.len(),
+            truth.len()
+        );
+        for (pid, (comm, _, ppid)) in &truth {
+            let Some(t) = by_pid.get(pid) else { continue };
+            // /proc shows a workqueue worker's current work after its name
+            // (`kworker/0:0-events`) and a kernel thread's full name, which `comm` holds
+            // cut to 15 bytes.
+            let got = t["comm"].as_str().unwrap();
+            let longer =
+                comm.starts_with(got) && (got.len() == 15 || comm[got.len()..].starts_with('-'));
+            assert!(got == comm || longer, "pid {pid}: {got} vs {comm}");
+            assert_eq!(t["ppid"].as_i64().unwrap(), *ppid, "pid {pid} {comm}");
+        }
+        let state = |pid: i64| by_pid[&pid]["state"].as_str().unwrap().to_string();
+        assert_eq!(state(stopped), "T");
+        assert_eq!(state(busy), "R");
+        assert_eq!(state(zombie_parent), "S");
+        let zombie = tasks
+            .iter()
+            .find(|t| t["ppid"].as_i64() == Some(zombie_parent))
+            .expect("the zombie child");
+        assert_eq!(zombie["state"], "Z", "{zombie}");
+        assert_eq!(truth[&1].0, by_pid[&1]["comm"].as_str().unwrap());
+        assert!(by_pid[&2]["kernel_thread"].as_bool().unwrap(), "kthreadd");
+        // Each vCPU's running task is named.
+        let current = j["current"].as_array().unwrap();
+        assert_eq!(current.len(), 2, "{current:?}");
+        assert!(current.iter().all(|c| c["comm"].is_string()), "{current:?}");
+    }
+    // analyze counts the states and names the task of each vCPU.
+    let a = analyze_json(&dir);
+    assert_eq!(a["tasks"]["by_state"]["T"], 1, "{:#}", a["tasks"]);
+    assert!(a["vcpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["task"].is_string()));
+}

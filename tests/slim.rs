@@ -68,6 +68,7 @@ fn slim_capture_answers_like_the_full_one() {
         &["dmesg"],
         &["mce"],
         &["modules"],
+        &["ps"],
         &["sym", "panic", "sysrq_handle_crash", "init_uts_ns"],
     ] {
         same_answer(&dir, args, "full.core.zst", "slim.core.zst");

@@ -30,6 +30,7 @@ mod panic_cpu;
 mod printk;
 mod report;
 mod session;
+mod tasks;
 mod time;
 mod triage;
 mod vcpu_context;
@@ -58,8 +59,9 @@ pub use printk::{
     format_dmesg, read_kernel_log, BadLevel, FormatOptions, KernelLog, LogError, LogKind,
     LogLevels, LogRecord,
 };
-pub use report::{Report, VcpuAt};
+pub use report::{Report, TasksSummary, VcpuAt};
 pub use session::{exit_from_log, FoundKallsyms, Session, SessionOptions, Unavailable};
+pub use tasks::{Current, Task, TaskList, TasksError};
 pub use time::{format_rfc3339_micros, format_rfc3339_seconds};
 pub use triage::{triage, CallTrace, Finding, Triage};
 pub use vcpu_context::VcpuContext;

@@ -254,6 +254,7 @@ mod tests {
             rip: 0,
             symbol: Some(symbol.into()),
             no_symbol: None,
+            task: None,
         };
         let vcpus = [
             at(0, "stop_this_cpu+0x6b/0xb0"),

@@ -4,10 +4,13 @@
 use serde::Serialize;
 
 use crate::kernel_view::{Evidence, KernelView};
+use std::collections::BTreeMap;
+
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
 use crate::panic_cpu::{panic_cpu, PanicCpu};
 use crate::session::{Session, Unavailable, MODULES_START};
+use crate::tasks::{Current, Task};
 use crate::triage::{triage, Triage};
 
 /// Where a vCPU was stopped.
@@ -24,7 +27,26 @@ pub struct VcpuAt {
     /// `no-kallsyms` (the table was not found) or `not-in-kallsyms`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_symbol: Option<&'static str>,
+    /// The task it runs (`PID COMM`), when the task list is readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
+
+/// The kernel's tasks in brief, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct TasksSummary {
+    /// Tasks listed.
+    pub count: usize,
+    /// Tasks by state letter.
+    pub by_state: BTreeMap<char, usize>,
+    /// The task that panicked (the one the panic CPU runs), when the guest panicked.
+    pub panicked: Option<Current>,
+    /// Tasks in uninterruptible sleep (`D`, the first 50): what a hung guest waits on.
+    pub uninterruptible: Vec<Task>,
+}
+
+/// `D` tasks listed at most in the report.
+const MAX_D_TASKS: usize = 50;
 
 impl Report {
     /// The vCPU whose registers to show: the one KVM's error report names, else the one
@@ -88,6 +110,8 @@ pub struct Report {
     pub machine_check: Option<MceReport>,
     /// The KVM exit-reason analysis, when qemu's log has a KVM error report.
     pub kvm_exit: Option<ExitReport>,
+    /// The kernel's tasks in brief, when BTF lays them out.
+    pub tasks: Option<TasksSummary>,
 }
 
 /// The report of the dump of session `s` (see [`Session::report`]).
@@ -112,6 +136,7 @@ pub(crate) fn report(s: &Session<'_>) -> Report {
         events: capture.map(|c| c.event_names()).unwrap_or_default(),
         machine_check: None,
         kvm_exit: None,
+        tasks: None,
     };
     r.verdict = match s.view() {
         Ok(view) => fill_from_view(&mut r, s, view),
@@ -191,11 +216,35 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
             Err(Unavailable::NoKernel(_)) => {}
         }
     }
+    // The tasks, when BTF lays them out: who runs where, and who is stuck.
+    let tasks = match s.tasks() {
+        Ok(t) => {
+            r.evidence.push(Evidence {
+                fact: "tasks".into(),
+                value: format!("{} tasks", t.tasks.len()),
+                how: t.how.join("; "),
+            });
+            r.log_diagnostics
+                .extend(t.diagnostics.iter().map(|d| format!("tasks: {d}")));
+            Some(t)
+        }
+        Err(Unavailable::Failed(e)) => {
+            r.problems.push(format!("tasks: {e}"));
+            None
+        }
+        Err(Unavailable::NoKernel(_)) => None,
+    };
+    let current = |pos: usize| {
+        tasks
+            .and_then(|t| t.current.iter().find(|c| c.cpu == pos))
+            .filter(|c| c.pid.is_some())
+    };
     r.vcpus = core
         .elf
         .vcpus
         .iter()
-        .filter_map(|v| {
+        .enumerate()
+        .filter_map(|(pos, v)| {
             let rip = v.qemu.as_ref()?.rip;
             let symbol = s.symbolize(rip);
             let no_symbol = match (&symbol, &kallsyms) {
@@ -210,6 +259,13 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
                 rip,
                 symbol,
                 no_symbol,
+                task: current(pos).map(|c| {
+                    format!(
+                        "{} {}",
+                        c.pid.unwrap_or(-1),
+                        c.comm.as_deref().unwrap_or("?")
+                    )
+                }),
             })
         })
         .collect();
@@ -219,7 +275,7 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
     if !mce.records.is_empty() || !mce.host.events.is_empty() || mce.rendezvous.is_some() {
         r.machine_check = Some(mce);
     }
-    match s.kernel_log() {
+    let verdict = match s.kernel_log() {
         Ok(log) => {
             r.log_records = log.records.len();
             r.log_located = Some(log.located.clone());
@@ -250,5 +306,28 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
             r.problems.push(format!("kernel log: {e}"));
             "kernel log unreadable".into()
         }
-    }
+    };
+    r.tasks = tasks.map(|t| {
+        let mut by_state = BTreeMap::new();
+        for task in &t.tasks {
+            *by_state.entry(task.state).or_default() += 1;
+        }
+        TasksSummary {
+            count: t.tasks.len(),
+            by_state,
+            panicked: r
+                .panic_cpu
+                .as_ref()
+                .and_then(|p| t.current.iter().find(|c| c.cpu == p.cpu))
+                .cloned(),
+            uninterruptible: t
+                .tasks
+                .iter()
+                .filter(|x| x.state == 'D')
+                .take(MAX_D_TASKS)
+                .cloned()
+                .collect(),
+        }
+    });
+    verdict
 }

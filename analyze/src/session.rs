@@ -19,6 +19,7 @@ use crate::mce::{analyze_mce, MceReport};
 use crate::modules::{read_modules, ModuleList, ModulesError};
 use crate::printk::{KernelLog, LogError};
 use crate::report::{report, Report};
+use crate::tasks::{read_tasks, TaskList, TasksError};
 use crate::vcpu_context::{vcpu_context, VcpuContext};
 
 /// Start of the x86_64 module mapping area: addresses below it are not module code.
@@ -71,6 +72,7 @@ pub struct Session<'a> {
     log: OnceCell<Result<KernelLog, LogError>>,
     btf: OnceCell<Result<FoundBtf, BtfError>>,
     modules: OnceCell<Result<ModuleList, ModulesError>>,
+    tasks: OnceCell<Result<TaskList, TasksError>>,
 }
 
 impl<'a> Session<'a> {
@@ -85,6 +87,7 @@ impl<'a> Session<'a> {
             log: OnceCell::new(),
             btf: OnceCell::new(),
             modules: OnceCell::new(),
+            tasks: OnceCell::new(),
         }
     }
 
@@ -181,6 +184,21 @@ impl<'a> Session<'a> {
                     .map_err(|e| ModulesError::NoKallsyms(e.to_string()))?;
                 let btf = self.btf().map_err(|e| ModulesError::NoBtf(e.to_string()))?;
                 read_modules(view, &btf.btf, &ks.table)
+            })
+            .as_ref()
+            .map_err(Unavailable::Failed)
+    }
+
+    /// The tasks and the task of each CPU (read on first use; needs kallsyms and BTF).
+    pub fn tasks(&self) -> Result<&TaskList, Unavailable<'_, TasksError>> {
+        let view = self.view().map_err(Unavailable::NoKernel)?;
+        self.tasks
+            .get_or_init(|| {
+                let ks = self
+                    .kallsyms()
+                    .map_err(|e| TasksError::NoKallsyms(e.to_string()))?;
+                let btf = self.btf().map_err(|e| TasksError::NoBtf(e.to_string()))?;
+                read_tasks(view, &btf.btf, &ks.table, self.core.elf.vcpus.len())
             })
             .as_ref()
             .map_err(Unavailable::Failed)

@@ -30,14 +30,45 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
     for v in &report.vcpus {
         let _ = writeln!(
             s,
-            "vCPU {:<6} RIP {:016x} {}",
+            "vCPU {:<6} RIP {:016x} {}{}",
             v.index,
             v.rip,
-            escape_control(&v.symbol_text())
+            escape_control(&v.symbol_text()),
+            v.task
+                .as_ref()
+                .map(|t| format!("  (task {})", escape_control(t)))
+                .unwrap_or_default()
         );
     }
     if let Some(p) = &report.panic_cpu {
         let _ = writeln!(s, "panic CPU   {} ({})", p.cpu, escape_control(&p.how));
+    }
+    if let Some(t) = &report.tasks {
+        let states: Vec<String> = t
+            .by_state
+            .iter()
+            .map(|(st, n)| format!("{n} {st}"))
+            .collect();
+        let _ = writeln!(s, "tasks       {} ({})", t.count, states.join(", "));
+        if let Some(p) = &t.panicked {
+            let _ = writeln!(
+                s,
+                "panicked in task {} {}",
+                p.pid.unwrap_or(-1),
+                escape_control(p.comm.as_deref().unwrap_or("?"))
+            );
+        }
+        for d in &t.uninterruptible {
+            let _ = writeln!(
+                s,
+                "  D {:>7} {} (last ran {} ago)",
+                d.pid,
+                escape_control(&d.comm),
+                d.last_ran_ns_ago
+                    .map(|n| format!("{:.1} s", n as f64 / 1e9))
+                    .unwrap_or_else(|| "?".into())
+            );
+        }
     }
     if let Some(m) = &report.machine_check {
         let _ = writeln!(s, "\nmachine check  {}", escape_control(&m.verdict));

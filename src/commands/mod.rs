@@ -14,6 +14,7 @@ mod man;
 mod mce;
 mod modules;
 mod output;
+mod ps;
 mod qemu_log;
 mod report;
 mod slim;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Sym(args) => sym::run(&args),
         Command::Modules(args) => modules::run(&args),
+        Command::Ps(args) => ps::run(&args),
         Command::Mce(args) => mce::run(&args),
         Command::Exit(args) => exit_reason::run(&args),
         Command::Tui(args) => tui::run(&args),

@@ -1,0 +1,380 @@
+//! The kernel's tasks, as crash's `ps` lists them, from guest memory: the process list
+//! from `init_task` and each group's threads, with `struct task_struct`'s layout from BTF;
+//! and the task each CPU runs now (per-CPU `current_task`, `pcpu_hot.current_task` or
+//! `runqueues.curr`, whichever the kernel has).
+
+mod layout;
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::btf::Btf;
+use crate::kallsyms::Kallsyms;
+use crate::kmem::{KernelMem, VirtAddr};
+pub use layout::TaskLayout;
+
+/// Tasks read at most (a list that never returns to its head is cut here).
+const MAX_TASKS: usize = 1 << 20;
+
+/// Threads of one group read at most.
+const MAX_THREADS: usize = 1 << 16;
+
+/// `PF_KTHREAD`: a kernel thread.
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// `TASK_REPORT`: the state bits `ps` reports (running, interruptible, uninterruptible,
+/// stopped, traced, dead, zombie, parked).
+const TASK_REPORT: u32 = 0x7f;
+
+/// `TASK_IDLE` = `TASK_UNINTERRUPTIBLE | TASK_NOLOAD`: reported as `I`.
+const TASK_IDLE: u32 = 0x402;
+
+/// The kernel's `task_state_array` letters, by the highest reported bit.
+const STATE_LETTERS: [char; 9] = ['R', 'S', 'D', 'T', 't', 'X', 'Z', 'P', 'I'];
+
+/// One task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Task {
+    /// Process id (the thread's).
+    pub pid: i32,
+    /// Thread-group id (the process's).
+    pub tgid: i32,
+    /// The parent process's id.
+    pub ppid: i32,
+    /// Command name.
+    pub comm: String,
+    /// State letter as `ps` prints it: R, S, D, T, t, X, Z, P, I.
+    pub state: char,
+    /// A kernel thread.
+    pub kernel_thread: bool,
+    /// The CPU it last ran on.
+    pub cpu: Option<u32>,
+    /// It runs on a CPU now (`on_cpu`).
+    pub on_cpu: bool,
+    /// Nanoseconds since it last got a CPU, against its CPU's run-queue clock (when the
+    /// kernel keeps both: `CONFIG_SCHED_INFO`).
+    pub last_ran_ns_ago: Option<u64>,
+    /// Where its `task_struct` is.
+    #[serde(with = "coroner_formats::hex")]
+    pub task: u64,
+}
+
+/// The task a CPU runs now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Current {
+    /// The CPU (the vCPU's index).
+    pub cpu: usize,
+    /// Its task.
+    #[serde(with = "coroner_formats::hex")]
+    pub task: u64,
+    /// Its pid and command, when read.
+    pub pid: Option<i32>,
+    /// See `pid`.
+    pub comm: Option<String>,
+}
+
+/// The tasks of a kernel and how they were read.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TaskList {
+    /// Every task, processes in list order, each followed by its other threads.
+    pub tasks: Vec<Task>,
+    /// The task running on each CPU.
+    pub current: Vec<Current>,
+    /// How the lists and layouts were found.
+    pub how: Vec<String>,
+    /// What was cut short or unreadable.
+    pub diagnostics: Vec<String>,
+}
+
+/// Why the tasks could not be listed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TasksError {
+    /// No kallsyms table.
+    #[error("no kallsyms: {0}")]
+    NoKallsyms(String),
+    /// No BTF to lay out `struct task_struct` with.
+    #[error("{0}")]
+    NoBtf(String),
+    /// kallsyms lacks `init_task` (a kernel without `CONFIG_KALLSYMS_ALL`).
+    #[error("kallsyms has no init_task (a kernel without CONFIG_KALLSYMS_ALL)")]
+    NoInitTask,
+    /// BTF does not describe `struct task_struct` as needed.
+    #[error("the layout of struct task_struct: {0}")]
+    Layout(String),
+}
+
+/// The letter `ps` prints for `state` and `exit_state` (the kernel's
+/// `__task_state_index`).
+pub fn state_letter(state: u32, exit_state: u32) -> char {
+    if state & TASK_IDLE == TASK_IDLE {
+        return 'I';
+    }
+    let reported = (state | exit_state) & TASK_REPORT;
+    let index = (u32::BITS - reported.leading_zeros()) as usize;
+    STATE_LETTERS.get(index).copied().unwrap_or('?')
+}
+
+/// Reads the tasks and the task of each of `cpus` CPUs.
+pub fn read_tasks(
+    mem: &dyn KernelMem,
+    btf: &Btf,
+    kallsyms: &Kallsyms,
+    cpus: usize,
+) -> Result<TaskList, TasksError> {
+    let init = kallsyms
+        .lookup("init_task")
+        .map(|s| s.addr)
+        .ok_or(TasksError::NoInitTask)?;
+    let l = TaskLayout::from_btf(btf).map_err(|e| TasksError::Layout(e.to_string()))?;
+    let mut list = TaskList {
+        how: vec![
+            format!("the process list from init_task at {init:#x} (kallsyms), each group's threads from signal->thread_head"),
+            l.describe(),
+        ],
+        ..TaskList::default()
+    };
+    let offsets = per_cpu_offsets(mem, kallsyms, cpus);
+    let clocks: Vec<Option<u64>> = (0..cpus)
+        .map(|c| {
+            let rq = per_cpu_addr(kallsyms, "runqueues", offsets.get(c).copied().flatten())?;
+            mem.read_u64(VirtAddr(rq + l.rq_clock?)).ok()
+        })
+        .collect();
+    let reader = Reader {
+        mem,
+        l: &l,
+        clocks: &clocks,
+    };
+    // The process list: init_task, then every leader linked through `tasks`.
+    let mut seen = HashSet::new();
+    let mut leader = init;
+    loop {
+        if list.tasks.len() >= MAX_TASKS || !seen.insert(leader) {
+            list.diagnostics.push(format!(
+                "the process list does not return to init_task (a loop or more than {MAX_TASKS} tasks at {leader:#x}): cut there"
+            ));
+            break;
+        }
+        match reader.task(leader) {
+            Ok(t) => list.tasks.push(t),
+            Err(e) => {
+                list.diagnostics.push(format!(
+                    "task_struct at {leader:#x}: {e}; the list is cut there"
+                ));
+                break;
+            }
+        }
+        reader.threads(leader, &mut seen, &mut list);
+        let next = match mem.read_u64(VirtAddr(leader + l.tasks)) {
+            Ok(n) => n.wrapping_sub(l.tasks),
+            Err(e) => {
+                list.diagnostics.push(format!(
+                    "the tasks link of {leader:#x}: {e}; the list is cut there"
+                ));
+                break;
+            }
+        };
+        if next == init {
+            break;
+        }
+        leader = next;
+    }
+    list.current = current_tasks(mem, kallsyms, &l, &offsets, &reader, &mut list.how);
+    Ok(list)
+}
+
+/// Reads tasks with one layout.
+struct Reader<'a> {
+    mem: &'a dyn KernelMem,
+    l: &'a TaskLayout,
+    clocks: &'a [Option<u64>],
+}
+
+impl Reader<'_> {
+    fn task(&self, t: u64) -> Result<Task, String> {
+        let m = self.mem;
+        let l = self.l;
+        let at = |off: u64| VirtAddr(t.wrapping_add(off));
+        let u32_at = |off: u64| m.read_u32(at(off)).map_err(|e| e.to_string());
+        let u64_at = |off: u64| m.read_u64(at(off)).map_err(|e| e.to_string());
+        let comm = m
+            .read_vec(at(l.comm), l.comm_len, 64)
+            .map_err(|e| format!("comm: {e}"))?;
+        let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+        let state = if l.state_size == 8 {
+            u64_at(l.state)? as u32
+        } else {
+            u32_at(l.state)?
+        };
+        let exit_state = u32_at(l.exit_state)?;
+        let parent = u64_at(l.real_parent)?;
+        let ppid = if parent == t {
+            0
+        } else {
+            m.read_u32(VirtAddr(parent.wrapping_add(l.tgid)))
+                .map(|v| v as i32)
+                .unwrap_or(-1)
+        };
+        let cpu = l.cpu.and_then(|o| u32_at(o).ok());
+        let last_ran_ns_ago = match (l.last_arrival, cpu) {
+            (Some(o), Some(c)) => {
+                let arrival = u64_at(o).ok();
+                let clock = self.clocks.get(c as usize).copied().flatten();
+                match (arrival, clock) {
+                    (Some(a), Some(k)) if a > 0 && k >= a => Some(k - a),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(Task {
+            pid: u32_at(l.pid)? as i32,
+            tgid: u32_at(l.tgid)? as i32,
+            ppid,
+            comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+            state: state_letter(state, exit_state),
+            kernel_thread: u32_at(l.flags)? & PF_KTHREAD != 0,
+            cpu,
+            on_cpu: l
+                .on_cpu
+                .and_then(|o| u32_at(o).ok())
+                .is_some_and(|v| v != 0),
+            last_ran_ns_ago,
+            task: t,
+        })
+    }
+
+    /// The threads of `leader`'s group other than `leader`, appended to `list`.
+    fn threads(&self, leader: u64, seen: &mut HashSet<u64>, list: &mut TaskList) {
+        let (Some(head_off), Some(node)) = (self.l.thread_head, self.l.thread_node) else {
+            return;
+        };
+        let Ok(signal) = self.mem.read_u64(VirtAddr(leader + self.l.signal)) else {
+            return;
+        };
+        let head = signal.wrapping_add(head_off);
+        let mut link = match self.mem.read_u64(VirtAddr(head)) {
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        let mut n = 0;
+        while link != head {
+            n += 1;
+            let t = link.wrapping_sub(node);
+            if n > MAX_THREADS || list.tasks.len() >= MAX_TASKS {
+                list.diagnostics.push(format!(
+                    "the threads of {leader:#x} do not end (more than {MAX_THREADS}): cut there"
+                ));
+                return;
+            }
+            if t != leader {
+                if !seen.insert(t) {
+                    list.diagnostics.push(format!(
+                        "the threads of {leader:#x} loop at {t:#x}: cut there"
+                    ));
+                    return;
+                }
+                match self.task(t) {
+                    Ok(task) => list.tasks.push(task),
+                    Err(e) => {
+                        list.diagnostics.push(format!(
+                            "thread at {t:#x} of {leader:#x}: {e}; its group is cut there"
+                        ));
+                        return;
+                    }
+                }
+            }
+            link = match self.mem.read_u64(VirtAddr(link)) {
+                Ok(x) => x,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+/// `__per_cpu_offset[cpu]` for each CPU.
+fn per_cpu_offsets(mem: &dyn KernelMem, ks: &Kallsyms, cpus: usize) -> Vec<Option<u64>> {
+    let Some(base) = ks.lookup("__per_cpu_offset").map(|s| s.addr) else {
+        return vec![None; cpus];
+    };
+    (0..cpus)
+        .map(|c| mem.read_u64(VirtAddr(base + 8 * c as u64)).ok())
+        .collect()
+}
+
+/// The address of per-CPU variable `name` for a CPU whose offset is `offset`: the
+/// symbol's value plus the offset (absolute per-CPU symbols through 6.14, addresses
+/// since; the sum is the same).
+fn per_cpu_addr(ks: &Kallsyms, name: &str, offset: Option<u64>) -> Option<u64> {
+    Some(ks.lookup(name)?.addr.wrapping_add(offset?))
+}
+
+/// The task each CPU runs: per-CPU `current_task` (< 6.2 and 6.15+),
+/// `pcpu_hot.current_task` (6.2 to 6.14), else `runqueues.curr`.
+fn current_tasks(
+    mem: &dyn KernelMem,
+    ks: &Kallsyms,
+    l: &TaskLayout,
+    offsets: &[Option<u64>],
+    reader: &Reader<'_>,
+    how: &mut Vec<String>,
+) -> Vec<Current> {
+    let source: Option<(&str, u64)> = if ks.lookup("current_task").is_some() {
+        Some(("current_task", 0))
+    } else if let (Some(_), Some(o)) = (ks.lookup("pcpu_hot"), l.pcpu_hot_current) {
+        Some(("pcpu_hot", o))
+    } else if let (Some(_), Some(o)) = (ks.lookup("runqueues"), l.rq_curr) {
+        Some(("runqueues", o))
+    } else {
+        None
+    };
+    let Some((var, field)) = source else {
+        how.push("the task of each CPU: unknown (no current_task, pcpu_hot or runqueues)".into());
+        return Vec::new();
+    };
+    how.push(format!(
+        "the task of each CPU from per-CPU {var}{} and __per_cpu_offset",
+        if field == 0 && var == "current_task" {
+            String::new()
+        } else {
+            format!(" (+{field})")
+        }
+    ));
+    offsets
+        .iter()
+        .enumerate()
+        .filter_map(|(cpu, off)| {
+            let at = per_cpu_addr(ks, var, *off)?.wrapping_add(field);
+            let task = mem.read_u64(VirtAddr(at)).ok()?;
+            let t = reader.task(task).ok();
+            Some(Current {
+                cpu,
+                task,
+                pid: t.as_ref().map(|t| t.pid),
+                comm: t.map(|t| t.comm),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_letters_as_ps_prints_them() {
+        assert_eq!(state_letter(0, 0), 'R');
+        assert_eq!(state_letter(1, 0), 'S');
+        assert_eq!(state_letter(2, 0), 'D');
+        assert_eq!(state_letter(TASK_IDLE, 0), 'I');
+        assert_eq!(state_letter(4, 0), 'T');
+        assert_eq!(state_letter(8, 0), 't');
+        assert_eq!(state_letter(0, 0x20), 'Z');
+        assert_eq!(state_letter(0, 0x10), 'X');
+        assert_eq!(state_letter(0x40, 0), 'P');
+        // TASK_WAKEKILL (0x100) with TASK_STOPPED: still T.
+        assert_eq!(state_letter(0x104, 0), 'T');
+    }
+}

@@ -1,0 +1,120 @@
+//! `coroner ps`: the guest kernel's tasks from the dump alone, as crash's `ps` lists them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use coroner_analyze::{escape_control, Task, TaskList};
+use serde::Serialize;
+
+use super::kernel;
+use super::output::{print_json, print_text};
+use crate::cli::PsArgs;
+use crate::exit::ExitClass;
+
+#[derive(Serialize)]
+struct PsJson<'a> {
+    tasks: Vec<&'a Task>,
+    current: &'a [coroner_analyze::Current],
+    by_state: BTreeMap<char, usize>,
+    how: &'a [String],
+    diagnostics: &'a [String],
+}
+
+pub fn run(args: &PsArgs) -> anyhow::Result<ExitClass> {
+    let core = kernel::open(&args.dump.file)?;
+    let session = kernel::session(&core, args.kernel.ignore_vmcoreinfo);
+    kernel::view(&session)?;
+    let list = session.tasks().map_err(|e| {
+        kernel::missing(
+            e,
+            format!("cannot list the tasks of {}", args.dump.file.display()),
+        )
+    })?;
+    let keep = |t: &&Task| {
+        args.state.as_ref().is_none_or(|s| s.contains(t.state))
+            && (args.pid.is_empty() || args.pid.contains(&t.pid))
+    };
+    let shown: Vec<&Task> = list.tasks.iter().filter(keep).collect();
+    if args.format.json {
+        print_json(&PsJson {
+            tasks: shown.clone(),
+            current: &list.current,
+            by_state: by_state(list),
+            how: &list.how,
+            diagnostics: &list.diagnostics,
+        })?;
+    } else {
+        print_text(&render(list, &shown))?;
+        for d in &list.diagnostics {
+            eprintln!("coroner: warning: {}", escape_control(d));
+        }
+    }
+    Ok(if shown.is_empty() && !args.pid.is_empty() {
+        ExitClass::NotFound
+    } else {
+        ExitClass::Ok
+    })
+}
+
+fn by_state(list: &TaskList) -> BTreeMap<char, usize> {
+    let mut m = BTreeMap::new();
+    for t in &list.tasks {
+        *m.entry(t.state).or_default() += 1;
+    }
+    m
+}
+
+/// `1.5s`, `3m12s`, `2h05m` for a duration in nanoseconds.
+fn ago(ns: u64) -> String {
+    let s = ns / 1_000_000_000;
+    match s {
+        0..=59 => format!("{}.{}s", s, (ns / 100_000_000) % 10),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
+    }
+}
+
+fn render(list: &TaskList, shown: &[&Task]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  {:>7} {:>7} {:>3} ST {:>8}  COMM",
+        "PID", "PPID", "CPU", "LAST RAN"
+    );
+    for t in shown {
+        let running = list.current.iter().any(|c| c.task == t.task);
+        let comm = if t.kernel_thread {
+            format!("[{}]", escape_control(&t.comm))
+        } else {
+            escape_control(&t.comm).into_owned()
+        };
+        let _ = writeln!(
+            s,
+            "{} {:>7} {:>7} {:>3} {}  {:>8}  {comm}",
+            if running { '>' } else { ' ' },
+            t.pid,
+            t.ppid,
+            t.cpu.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            t.state,
+            t.last_ran_ns_ago.map(ago).unwrap_or_else(|| "-".into()),
+        );
+    }
+    let counts: Vec<String> = by_state(list)
+        .iter()
+        .map(|(st, n)| format!("{n} {st}"))
+        .collect();
+    let _ = writeln!(s, "\n{} tasks: {}", list.tasks.len(), counts.join(", "));
+    for c in &list.current {
+        let _ = writeln!(
+            s,
+            "CPU {} runs {} {}",
+            c.cpu,
+            c.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+            escape_control(c.comm.as_deref().unwrap_or("?"))
+        );
+    }
+    for h in &list.how {
+        let _ = writeln!(s, "  {}", escape_control(h));
+    }
+    s
+}
