@@ -16,9 +16,10 @@ use crate::kernel_view::{Hints, KernelView, ViewError, START_KERNEL};
 use crate::kmem::VirtAddr;
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
-use crate::modules::{read_modules, ModuleList, ModulesError};
+use crate::modules::{modules_head, read_modules, ModuleList, ModulesError};
 use crate::printk::{KernelLog, LogError};
 use crate::report::{report, Report};
+use crate::tasks::TaskSymbols;
 use crate::tasks::{read_tasks, TaskList, TasksError};
 use crate::vcpu_context::{vcpu_context, VcpuContext};
 
@@ -183,7 +184,7 @@ impl<'a> Session<'a> {
                     .kallsyms()
                     .map_err(|e| ModulesError::NoKallsyms(e.to_string()))?;
                 let btf = self.btf().map_err(|e| ModulesError::NoBtf(e.to_string()))?;
-                read_modules(view, &btf.btf, &ks.table)
+                read_modules(view, &btf.btf, modules_head(&ks.table)?)
             })
             .as_ref()
             .map_err(Unavailable::Failed)
@@ -198,7 +199,8 @@ impl<'a> Session<'a> {
                     .kallsyms()
                     .map_err(|e| TasksError::NoKallsyms(e.to_string()))?;
                 let btf = self.btf().map_err(|e| TasksError::NoBtf(e.to_string()))?;
-                read_tasks(view, &btf.btf, &ks.table, self.core.elf.vcpus.len())
+                let symbols = TaskSymbols::from_kallsyms(&ks.table)?;
+                read_tasks(view, &btf.btf, &symbols, self.core.elf.vcpus.len())
             })
             .as_ref()
             .map_err(Unavailable::Failed)

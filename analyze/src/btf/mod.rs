@@ -275,3 +275,5 @@ impl Btf {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -1,55 +1,6 @@
+use super::testutil::Builder;
 use super::*;
 
-/// Builds raw BTF: types as (name, info, size_or_type, tail words), strings appended.
-#[derive(Default)]
-struct Builder {
-    types: Vec<u8>,
-    strings: Vec<u8>,
-}
-
-impl Builder {
-    fn new() -> Self {
-        Builder {
-            types: Vec::new(),
-            strings: vec![0],
-        }
-    }
-    fn s(&mut self, name: &str) -> u32 {
-        if name.is_empty() {
-            return 0;
-        }
-        let off = self.strings.len() as u32;
-        self.strings.extend_from_slice(name.as_bytes());
-        self.strings.push(0);
-        off
-    }
-    fn ty(&mut self, name: &str, kind: u32, vlen: u32, flag: bool, size: u32, tail: &[u32]) {
-        let n = self.s(name);
-        let info = (kind << 24) | vlen | if flag { 1 << 31 } else { 0 };
-        for w in [n, info, size].iter().chain(tail) {
-            self.types.extend_from_slice(&w.to_le_bytes());
-        }
-    }
-    fn bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&MAGIC_LE);
-        out.extend_from_slice(&[1, 0]);
-        for w in [
-            24u32,
-            0,
-            self.types.len() as u32,
-            self.types.len() as u32,
-            self.strings.len() as u32,
-        ] {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-        out.extend_from_slice(&self.types);
-        out.extend_from_slice(&self.strings);
-        out
-    }
-}
-
-const MAGIC_LE: [u8; 2] = [0x9f, 0xeb];
 
 /// 1 int, 2 long, 3 list_head {next, prev}, 4 ptr to 3, 5 anon union {a int; b long},
 /// 6 struct module {state int @0, list @64 bits, union @192, flags:3 bitfield @256},

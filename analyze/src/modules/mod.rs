@@ -119,16 +119,16 @@ fn state_word(layout: &ModuleLayout, v: u32) -> String {
     }
 }
 
-/// Reads every module of the `modules` list.
-pub fn read_modules(
-    mem: &dyn KernelMem,
-    btf: &Btf,
-    kallsyms: &Kallsyms,
-) -> Result<ModuleList, ModulesError> {
-    let head = kallsyms
+/// The `modules` list head, from kallsyms.
+pub fn modules_head(kallsyms: &Kallsyms) -> Result<u64, ModulesError> {
+    kallsyms
         .lookup("modules")
         .map(|s| s.addr)
-        .ok_or(ModulesError::NoListHead)?;
+        .ok_or(ModulesError::NoListHead)
+}
+
+/// Reads every module of the list whose head is at `head`.
+pub fn read_modules(mem: &dyn KernelMem, btf: &Btf, head: u64) -> Result<ModuleList, ModulesError> {
     let layout = ModuleLayout::from_btf(btf).map_err(|e| ModulesError::Layout(e.to_string()))?;
     let mut list = ModuleList {
         how: vec![

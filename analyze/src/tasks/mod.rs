@@ -116,17 +116,43 @@ pub fn state_letter(state: u32, exit_state: u32) -> char {
     STATE_LETTERS.get(index).copied().unwrap_or('?')
 }
 
+/// The kernel symbols a task list starts from (kallsyms, with `CONFIG_KALLSYMS_ALL`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskSymbols {
+    /// `init_task`.
+    pub init_task: u64,
+    /// `__per_cpu_offset`.
+    pub per_cpu_offset: Option<u64>,
+    /// Per-CPU `current_task` (< 6.2, 6.15+).
+    pub current_task: Option<u64>,
+    /// Per-CPU `pcpu_hot` (6.2 to 6.14).
+    pub pcpu_hot: Option<u64>,
+    /// Per-CPU `runqueues`.
+    pub runqueues: Option<u64>,
+}
+
+impl TaskSymbols {
+    /// The symbols from `kallsyms`; `init_task` is required.
+    pub fn from_kallsyms(ks: &Kallsyms) -> Result<TaskSymbols, TasksError> {
+        let at = |n: &str| ks.lookup(n).map(|s| s.addr);
+        Ok(TaskSymbols {
+            init_task: at("init_task").ok_or(TasksError::NoInitTask)?,
+            per_cpu_offset: at("__per_cpu_offset"),
+            current_task: at("current_task"),
+            pcpu_hot: at("pcpu_hot"),
+            runqueues: at("runqueues"),
+        })
+    }
+}
+
 /// Reads the tasks and the task of each of `cpus` CPUs.
 pub fn read_tasks(
     mem: &dyn KernelMem,
     btf: &Btf,
-    kallsyms: &Kallsyms,
+    syms: &TaskSymbols,
     cpus: usize,
 ) -> Result<TaskList, TasksError> {
-    let init = kallsyms
-        .lookup("init_task")
-        .map(|s| s.addr)
-        .ok_or(TasksError::NoInitTask)?;
+    let init = syms.init_task;
     let l = TaskLayout::from_btf(btf).map_err(|e| TasksError::Layout(e.to_string()))?;
     let mut list = TaskList {
         how: vec![
@@ -135,10 +161,10 @@ pub fn read_tasks(
         ],
         ..TaskList::default()
     };
-    let offsets = per_cpu_offsets(mem, kallsyms, cpus);
+    let offsets = per_cpu_offsets(mem, syms.per_cpu_offset, cpus);
     let clocks: Vec<Option<u64>> = (0..cpus)
         .map(|c| {
-            let rq = per_cpu_addr(kallsyms, "runqueues", offsets.get(c).copied().flatten())?;
+            let rq = per_cpu_addr(syms.runqueues, offsets.get(c).copied().flatten())?;
             mem.read_u64(VirtAddr(rq + l.rq_clock?)).ok()
         })
         .collect();
@@ -181,7 +207,7 @@ pub fn read_tasks(
         }
         leader = next;
     }
-    list.current = current_tasks(mem, kallsyms, &l, &offsets, &reader, &mut list.how);
+    list.current = current_tasks(mem, syms, &l, &offsets, &reader, &mut list.how);
     Ok(list)
 }
 
@@ -295,8 +321,8 @@ impl Reader<'_> {
 }
 
 /// `__per_cpu_offset[cpu]` for each CPU.
-fn per_cpu_offsets(mem: &dyn KernelMem, ks: &Kallsyms, cpus: usize) -> Vec<Option<u64>> {
-    let Some(base) = ks.lookup("__per_cpu_offset").map(|s| s.addr) else {
+fn per_cpu_offsets(mem: &dyn KernelMem, base: Option<u64>, cpus: usize) -> Vec<Option<u64>> {
+    let Some(base) = base else {
         return vec![None; cpus];
     };
     (0..cpus)
@@ -304,33 +330,33 @@ fn per_cpu_offsets(mem: &dyn KernelMem, ks: &Kallsyms, cpus: usize) -> Vec<Optio
         .collect()
 }
 
-/// The address of per-CPU variable `name` for a CPU whose offset is `offset`: the
-/// symbol's value plus the offset (absolute per-CPU symbols through 6.14, addresses
-/// since; the sum is the same).
-fn per_cpu_addr(ks: &Kallsyms, name: &str, offset: Option<u64>) -> Option<u64> {
-    Some(ks.lookup(name)?.addr.wrapping_add(offset?))
+/// The address of a per-CPU variable whose symbol is `sym` for a CPU whose offset is
+/// `offset`: the symbol's value plus the offset (absolute per-CPU symbols through 6.14,
+/// addresses since; the sum is the same).
+fn per_cpu_addr(sym: Option<u64>, offset: Option<u64>) -> Option<u64> {
+    Some(sym?.wrapping_add(offset?))
 }
 
 /// The task each CPU runs: per-CPU `current_task` (< 6.2 and 6.15+),
 /// `pcpu_hot.current_task` (6.2 to 6.14), else `runqueues.curr`.
 fn current_tasks(
     mem: &dyn KernelMem,
-    ks: &Kallsyms,
+    syms: &TaskSymbols,
     l: &TaskLayout,
     offsets: &[Option<u64>],
     reader: &Reader<'_>,
     how: &mut Vec<String>,
 ) -> Vec<Current> {
-    let source: Option<(&str, u64)> = if ks.lookup("current_task").is_some() {
-        Some(("current_task", 0))
-    } else if let (Some(_), Some(o)) = (ks.lookup("pcpu_hot"), l.pcpu_hot_current) {
-        Some(("pcpu_hot", o))
-    } else if let (Some(_), Some(o)) = (ks.lookup("runqueues"), l.rq_curr) {
-        Some(("runqueues", o))
+    let source: Option<(&str, u64, u64)> = if let Some(a) = syms.current_task {
+        Some(("current_task", a, 0))
+    } else if let (Some(a), Some(o)) = (syms.pcpu_hot, l.pcpu_hot_current) {
+        Some(("pcpu_hot", a, o))
+    } else if let (Some(a), Some(o)) = (syms.runqueues, l.rq_curr) {
+        Some(("runqueues", a, o))
     } else {
         None
     };
-    let Some((var, field)) = source else {
+    let Some((var, sym, field)) = source else {
         how.push("the task of each CPU: unknown (no current_task, pcpu_hot or runqueues)".into());
         return Vec::new();
     };
@@ -346,7 +372,7 @@ fn current_tasks(
         .iter()
         .enumerate()
         .filter_map(|(cpu, off)| {
-            let at = per_cpu_addr(ks, var, *off)?.wrapping_add(field);
+            let at = per_cpu_addr(Some(sym), *off)?.wrapping_add(field);
             let task = mem.read_u64(VirtAddr(at)).ok()?;
             let t = reader.task(task).ok();
             Some(Current {
@@ -362,6 +388,145 @@ fn current_tasks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::btf::testutil::Builder;
+    use crate::kmem::SliceKernelMem;
+
+    fn task_btf() -> Btf {
+        let mut b = Builder::new();
+        let int = b.add("int", 1, 0, false, 4, &[(1 << 24) | 32]);
+        let ulong = b.add("unsigned long", 1, 0, false, 8, &[64]);
+        let ptr_list = b.add("", 2, 0, false, 4, &[]);
+        let list_head = b.structure(
+            "list_head",
+            16,
+            &[("next", ptr_list, 0), ("prev", ptr_list, 8)],
+        );
+        let ch = b.add("char", 1, 0, false, 1, &[8]);
+        let comm = b.add("", 3, 0, false, 0, &[ch, int, 16]);
+        let void_ptr = b.add("", 2, 0, false, 0, &[]);
+        let ti = b.structure("thread_info", 24, &[("flags", ulong, 0), ("cpu", int, 16)]);
+        b.structure("signal_struct", 32, &[("thread_head", list_head, 16)]);
+        b.structure(
+            "task_struct",
+            0x200,
+            &[
+                ("thread_info", ti, 0),
+                ("__state", int, 24),
+                ("on_cpu", int, 28),
+                ("flags", int, 32),
+                ("tasks", list_head, 48),
+                ("pid", int, 64),
+                ("tgid", int, 68),
+                ("real_parent", void_ptr, 72),
+                ("signal", void_ptr, 80),
+                ("thread_node", list_head, 88),
+                ("comm", comm, 104),
+                ("exit_state", int, 120),
+            ],
+        );
+        Btf::parse(&b.bytes()).unwrap()
+    }
+
+    const A: u64 = 0xffff_8880_0000_0000; // init_task
+    const B: u64 = 0xffff_8880_0001_0000; // pid 1, a leader
+    const C: u64 = 0xffff_8880_0002_0000; // pid 2, B's thread
+    const S0: u64 = 0xffff_8880_0003_0000;
+    const S1: u64 = 0xffff_8880_0004_0000;
+    const OFFSETS: u64 = 0xffff_ffff_8300_0000;
+
+    #[allow(clippy::too_many_arguments)]
+    fn task(
+        pid: u32,
+        tgid: u32,
+        comm: &str,
+        state: u32,
+        next: u64,
+        parent: u64,
+        signal: u64,
+        node_next: u64,
+    ) -> Vec<u8> {
+        let mut b = vec![0u8; 0x200];
+        let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
+        put(16, &1u32.to_le_bytes());
+        put(24, &state.to_le_bytes());
+        put(48, &next.to_le_bytes());
+        put(64, &pid.to_le_bytes());
+        put(68, &tgid.to_le_bytes());
+        put(72, &parent.to_le_bytes());
+        put(80, &signal.to_le_bytes());
+        put(88, &node_next.to_le_bytes());
+        put(104, comm.as_bytes());
+        b
+    }
+
+    fn memory(b_next: u64) -> SliceKernelMem {
+        let sig = |first: u64| {
+            let mut s = vec![0u8; 32];
+            s[16..24].copy_from_slice(&first.to_le_bytes());
+            s
+        };
+        SliceKernelMem::new(vec![
+            (
+                VirtAddr(A),
+                task(0, 0, "swapper/0", 0, B + 48, A, S0, S0 + 16),
+            ),
+            (VirtAddr(B), task(1, 1, "init", 1, b_next, A, S1, C + 88)),
+            (VirtAddr(C), task(2, 1, "worker", 4, 0, A, S1, S1 + 16)),
+            (VirtAddr(S0), sig(A + 88)),
+            (VirtAddr(S1), sig(B + 88)),
+            (VirtAddr(OFFSETS), 0x1000u64.to_le_bytes().to_vec()),
+            (VirtAddr(0x1100), B.to_le_bytes().to_vec()),
+        ])
+    }
+
+    fn symbols() -> TaskSymbols {
+        TaskSymbols {
+            init_task: A,
+            per_cpu_offset: Some(OFFSETS),
+            current_task: Some(0x100),
+            ..TaskSymbols::default()
+        }
+    }
+
+    #[test]
+    fn processes_threads_and_the_running_task() {
+        let list = read_tasks(&memory(A + 48), &task_btf(), &symbols(), 1).unwrap();
+        assert!(list.diagnostics.is_empty(), "{:?}", list.diagnostics);
+        let got: Vec<(i32, i32, i32, char, &str)> = list
+            .tasks
+            .iter()
+            .map(|t| (t.pid, t.tgid, t.ppid, t.state, t.comm.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, 0, 0, 'R', "swapper/0"),
+                (1, 1, 0, 'S', "init"),
+                (2, 1, 0, 'T', "worker")
+            ]
+        );
+        assert_eq!(list.current.len(), 1);
+        assert_eq!(list.current[0].pid, Some(1));
+    }
+
+    #[test]
+    fn a_process_list_that_loops_is_cut() {
+        // pid 1's link points back at itself: never back to init_task.
+        let list = read_tasks(&memory(B + 48), &task_btf(), &symbols(), 1).unwrap();
+        assert_eq!(list.tasks.len(), 3);
+        assert!(
+            list.diagnostics[0].contains("does not return"),
+            "{:?}",
+            list.diagnostics
+        );
+        // A link into nowhere.
+        let list = read_tasks(&memory(0xdead_0000), &task_btf(), &symbols(), 1).unwrap();
+        assert!(
+            list.diagnostics[0].contains("cut there"),
+            "{:?}",
+            list.diagnostics
+        );
+    }
 
     #[test]
     fn state_letters_as_ps_prints_them() {
