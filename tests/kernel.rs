@@ -432,6 +432,33 @@ fn ps_lists_the_tasks_the_guest_saw() {
         assert_eq!(current.len(), 2, "{current:?}");
         assert!(current.iter().all(|c| c["comm"].is_string()), "{current:?}");
     }
+    // The TUI's Tasks pane lists them, its Modules pane the modules.
+    let t = coroner(
+        dir.path(),
+        &["tui", "vm.core.zst", "--json", "--size", "120x40"],
+    );
+    t.expect_code(0);
+    let screens = t.json()["screens"].as_array().unwrap().clone();
+    let pane = |name: &str| -> String {
+        screens
+            .iter()
+            .find(|s| s["pane"] == name)
+            .map(|s| {
+                s["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap().to_string() + "\n")
+                    .collect()
+            })
+            .unwrap_or_else(|| panic!("no {name} pane"))
+    };
+    let tasks = pane("Tasks");
+    assert!(
+        tasks.contains(" init") && tasks.contains("[kthreadd]"),
+        "{tasks}"
+    );
+    assert!(pane("Modules").contains("pvpanic"));
     // analyze counts the states and names the task of each vCPU.
     let a = analyze_json(&dir);
     assert_eq!(a["tasks"]["by_state"]["T"], 1, "{:#}", a["tasks"]);

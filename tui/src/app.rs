@@ -340,7 +340,7 @@ mod tests {
         let titles = app.titles();
         assert_eq!(
             titles,
-            ["Overview", "Log", "vCPUs", "MCE", "Exit", "Memory", "Events"]
+            ["Overview", "Log", "vCPUs", "MCE", "Exit", "Memory", "Events", "Tasks", "Modules"]
         );
         for (w, h) in [(80u16, 24u16), (200, 60)] {
             for (i, title) in titles.iter().enumerate() {

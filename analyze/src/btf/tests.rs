@@ -1,7 +1,6 @@
 use super::testutil::Builder;
 use super::*;
 
-
 /// 1 int, 2 long, 3 list_head {next, prev}, 4 ptr to 3, 5 anon union {a int; b long},
 /// 6 struct module {state int @0, list @64 bits, union @192, flags:3 bitfield @256},
 /// 7 typedef mod_t = 6, 8 enum state {LIVE 0, GOING 2}, 9 var current_task (ptr),

@@ -5,7 +5,9 @@ mod exit;
 mod log;
 mod mce;
 mod memory;
+mod modules;
 mod overview;
+mod tasks;
 mod text;
 mod vcpus;
 
@@ -22,5 +24,7 @@ pub fn all_panes(model: &Model<'_>) -> Vec<Box<dyn Pane>> {
         Box::new(exit::pane(model)),
         Box::new(memory::Memory::new(model)),
         Box::new(events::pane(model)),
+        Box::new(tasks::Tasks::new(model)),
+        Box::new(modules::pane(model)),
     ]
 }
