@@ -45,6 +45,8 @@ pub struct TaskLayout {
     pub rq_curr: Option<u64>,
     /// Offset of `current_task` in `struct pcpu_hot` (6.2 to 6.14).
     pub pcpu_hot_current: Option<u64>,
+    /// Bytes from the start of a task_struct that hold every field read: one read a task.
+    pub span: u64,
 }
 
 impl TaskLayout {
@@ -59,7 +61,7 @@ impl TaskLayout {
             }
         };
         let comm = btf.field("task_struct", "comm")?;
-        Ok(TaskLayout {
+        let mut l = TaskLayout {
             tasks: off("tasks")?,
             pid: off("pid")?,
             tgid: off("tgid")?,
@@ -79,7 +81,25 @@ impl TaskLayout {
             rq_clock: btf.offset_of("rq", "clock").ok(),
             rq_curr: btf.offset_of("rq", "curr").ok(),
             pcpu_hot_current: btf.offset_of("pcpu_hot", "current_task").ok(),
-        })
+            span: 0,
+        };
+        let ends = [
+            Some(l.tasks + 16),
+            Some(l.pid + 4),
+            Some(l.tgid + 4),
+            Some(l.comm + l.comm_len),
+            Some(l.state + l.state_size),
+            Some(l.exit_state + 4),
+            Some(l.flags + 4),
+            Some(l.real_parent + 8),
+            Some(l.signal + 8),
+            l.thread_node.map(|o| o + 16),
+            l.cpu.map(|o| o + 4),
+            l.on_cpu.map(|o| o + 4),
+            l.last_arrival.map(|o| o + 8),
+        ];
+        l.span = ends.iter().flatten().copied().max().unwrap_or(0);
+        Ok(l)
     }
 
     /// One line for the evidence list.

@@ -17,6 +17,9 @@ pub use layout::TaskLayout;
 /// Tasks read at most (a list that never returns to its head is cut here).
 const MAX_TASKS: usize = 1 << 20;
 
+/// Bytes of a task_struct read at most (BTF says how many are needed).
+const MAX_TASK_SPAN: u64 = 64 << 10;
+
 /// Threads of one group read at most.
 const MAX_THREADS: usize = 1 << 16;
 
@@ -222,12 +225,26 @@ impl Reader<'_> {
     fn task(&self, t: u64) -> Result<Task, String> {
         let m = self.mem;
         let l = self.l;
-        let at = |off: u64| VirtAddr(t.wrapping_add(off));
-        let u32_at = |off: u64| m.read_u32(at(off)).map_err(|e| e.to_string());
-        let u64_at = |off: u64| m.read_u64(at(off)).map_err(|e| e.to_string());
-        let comm = m
-            .read_vec(at(l.comm), l.comm_len, 64)
-            .map_err(|e| format!("comm: {e}"))?;
+        // One read of every field (a task_struct is ~10 KiB; the fields sit in its
+        // first few).
+        let raw = m
+            .read_vec(VirtAddr(t), l.span, MAX_TASK_SPAN)
+            .map_err(|e| e.to_string())?;
+        let bytes = |off: u64, n: u64| {
+            raw.get(off as usize..(off + n) as usize)
+                .ok_or_else(|| format!("field at {off} past the {} bytes read", raw.len()))
+        };
+        let u32_at = |off: u64| -> Result<u32, String> {
+            let b = bytes(off, 4)?;
+            Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let u64_at = |off: u64| -> Result<u64, String> {
+            let b = bytes(off, 8)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Ok(u64::from_le_bytes(a))
+        };
+        let comm = bytes(l.comm, l.comm_len)?;
         let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
         let state = if l.state_size == 8 {
             u64_at(l.state)? as u32

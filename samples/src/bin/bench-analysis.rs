@@ -5,7 +5,11 @@
 //! (vmcore-dmesg, makedumpfile --dump-dmesg) on the same dump. Not a test.
 //!
 //! Usage: cargo build --release --workspace &&
-//!        target/release/bench-analysis [--sizes 256,8192] [--scenario panic|mce]
+//!        target/release/bench-analysis [--sizes 256,8192] [--scenario panic|mce] [--tasks N]
+//!
+//! `coroner ps` and `coroner modules` are timed too (beside crash's `ps` and `mod`
+//! when crash is installed; it needs the kernel's debuginfo vmlinux, which coroner does
+//! not); `--tasks N` has the guest start N more sleeping tasks before the freeze.
 //!
 //! `--scenario mce` freezes the guests with a fatal machine check (HMP `mce`) and the
 //! capture waits for it, so its metadata holds qemu's MEMORY_FAILURE event.
@@ -68,6 +72,7 @@ fn run() -> Res<()> {
     let mut sizes = vec![256u32, 8192];
     let mut scenario = Scenario::Panic;
     let mut kvm = false;
+    let mut tasks = 0u32;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -79,6 +84,7 @@ fn run() -> Res<()> {
                     .map(str::parse)
                     .collect::<Result<_, _>>()?
             }
+            "--tasks" => tasks = args.next().ok_or("--tasks needs a value")?.parse()?,
             "--scenario" => {
                 scenario = match args.next().as_deref() {
                     Some("panic") => Scenario::Panic,
@@ -104,6 +110,11 @@ fn run() -> Res<()> {
     for mem in sizes {
         let mut guest = Guest::boot(&GuestOptions {
             mem_mib: mem,
+            append: if tasks > 0 {
+                format!("coroner.spawn={tasks}")
+            } else {
+                String::new()
+            },
             ..GuestOptions::default()
         })?;
         let dir = guest.dir().to_path_buf();
@@ -127,7 +138,11 @@ fn run() -> Res<()> {
         drop(guest.qmp.execute("quit", None));
         let plain = dir.join("plain.core.zst");
         plain_container(&elf, &plain)?;
-        let label = format!("{mem} MiB");
+        let label = if tasks > 0 {
+            format!("{mem}M+{tasks}t")
+        } else {
+            format!("{mem} MiB")
+        };
         let runs: Vec<(String, Command)> = vec![
             ("coroner dmesg CAPTURE (candidates recorded)".into(), {
                 let mut c = Command::new(&coroner);
@@ -157,6 +172,26 @@ fn run() -> Res<()> {
             ("coroner analyze CAPTURE".into(), {
                 let mut c = Command::new(&coroner);
                 c.arg("analyze").arg(&cap);
+                c
+            }),
+            ("coroner ps CAPTURE".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("ps").arg(&cap);
+                c
+            }),
+            ("coroner ps ELF".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("ps").arg(&elf);
+                c
+            }),
+            ("coroner modules CAPTURE".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("modules").arg(&cap);
+                c
+            }),
+            ("crash ps (needs the debuginfo vmlinux)".into(), {
+                let mut c = Command::new("crash");
+                c.arg("--version");
                 c
             }),
             ("coroner slim CAPTURE (size printed below)".into(), {
@@ -209,6 +244,16 @@ fn run() -> Res<()> {
                 kib / 1024
             );
         }
+        let ps = Command::new(&coroner)
+            .arg("ps")
+            .arg(&cap)
+            .arg("--json")
+            .output()?;
+        let listed = serde_json::from_slice::<serde_json::Value>(&ps.stdout)
+            .ok()
+            .and_then(|j| j["tasks"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        println!("{label:<10} coroner ps lists {listed} tasks");
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         println!(
             "{label:<10} capture {} bytes, slim capture {} bytes ({:.1}%)",
