@@ -467,4 +467,50 @@ fn ps_lists_the_tasks_the_guest_saw() {
         .unwrap()
         .iter()
         .all(|v| v["task"].is_string()));
+
+    // The same dump with its BTF blanked (as a kernel without CONFIG_DEBUG_INFO_BTF has
+    // none): ps and modules say what is missing and exit 7; the rest still works.
+    coroner(dir.path(), &["export", "vm.core.zst", "-o", "vm.elf"]).expect_code(0);
+    let s = coroner(
+        dir.path(),
+        &["sym", "vm.core.zst", "__start_BTF", "__stop_BTF", "--json"],
+    );
+    s.expect_code(0);
+    let answers = s.json()["answers"].as_array().unwrap().clone();
+    let (start, stop) = (
+        unhex(&answers[0]["address"]).unwrap(),
+        unhex(&answers[1]["address"]).unwrap(),
+    );
+    let phys_base = unhex(&a["phys_base"]).unwrap();
+    let pa = start
+        .wrapping_sub(0xffff_ffff_8000_0000)
+        .wrapping_add(phys_base);
+    let elf = coroner_formats::open(&dir.join("vm.elf")).unwrap();
+    let off = elf
+        .core_mem()
+        .file_offset(coroner_formats::PhysAddr(pa))
+        .expect("the BTF is in the dump");
+    drop(elf);
+    let mut bytes = std::fs::read(dir.join("vm.elf")).unwrap();
+    bytes[off as usize..(off + (stop - start)) as usize].fill(0);
+    std::fs::write(dir.join("nobtf.elf"), bytes).unwrap();
+    for cmd in ["ps", "modules"] {
+        let r = coroner(dir.path(), &[cmd, "nobtf.elf"]);
+        r.expect_code(7);
+        assert!(r.stderr().contains("BTF"), "{cmd}: {}", r.stderr());
+    }
+    coroner(dir.path(), &["dmesg", "nobtf.elf"]).expect_code(0);
+    let b = coroner(dir.path(), &["analyze", "nobtf.elf", "--json"]);
+    b.expect_code(0);
+    let b = b.json();
+    assert!(b["tasks"].is_null());
+    assert!(
+        b["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("tasks: ")),
+        "{:#}",
+        b["problems"]
+    );
 }
