@@ -80,3 +80,46 @@ impl Builder {
         self.add(name, 4, members.len() as u32, false, size, &tail)
     }
 }
+
+/// The ids of the types every kernel structure in the tests is made of.
+pub struct Basics {
+    /// `int`.
+    pub int: u32,
+    /// `unsigned long`.
+    pub ulong: u32,
+    /// `struct list_head { next, prev }`.
+    pub list_head: u32,
+    /// `char`.
+    pub ch: u32,
+    /// `void *`.
+    pub void_ptr: u32,
+}
+
+impl Builder {
+    /// A builder that already holds `int`, `unsigned long`, `list_head`, `char` and
+    /// `void *`.
+    pub fn with_basics() -> (Builder, Basics) {
+        let mut b = Builder::new();
+        let int = b.add("int", 1, 0, false, 4, &[(1 << 24) | 32]);
+        let ulong = b.add("unsigned long", 1, 0, false, 8, &[64]);
+        // The pointer is to the next type, the list_head itself.
+        let ptr_list = b.add("", 2, 0, false, ulong + 2, &[]);
+        let list_head = b.structure(
+            "list_head",
+            16,
+            &[("next", ptr_list, 0), ("prev", ptr_list, 8)],
+        );
+        let ch = b.add("char", 1, 0, false, 1, &[8]);
+        let void_ptr = b.add("", 2, 0, false, 0, &[]);
+        (
+            b,
+            Basics {
+                int,
+                ulong,
+                list_head,
+                ch,
+                void_ptr,
+            },
+        )
+    }
+}

@@ -1,22 +1,20 @@
 use super::*;
-use crate::btf::testutil::Builder;
+use crate::btf::testutil::{Basics, Builder};
 use crate::kmem::SliceKernelMem;
 
 /// BTF of a 6.1-shaped `struct module` (core_layout, 160 bytes).
 fn module_btf() -> Btf {
-    let mut b = Builder::new();
-    let int = b.add("int", 1, 0, false, 4, &[(1 << 24) | 32]);
-    let ulong = b.add("unsigned long", 1, 0, false, 8, &[64]);
-    // The pointer is to the next type, the list_head itself.
-    let ptr_list = b.add("", 2, 0, false, 4, &[]);
-    let list_head = b.structure(
-        "list_head",
-        16,
-        &[("next", ptr_list, 0), ("prev", ptr_list, 8)],
-    );
-    let ch = b.add("char", 1, 0, false, 1, &[8]);
+    let (
+        mut b,
+        Basics {
+            int,
+            ulong,
+            list_head,
+            ch,
+            void_ptr,
+        },
+    ) = Builder::with_basics();
     let name = b.add("", 3, 0, false, 0, &[ch, int, 56]);
-    let void_ptr = b.add("", 2, 0, false, 0, &[]);
     let layout = b.structure(
         "module_layout",
         16,

@@ -405,22 +405,21 @@ fn current_tasks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::btf::testutil::Builder;
+    use crate::btf::testutil::{Basics, Builder};
     use crate::kmem::SliceKernelMem;
 
     fn task_btf() -> Btf {
-        let mut b = Builder::new();
-        let int = b.add("int", 1, 0, false, 4, &[(1 << 24) | 32]);
-        let ulong = b.add("unsigned long", 1, 0, false, 8, &[64]);
-        let ptr_list = b.add("", 2, 0, false, 4, &[]);
-        let list_head = b.structure(
-            "list_head",
-            16,
-            &[("next", ptr_list, 0), ("prev", ptr_list, 8)],
-        );
-        let ch = b.add("char", 1, 0, false, 1, &[8]);
+        let (
+            mut b,
+            Basics {
+                int,
+                ulong,
+                list_head,
+                ch,
+                void_ptr,
+            },
+        ) = Builder::with_basics();
         let comm = b.add("", 3, 0, false, 0, &[ch, int, 16]);
-        let void_ptr = b.add("", 2, 0, false, 0, &[]);
         let ti = b.structure("thread_info", 24, &[("flags", ulong, 0), ("cpu", int, 16)]);
         b.structure("signal_struct", 32, &[("thread_head", list_head, 16)]);
         b.structure(
