@@ -18,6 +18,9 @@ pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 /// End of the kernel image mapping region (1 GiB with KASLR).
 pub const KERNEL_MAP_END: u64 = 0xffff_ffff_c000_0000;
 
+/// Where module memory starts (`MODULES_VADDR`): right after the kernel image mapping.
+pub const MODULES_START: u64 = KERNEL_MAP_END;
+
 /// What a translation found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Translation {

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
+use crate::paging::MODULES_START;
 use crate::panic_cpu::{panic_cpu, PanicCpu};
-use crate::session::{Session, Unavailable, MODULES_START};
+use crate::session::{Session, Unavailable};
 use crate::tasks::{Current, Task};
 use crate::triage::{triage, Triage};
 
@@ -307,27 +308,21 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
             "kernel log unreadable".into()
         }
     };
-    r.tasks = tasks.map(|t| {
-        let mut by_state = BTreeMap::new();
-        for task in &t.tasks {
-            *by_state.entry(task.state).or_default() += 1;
-        }
-        TasksSummary {
-            count: t.tasks.len(),
-            by_state,
-            panicked: r
-                .panic_cpu
-                .as_ref()
-                .and_then(|p| t.current.iter().find(|c| c.cpu == p.cpu))
-                .cloned(),
-            uninterruptible: t
-                .tasks
-                .iter()
-                .filter(|x| x.state == 'D')
-                .take(MAX_D_TASKS)
-                .cloned()
-                .collect(),
-        }
+    r.tasks = tasks.map(|t| TasksSummary {
+        count: t.tasks.len(),
+        by_state: t.by_state(),
+        panicked: r
+            .panic_cpu
+            .as_ref()
+            .and_then(|p| t.current.iter().find(|c| c.cpu == p.cpu))
+            .cloned(),
+        uninterruptible: t
+            .tasks
+            .iter()
+            .filter(|x| x.state == 'D')
+            .take(MAX_D_TASKS)
+            .cloned()
+            .collect(),
     });
     verdict
 }

@@ -17,17 +17,12 @@ use crate::kmem::VirtAddr;
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
 use crate::modules::{modules_head, read_modules, ModuleList, ModulesError};
+use crate::paging::MODULES_START;
 use crate::printk::{KernelLog, LogError};
 use crate::report::{report, Report};
 use crate::tasks::TaskSymbols;
 use crate::tasks::{read_tasks, TaskList, TasksError};
 use crate::vcpu_context::{vcpu_context, VcpuContext};
-
-/// Start of the x86_64 module mapping area: addresses below it are not module code.
-pub(crate) const MODULES_START: u64 = 0xffff_ffff_c000_0000;
-
-/// How much of the kernel image a BTF scan reads (without `__start_BTF` in kallsyms).
-const KERNEL_IMAGE_SCAN: u64 = 96 << 20;
 
 /// What a session is told besides the dump.
 #[derive(Clone, Copy, Debug, Default)]
@@ -168,7 +163,6 @@ impl<'a> Session<'a> {
                     view,
                     self.symbols(),
                     VirtAddr(START_KERNEL + view.kaslr_offset),
-                    KERNEL_IMAGE_SCAN,
                 )
             })
             .as_ref()

@@ -6,7 +6,8 @@ use coroner_formats::{PhysAddr, QemuCpuState};
 use crate::cpu_mode::{cpu_mode, ModeInfo};
 use crate::kmem::{KernelMem, VirtAddr};
 use crate::kvm_exit::{listing, Disassembly, RegDump};
-use crate::session::{Session, MODULES_START};
+use crate::paging::MODULES_START;
+use crate::session::Session;
 use crate::x86::{paging_on, EFER_LMA};
 
 /// Instructions decoded from RIP on, per vCPU.

@@ -39,7 +39,7 @@ pub fn run(args: &PsArgs) -> anyhow::Result<ExitClass> {
         print_json(&PsJson {
             tasks: shown.clone(),
             current: &list.current,
-            by_state: by_state(list),
+            by_state: list.by_state(),
             how: &list.how,
             diagnostics: &list.diagnostics,
         })?;
@@ -54,14 +54,6 @@ pub fn run(args: &PsArgs) -> anyhow::Result<ExitClass> {
     } else {
         ExitClass::Ok
     })
-}
-
-fn by_state(list: &TaskList) -> BTreeMap<char, usize> {
-    let mut m = BTreeMap::new();
-    for t in &list.tasks {
-        *m.entry(t.state).or_default() += 1;
-    }
-    m
 }
 
 /// `1.5s`, `3m12s`, `2h05m` for a duration in nanoseconds.
@@ -99,7 +91,8 @@ fn render(list: &TaskList, shown: &[&Task]) -> String {
             t.last_ran_ns_ago.map(ago).unwrap_or_else(|| "-".into()),
         );
     }
-    let counts: Vec<String> = by_state(list)
+    let counts: Vec<String> = list
+        .by_state()
         .iter()
         .map(|(st, n)| format!("{n} {st}"))
         .collect();

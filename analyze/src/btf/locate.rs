@@ -33,12 +33,11 @@ pub struct FoundBtf {
 }
 
 /// Finds and parses vmlinux BTF: through `kallsyms` when it has `__start_BTF`, else by
-/// scanning `image_len` bytes of the kernel image from `image_start`.
+/// scanning the kernel image from `image_start` (at most [`MAX_SCAN`] bytes).
 pub fn locate_btf(
     mem: &dyn KernelMem,
     kallsyms: Option<&Kallsyms>,
     image_start: VirtAddr,
-    image_len: u64,
 ) -> Result<FoundBtf, BtfError> {
     let bounds =
         kallsyms.and_then(|k| Some((k.lookup("__start_BTF")?.addr, k.lookup("__stop_BTF")?.addr)));
@@ -62,7 +61,7 @@ pub fn locate_btf(
             len,
         });
     }
-    scan(mem, image_start, image_len.min(MAX_SCAN))
+    scan(mem, image_start, MAX_SCAN)
 }
 
 /// The header bytes of vmlinux BTF as pahole writes it: magic, version 1, flags 0,

@@ -43,7 +43,8 @@ pub use error::{KallsymsError, RejectReason, Rejection, ScanStep};
 pub use names::NameLengths;
 
 use addresses::{AddrSource, Anchor};
-use read::{align8, read_prefix};
+use read::align8;
+pub(crate) use read::read_prefix;
 use tokens::TokenTable;
 
 use crate::kmem::{KernelMem, VirtAddr};

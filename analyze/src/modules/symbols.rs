@@ -1,6 +1,7 @@
 //! A module's own symbol table (`core_kallsyms`: `Elf64_Sym` entries and their string
 //! table, in module memory), and the index that names module addresses.
 
+use crate::kallsyms::read_prefix;
 use crate::kmem::{KernelMem, VirtAddr};
 
 /// `sizeof(Elf64_Sym)`.
@@ -94,7 +95,8 @@ pub fn read_symbols(
         .max()
         .unwrap_or(0)
         .min(MAX_STRTAB);
-    let strings = read_prefix(mem, strtab, strlen);
+    // The table may end near an unmapped page: what can be read is enough.
+    let (strings, _) = read_prefix(mem, VirtAddr(strtab), strlen);
     let mut out = Vec::new();
     for (i, &(name, info, shndx, value, size)) in entries.iter().enumerate() {
         // Undefined, unnamed and section/file symbols say nothing about an address.
@@ -120,21 +122,4 @@ pub fn read_symbols(
         });
     }
     Ok((out, note))
-}
-
-/// As many bytes from `va` as can be read, up to `len` (a string table may end near
-/// an unmapped page).
-fn read_prefix(mem: &dyn KernelMem, va: u64, len: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut page = vec![0u8; 4096];
-    let mut at = va;
-    while (out.len() as u64) < len {
-        let in_page = (4096 - (at % 4096)).min(len - out.len() as u64) as usize;
-        if mem.read_virt(VirtAddr(at), &mut page[..in_page]).is_err() {
-            break;
-        }
-        out.extend_from_slice(&page[..in_page]);
-        at += in_page as u64;
-    }
-    out
 }

@@ -5,7 +5,7 @@
 
 mod layout;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
@@ -88,6 +88,17 @@ pub struct TaskList {
     pub how: Vec<String>,
     /// What was cut short or unreadable.
     pub diagnostics: Vec<String>,
+}
+
+impl TaskList {
+    /// How many tasks are in each state, by letter.
+    pub fn by_state(&self) -> BTreeMap<char, usize> {
+        let mut m = BTreeMap::new();
+        for t in &self.tasks {
+            *m.entry(t.state).or_default() += 1;
+        }
+        m
+    }
 }
 
 /// Why the tasks could not be listed.
