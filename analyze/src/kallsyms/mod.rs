@@ -35,6 +35,8 @@ mod synth;
 mod tests;
 
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -128,16 +130,36 @@ pub struct KallsymsInfo {
 }
 
 /// A decoded kallsyms table: every symbol, indexed by address and by name.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Kallsyms {
     info: KallsymsInfo,
     symbols: Vec<Symbol>,
     /// Non-absolute symbols, by (address, table position).
     #[serde(skip)]
     by_addr: Vec<u32>,
-    /// All symbols, by (name, table position).
+    /// All symbols, by (name, table position): built on the
+    /// [`NAME_INDEX_AFTER`]th lookup (a command that looks up a few names never sorts
+    /// ~150,000 of them).
     #[serde(skip)]
-    by_name: Vec<u32>,
+    by_name: OnceLock<Vec<u32>>,
+    /// Lookups answered so far.
+    #[serde(skip)]
+    lookups: AtomicU32,
+}
+
+/// Lookups answered by a scan of the table before the name index is built.
+const NAME_INDEX_AFTER: u32 = 8;
+
+impl Clone for Kallsyms {
+    fn clone(&self) -> Self {
+        Self {
+            info: self.info.clone(),
+            symbols: self.symbols.clone(),
+            by_addr: self.by_addr.clone(),
+            by_name: self.by_name.clone(),
+            lookups: AtomicU32::new(self.lookups.load(AtomicOrdering::Relaxed)),
+        }
+    }
 }
 
 /// Where the tables are, as found by VMCOREINFO or the scan; input to [`assemble`].
@@ -240,12 +262,25 @@ pub(crate) fn assemble(mem: &dyn KernelMem, loc: Located) -> Result<Kallsyms, Ka
     Ok(Kallsyms::new(info, symbols))
 }
 
+/// The first 16 bytes of `name` as a big-endian integer (zero-padded): comparing two
+/// prefixes orders the names as comparing their first 16 bytes does.
+fn name_prefix(name: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = name.len().min(16);
+    b[..n].copy_from_slice(&name.as_bytes()[..n]);
+    u128::from_be_bytes(b)
+}
+
 impl Kallsyms {
     /// Builds the indexes and symbol sizes.
     fn new(info: KallsymsInfo, mut symbols: Vec<Symbol>) -> Self {
         let count = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
         let mut all: Vec<u32> = (0..count).collect();
-        all.sort_by_key(|&i| (symbols[i as usize].addr, i));
+        // The kernel's table is sorted by address already (scripts/kallsyms sorts it);
+        // sort only a table that is not.
+        if symbols.windows(2).any(|w| w[0].addr > w[1].addr) {
+            all.sort_unstable_by_key(|&i| (symbols[i as usize].addr, i));
+        }
         // Size: to the next strictly higher address, capped.
         let mut next_higher: Option<u64> = None;
         let mut group_end = all.len();
@@ -266,19 +301,34 @@ impl Kallsyms {
             .into_iter()
             .filter(|&i| !symbols[i as usize].is_absolute())
             .collect();
-        let mut by_name: Vec<u32> = (0..count).collect();
-        by_name.sort_by(|&a, &b| {
-            symbols[a as usize]
-                .name
-                .cmp(&symbols[b as usize].name)
-                .then(a.cmp(&b))
-        });
         Self {
             info,
             symbols,
             by_addr,
-            by_name,
+            by_name: OnceLock::new(),
+            lookups: AtomicU32::new(0),
         }
+    }
+
+    /// All symbols by (name, table position), sorted on each name's first 16 bytes
+    /// (big-endian, so the integer order is the byte order) and only then on the whole
+    /// name: most comparisons never leave the array.
+    fn name_index(&self) -> &[u32] {
+        self.by_name.get_or_init(|| {
+            let symbols = &self.symbols;
+            let count = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
+            let mut keyed: Vec<(u128, u32)> = symbols
+                .iter()
+                .zip(0..count)
+                .map(|(s, i)| (name_prefix(&s.name), i))
+                .collect();
+            keyed.sort_unstable_by(|&(ka, a), &(kb, b)| {
+                ka.cmp(&kb)
+                    .then_with(|| symbols[a as usize].name.cmp(&symbols[b as usize].name))
+                    .then(a.cmp(&b))
+            });
+            keyed.into_iter().map(|(_, i)| i).collect()
+        })
     }
 
     /// Number of symbols.
@@ -314,13 +364,22 @@ impl Kallsyms {
     /// The symbol named exactly `name`; among duplicates (static functions of the same
     /// name in several files), the first text symbol, else the first in table order.
     pub fn lookup(&self, name: &str) -> Option<&Symbol> {
-        let lo = self
-            .by_name
-            .partition_point(|&i| self.symbols[i as usize].name.as_str() < name);
-        let hi = lo
-            + self.by_name[lo..]
-                .partition_point(|&i| self.symbols[i as usize].name.as_str() == name);
-        let range = self.by_name.get(lo..hi)?;
+        if self.by_name.get().is_none()
+            && self.lookups.fetch_add(1, AtomicOrdering::Relaxed) < NAME_INDEX_AFTER
+        {
+            let mut named = self.symbols.iter().filter(|s| s.name == name);
+            let first = named.next()?;
+            return Some(if first.is_text() {
+                first
+            } else {
+                named.find(|s| s.is_text()).unwrap_or(first)
+            });
+        }
+        let by_name = self.name_index();
+        let lo = by_name.partition_point(|&i| self.symbols[i as usize].name.as_str() < name);
+        let hi =
+            lo + by_name[lo..].partition_point(|&i| self.symbols[i as usize].name.as_str() == name);
+        let range = by_name.get(lo..hi)?;
         let pick = range
             .iter()
             .find(|&&i| self.symbols[i as usize].is_text())

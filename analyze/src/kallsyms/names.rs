@@ -209,8 +209,12 @@ pub(crate) fn expand(
         }
         out.push(Name {
             kind: char::from(kind),
-            // Printable ASCII only, checked above.
-            name: String::from_utf8_lossy(name).into_owned(),
+            // Printable ASCII only, checked above: every byte is its own char.
+            name: {
+                let mut s = String::with_capacity(name.len());
+                s.extend(name.iter().map(|&b| char::from(b)));
+                s
+            },
         });
         off += field + len;
     }
