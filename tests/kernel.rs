@@ -308,6 +308,28 @@ fn nokaslr_and_five_level_paging() {
     let a = analyze_json(&dir);
     assert_eq!(a["kaslr_offset"], "0x0", "{a:#}");
     assert_modules_match_the_guest(&guest.serial_log(), &dir, &[]);
+    // The tasks at the kernel's link-time addresses: init and kthreadd, and a task on
+    // each vCPU.
+    let ps = coroner(dir.path(), &["ps", "vm.core.zst", "--json"]);
+    ps.expect_code(0);
+    let j = ps.json();
+    let tasks = j["tasks"].as_array().unwrap();
+    let comm = |pid: i64| {
+        tasks
+            .iter()
+            .find(|t| t["pid"].as_i64() == Some(pid))
+            .map(|t| t["comm"].as_str().unwrap().to_string())
+    };
+    assert_eq!(comm(1).as_deref(), Some("init"), "{j:#}");
+    assert_eq!(comm(2).as_deref(), Some("kthreadd"), "{j:#}");
+    assert!(
+        j["current"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["comm"].is_string()),
+        "{j:#}"
+    );
     assert_console_in_dmesg(
         &guest.serial_log(),
         &coroner(dir.path(), &["dmesg", "vm.core.zst"]).stdout(),
@@ -332,16 +354,23 @@ fn nokaslr_and_five_level_paging() {
 
 /// `coroner ps` against the guest's own `/proc/PID/stat`, printed by the kit's init just
 /// before the freeze: every task it printed is listed with the same parent and command,
-/// and the tasks in known states (a stopped sleep, a zombie, a busy loop) have the state
-/// letters `ps` prints; each CPU's running task is named. With and without VMCOREINFO.
+/// and the tasks in known states (a stopped sleep, a zombie, a busy loop, whoever waits
+/// on a starved virtio-rng in D) have the state letters `ps` prints; each CPU's running
+/// task is named. With and without VMCOREINFO.
 #[test]
 fn ps_lists_the_tasks_the_guest_saw() {
     if !kit::available_or_skip("ps_lists_the_tasks_the_guest_saw") {
         return;
     }
+    // A virtio-rng that qemu lets give one byte an hour: whoever reads it (the kernel's
+    // hwrng thread, or the kit's reader of /dev/hwrng) waits in uninterruptible sleep.
+    let rng = "virtio-rng-pci,rng=rng0,max-bytes=1,period=3600000";
     let (guest, dir) = captured(
         GuestOptions {
             append: "coroner.tasks=1".into(),
+            extra_qemu: ["-object", "rng-builtin,id=rng0", "-device", rng]
+                .map(String::from)
+                .to_vec(),
             ..GuestOptions::default()
         },
         Scenario::Stop,
@@ -417,6 +446,19 @@ fn ps_lists_the_tasks_the_guest_saw() {
             assert_eq!(t["ppid"].as_i64().unwrap(), *ppid, "pid {pid} {comm}");
         }
         let state = |pid: i64| by_pid[&pid]["state"].as_str().unwrap().to_string();
+        // Tasks in D cannot leave it before the freeze (the rng gives nothing more).
+        let in_d: Vec<i64> = truth
+            .iter()
+            .filter(|(_, (_, st, _))| st == "D")
+            .map(|(p, _)| *p)
+            .collect();
+        assert!(
+            !in_d.is_empty(),
+            "the guest printed no task in D:\n{serial}"
+        );
+        for pid in &in_d {
+            assert_eq!(state(*pid), "D", "pid {pid} {}", truth[pid].0);
+        }
         assert_eq!(state(stopped), "T");
         assert_eq!(state(busy), "R");
         assert_eq!(state(zombie_parent), "S");
@@ -462,6 +504,34 @@ fn ps_lists_the_tasks_the_guest_saw() {
     // analyze counts the states and names the task of each vCPU.
     let a = analyze_json(&dir);
     assert_eq!(a["tasks"]["by_state"]["T"], 1, "{:#}", a["tasks"]);
+    assert!(
+        a["tasks"]["by_state"]["D"].as_u64() >= Some(1),
+        "{:#}",
+        a["tasks"]
+    );
+    let listed_d: Vec<i64> = a["tasks"]["uninterruptible"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["pid"].as_i64().unwrap())
+        .collect();
+    for (pid, (comm, st, _)) in &truth {
+        if st == "D" {
+            assert!(listed_d.contains(pid), "analyze omits D task {pid} {comm}");
+        }
+    }
+    // `--state D` lists only the tasks in D, by the text the guest saw.
+    let d = coroner(dir.path(), &["ps", "vm.core.zst", "--state", "D"]);
+    d.expect_code(0);
+    let text = d.stdout();
+    let listed: Vec<&str> = text.lines().skip(1).take_while(|l| !l.is_empty()).collect();
+    assert!(
+        !listed.is_empty()
+            && listed
+                .iter()
+                .all(|l| l.trim_start_matches([' ', '>']).split_whitespace().nth(3) == Some("D")),
+        "{text}"
+    );
     assert!(a["vcpus"]
         .as_array()
         .unwrap()

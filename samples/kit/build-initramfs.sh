@@ -32,6 +32,7 @@ OPTIONAL_MODULES=(
     pvpanic-mmio
     virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk
     watchdog i6300esb
+    virtio-rng
 )
 
 log() { printf 'build-initramfs: %s\n' "$*" >&2; }

@@ -190,6 +190,40 @@ fn symbolize_lookup_and_format_addr() {
     assert_eq!((sym.name.as_str(), off), ("fn_0001_sys_do_work1", 0x38));
 }
 
+/// The first lookups scan the table; later ones use the name index: both answer alike,
+/// duplicates included.
+#[test]
+fn lookups_by_scan_and_by_index_agree() {
+    let b = build(&spec(
+        AddressEncoding::AbsolutePercpu,
+        TableOrder::NamesFirst,
+        true,
+    ));
+    let k = Kallsyms::from_vmcoreinfo(&b.mem, &b.vmci).unwrap();
+    let mut names: Vec<&str> = k.symbols().iter().map(|s| s.name.as_str()).collect();
+    names.extend(["no_such_symbol", "", "dup_name", "cleanup"]);
+    let first: Vec<Option<(u64, char)>> = names
+        .iter()
+        .map(|n| k.lookup(n).map(|s| (s.addr, s.kind)))
+        .collect();
+    assert!(names.len() > 2 * NAME_INDEX_AFTER as usize);
+    let again: Vec<Option<(u64, char)>> = names
+        .iter()
+        .map(|n| k.lookup(n).map(|s| (s.addr, s.kind)))
+        .collect();
+    assert_eq!(first, again);
+    // A fresh table answers a late name by scan exactly as the index did.
+    let fresh = Kallsyms::from_vmcoreinfo(&b.mem, &b.vmci).unwrap();
+    for (n, want) in names
+        .iter()
+        .zip(&again)
+        .rev()
+        .take(NAME_INDEX_AFTER as usize)
+    {
+        assert_eq!(fresh.lookup(n).map(|s| (s.addr, s.kind)), *want, "{n}");
+    }
+}
+
 #[test]
 fn kallsyms_serializes_info_and_symbols() {
     let b = build(&spec(
