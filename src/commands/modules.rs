@@ -32,25 +32,8 @@ pub fn run(args: &ModulesArgs) -> anyhow::Result<ExitClass> {
 
 fn render(list: &ModuleList) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:<24} {:>8} {:>5} {:<10} {:<18} {:<6} {:>7}",
-        "NAME", "SIZE", "REFS", "STATE", "ADDRESS", "TAINTS", "SYMBOLS"
-    );
-    for m in &list.modules {
-        let _ = writeln!(
-            s,
-            "{:<24} {:>8} {:>5} {:<10} {:016x}   {:<6} {:>7}",
-            escape_control(&m.name),
-            m.size,
-            m.refcnt
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "-".into()),
-            escape_control(&m.state),
-            m.address,
-            escape_control(&m.taints),
-            m.symbol_count
-        );
+    for line in coroner_analyze::modules::table::lines(list) {
+        let _ = writeln!(s, "{}", escape_control(&line));
     }
     let _ = writeln!(s, "\n{} modules", list.modules.len());
     for h in &list.how {

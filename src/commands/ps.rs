@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use coroner_analyze::tasks::table;
 use coroner_analyze::{escape_control, Task, TaskList};
 use serde::Serialize;
 
@@ -57,39 +58,11 @@ pub fn run(args: &PsArgs) -> anyhow::Result<ExitClass> {
 }
 
 /// `1.5s`, `3m12s`, `2h05m` for a duration in nanoseconds.
-fn ago(ns: u64) -> String {
-    let s = ns / 1_000_000_000;
-    match s {
-        0..=59 => format!("{}.{}s", s, (ns / 100_000_000) % 10),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
-    }
-}
-
 fn render(list: &TaskList, shown: &[&Task]) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "  {:>7} {:>7} {:>3} ST {:>8}  COMM",
-        "PID", "PPID", "CPU", "LAST RAN"
-    );
+    let _ = writeln!(s, "{}", table::header());
     for t in shown {
-        let running = list.current.iter().any(|c| c.task == t.task);
-        let comm = if t.kernel_thread {
-            format!("[{}]", escape_control(&t.comm))
-        } else {
-            escape_control(&t.comm).into_owned()
-        };
-        let _ = writeln!(
-            s,
-            "{} {:>7} {:>7} {:>3} {}  {:>8}  {comm}",
-            if running { '>' } else { ' ' },
-            t.pid,
-            t.ppid,
-            t.cpu.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-            t.state,
-            t.last_ran_ns_ago.map(ago).unwrap_or_else(|| "-".into()),
-        );
+        let _ = writeln!(s, "{}", escape_control(&table::row(list, t)));
     }
     let counts: Vec<String> = list
         .by_state()

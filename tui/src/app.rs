@@ -230,8 +230,24 @@ impl App {
             Constraint::Length(1),
         ])
         .areas(frame.area());
+        // Every tab named and padded when the bar fits; then without the padding; on a
+        // narrow terminal only the current tab keeps its name, the others their number.
+        let titles: Vec<&str> = self.panes.iter().map(|p| p.title()).collect();
+        let label = |i: usize, level: usize| match level {
+            0 => format!(" {} {} ", i + 1, titles[i]),
+            1 => format!("{} {}", i + 1, titles[i]),
+            _ if i == self.current => format!("{} {}", i + 1, titles[i]),
+            _ => format!("{}", i + 1),
+        };
+        let fits = |level: usize| {
+            (0..titles.len())
+                .map(|i| label(i, level).chars().count() + 1)
+                .sum::<usize>()
+                <= usize::from(tabs.width)
+        };
+        let level = (0..2).find(|&l| fits(l)).unwrap_or(2);
         let mut spans = Vec::new();
-        for (i, p) in self.panes.iter().enumerate() {
+        for i in 0..titles.len() {
             let style = if i == self.current {
                 Style::default()
                     .fg(Color::Black)
@@ -240,7 +256,7 @@ impl App {
             } else {
                 Style::default().fg(Color::Cyan)
             };
-            spans.push(Span::styled(format!(" {} {} ", i + 1, p.title()), style));
+            spans.push(Span::styled(label(i, level), style));
             spans.push(Span::raw(" "));
         }
         frame.render_widget(Paragraph::new(Line::from(spans)), tabs);

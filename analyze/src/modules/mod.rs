@@ -5,6 +5,7 @@
 
 mod layout;
 mod symbols;
+pub mod table;
 
 use std::collections::HashSet;
 

@@ -4,6 +4,7 @@
 //! `runqueues.curr`, whichever the kernel has).
 
 mod layout;
+pub mod table;
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -1,6 +1,7 @@
 //! Tasks: the guest kernel's tasks as `coroner ps` lists them, filtered by state, with the
 //! selected task's details; `>` marks the task each CPU runs.
 
+use coroner_analyze::tasks::table;
 use coroner_analyze::{Task, TaskList};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -59,23 +60,7 @@ impl Tasks {
     }
 
     fn row(list: &TaskList, t: &Task) -> String {
-        let running = list.current.iter().any(|c| c.task == t.task);
-        let comm = if t.kernel_thread {
-            format!("[{}]", sanitize(&t.comm))
-        } else {
-            sanitize(&t.comm)
-        };
-        format!(
-            "{} {:>7} {:>7} {:>3} {}  {:>9}  {comm}",
-            if running { '>' } else { ' ' },
-            t.pid,
-            t.ppid,
-            t.cpu.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-            t.state,
-            t.last_ran_ns_ago
-                .map(|n| format!("{:.1}s", n as f64 / 1e9))
-                .unwrap_or_else(|| "-".into()),
-        )
+        sanitize(&table::row(list, t))
     }
 }
 
@@ -106,10 +91,7 @@ impl Pane for Tasks {
             self.top = self.selected + 1 - self.height;
         }
         let mut lines = vec![Line::styled(
-            format!(
-                "  {:>7} {:>7} {:>3} ST  {:>9}  COMM",
-                "PID", "PPID", "CPU", "LAST RAN"
-            ),
+            table::header(),
             Style::default().add_modifier(Modifier::BOLD),
         )];
         for (i, t) in shown.iter().enumerate().skip(self.top).take(self.height) {
