@@ -557,6 +557,47 @@ mod tests {
     }
 
     #[test]
+    fn a_btf_that_lies_about_offsets_is_refused_per_task() {
+        // `comm` a megabyte into a task_struct: the read is bounded, the list cut with
+        // a diagnostic, never a huge allocation or a panic.
+        let (
+            mut b,
+            Basics {
+                int,
+                list_head,
+                ch,
+                void_ptr,
+                ..
+            },
+        ) = Builder::with_basics();
+        let comm = b.add("", 3, 0, false, 0, &[ch, int, 16]);
+        b.structure("signal_struct", 32, &[("thread_head", list_head, 16)]);
+        b.structure(
+            "task_struct",
+            0x200,
+            &[
+                ("__state", int, 24),
+                ("flags", int, 32),
+                ("tasks", list_head, 48),
+                ("pid", int, 64),
+                ("tgid", int, 68),
+                ("real_parent", void_ptr, 72),
+                ("signal", void_ptr, 80),
+                ("comm", comm, 1 << 20),
+                ("exit_state", int, 120),
+            ],
+        );
+        let btf = Btf::parse(&b.bytes()).unwrap();
+        let list = read_tasks(&memory(A + 48), &btf, &symbols(), 1).unwrap();
+        assert!(list.tasks.is_empty());
+        assert!(
+            list.diagnostics[0].contains("cut there"),
+            "{:?}",
+            list.diagnostics
+        );
+    }
+
+    #[test]
     fn state_letters_as_ps_prints_them() {
         assert_eq!(state_letter(0, 0), 'R');
         assert_eq!(state_letter(1, 0), 'S');
