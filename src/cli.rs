@@ -120,6 +120,22 @@ threads are in [brackets]. The lists come from init_task and each process's thre
 with struct task_struct's layout from the kernel's BTF; without BTF the command says what
 is missing and exits 7.")]
     Ps(PsArgs),
+    /// Kernel backtraces of the vCPUs and tasks, unwound with the kernel's ORC tables.
+    #[command(after_help = "\
+Examples:
+  coroner bt vm1.core.zst                    # every vCPU
+  coroner bt vm1.core.zst --state D          # tasks in uninterruptible sleep
+  coroner bt vm1.core.zst --pid 1 --cpu 0
+  coroner bt vm1.core.zst --all --json | jq '.backtraces[] | select(.complete | not)'
+
+Frames print as the kernel prints them (function+0xoff/0xsize [module]); where the kernel
+was entered (a system call, an interrupt, an exception) the saved RIP/RSP/EFLAGS follow.
+Each backtrace ends with why it stopped (the end of the stack, user mode, or what was
+missing) and where it started: a vCPU's registers from the dump's notes, or the switch
+frame a sleeping task left on its stack. A task a CPU runs is unwound from that vCPU.
+The unwind tables (.orc_unwind_ip and .orc_unwind, and each module's) are read from
+guest memory through kallsyms; a kernel without CONFIG_UNWINDER_ORC exits 7.")]
+    Bt(BtArgs),
     /// Why did the guest die: the verdict, then how each fact was obtained.
     #[command(after_help = "\
 Examples:
@@ -437,6 +453,29 @@ pub struct PsArgs {
     /// Only this pid (repeatable).
     #[arg(long, value_name = "PID")]
     pub pid: Vec<i32>,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub format: JsonArg,
+}
+
+/// `coroner bt`.
+#[derive(Debug, Args)]
+pub struct BtArgs {
+    #[command(flatten)]
+    pub dump: DumpArg,
+    /// Every vCPU and every task.
+    #[arg(long)]
+    pub all: bool,
+    /// This vCPU (repeatable; the default is every vCPU).
+    #[arg(long, value_name = "N")]
+    pub cpu: Vec<usize>,
+    /// This task (repeatable).
+    #[arg(long, value_name = "PID")]
+    pub pid: Vec<i32>,
+    /// Tasks in these states (letters as ps prints them, e.g. D).
+    #[arg(long, value_name = "LETTERS")]
+    pub state: Option<String>,
     #[command(flatten)]
     pub kernel: KernelArgs,
     #[command(flatten)]

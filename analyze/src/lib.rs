@@ -14,6 +14,7 @@
 //! memory only through [`coroner_formats::PhysMem`].
 #![deny(missing_docs)]
 
+pub mod backtrace;
 mod btf;
 mod capture_record;
 mod cpu_mode;
@@ -25,6 +26,7 @@ mod kmem;
 mod kvm_exit;
 mod mce;
 pub mod modules;
+pub mod orc;
 mod paging;
 mod panic_cpu;
 mod printk;

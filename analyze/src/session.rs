@@ -17,6 +17,7 @@ use crate::kmem::VirtAddr;
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
 use crate::modules::{modules_head, read_modules, ModuleList, ModulesError};
+use crate::orc::{KernelOrc, OrcError};
 use crate::paging::MODULES_START;
 use crate::printk::{KernelLog, LogError};
 use crate::report::{report, Report};
@@ -69,6 +70,7 @@ pub struct Session<'a> {
     btf: OnceCell<Result<FoundBtf, BtfError>>,
     modules: OnceCell<Result<ModuleList, ModulesError>>,
     tasks: OnceCell<Result<TaskList, TasksError>>,
+    orc: OnceCell<Result<KernelOrc, OrcError>>,
 }
 
 impl<'a> Session<'a> {
@@ -84,6 +86,7 @@ impl<'a> Session<'a> {
             btf: OnceCell::new(),
             modules: OnceCell::new(),
             tasks: OnceCell::new(),
+            orc: OnceCell::new(),
         }
     }
 
@@ -195,6 +198,25 @@ impl<'a> Session<'a> {
                 let btf = self.btf().map_err(|e| TasksError::NoBtf(e.to_string()))?;
                 let symbols = TaskSymbols::from_kallsyms(&ks.table)?;
                 read_tasks(view, &btf.btf, &symbols, self.core.elf.vcpus.len())
+            })
+            .as_ref()
+            .map_err(Unavailable::Failed)
+    }
+
+    /// The kernel's ORC unwind tables, vmlinux's and the modules' (read on first use;
+    /// needs kallsyms; module tables need BTF and the module list).
+    pub fn orc(&self) -> Result<&KernelOrc, Unavailable<'_, OrcError>> {
+        let view = self.view().map_err(Unavailable::NoKernel)?;
+        self.orc
+            .get_or_init(|| {
+                let ks = self.symbols().ok_or(OrcError::NoSymbol("kallsyms"))?;
+                KernelOrc::read(
+                    view,
+                    ks,
+                    view.release.as_deref(),
+                    self.btf().ok().map(|b| &b.btf),
+                    self.modules().ok(),
+                )
             })
             .as_ref()
             .map_err(Unavailable::Failed)

@@ -2,6 +2,7 @@
 //! and printing the result as text or JSON.
 
 mod analyze;
+mod bt;
 mod capture;
 mod completions;
 mod compress;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Sym(args) => sym::run(&args),
         Command::Modules(args) => modules::run(&args),
         Command::Ps(args) => ps::run(&args),
+        Command::Bt(args) => bt::run(&args),
         Command::Mce(args) => mce::run(&args),
         Command::Exit(args) => exit_reason::run(&args),
         Command::Tui(args) => tui::run(&args),

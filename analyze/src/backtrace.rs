@@ -1,0 +1,126 @@
+//! Backtraces of tasks and vCPUs from a session: a task a CPU runs now is unwound from
+//! that vCPU's registers (its saved switch frame is stale), any other task from the frame
+//! `__switch_to_asm` left on its stack; every frame symbolized as the kernel prints it.
+
+use serde::Serialize;
+
+use crate::orc::{task_start, unwind, PtRegs, Start, Stop, Unwind};
+use crate::session::Session;
+use crate::tasks::Task;
+use coroner_formats::VcpuRegs;
+
+/// One symbolized frame.
+#[derive(Clone, Debug, Serialize)]
+pub struct BtFrame {
+    /// The address.
+    #[serde(with = "coroner_formats::hex")]
+    pub ip: u64,
+    /// The stack pointer in the frame.
+    #[serde(with = "coroner_formats::hex")]
+    pub sp: u64,
+    /// `function+0xoff/0xsize [module]`, when a symbol holds it.
+    pub symbol: Option<String>,
+    /// How the frame was found: `orc` (every frame so far).
+    pub method: &'static str,
+    /// The registers saved where the kernel was entered here, when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regs: Option<PtRegs>,
+}
+
+/// A backtrace and why it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct Backtrace {
+    /// Where the unwind started: `vCPU N registers` or `switch frame at 0x…`.
+    pub from: String,
+    /// Frames, innermost first.
+    pub frames: Vec<BtFrame>,
+    /// Why it ended.
+    pub stop: Stop,
+    /// The same, as a sentence.
+    pub stop_reason: String,
+    /// It reached the end of the stack or user mode.
+    pub complete: bool,
+}
+
+/// The backtrace of `task`: from its vCPU's registers when a CPU runs it, else from its
+/// switch frame.
+pub fn task_backtrace(session: &Session<'_>, task: &Task) -> Result<Backtrace, String> {
+    let list = session.tasks().map_err(|e| e.to_string())?;
+    if let Some(c) = list.current.iter().find(|c| c.task == task.task) {
+        return vcpu_backtrace(session, c.cpu);
+    }
+    let view = session.view().map_err(|e| e.to_string())?;
+    let btf = session.btf().map_err(|e| e.to_string())?;
+    let fork = session
+        .symbols()
+        .and_then(|k| k.lookup("ret_from_fork"))
+        .map(|s| s.addr);
+    let start = task_start(view, &btf.btf, task.task, fork)?;
+    run(
+        session,
+        start,
+        format!("the switch frame at {:#x}", start.sp),
+    )
+}
+
+/// The backtrace of vCPU `index` from its registers in the dump. A vCPU in user mode has
+/// no kernel frames: an empty backtrace that says so.
+pub fn vcpu_backtrace(session: &Session<'_>, index: usize) -> Result<Backtrace, String> {
+    let vcpu = session
+        .core()
+        .elf
+        .vcpus
+        .get(index)
+        .ok_or_else(|| format!("the dump has no vCPU {index}"))?;
+    let Some(VcpuRegs::X86_64(r)) = vcpu.prstatus.as_ref().map(|p| &p.regs) else {
+        return Err(format!("vCPU {index} has no x86_64 NT_PRSTATUS registers"));
+    };
+    let regs = PtRegs([
+        r.r15, r.r14, r.r13, r.r12, r.rbp, r.rbx, r.r11, r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx,
+        r.rsi, r.rdi, r.orig_rax, r.rip, r.cs, r.eflags, r.rsp, r.ss,
+    ]);
+    let from = format!("vCPU {index}'s registers (NT_PRSTATUS)");
+    if regs.user_mode() {
+        return Ok(Backtrace {
+            from,
+            frames: Vec::new(),
+            stop: Stop::UserMode,
+            stop_reason: format!("vCPU {index} runs user code (RIP {:#x})", r.rip),
+            complete: true,
+        });
+    }
+    run(
+        session,
+        Start {
+            ip: r.rip,
+            sp: r.rsp,
+            bp: r.rbp,
+            regs: Some(regs),
+            signal: true,
+        },
+        from,
+    )
+}
+
+fn run(session: &Session<'_>, start: Start, from: String) -> Result<Backtrace, String> {
+    let view = session.view().map_err(|e| e.to_string())?;
+    let orc = session.orc().map_err(|e| e.to_string())?;
+    let u: Unwind = unwind(view, &|ip| orc.find(ip), start);
+    Ok(Backtrace {
+        from,
+        complete: u.complete(),
+        stop_reason: u.stop.to_string(),
+        frames: u
+            .frames
+            .into_iter()
+            .map(|f| BtFrame {
+                ip: f.ip,
+                sp: f.sp,
+                symbol: session.symbolize(f.ip),
+                method: "orc",
+                regs: f.regs,
+            })
+            .collect(),
+        stop: u.stop,
+    })
+}
