@@ -4,6 +4,8 @@
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
+use std::collections::BTreeMap;
+
 use crate::util::{coroner, unhex, Dir};
 
 /// Console lines of the kernel (`[    1.234567] text`), complete lines only.
@@ -538,6 +540,8 @@ fn ps_lists_the_tasks_the_guest_saw() {
         .iter()
         .all(|v| v["task"].is_string()));
 
+    assert_bt_matches_sysrq_t(&serial, &dir, &[stopped, zombie_parent]);
+
     // The same dump with its BTF blanked (as a kernel without CONFIG_DEBUG_INFO_BTF has
     // none): ps and modules say what is missing and exit 7; the rest still works.
     coroner(dir.path(), &["export", "vm.core.zst", "-o", "vm.elf"]).expect_code(0);
@@ -582,5 +586,111 @@ fn ps_lists_the_tasks_the_guest_saw() {
             .any(|p| p.as_str().unwrap().starts_with("tasks: ")),
         "{:#}",
         b["problems"]
+    );
+}
+
+/// The reliable frames of every task in the kernel's own sysrq `t` output on the console:
+/// pid -> (command, state letter, frames as `function+0xoff/0xsize [module]`).
+fn sysrq_t_backtraces(serial: &str) -> BTreeMap<i64, (String, String, Vec<String>)> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(i64, String, String, Vec<String>)> = None;
+    let mut in_trace = false;
+    for raw in serial.lines() {
+        let line = raw.trim_end_matches('\r');
+        // Drop the "[   10.123456] " timestamp.
+        let text = match line.strip_prefix('[') {
+            Some(rest) => rest.split_once("] ").map_or(rest, |(_, t)| t),
+            None => line,
+        };
+        if let Some(rest) = text.strip_prefix("task:") {
+            if let Some((pid, comm, state, frames)) = current.take() {
+                out.insert(pid, (comm, state, frames));
+            }
+            let field = |name: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .map(str::to_string)
+            };
+            let comm = rest.split_whitespace().next().unwrap_or("").to_string();
+            if let (Some(pid), Some(state)) = (field("pid:"), field("state:")) {
+                if let Ok(pid) = pid.parse() {
+                    current = Some((pid, comm, state, Vec::new()));
+                }
+            }
+            in_trace = false;
+            continue;
+        }
+        let t = text.trim();
+        match t {
+            "<TASK>" => in_trace = true,
+            "</TASK>" => in_trace = false,
+            _ if in_trace && !t.starts_with("? ") => {
+                let sym = t.split_whitespace().next().unwrap_or("");
+                let is_frame = sym.contains("+0x") && sym.contains("/0x");
+                if let (true, Some(c)) = (is_frame, current.as_mut()) {
+                    c.3.push(t.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((pid, comm, state, frames)) = current {
+        out.insert(pid, (comm, state, frames));
+    }
+    out
+}
+
+/// `coroner bt --all` against the kernel's own backtraces (sysrq `t`, printed by the kit
+/// just before the freeze): every task that sleeps (not running, not on a CPU) has the
+/// frames the kernel printed; `exact` and tasks in D must match, the others nearly all (a kernel thread
+/// may run and sleep elsewhere between the two).
+fn assert_bt_matches_sysrq_t(serial: &str, dir: &Dir, exact: &[i64]) {
+    let truth = sysrq_t_backtraces(serial);
+    assert!(truth.len() > 20, "no sysrq t output in:\n{serial}");
+    let r = coroner(dir.path(), &["bt", "vm.core.zst", "--all", "--json"]);
+    r.expect_code(0);
+    let j = r.json();
+    let mut compared = 0;
+    let mut differ = Vec::new();
+    for b in j["backtraces"].as_array().unwrap() {
+        let Some(pid) = b["task"]["pid"].as_i64() else {
+            continue;
+        };
+        if b["cpu"].is_u64() || b["task"]["state"] == "R" {
+            continue;
+        }
+        let Some((comm, state, want)) = truth.get(&pid) else {
+            continue;
+        };
+        // A task in D cannot have moved (the starved rng never wakes it).
+        let exact = exact.contains(&pid) || state == "D";
+        let got: Vec<String> = b["frames"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no frames for pid {pid}: {b}"))
+            .iter()
+            .map(|f| f["symbol"].as_str().unwrap_or("?").to_string())
+            .collect();
+        compared += 1;
+        if exact || got != *want {
+            if exact {
+                assert_eq!(&got, want, "pid {pid} {comm}: {b:#}");
+            } else {
+                differ.push(format!(
+                    "pid {pid} {comm}:\n  coroner {got:?}\n  kernel  {want:?}"
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "bt vs sysrq t: {compared} sleeping tasks compared, {} differ{}",
+        differ.len(),
+        differ.iter().map(|d| format!("\n{d}")).collect::<String>()
+    );
+    assert!(compared > 20, "only {compared} tasks compared");
+    assert!(
+        differ.len() * 10 <= compared,
+        "{} of {compared} backtraces differ:\n{}",
+        differ.len(),
+        differ.join("\n")
     );
 }
