@@ -541,6 +541,18 @@ fn ps_lists_the_tasks_the_guest_saw() {
         .all(|v| v["task"].is_string()));
 
     assert_bt_matches_sysrq_t(&serial, &dir, &[stopped, zombie_parent]);
+    // A slim capture answers ps and bt the same.
+    coroner(dir.path(), &["slim", "vm.core.zst", "-o", "slim.core.zst"]).expect_code(0);
+    for cmd in [&["ps"][..], &["bt", "--all"][..]] {
+        let run = |file: &str| {
+            let mut a = cmd.to_vec();
+            a.extend([file, "--json"]);
+            let r = coroner(dir.path(), &a);
+            r.expect_code(0);
+            r.stdout()
+        };
+        assert_eq!(run("vm.core.zst"), run("slim.core.zst"), "{cmd:?}");
+    }
 
     // The same dump with its BTF blanked (as a kernel without CONFIG_DEBUG_INFO_BTF has
     // none): ps and modules say what is missing and exit 7; the rest still works.

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use coroner_analyze::backtrace;
 use coroner_analyze::{KernelMem, VirtAddr};
 use coroner_formats::{write_slim, Core, Metadata, PhysAddr, WriteOptions, PAGE};
 use serde::Serialize;
@@ -39,9 +40,17 @@ fn analyze_all(core: &Core, ignore_vmcoreinfo: bool) {
     let _ = session.exit(None);
     // `coroner modules` and module names: BTF, the module list and their symbols.
     let _ = session.modules();
-    // Each vCPU as the TUI shows it: code before and at RIP, the top of the stack.
+    // Each vCPU as the TUI shows it: code before and at RIP, the top of the stack; and
+    // its backtrace (the ORC tables, the stacks it walks).
     for i in 0..core.elf.vcpus.len() {
         let _ = session.vcpu(i);
+        let _ = backtrace::vcpu_backtrace(&session, i);
+    }
+    // `coroner ps` and `coroner bt --all`: the task lists and every task's stack.
+    if let Ok(list) = session.tasks() {
+        for t in &list.tasks {
+            let _ = backtrace::task_backtrace(&session, t);
+        }
     }
     // More around each RIP and of each stack than the panes show, for a reader who
     // looks further.
