@@ -140,7 +140,14 @@ guest memory through kallsyms; a kernel without CONFIG_UNWINDER_ORC exits 7.")]
     #[command(after_help = "\
 Examples:
   coroner analyze vm1.core.zst
-  coroner analyze vm1.core.zst --json | jq .verdict")]
+  coroner analyze vm1.core.zst --json | jq .verdict
+  coroner analyze vm1.core.zst --hung-after 30   # tasks in D for 30 s are hung
+
+A guest whose kernel log has no panic, oops or machine check is described by what it is
+stuck on: a vCPU running one task in kernel mode past twice the guest's watchdog_thresh
+(\"BUG: soft lockup in F\"), else the longest of the tasks in D past the hung-task
+threshold (\"INFO: task hung in F\"), F being the first frame of its backtrace that is not
+a wait function.")]
     Analyze(AnalyzeArgs),
     /// Decode the machine-check record: error, CPU, bank, address, severity, host or guest.
     #[command(after_help = "\
@@ -506,6 +513,10 @@ pub struct AnalyzeArgs {
     /// Lines of the kernel log's end to show (text output).
     #[arg(long, default_value_t = 20)]
     pub tail: usize,
+    /// A task in D this many seconds counts as hung (default: the guest's own
+    /// hung_task_timeout_secs, else 120).
+    #[arg(long, value_name = "SECS")]
+    pub hung_after: Option<u64>,
     #[command(flatten)]
     pub format: JsonArg,
 }

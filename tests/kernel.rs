@@ -380,7 +380,7 @@ fn ps_lists_the_tasks_the_guest_saw() {
     let serial = guest.serial_log();
     drop(guest);
     // pid -> (comm, state, ppid), from "pid (comm) S ppid ...".
-    let truth: std::collections::BTreeMap<i64, (String, String, i64)> = serial
+    let truth: BTreeMap<i64, (String, String, i64)> = serial
         .lines()
         .filter_map(|l| {
             l.trim_end_matches('\r')
@@ -541,6 +541,41 @@ fn ps_lists_the_tasks_the_guest_saw() {
         .all(|v| v["task"].is_string()));
 
     assert_bt_matches_sysrq_t(&serial, &dir, &[stopped, zombie_parent]);
+    // Stopped with no panic: the guest's own threshold (120 s) is not reached; past a
+    // lower one, the task waiting on the starved rng is hung, and the verdict says where.
+    let a = analyze_json(&dir);
+    assert!(
+        !a["verdict"].as_str().unwrap().contains("hung"),
+        "{}",
+        a["verdict"]
+    );
+    assert!(
+        a["vcpus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["frames"].is_array()),
+        "no vCPU backtrace: {:#}",
+        a["vcpus"]
+    );
+    let h = coroner(
+        dir.path(),
+        &["analyze", "vm.core.zst", "--hung-after", "1", "--json"],
+    );
+    h.expect_code(0);
+    let h = h.json();
+    let verdict = h["verdict"].as_str().unwrap();
+    assert!(
+        verdict.contains("INFO: task hung in virtio_read"),
+        "{verdict}\n{:#}",
+        h["stuck"]
+    );
+    assert_eq!(h["stuck"]["hung_after_secs"], 1);
+    let hung = &h["stuck"]["hung"][0];
+    assert!(
+        in_d_pids(&truth).contains(&hung["task"]["pid"].as_i64().unwrap()),
+        "{hung:#}"
+    );
     // A slim capture answers ps and bt the same.
     coroner(dir.path(), &["slim", "vm.core.zst", "-o", "slim.core.zst"]).expect_code(0);
     for cmd in [&["ps"][..], &["bt", "--all"][..]] {
@@ -599,6 +634,15 @@ fn ps_lists_the_tasks_the_guest_saw() {
         "{:#}",
         b["problems"]
     );
+}
+
+/// The pids the guest printed in state D.
+fn in_d_pids(truth: &BTreeMap<i64, (String, String, i64)>) -> Vec<i64> {
+    truth
+        .iter()
+        .filter(|(_, (_, st, _))| st == "D")
+        .map(|(p, _)| *p)
+        .collect()
 }
 
 /// The reliable frames of every task in the kernel's own sysrq `t` output on the console:

@@ -105,7 +105,7 @@ pub fn vcpu_backtrace(session: &Session<'_>, index: usize) -> Result<Backtrace, 
 fn run(session: &Session<'_>, start: Start, from: String) -> Result<Backtrace, String> {
     let view = session.view().map_err(|e| e.to_string())?;
     let orc = session.orc().map_err(|e| e.to_string())?;
-    let u: Unwind = unwind(view, &|ip| orc.find(ip), start);
+    let u: Unwind = unwind(view, &|ip| orc.find(view, ip), start);
     Ok(Backtrace {
         from,
         complete: u.complete(),

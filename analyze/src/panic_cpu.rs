@@ -255,6 +255,7 @@ mod tests {
             symbol: Some(symbol.into()),
             no_symbol: None,
             task: None,
+            frames: Vec::new(),
         };
         let vcpus = [
             at(0, "stop_this_cpu+0x6b/0xb0"),

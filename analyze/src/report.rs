@@ -6,11 +6,13 @@ use serde::Serialize;
 use crate::kernel_view::{Evidence, KernelView};
 use std::collections::BTreeMap;
 
+use crate::backtrace::vcpu_backtrace;
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
 use crate::paging::MODULES_START;
 use crate::panic_cpu::{panic_cpu, PanicCpu};
 use crate::session::{Session, Unavailable};
+use crate::stuck::{stuck, Stuck};
 use crate::tasks::{Current, Task};
 use crate::triage::{triage, Triage};
 
@@ -31,7 +33,14 @@ pub struct VcpuAt {
     /// The task it runs (`PID COMM`), when the task list is readable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// The top of its kernel backtrace (ORC), innermost first; empty in user mode or
+    /// without ORC.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<String>,
 }
+
+/// Frames of each vCPU's backtrace in the report.
+const VCPU_FRAMES: usize = 6;
 
 /// The kernel's tasks in brief, for the report.
 #[derive(Clone, Debug, Serialize)]
@@ -113,6 +122,8 @@ pub struct Report {
     pub kvm_exit: Option<ExitReport>,
     /// The kernel's tasks in brief, when BTF lays them out.
     pub tasks: Option<TasksSummary>,
+    /// Hung tasks and soft lockups, when the task list is readable.
+    pub stuck: Option<Stuck>,
 }
 
 /// The report of the dump of session `s` (see [`Session::report`]).
@@ -138,6 +149,7 @@ pub(crate) fn report(s: &Session<'_>) -> Report {
         machine_check: None,
         kvm_exit: None,
         tasks: None,
+        stuck: None,
     };
     r.verdict = match s.view() {
         Ok(view) => fill_from_view(&mut r, s, view),
@@ -267,9 +279,27 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
                         c.comm.as_deref().unwrap_or("?")
                     )
                 }),
+                frames: vcpu_backtrace(s, pos)
+                    .map(|b| {
+                        b.frames
+                            .iter()
+                            .take(VCPU_FRAMES)
+                            .map(|f| f.symbol.clone().unwrap_or_else(|| format!("{:#x}", f.ip)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect();
+    match s.orc() {
+        Ok(orc) => r.evidence.push(Evidence {
+            fact: "backtraces".into(),
+            value: format!("ORC, format {:?}", orc.format),
+            how: orc.how.join("; "),
+        }),
+        Err(Unavailable::Failed(e)) => r.problems.push(format!("backtraces: {e}")),
+        Err(Unavailable::NoKernel(_)) => {}
+    }
     let mce = analyze_mce(s, None);
     let mce_fatal = (mce.records.iter().any(|m| m.fatal) || mce.rendezvous.is_some())
         .then(|| mce.verdict.clone());
@@ -294,11 +324,15 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
                 t.panic.as_ref().map(|p| p.seq),
                 &r.vcpus,
             );
-            // The decoded machine check says more than the panic line it ends with.
-            let verdict = match mce_fatal {
-                Some(m) if t.panic.is_some() => format!("kernel panic: {m}"),
-                Some(m) => m,
-                None => t.verdict.clone(),
+            // The decoded machine check says more than the panic line it ends with; a
+            // guest whose log has nothing is described by what it is stuck on.
+            r.stuck = stuck(s, s.options().hung_after_secs);
+            let quiet = t.panic.is_none() && t.oopses.is_empty() && t.machine_checks.is_empty();
+            let verdict = match (mce_fatal, r.stuck.as_ref().and_then(Stuck::title)) {
+                (Some(m), _) if t.panic.is_some() => format!("kernel panic: {m}"),
+                (Some(m), _) => m,
+                (None, Some(title)) if quiet => title,
+                (None, _) => t.verdict.clone(),
             };
             r.triage = Some(t);
             verdict

@@ -30,6 +30,9 @@ use crate::vcpu_context::{vcpu_context, VcpuContext};
 pub struct SessionOptions {
     /// Do not use VMCOREINFO (see [`Hints::ignore_vmcoreinfo`]).
     pub ignore_vmcoreinfo: bool,
+    /// Seconds in D after which a task counts as hung (default: the guest's
+    /// `hung_task_timeout_secs`).
+    pub hung_after_secs: Option<u64>,
 }
 
 /// Kernel symbols and how the table was found.

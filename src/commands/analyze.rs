@@ -13,7 +13,13 @@ use crate::exit::ExitClass;
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
     let core = kernel::open(&args.dump.file)?;
-    let session = kernel::session(&core, args.kernel.ignore_vmcoreinfo);
+    let session = coroner_analyze::Session::new(
+        &core,
+        coroner_analyze::SessionOptions {
+            ignore_vmcoreinfo: args.kernel.ignore_vmcoreinfo,
+            hung_after_secs: args.hung_after,
+        },
+    );
     let report = session.report();
     if args.format.json {
         print_json(&report)?;
@@ -39,6 +45,13 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
                 .map(|t| format!("  (task {})", escape_control(t)))
                 .unwrap_or_default()
         );
+        if v.frames.len() > 1 {
+            let _ = writeln!(
+                s,
+                "            <- {}",
+                escape_control(&v.frames[1..].join(" <- "))
+            );
+        }
     }
     if let Some(p) = &report.panic_cpu {
         let _ = writeln!(s, "panic CPU   {} ({})", p.cpu, escape_control(&p.how));
@@ -68,6 +81,41 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
                     .map(|n| format!("{:.1} s", n as f64 / 1e9))
                     .unwrap_or_else(|| "?".into())
             );
+        }
+    }
+    if let Some(st) = &report.stuck {
+        for l in &st.lockups {
+            let _ = writeln!(
+                s,
+                "soft lockup vCPU {}: {} {} running {:.0} s in kernel mode (past {} s)",
+                l.cpu,
+                l.task.pid,
+                escape_control(&l.task.comm),
+                l.running_secs,
+                st.lockup_after_secs
+            );
+        }
+        if st.hung_count > 0 {
+            let _ = writeln!(
+                s,
+                "hung tasks  {} in D past {} s ({})",
+                st.hung_count,
+                st.hung_after_secs,
+                escape_control(&st.hung_after_how)
+            );
+        }
+        for h in &st.hung {
+            let _ = writeln!(
+                s,
+                "  {} {} D for {:.0} s in {}",
+                h.task.pid,
+                escape_control(&h.task.comm),
+                h.blocked_secs,
+                escape_control(h.in_function.as_deref().unwrap_or("?"))
+            );
+            for f in &h.frames {
+                let _ = writeln!(s, "    {}", escape_control(f));
+            }
         }
     }
     if let Some(m) = &report.machine_check {

@@ -17,7 +17,13 @@ pub fn open(path: &Path) -> anyhow::Result<Core> {
 
 /// The analysis session over `core`.
 pub fn session(core: &Core, ignore_vmcoreinfo: bool) -> Session<'_> {
-    Session::new(core, SessionOptions { ignore_vmcoreinfo })
+    Session::new(
+        core,
+        SessionOptions {
+            ignore_vmcoreinfo,
+            hung_after_secs: None,
+        },
+    )
 }
 
 /// The kernel view of the session's dump, or an error saying why there is none.

@@ -102,7 +102,7 @@ impl KernelOrc {
                 )
             }
         };
-        let vmlinux = OrcTable::read(mem, VirtAddr(ip_start), VirtAddr(orc_start), n, format)
+        let vmlinux = OrcTable::new(mem, VirtAddr(ip_start), VirtAddr(orc_start), n, format)
             .map_err(OrcError::Read)?;
         let mut orc = KernelOrc {
             format,
@@ -138,7 +138,7 @@ impl KernelOrc {
                 let n = u64::from(mem.read_u32(at(num)).map_err(|e| e.to_string())?);
                 let ip = mem.read_u64(at(ips)).map_err(|e| e.to_string())?;
                 let en = mem.read_u64(at(entries)).map_err(|e| e.to_string())?;
-                OrcTable::read(mem, VirtAddr(ip), VirtAddr(en), n, self.format)
+                OrcTable::new(mem, VirtAddr(ip), VirtAddr(en), n, self.format)
             };
             match read() {
                 Ok(t) if !t.is_empty() => {
@@ -158,20 +158,19 @@ impl KernelOrc {
     }
 
     /// The entry for code at `ip`: a module's table when a module's text holds it, else
-    /// vmlinux's (within the span it covers).
-    pub fn find(&self, ip: u64) -> Option<OrcEntry> {
+    /// vmlinux's (within its text). `Ok(None)` when no table covers it.
+    pub fn find(&self, mem: &dyn KernelMem, ip: u64) -> Result<Option<OrcEntry>, String> {
         if let Some((_, _, t)) = self
             .modules
             .iter()
             .find(|(lo, hi, _)| (*lo..*hi).contains(&ip))
         {
-            return t.find(ip);
+            return t.find(mem, ip);
         }
-        let (first, _) = self.vmlinux.span()?;
-        if ip < first || ip >= self.text_end {
-            return None;
+        match self.vmlinux.first(mem) {
+            Some(first) if ip >= first && ip < self.text_end => self.vmlinux.find(mem, ip),
+            _ => Ok(None),
         }
-        self.vmlinux.find(ip)
     }
 }
 

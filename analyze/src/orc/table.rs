@@ -1,27 +1,38 @@
 //! An ORC table in guest memory: `.orc_unwind_ip` (self-relative `s32` addresses, sorted)
-//! and `.orc_unwind` (one 6-byte entry each), for vmlinux or for one module.
+//! and `.orc_unwind` (one 6-byte entry each), for vmlinux or for one module. Read page by
+//! page as lookups need them (a lookup's binary search touches ~20 of vmlinux's ~950
+//! table pages), so a backtrace reads, and a slim capture keeps, only those.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::entry::{OrcEntry, OrcFormat};
 use crate::kmem::{KernelMem, VirtAddr};
 
-/// Entries read at most from one table (a distribution kernel has ~400,000).
+/// Entries in one table at most (a distribution kernel has ~400,000).
 pub const MAX_ENTRIES: u64 = 4 << 20;
 
-/// One ORC table, read whole.
+const PAGE: u64 = 4096;
+
+/// One ORC table.
 #[derive(Clone, Debug)]
 pub struct OrcTable {
     /// Address of the first `.orc_unwind_ip` slot.
     ip_base: u64,
-    /// The self-relative offsets.
-    ips: Vec<i32>,
-    /// The entries, 6 bytes each.
-    entries: Vec<u8>,
+    /// Address of the first entry.
+    entry_base: u64,
+    /// Number of entries.
+    n: u64,
     format: OrcFormat,
+    /// Table pages read so far, or why one could not be.
+    pages: RefCell<HashMap<u64, Result<Rc<[u8]>, String>>>,
 }
 
 impl OrcTable {
-    /// Reads `n` entries: the ip table at `ips`, the entries at `entries`.
-    pub fn read(
+    /// The table of `n` entries whose ip table is at `ips` and entries at `entries`;
+    /// checks that its first and last slots are readable.
+    pub fn new(
         mem: &dyn KernelMem,
         ips: VirtAddr,
         entries: VirtAddr,
@@ -34,65 +45,94 @@ impl OrcTable {
                 ips.0
             ));
         }
-        let raw_ips = mem
-            .read_vec(ips, n * 4, MAX_ENTRIES * 4)
-            .map_err(|e| format!("the ORC ip table at {:#x}: {e}", ips.0))?;
-        let raw_entries = mem
-            .read_vec(entries, n * 6, MAX_ENTRIES * 6)
-            .map_err(|e| format!("the ORC entries at {:#x}: {e}", entries.0))?;
-        Ok(OrcTable {
+        let t = OrcTable {
             ip_base: ips.0,
-            ips: raw_ips
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            entries: raw_entries,
+            entry_base: entries.0,
+            n,
             format,
-        })
+            pages: RefCell::new(HashMap::new()),
+        };
+        if n > 0 {
+            t.ip(mem, 0)?;
+            t.ip(mem, n - 1)?;
+            t.entry(mem, n - 1)?;
+        }
+        Ok(t)
     }
 
     /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.ips.len()
+    pub fn len(&self) -> u64 {
+        self.n
     }
 
     /// True when there is none.
     pub fn is_empty(&self) -> bool {
-        self.ips.is_empty()
+        self.n == 0
+    }
+
+    /// The table page at `page`, read on first use.
+    fn page(&self, mem: &dyn KernelMem, page: u64) -> Result<Rc<[u8]>, String> {
+        let mut pages = self.pages.borrow_mut();
+        let data = pages.entry(page).or_insert_with(|| {
+            let mut buf = vec![0u8; PAGE as usize];
+            mem.read_virt(VirtAddr(page), &mut buf)
+                .map(|()| Rc::from(buf))
+                .map_err(|e| format!("the ORC table page at {page:#x}: {e}"))
+        });
+        data.clone()
+    }
+
+    /// `N` bytes at `addr` (they may straddle two pages).
+    fn bytes<const N: usize>(&self, mem: &dyn KernelMem, addr: u64) -> Result<[u8; N], String> {
+        let mut out = [0u8; N];
+        let page = addr & !(PAGE - 1);
+        let within = (addr - page) as usize;
+        let first = self.page(mem, page)?;
+        let here = (PAGE as usize - within).min(N);
+        out[..here].copy_from_slice(&first[within..within + here]);
+        if here < N {
+            let next = self.page(mem, page.wrapping_add(PAGE))?;
+            out[here..].copy_from_slice(&next[..N - here]);
+        }
+        Ok(out)
     }
 
     /// The address entry `i` starts at.
-    fn ip(&self, i: usize) -> u64 {
-        self.ip_base
-            .wrapping_add(4 * i as u64)
-            .wrapping_add_signed(i64::from(self.ips[i]))
+    fn ip(&self, mem: &dyn KernelMem, i: u64) -> Result<u64, String> {
+        let slot = self.ip_base.wrapping_add(4 * i);
+        let rel = i32::from_le_bytes(self.bytes::<4>(mem, slot)?);
+        Ok(slot.wrapping_add_signed(i64::from(rel)))
+    }
+
+    fn entry(&self, mem: &dyn KernelMem, i: u64) -> Result<OrcEntry, String> {
+        let raw = self.bytes::<6>(mem, self.entry_base.wrapping_add(6 * i))?;
+        Ok(self.format.decode(raw))
     }
 
     /// The entry that covers `ip`: the rightmost whose address is at or below it (section
     /// terminators sort first among equal addresses, so real entries win). `None` below
-    /// the first entry.
-    pub fn find(&self, ip: u64) -> Option<OrcEntry> {
-        let n = self.ips.len();
-        // The table is sorted; partition_point needs the predicate monotone, which a
-        // corrupt table may break: the answer is then some entry, never a panic.
-        let (mut lo, mut hi) = (0usize, n);
+    /// the first entry. A corrupt (unsorted) table gives some entry, never a panic.
+    pub fn find(&self, mem: &dyn KernelMem, ip: u64) -> Result<Option<OrcEntry>, String> {
+        let (mut lo, mut hi) = (0u64, self.n);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.ip(mid) <= ip {
+            if self.ip(mem, mid)? <= ip {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        let i = lo.checked_sub(1)?;
-        let raw = self.entries.get(6 * i..6 * i + 6)?;
-        let mut b = [0u8; 6];
-        b.copy_from_slice(raw);
-        Some(self.format.decode(b))
+        match lo.checked_sub(1) {
+            Some(i) => self.entry(mem, i).map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// The first and last addresses the table covers.
-    pub fn span(&self) -> Option<(u64, u64)> {
-        Some((self.ip(0), self.ip(self.ips.len().checked_sub(1)?)))
+    /// The first address the table covers.
+    pub fn first(&self, mem: &dyn KernelMem) -> Option<u64> {
+        if self.n == 0 {
+            return None;
+        }
+        self.ip(mem, 0).ok()
     }
 }

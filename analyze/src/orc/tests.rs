@@ -29,14 +29,17 @@ fn setup(entries: &[[u8; 6]], stack: &[u64]) -> (SliceKernelMem, OrcTable) {
         let rel = (TEXT + 0x100 * i) as i64 - slot as i64;
         ips.extend_from_slice(&(rel as i32).to_le_bytes());
     }
-    let raw: Vec<u8> = entries.iter().flatten().copied().collect();
+    let mut raw: Vec<u8> = entries.iter().flatten().copied().collect();
+    // Tables are read a page at a time.
+    ips.resize(0x10000, 0);
+    raw.resize(0x1000, 0);
     let words: Vec<u8> = stack.iter().flat_map(|w| w.to_le_bytes()).collect();
     let mem = SliceKernelMem::new(vec![
         (VirtAddr(TABLE), ips),
         (VirtAddr(TABLE + 0x10000), raw),
         (VirtAddr(STACK), words),
     ]);
-    let t = OrcTable::read(
+    let t = OrcTable::new(
         &mem,
         VirtAddr(TABLE),
         VirtAddr(TABLE + 0x10000),
@@ -63,14 +66,14 @@ fn a_call_chain_unwinds_to_the_end_of_the_stack() {
     // function 2, whose entry marks the end of the stack.
     let stack = [0, TEXT + 0x105, TEXT + 0x210, 0];
     let (mem, t) = setup(&[call(16), call(8), end()], &stack);
-    let u = unwind(&mem, &|ip| t.find(ip), start(TEXT + 0x10, STACK));
+    let u = unwind(&mem, &|ip| t.find(&mem, ip), start(TEXT + 0x10, STACK));
     let ips: Vec<u64> = u.frames.iter().map(|f| f.ip).collect();
     assert_eq!(ips, [TEXT + 0x10, TEXT + 0x105, TEXT + 0x210]);
     assert_eq!(u.stop, Stop::EndOfStack);
     assert!(u.complete());
     // Lookups below the table find nothing.
-    assert!(t.find(TEXT - 1).is_none());
-    let u = unwind(&mem, &|ip| t.find(ip), start(TEXT - 0x10, STACK));
+    assert_eq!(t.find(&mem, TEXT - 1), Ok(None));
+    let u = unwind(&mem, &|ip| t.find(&mem, ip), start(TEXT - 0x10, STACK));
     assert_eq!(u.stop, Stop::NoOrc { ip: TEXT - 0x10 });
 }
 
@@ -78,7 +81,7 @@ fn a_call_chain_unwinds_to_the_end_of_the_stack() {
 fn corrupt_stacks_stop_with_a_reason() {
     // A return address that points back at itself with a CFA below the sp: wrong way.
     let (mem, t) = setup(&[call(-8), end()], &[TEXT + 0x10, 0, 0]);
-    let u = unwind(&mem, &|ip| t.find(ip), start(TEXT + 0x10, STACK + 16));
+    let u = unwind(&mem, &|ip| t.find(&mem, ip), start(TEXT + 0x10, STACK + 16));
     assert!(
         matches!(u.stop, Stop::WrongDirection { .. }),
         "{:?}",
@@ -86,12 +89,12 @@ fn corrupt_stacks_stop_with_a_reason() {
     );
     // Reads past the stack.
     let (mem, t) = setup(&[call(64), end()], &[0]);
-    let u = unwind(&mem, &|ip| t.find(ip), start(TEXT + 0x10, STACK));
+    let u = unwind(&mem, &|ip| t.find(&mem, ip), start(TEXT + 0x10, STACK));
     assert!(matches!(u.stop, Stop::Unreadable { .. }), "{:?}", u.stop);
     // A loop of calls that keeps climbing a huge stack is cut at MAX_FRAMES.
     let words = vec![TEXT + 0x10; 400];
     let (mem, t) = setup(&[call(8), end()], &words);
-    let u = unwind(&mem, &|ip| t.find(ip), start(TEXT + 0x10, STACK));
+    let u = unwind(&mem, &|ip| t.find(&mem, ip), start(TEXT + 0x10, STACK));
     assert_eq!(u.stop, Stop::TooDeep);
     assert_eq!(u.frames.len(), MAX_FRAMES);
 }
@@ -108,7 +111,7 @@ fn a_user_mode_pt_regs_ends_the_unwind_with_its_registers() {
     let mut stack = vec![0u64, TEXT + 0x105];
     stack.extend_from_slice(&pt);
     let (mem, t) = setup(&[call(16), regs_entry], &stack);
-    let u = unwind(&mem, &|ip| t.find(ip), start(TEXT + 0x10, STACK));
+    let u = unwind(&mem, &|ip| t.find(&mem, ip), start(TEXT + 0x10, STACK));
     assert_eq!(u.stop, Stop::UserMode);
     assert_eq!(u.frames.len(), 2);
     let r = u.frames[1].regs.expect("the user registers");

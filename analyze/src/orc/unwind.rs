@@ -179,7 +179,11 @@ impl Unwind {
 }
 
 /// Unwinds from `start`, finding entries with `orc`.
-pub fn unwind(mem: &dyn KernelMem, orc: &dyn Fn(u64) -> Option<OrcEntry>, start: Start) -> Unwind {
+pub fn unwind(
+    mem: &dyn KernelMem,
+    orc: &dyn Fn(u64) -> Result<Option<OrcEntry>, String>,
+    start: Start,
+) -> Unwind {
     let mut frames = Vec::new();
     let stop = walk(mem, orc, start, &mut frames);
     Unwind { frames, stop }
@@ -187,7 +191,7 @@ pub fn unwind(mem: &dyn KernelMem, orc: &dyn Fn(u64) -> Option<OrcEntry>, start:
 
 fn walk(
     mem: &dyn KernelMem,
-    orc: &dyn Fn(u64) -> Option<OrcEntry>,
+    orc: &dyn Fn(u64) -> Result<Option<OrcEntry>, String>,
     start: Start,
     frames: &mut Vec<Frame>,
 ) -> Stop {
@@ -212,8 +216,11 @@ fn walk(
             sp,
             regs: frame_regs.take(),
         });
-        let Some(e) = orc(if signal { ip } else { ip.wrapping_sub(1) }) else {
-            return Stop::NoOrc { ip };
+        let look = if signal { ip } else { ip.wrapping_sub(1) };
+        let e = match orc(look) {
+            Ok(Some(e)) => e,
+            Ok(None) => return Stop::NoOrc { ip },
+            Err(reason) => return Stop::Unreadable { addr: look, reason },
         };
         match e.kind {
             Kind::Undefined => return Stop::Undefined { ip },
