@@ -15,6 +15,9 @@ pub const MAX_ENTRIES: u64 = 4 << 20;
 
 const PAGE: u64 = 4096;
 
+/// One table page, or why it could not be read.
+type PageRead = Result<Rc<[u8]>, String>;
+
 /// One ORC table.
 #[derive(Clone, Debug)]
 pub struct OrcTable {
@@ -26,7 +29,7 @@ pub struct OrcTable {
     n: u64,
     format: OrcFormat,
     /// Table pages read so far, or why one could not be.
-    pages: RefCell<HashMap<u64, Result<Rc<[u8]>, String>>>,
+    pages: RefCell<HashMap<u64, PageRead>>,
 }
 
 impl OrcTable {
