@@ -514,7 +514,7 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 20)]
     pub tail: usize,
     /// A task in D this many seconds counts as hung (default: the guest's own
-    /// hung_task_timeout_secs, else 120).
+    /// hung_task_timeout_secs, else 120; 0 counts every task in D).
     #[arg(long, value_name = "SECS")]
     pub hung_after: Option<u64>,
     #[command(flatten)]

@@ -88,6 +88,8 @@ fn the_tui_calls_no_analysis_outside_the_session() {
             "parse_qemu_log",
             "capture_record(",
             "Hints::",
+            "task_backtrace(",
+            "vcpu_backtrace(",
         ],
         |_, _| false,
     );

@@ -225,6 +225,14 @@ impl<'a> Session<'a> {
             .map_err(Unavailable::Failed)
     }
 
+    /// The kernel backtrace of `task` (see [`crate::backtrace::task_backtrace`]).
+    pub fn backtrace_of_task(
+        &self,
+        task: &crate::tasks::Task,
+    ) -> Result<crate::backtrace::Backtrace, String> {
+        crate::backtrace::task_backtrace(self, task)
+    }
+
     /// A kernel address as the kernel prints it: `name+0xoff/0xsize` from kallsyms, or
     /// `name+0xoff/0xsize [module]` for module code; `None` when nothing names it.
     pub fn symbolize(&self, addr: u64) -> Option<String> {

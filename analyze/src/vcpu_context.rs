@@ -3,6 +3,7 @@
 
 use coroner_formats::{PhysAddr, QemuCpuState};
 
+use crate::backtrace::{vcpu_backtrace, Backtrace};
 use crate::cpu_mode::{cpu_mode, ModeInfo};
 use crate::kmem::{KernelMem, VirtAddr};
 use crate::kvm_exit::{listing, Disassembly, RegDump};
@@ -42,6 +43,8 @@ pub struct VcpuContext {
     pub code_before: String,
     /// Stack words from RSP: address, value, symbol of the value.
     pub stack: Vec<(u64, u64, Option<String>)>,
+    /// The kernel backtrace from its registers (ORC), or why there is none.
+    pub backtrace: Result<Backtrace, String>,
 }
 
 /// EFER of each CPU in HMP `info registers -a` (`CPU#N` blocks), for at most `cpus` CPUs.
@@ -88,6 +91,7 @@ pub(crate) fn vcpu_context(session: &Session<'_>, index: usize) -> Option<VcpuCo
         code_problem: None,
         code_before: String::new(),
         stack: Vec::new(),
+        backtrace: vcpu_backtrace(session, index),
     };
     let Some(s) = m.state.clone() else {
         m.code_problem = Some("no QEMU note for this vCPU".into());

@@ -40,6 +40,9 @@ pub struct KernelOrc {
     vmlinux: OrcTable,
     /// Where vmlinux's text ends (`_etext`): above it only modules have entries.
     text_end: u64,
+    /// vmlinux's init text (`_sinittext`.. `_einittext`): freed after boot, but its
+    /// entries stay in the table, and the boot CPU's idle task returns into it.
+    init_text: Option<(u64, u64)>,
     /// (text start, text end, table) per module that has one.
     modules: Vec<(u64, u64, OrcTable)>,
     /// How the tables were found, for reports.
@@ -111,6 +114,10 @@ impl KernelOrc {
             )],
             vmlinux,
             text_end: ks.lookup("_etext").map_or(u64::MAX, |s| s.addr),
+            init_text: ks
+                .lookup("_sinittext")
+                .zip(ks.lookup("_einittext"))
+                .map(|(a, b)| (a.addr, b.addr)),
             modules: Vec::new(),
             diagnostics: Vec::new(),
         };
@@ -167,8 +174,11 @@ impl KernelOrc {
         {
             return t.find(mem, ip);
         }
+        let in_init = self.init_text.is_some_and(|(a, b)| (a..b).contains(&ip));
         match self.vmlinux.first(mem) {
-            Some(first) if ip >= first && ip < self.text_end => self.vmlinux.find(mem, ip),
+            Some(first) if ip >= first && (ip < self.text_end || in_init) => {
+                self.vmlinux.find(mem, ip)
+            }
             _ => Ok(None),
         }
     }

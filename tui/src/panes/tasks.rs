@@ -26,6 +26,29 @@ const HELP: &[(&str, &str)] = &[
     ("/ n N", "find a task by pid or command"),
 ];
 
+/// Rows of the selected task's box: three of facts, then its backtrace.
+const DETAIL_ROWS: u16 = 14;
+
+/// The selected task's kernel backtrace, one frame a line.
+fn backtrace_lines(model: &Model<'_>, t: &Task) -> Vec<Line<'static>> {
+    match model.session.backtrace_of_task(t) {
+        Err(e) => vec![Line::raw(sanitize(&format!("no backtrace: {e}")))],
+        Ok(b) => {
+            let mut l: Vec<Line<'static>> = b
+                .frames
+                .iter()
+                .map(|f| {
+                    Line::raw(sanitize(
+                        &f.symbol.clone().unwrap_or_else(|| format!("{:#x}", f.ip)),
+                    ))
+                })
+                .collect();
+            l.push(Line::raw(sanitize(&format!("({})", b.stop_reason))));
+            l
+        }
+    }
+}
+
 /// The state letters in the order the filter goes through them.
 const STATES: [char; 9] = ['R', 'S', 'D', 'T', 't', 'Z', 'X', 'P', 'I'];
 
@@ -83,7 +106,7 @@ impl Pane for Tasks {
         let shown = self.shown(list);
         self.selected = self.selected.min(shown.len().saturating_sub(1));
         let [table, details] =
-            Layout::vertical([Constraint::Min(3), Constraint::Length(5)]).areas(area);
+            Layout::vertical([Constraint::Min(3), Constraint::Length(DETAIL_ROWS)]).areas(area);
         self.height = table.height.saturating_sub(3).max(1) as usize;
         if self.selected < self.top {
             self.top = self.selected;
@@ -149,7 +172,10 @@ impl Pane for Tasks {
                         .collect::<Vec<_>>()
                         .join("; "),
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(backtrace_lines(model, t))
+            .collect(),
             None => vec![Line::raw("no task in this state")],
         };
         frame.render_widget(

@@ -306,6 +306,29 @@ fn code_lines(v: &VcpuContext) -> Vec<Line<'static>> {
     l
 }
 
+fn backtrace_lines(v: &VcpuContext) -> Vec<Line<'static>> {
+    let mut l = vec![heading("backtrace (ORC)")];
+    match &v.backtrace {
+        Err(e) => l.push(Line::styled(sanitize(&format!("none: {e}")), dim())),
+        Ok(b) => {
+            for f in &b.frames {
+                l.push(Line::from(vec![
+                    Span::styled(format!("{:016x}  ", f.ip), dim()),
+                    Span::styled(
+                        sanitize(f.symbol.as_deref().unwrap_or("?")),
+                        Style::default().fg(Color::Green),
+                    ),
+                ]));
+            }
+            l.push(Line::styled(
+                sanitize(&format!("({})", b.stop_reason)),
+                dim(),
+            ));
+        }
+    }
+    l
+}
+
 fn stack_lines(v: &VcpuContext) -> Vec<Line<'static>> {
     let mut l = vec![heading("stack from RSP")];
     if v.stack.is_empty() {
@@ -360,6 +383,8 @@ impl Vcpus {
             )],
         };
         let mut right = code_lines(v);
+        right.push(Line::raw(""));
+        right.extend(backtrace_lines(v));
         right.push(Line::raw(""));
         right.extend(stack_lines(v));
         Sections { regs, right }
