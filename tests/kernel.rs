@@ -274,6 +274,60 @@ fn dmesg_and_verdict_of_a_panicked_guest_without_vmcoreinfo() {
             .is_some_and(|s| s.ends_with(" [pvpanic]"))
     });
     assert!(in_pvpanic, "no vCPU named in pvpanic: {:#}", a["vcpus"]);
+
+    // The panicking vCPU's backtrace, unwound from its registers through pvpanic's
+    // notifier, agrees with the kernel's own Call Trace from panic() down (the frames
+    // above differ: the kernel dumped its stack from another call in panic()).
+    let serial = guest.serial_log();
+    let after_panic = |frames: Vec<String>| -> Vec<String> {
+        frames
+            .into_iter()
+            .skip_while(|f| !f.starts_with("panic+"))
+            .skip(1)
+            .collect()
+    };
+    let kernel: Vec<String> = serial
+        .lines()
+        .skip_while(|l| !l.contains("Kernel panic - not syncing"))
+        .skip_while(|l| !l.contains("Call Trace:"))
+        .map(|l| l.split("] ").nth(1).unwrap_or(l).trim().to_string())
+        .take_while(|t| t != "</TASK>")
+        .filter(|t| t.contains("+0x") && !t.starts_with("? "))
+        // Where an interrupt came in, the kernel prints the interrupted address as the
+        // `RIP:` of the registers it shows.
+        .map(|t| match t.strip_prefix("RIP: ") {
+            Some(r) => r.split_once(':').map_or(r, |(_, sym)| sym).to_string(),
+            None => t,
+        })
+        .collect();
+    let kernel = after_panic(kernel);
+    assert!(kernel.len() > 3, "no Call Trace below panic in:\n{serial}");
+    let cpu = a["panic_cpu"]["cpu"].as_u64().unwrap().to_string();
+    for extra in [&[][..], &["--ignore-vmcoreinfo"][..]] {
+        let mut args = vec!["bt", "vm.core.zst", "--cpu", &cpu, "--json"];
+        args.extend_from_slice(extra);
+        let bt = coroner(dir.path(), &args);
+        bt.expect_code(0);
+        let j = bt.json();
+        let b = &j["backtraces"][0];
+        assert!(
+            b["frames"][0]["symbol"]
+                .as_str()
+                .unwrap()
+                .ends_with(" [pvpanic]"),
+            "{b:#}"
+        );
+        let ours = after_panic(
+            b["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["symbol"].as_str().unwrap_or("?").to_string())
+                .collect(),
+        );
+        assert_eq!(ours, kernel, "{extra:?}: {b:#}");
+        assert_eq!(b["complete"], true, "{b:#}");
+    }
 }
 
 #[test]

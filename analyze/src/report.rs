@@ -124,6 +124,10 @@ pub struct Report {
     pub tasks: Option<TasksSummary>,
     /// Hung tasks and soft lockups, when the task list is readable.
     pub stuck: Option<Stuck>,
+    /// The whole backtrace of the CPU that panicked (ORC, from its registers): the
+    /// panicking task's stack, even when the log ring no longer holds its Call Trace.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub panic_backtrace: Vec<String>,
 }
 
 /// The report of the dump of session `s` (see [`Session::report`]).
@@ -150,6 +154,7 @@ pub(crate) fn report(s: &Session<'_>) -> Report {
         kvm_exit: None,
         tasks: None,
         stuck: None,
+        panic_backtrace: Vec::new(),
     };
     r.verdict = match s.view() {
         Ok(view) => fill_from_view(&mut r, s, view),
@@ -335,6 +340,15 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
                 (None, _) => t.verdict.clone(),
             };
             r.triage = Some(t);
+            if let Some(p) = &r.panic_cpu {
+                if let Ok(b) = vcpu_backtrace(s, p.cpu) {
+                    r.panic_backtrace = b
+                        .frames
+                        .iter()
+                        .map(|f| f.symbol.clone().unwrap_or_else(|| format!("{:#x}", f.ip)))
+                        .collect();
+                }
+            }
             verdict
         }
         Err(e) => {

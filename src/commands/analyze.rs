@@ -147,12 +147,17 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
         report.problems.iter().chain(&report.log_diagnostics),
         14,
     );
-    if let Some(t) = &report.triage {
-        if let Some(tr) = t.call_traces.last() {
-            let _ = writeln!(s, "\nlast call trace");
-            for f in &tr.frames {
-                let _ = writeln!(s, "  {}", escape_control(f.trim()));
-            }
+    let log_trace = report.triage.as_ref().and_then(|t| t.call_traces.last());
+    if let Some(tr) = log_trace {
+        let _ = writeln!(s, "\nlast call trace");
+        for f in &tr.frames {
+            let _ = writeln!(s, "  {}", escape_control(f.trim()));
+        }
+    } else if !report.panic_backtrace.is_empty() {
+        // The log no longer holds the panic's trace: the stack itself does.
+        let _ = writeln!(s, "\nbacktrace of the CPU that panicked (ORC)");
+        for f in &report.panic_backtrace {
+            let _ = writeln!(s, "  {}", escape_control(f));
         }
     }
     let records = session
