@@ -16,6 +16,7 @@ mod qemu_log;
 mod qmp;
 mod scratch_file;
 mod tui;
+mod unwind;
 mod vmcoreinfo;
 
 pub use btf::btf;
@@ -28,6 +29,7 @@ pub use mtree::mtree;
 pub use qemu_log::qemu_log;
 pub use qmp::qmp;
 pub use tui::tui;
+pub use unwind::unwind;
 pub use vmcoreinfo::vmcoreinfo;
 
 /// A fuzz target's entry: runs one parser over the bytes it is given.
@@ -46,4 +48,5 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("qmp", qmp),
     ("tui", tui),
     ("btf", btf),
+    ("unwind", unwind),
 ];

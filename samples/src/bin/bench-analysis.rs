@@ -7,8 +7,8 @@
 //! Usage: cargo build --release --workspace &&
 //!        target/release/bench-analysis [--sizes 256,8192] [--scenario panic|mce] [--tasks N]
 //!
-//! `coroner ps` and `coroner modules` are timed too (beside crash's `ps` and `mod`
-//! when crash is installed; it needs the kernel's debuginfo vmlinux, which coroner does
+//! `coroner ps`, `coroner modules` and `coroner bt --all` are timed too (beside crash's
+//! `ps`, `mod`, `bt -a` and `foreach bt` when crash is installed; it needs the kernel's debuginfo vmlinux, which coroner does
 //! not); `--tasks N` has the guest start N more sleeping tasks before the freeze.
 //!
 //! `--scenario mce` freezes the guests with a fatal machine check (HMP `mce`) and the
@@ -189,6 +189,21 @@ fn run() -> Res<()> {
                 c.arg("modules").arg(&cap);
                 c
             }),
+            ("coroner bt --all CAPTURE".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("bt").arg("--all").arg(&cap);
+                c
+            }),
+            ("coroner bt --all ELF".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("bt").arg("--all").arg(&elf);
+                c
+            }),
+            ("crash bt -a, foreach bt (needs debuginfo)".into(), {
+                let mut c = Command::new("crash");
+                c.arg("--version");
+                c
+            }),
             ("crash ps (needs the debuginfo vmlinux)".into(), {
                 let mut c = Command::new("crash");
                 c.arg("--version");
@@ -254,6 +269,19 @@ fn run() -> Res<()> {
             .and_then(|j| j["tasks"].as_array().map(Vec::len))
             .unwrap_or(0);
         println!("{label:<10} coroner ps lists {listed} tasks");
+        let bt = Command::new(&coroner)
+            .args(["bt", "--all", "--json"])
+            .arg(&cap)
+            .output()?;
+        let (traces, complete) = serde_json::from_slice::<serde_json::Value>(&bt.stdout)
+            .ok()
+            .and_then(|j| {
+                let all = j["backtraces"].as_array()?.clone();
+                let done = all.iter().filter(|b| b["complete"] == true).count();
+                Some((all.len(), done))
+            })
+            .unwrap_or((0, 0));
+        println!("{label:<10} coroner bt --all: {traces} backtraces, {complete} complete");
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         println!(
             "{label:<10} capture {} bytes, slim capture {} bytes ({:.1}%)",
