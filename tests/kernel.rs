@@ -653,29 +653,8 @@ fn ps_lists_the_tasks_the_guest_saw() {
     // The same dump with its BTF blanked (as a kernel without CONFIG_DEBUG_INFO_BTF has
     // none): ps and modules say what is missing and exit 7; the rest still works.
     coroner(dir.path(), &["export", "vm.core.zst", "-o", "vm.elf"]).expect_code(0);
-    let s = coroner(
-        dir.path(),
-        &["sym", "vm.core.zst", "__start_BTF", "__stop_BTF", "--json"],
-    );
-    s.expect_code(0);
-    let answers = s.json()["answers"].as_array().unwrap().clone();
-    let (start, stop) = (
-        unhex(&answers[0]["address"]).unwrap(),
-        unhex(&answers[1]["address"]).unwrap(),
-    );
     let phys_base = unhex(&a["phys_base"]).unwrap();
-    let pa = start
-        .wrapping_sub(0xffff_ffff_8000_0000)
-        .wrapping_add(phys_base);
-    let elf = coroner_formats::open(&dir.join("vm.elf")).unwrap();
-    let off = elf
-        .core_mem()
-        .file_offset(coroner_formats::PhysAddr(pa))
-        .expect("the BTF is in the dump");
-    drop(elf);
-    let mut bytes = std::fs::read(dir.join("vm.elf")).unwrap();
-    bytes[off as usize..(off + (stop - start)) as usize].fill(0);
-    std::fs::write(dir.join("nobtf.elf"), bytes).unwrap();
+    blank_kernel_range(&dir, phys_base, "__start_BTF", "__stop_BTF", "nobtf.elf");
     for cmd in ["ps", "modules"] {
         let r = coroner(dir.path(), &[cmd, "nobtf.elf"]);
         r.expect_code(7);
@@ -695,6 +674,65 @@ fn ps_lists_the_tasks_the_guest_saw() {
         "{:#}",
         b["problems"]
     );
+
+    // The same dump with its ORC address table blanked: the unwind stops at once, and the
+    // stack is scanned for kernel text addresses instead, every one marked unreliable,
+    // as the kernel's own dumps do; among them the stopped task's callers.
+    blank_kernel_range(
+        &dir,
+        phys_base,
+        "__start_orc_unwind_ip",
+        "__stop_orc_unwind_ip",
+        "noorc.elf",
+    );
+    let pid = stopped.to_string();
+    let r = coroner(dir.path(), &["bt", "noorc.elf", "--pid", &pid, "--json"]);
+    r.expect_code(0);
+    let j = r.json();
+    let b = &j["backtraces"][0];
+    assert_eq!(b["complete"], false, "{b:#}");
+    assert_eq!(b["stop"]["kind"], "no-orc", "{b:#}");
+    let frames = b["frames"].as_array().unwrap();
+    assert!(frames[1..]
+        .iter()
+        .all(|f| f["reliable"] == false && f["method"] == "scan"));
+    let scanned: Vec<&str> = frames.iter().filter_map(|f| f["symbol"].as_str()).collect();
+    for want in ["schedule+", "do_signal_stop+", "get_signal+"] {
+        assert!(
+            scanned.iter().any(|f| f.starts_with(want)),
+            "{want}: {scanned:?}"
+        );
+    }
+    let t = coroner(dir.path(), &["bt", "noorc.elf", "--pid", &pid]);
+    t.expect_code(0);
+    assert!(t.stdout().contains(" ? do_signal_stop+"), "{}", t.stdout());
+}
+
+/// Copies `vm.elf` to `out` with the kernel-image range `[start_sym, stop_sym)` zeroed:
+/// what a kernel built without the table would hold there.
+fn blank_kernel_range(dir: &Dir, phys_base: u64, start_sym: &str, stop_sym: &str, out: &str) {
+    let s = coroner(
+        dir.path(),
+        &["sym", "vm.elf", start_sym, stop_sym, "--json"],
+    );
+    s.expect_code(0);
+    let answers = s.json()["answers"].as_array().unwrap().clone();
+    let (start, stop) = (
+        unhex(&answers[0]["address"]).unwrap(),
+        unhex(&answers[1]["address"]).unwrap(),
+    );
+    let pa = start
+        .wrapping_sub(0xffff_ffff_8000_0000)
+        .wrapping_add(phys_base);
+    let elf = coroner_formats::open(&dir.join("vm.elf")).unwrap();
+    let off = elf
+        .core_mem()
+        .file_offset(coroner_formats::PhysAddr(pa))
+        .unwrap_or_else(|| panic!("{start_sym} is in the dump"));
+    drop(elf);
+    let mut bytes = std::fs::read(dir.join("vm.elf")).unwrap();
+    bytes[off as usize..(off + (stop - start)) as usize].fill(0);
+    std::fs::write(dir.join(out), bytes).unwrap();
 }
 
 /// The pids the guest printed in state D.

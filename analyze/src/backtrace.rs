@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::kmem::{KernelMem, VirtAddr};
 use crate::orc::{task_start, unwind, PtRegs, Start, Stop, Unwind};
 use crate::session::Session;
 use crate::tasks::Task;
@@ -20,11 +21,29 @@ pub struct BtFrame {
     pub sp: u64,
     /// `function+0xoff/0xsize [module]`, when a symbol holds it.
     pub symbol: Option<String>,
-    /// How the frame was found: `orc` (every frame so far).
+    /// How the frame was found: `orc` (the unwind tables), or `scan` (a kernel text
+    /// address found on the stack past where the unwind stopped).
     pub method: &'static str,
+    /// The unwind proved this is a return address (the kernel prints the others with
+    /// `? `).
+    pub reliable: bool,
     /// The registers saved where the kernel was entered here, when any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regs: Option<PtRegs>,
+}
+
+impl BtFrame {
+    /// The frame as the kernel prints it: the symbol (or the address), after `? ` when
+    /// the frame is not reliable.
+    pub fn text(&self) -> String {
+        format!(
+            "{}{}",
+            if self.reliable { "" } else { "? " },
+            self.symbol
+                .clone()
+                .unwrap_or_else(|| format!("{:#x}", self.ip))
+        )
+    }
 }
 
 /// A backtrace and why it ended.
@@ -106,21 +125,74 @@ fn run(session: &Session<'_>, start: Start, from: String) -> Result<Backtrace, S
     let view = session.view().map_err(|e| e.to_string())?;
     let orc = session.orc().map_err(|e| e.to_string())?;
     let u: Unwind = unwind(view, &|ip| orc.find(view, ip), start);
+    let complete = u.complete();
+    let mut frames: Vec<BtFrame> = u
+        .frames
+        .into_iter()
+        .map(|f| BtFrame {
+            ip: f.ip,
+            sp: f.sp,
+            symbol: session.symbolize(f.ip),
+            method: "orc",
+            reliable: true,
+            regs: f.regs,
+        })
+        .collect();
+    if !complete {
+        if let Some(last) = frames.last().map(|f| f.sp) {
+            frames.extend(scan(session, last));
+        }
+    }
     Ok(Backtrace {
         from,
-        complete: u.complete(),
+        complete,
         stop_reason: u.stop.to_string(),
-        frames: u
-            .frames
-            .into_iter()
-            .map(|f| BtFrame {
-                ip: f.ip,
-                sp: f.sp,
-                symbol: session.symbolize(f.ip),
-                method: "orc",
-                regs: f.regs,
-            })
-            .collect(),
+        frames,
         stop: u.stop,
     })
+}
+
+/// Kernel stacks are 16 KiB (`THREAD_SIZE` without KASAN) and aligned to their size.
+const THREAD_SIZE: u64 = 16 << 10;
+
+/// The kernel's last resort, as its own stack dumps do: every word from `sp` to the top
+/// of its stack that is an address in kernel or module text, as an unreliable frame.
+fn scan(session: &Session<'_>, sp: u64) -> Vec<BtFrame> {
+    let Ok(view) = session.view() else {
+        return Vec::new();
+    };
+    let text = session
+        .symbols()
+        .and_then(|k| Some((k.lookup("_stext")?.addr, k.lookup("_etext")?.addr)));
+    let modules = session.modules().ok();
+    let in_text = |w: u64| {
+        text.is_some_and(|(a, b)| (a..b).contains(&w))
+            || modules.is_some_and(|m| {
+                m.modules
+                    .iter()
+                    .any(|x| (x.address..x.address.saturating_add(x.text_size)).contains(&w))
+            })
+    };
+    let top = (sp | (THREAD_SIZE - 1)).wrapping_add(1);
+    let mut out = Vec::new();
+    let mut at = sp & !7;
+    while at < top {
+        let Ok(w) = view.read_u64(VirtAddr(at)) else {
+            break;
+        };
+        if in_text(w) {
+            if let Some(symbol) = session.symbolize(w) {
+                out.push(BtFrame {
+                    ip: w,
+                    sp: at,
+                    symbol: Some(symbol),
+                    method: "scan",
+                    reliable: false,
+                    regs: None,
+                });
+            }
+        }
+        at += 8;
+    }
+    out
 }

@@ -289,7 +289,7 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
                         b.frames
                             .iter()
                             .take(VCPU_FRAMES)
-                            .map(|f| f.symbol.clone().unwrap_or_else(|| format!("{:#x}", f.ip)))
+                            .map(|f| f.text())
                             .collect()
                     })
                     .unwrap_or_default(),
@@ -342,11 +342,7 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
             r.triage = Some(t);
             if let Some(p) = &r.panic_cpu {
                 if let Ok(b) = vcpu_backtrace(s, p.cpu) {
-                    r.panic_backtrace = b
-                        .frames
-                        .iter()
-                        .map(|f| f.symbol.clone().unwrap_or_else(|| format!("{:#x}", f.ip)))
-                        .collect();
+                    r.panic_backtrace = b.frames.iter().map(|f| f.text()).collect();
                 }
             }
             verdict

@@ -217,11 +217,7 @@ pub fn stuck(session: &Session<'_>, hung_after: Option<u64>) -> Option<Stuck> {
 fn split(bt: &Result<Backtrace, String>) -> (Vec<String>, Option<String>) {
     match bt {
         Ok(b) => (
-            b.frames
-                .iter()
-                .take(MAX_FRAMES)
-                .map(|f| f.symbol.clone().unwrap_or_else(|| format!("{:#x}", f.ip)))
-                .collect(),
+            b.frames.iter().take(MAX_FRAMES).map(|f| f.text()).collect(),
             None,
         ),
         Err(e) => (Vec::new(), Some(e.clone())),
@@ -232,6 +228,7 @@ fn split(bt: &Result<Backtrace, String>) -> (Vec<String>, Option<String>) {
 fn in_function(frames: &[String]) -> Option<String> {
     frames
         .iter()
+        .filter(|f| !f.starts_with("? "))
         .map(|f| f.split('+').next().unwrap_or(f))
         .find(|name| !is_waiting(name))
         .map(str::to_string)

@@ -137,18 +137,14 @@ fn render(session: &Session<'_>, entries: &[Entry<'_>], how: &[String]) -> Strin
             }
             Outcome::Ok(b) => {
                 for f in &b.frames {
-                    let _ = writeln!(
-                        s,
-                        " {}",
-                        f.symbol.clone().unwrap_or_else(|| format!("{:#x}", f.ip))
-                    );
+                    let _ = writeln!(s, " {}", escape_control(&f.text()));
                     if let Some(r) = &f.regs {
                         // As the kernel's __show_regs prints them.
                         let w = &r.0;
                         let rip = session
                             .symbolize(w[16])
                             .unwrap_or_else(|| format!("{:#x}", w[16]));
-                        let _ = writeln!(s, " RIP: {:04x}:{rip}", w[17]);
+                        let _ = writeln!(s, " RIP: {:04x}:{}", w[17], escape_control(&rip));
                         let _ = writeln!(
                             s,
                             " RSP: {:04x}:{:016x} EFLAGS: {:08x}",

@@ -37,11 +37,7 @@ fn backtrace_lines(model: &Model<'_>, t: &Task) -> Vec<Line<'static>> {
             let mut l: Vec<Line<'static>> = b
                 .frames
                 .iter()
-                .map(|f| {
-                    Line::raw(sanitize(
-                        &f.symbol.clone().unwrap_or_else(|| format!("{:#x}", f.ip)),
-                    ))
-                })
+                .map(|f| Line::raw(sanitize(&f.text())))
                 .collect();
             l.push(Line::raw(sanitize(&format!("({})", b.stop_reason))));
             l

@@ -314,10 +314,7 @@ fn backtrace_lines(v: &VcpuContext) -> Vec<Line<'static>> {
             for f in &b.frames {
                 l.push(Line::from(vec![
                     Span::styled(format!("{:016x}  ", f.ip), dim()),
-                    Span::styled(
-                        sanitize(f.symbol.as_deref().unwrap_or("?")),
-                        Style::default().fg(Color::Green),
-                    ),
+                    Span::styled(sanitize(&f.text()), Style::default().fg(Color::Green)),
                 ]));
             }
             l.push(Line::styled(
