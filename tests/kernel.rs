@@ -328,6 +328,23 @@ fn dmesg_and_verdict_of_a_panicked_guest_without_vmcoreinfo() {
         assert_eq!(ours, kernel, "{extra:?}: {b:#}");
         assert_eq!(b["complete"], true, "{b:#}");
     }
+    // The bug-report bundle carries that backtrace, and its slim capture answers bt alike.
+    coroner(dir.path(), &["report", "vm.core.zst", "-o", "bundle"]).expect_code(0);
+    let md = std::fs::read_to_string(dir.join("bundle/summary.md")).unwrap();
+    let section = md
+        .split("## Backtrace of the CPU that panicked")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no backtrace in the summary:\n{md}"));
+    assert!(
+        section.contains("[pvpanic]") && section.contains("sysrq_handle_crash+"),
+        "{md}"
+    );
+    let bt = |file: &str| {
+        let r = coroner(dir.path(), &["bt", file, "--cpu", &cpu, "--json"]);
+        r.expect_code(0);
+        r.json()["backtraces"].clone()
+    };
+    assert_eq!(bt("vm.core.zst"), bt("bundle/capture.slim.core.zst"));
 }
 
 #[test]

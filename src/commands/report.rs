@@ -157,6 +157,54 @@ fn markdown(session: &Session<'_>, file: &Path, r: &Report, tail: usize) -> Stri
         );
         let _ = writeln!(s, "```");
     }
+    // The stacks, unwound from guest memory: the panicking CPU's, and what a guest with a
+    // quiet log is stuck on.
+    if !r.panic_backtrace.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Backtrace of the CPU that panicked (ORC, from guest memory)\n\n```"
+        );
+        for f in &r.panic_backtrace {
+            let _ = writeln!(s, "{}", block(f));
+        }
+        let _ = writeln!(s, "```");
+    }
+    if let Some(st) = &r.stuck {
+        for l in &st.lockups {
+            let _ = writeln!(
+                s,
+                "\n## Soft lockup: vCPU {} ({} {}, {:.0} s in kernel mode)\n\n```",
+                l.cpu,
+                l.task.pid,
+                inline(&l.task.comm),
+                l.running_secs
+            );
+            for f in &l.frames {
+                let _ = writeln!(s, "{}", block(f));
+            }
+            let _ = writeln!(s, "```");
+        }
+        if !st.hung.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## Hung tasks ({} in D past {} s)\n",
+                st.hung_count, st.hung_after_secs
+            );
+            for h in &st.hung {
+                let _ = writeln!(
+                    s,
+                    "{} {}, D for {:.0} s:\n\n```",
+                    h.task.pid,
+                    inline(&h.task.comm),
+                    h.blocked_secs
+                );
+                for f in &h.frames {
+                    let _ = writeln!(s, "{}", block(f));
+                }
+                let _ = writeln!(s, "```\n");
+            }
+        }
+    }
     let records = session
         .kernel_log()
         .map(|l| l.records.as_slice())
