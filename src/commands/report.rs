@@ -26,6 +26,15 @@ fn block(s: &str) -> String {
     escape_control(s).replace("```", "`\u{200b}``")
 }
 
+/// Backtrace frames as a code block.
+fn frames_block(s: &mut String, frames: &[String]) {
+    let _ = writeln!(s, "```");
+    for f in frames {
+        let _ = writeln!(s, "{}", block(f));
+    }
+    let _ = writeln!(s, "```");
+}
+
 /// Guest text inline: escaped, no line breaks, no table pipes.
 fn inline(s: &str) -> String {
     escape_control(s).replace('\n', " ").replace('|', "\\|")
@@ -162,27 +171,21 @@ fn markdown(session: &Session<'_>, file: &Path, r: &Report, tail: usize) -> Stri
     if !r.panic_backtrace.is_empty() {
         let _ = writeln!(
             s,
-            "\n## Backtrace of the CPU that panicked (ORC, from guest memory)\n\n```"
+            "\n## Backtrace of the CPU that panicked (ORC, from guest memory)\n"
         );
-        for f in &r.panic_backtrace {
-            let _ = writeln!(s, "{}", block(f));
-        }
-        let _ = writeln!(s, "```");
+        frames_block(&mut s, &r.panic_backtrace);
     }
     if let Some(st) = &r.stuck {
         for l in &st.lockups {
             let _ = writeln!(
                 s,
-                "\n## Soft lockup: vCPU {} ({} {}, {:.0} s in kernel mode)\n\n```",
+                "\n## Soft lockup: vCPU {} ({} {}, {:.0} s in kernel mode)\n",
                 l.cpu,
                 l.task.pid,
                 inline(&l.task.comm),
                 l.running_secs
             );
-            for f in &l.frames {
-                let _ = writeln!(s, "{}", block(f));
-            }
-            let _ = writeln!(s, "```");
+            frames_block(&mut s, &l.frames);
         }
         if !st.hung.is_empty() {
             let _ = writeln!(
@@ -193,15 +196,12 @@ fn markdown(session: &Session<'_>, file: &Path, r: &Report, tail: usize) -> Stri
             for h in &st.hung {
                 let _ = writeln!(
                     s,
-                    "{} {}, D for {:.0} s:\n\n```",
+                    "{} {}, D for {:.0} s:\n",
                     h.task.pid,
                     inline(&h.task.comm),
                     h.blocked_secs
                 );
-                for f in &h.frames {
-                    let _ = writeln!(s, "{}", block(f));
-                }
-                let _ = writeln!(s, "```\n");
+                frames_block(&mut s, &h.frames);
             }
         }
     }

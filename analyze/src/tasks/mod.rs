@@ -421,6 +421,11 @@ mod tests {
     use crate::kmem::SliceKernelMem;
 
     fn task_btf() -> Btf {
+        task_btf_comm_at(104)
+    }
+
+    /// The test layout, with `comm` at `comm_at`.
+    fn task_btf_comm_at(comm_at: u32) -> Btf {
         let (
             mut b,
             Basics {
@@ -448,7 +453,7 @@ mod tests {
                 ("real_parent", void_ptr, 72),
                 ("signal", void_ptr, 80),
                 ("thread_node", list_head, 88),
-                ("comm", comm, 104),
+                ("comm", comm, comm_at),
                 ("exit_state", int, 120),
             ],
         );
@@ -560,34 +565,7 @@ mod tests {
     fn a_btf_that_lies_about_offsets_is_refused_per_task() {
         // `comm` a megabyte into a task_struct: the read is bounded, the list cut with
         // a diagnostic, never a huge allocation or a panic.
-        let (
-            mut b,
-            Basics {
-                int,
-                list_head,
-                ch,
-                void_ptr,
-                ..
-            },
-        ) = Builder::with_basics();
-        let comm = b.add("", 3, 0, false, 0, &[ch, int, 16]);
-        b.structure("signal_struct", 32, &[("thread_head", list_head, 16)]);
-        b.structure(
-            "task_struct",
-            0x200,
-            &[
-                ("__state", int, 24),
-                ("flags", int, 32),
-                ("tasks", list_head, 48),
-                ("pid", int, 64),
-                ("tgid", int, 68),
-                ("real_parent", void_ptr, 72),
-                ("signal", void_ptr, 80),
-                ("comm", comm, 1 << 20),
-                ("exit_state", int, 120),
-            ],
-        );
-        let btf = Btf::parse(&b.bytes()).unwrap();
+        let btf = task_btf_comm_at(1 << 20);
         let list = read_tasks(&memory(A + 48), &btf, &symbols(), 1).unwrap();
         assert!(list.tasks.is_empty());
         assert!(
