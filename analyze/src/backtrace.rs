@@ -5,8 +5,10 @@
 use serde::Serialize;
 
 use crate::kmem::{KernelMem, VirtAddr};
-use crate::orc::{task_start, unwind, PtRegs, Start, Stop, Unwind};
-use crate::session::Session;
+use crate::orc::{
+    task_start, unwind, unwind_frame_pointers, OrcError, PtRegs, Start, Stop, Unwind,
+};
+use crate::session::{Session, Unavailable};
 use crate::tasks::Task;
 use coroner_formats::VcpuRegs;
 
@@ -21,8 +23,9 @@ pub struct BtFrame {
     pub sp: u64,
     /// `function+0xoff/0xsize [module]`, when a symbol holds it.
     pub symbol: Option<String>,
-    /// How the frame was found: `orc` (the unwind tables), or `scan` (a kernel text
-    /// address found on the stack past where the unwind stopped).
+    /// How the frame was found: `orc` (the unwind tables), `frame-pointer` (the `rbp`
+    /// chain of a kernel built without ORC), or `scan` (a kernel text address found on
+    /// the stack past where the unwind stopped).
     pub method: &'static str,
     /// The unwind proved this is a return address (the kernel prints the others with
     /// `? `).
@@ -123,8 +126,29 @@ pub fn vcpu_backtrace(session: &Session<'_>, index: usize) -> Result<Backtrace, 
 
 fn run(session: &Session<'_>, start: Start, from: String) -> Result<Backtrace, String> {
     let view = session.view().map_err(|e| e.to_string())?;
-    let orc = session.orc().map_err(|e| e.to_string())?;
-    let u: Unwind = unwind(view, &|ip| orc.find(view, ip), start);
+    // Without ORC symbols, a kernel built with frame pointers has its rbp chain; one
+    // whose kallsyms only lacks the data symbols (no CONFIG_KALLSYMS_ALL) has neither,
+    // and gets the stack scan alone. Any other failure to read the tables is an error.
+    let (u, method): (Unwind, &'static str) = match session.orc() {
+        Ok(orc) => (unwind(view, &|ip| orc.find(view, ip), start), "orc"),
+        Err(Unavailable::Failed(OrcError::NoSymbol("__start_orc_unwind_ip")))
+            if built_with_frame_pointers(session) =>
+        {
+            (unwind_frame_pointers(view, start), "frame-pointer")
+        }
+        Err(Unavailable::Failed(OrcError::NoSymbol("__start_orc_unwind_ip"))) => (
+            Unwind {
+                frames: vec![crate::orc::Frame {
+                    ip: start.ip,
+                    sp: start.sp,
+                    regs: start.regs,
+                }],
+                stop: Stop::NoOrc { ip: start.ip },
+            },
+            "orc",
+        ),
+        Err(e) => return Err(e.to_string()),
+    };
     let complete = u.complete();
     let mut frames: Vec<BtFrame> = u
         .frames
@@ -133,7 +157,7 @@ fn run(session: &Session<'_>, start: Start, from: String) -> Result<Backtrace, S
             ip: f.ip,
             sp: f.sp,
             symbol: session.symbolize(f.ip),
-            method: "orc",
+            method,
             reliable: true,
             regs: f.regs,
         })
@@ -149,6 +173,27 @@ fn run(session: &Session<'_>, start: Start, from: String) -> Result<Backtrace, S
         stop_reason: u.stop.to_string(),
         frames,
         stop: u.stop,
+    })
+}
+
+/// Functions whose prologue tells a frame-pointer kernel: built with frame pointers, each
+/// sets up `rbp` (`push %rbp; mov %rsp,%rbp`) in its first bytes (after ENDBR64 and the
+/// ftrace call); built for ORC, none does (Debian 6.1's don't; some others, such as
+/// `panic`, do there too, so they are no probes).
+const PROLOGUE_PROBES: [&str; 5] = ["schedule", "kthread", "vfs_read", "vfs_write", "msleep"];
+
+/// True when the kernel was built with frame pointers (see [`PROLOGUE_PROBES`]).
+fn built_with_frame_pointers(session: &Session<'_>) -> bool {
+    let (Ok(view), Some(ks)) = (session.view(), session.symbols()) else {
+        return false;
+    };
+    PROLOGUE_PROBES.iter().all(|name| {
+        let Some(sym) = ks.lookup(name) else {
+            return false;
+        };
+        let mut code = [0u8; 16];
+        view.read_virt(VirtAddr(sym.addr), &mut code).is_ok()
+            && code.windows(4).any(|w| w == [0x55, 0x48, 0x89, 0xe5])
     })
 }
 

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use crate::backtrace::vcpu_backtrace;
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
+use crate::orc::OrcError;
 use crate::paging::MODULES_START;
 use crate::panic_cpu::{panic_cpu, PanicCpu};
 use crate::session::{Session, Unavailable};
@@ -302,6 +303,13 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
             value: format!("ORC, format {:?}", orc.format),
             how: orc.how.join("; "),
         }),
+        Err(Unavailable::Failed(e @ OrcError::NoSymbol("__start_orc_unwind_ip"))) => {
+            r.evidence.push(Evidence {
+                fact: "backtraces".into(),
+                value: "frame pointers, else a stack scan".into(),
+                how: format!("{e}: the rbp chain where functions set it up"),
+            })
+        }
         Err(Unavailable::Failed(e)) => r.problems.push(format!("backtraces: {e}")),
         Err(Unavailable::NoKernel(_)) => {}
     }

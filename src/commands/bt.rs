@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use coroner_analyze::backtrace::{task_backtrace, vcpu_backtrace, Backtrace};
-use coroner_analyze::{escape_control, Session, Task};
+use coroner_analyze::orc::OrcError;
+use coroner_analyze::{escape_control, Session, Task, Unavailable};
 use serde::Serialize;
 
 use super::kernel;
@@ -41,13 +42,22 @@ pub fn run(args: &BtArgs) -> anyhow::Result<ExitClass> {
     let core = kernel::open(&args.dump.file)?;
     let session = kernel::session(&core, args.kernel.ignore_vmcoreinfo);
     kernel::view(&session)?;
-    let orc = session.orc().map_err(|e| {
-        kernel::missing(
-            e,
-            format!("cannot unwind the stacks of {}", args.dump.file.display()),
-        )
-    })?;
-    let mut how = orc.how.clone();
+    let mut how = match session.orc() {
+        Ok(orc) => orc.how.clone(),
+        // No ORC symbols: the frame-pointer chain of a kernel built with frame pointers,
+        // else only the stack scan (see backtrace.rs); each frame says which.
+        Err(Unavailable::Failed(e @ OrcError::NoSymbol("__start_orc_unwind_ip"))) => {
+            vec![format!(
+                "{e}: frame pointers where the kernel has them, else a stack scan"
+            )]
+        }
+        Err(e) => {
+            return Err(kernel::missing(
+                e,
+                format!("cannot unwind the stacks of {}", args.dump.file.display()),
+            ))
+        }
+    };
     let mut entries = Vec::new();
     let vcpus = core.elf.vcpus.len();
     let want_tasks = args.all || !args.pid.is_empty() || args.state.is_some();

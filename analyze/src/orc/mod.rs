@@ -1,12 +1,15 @@
 //! Backtraces without debuginfo: the kernel's ORC unwind tables, read from guest memory
 //! (vmlinux's from kallsyms' `__start_orc_unwind*`, each module's from its `struct
-//! module`), and the unwinder that walks a task's or a vCPU's kernel stack with them.
+//! module`), and the unwinder that walks a task's or a vCPU's kernel stack with them;
+//! for a kernel built without ORC, the frame-pointer chain instead.
 
 mod entry;
+mod frame_pointer;
 mod table;
 mod unwind;
 
 pub use entry::{Kind, OrcEntry, OrcFormat, Reg};
+pub use frame_pointer::unwind_frame_pointers;
 pub use table::OrcTable;
 pub use unwind::{unwind, Frame, PtRegs, Start, Stop, Unwind, MAX_FRAMES};
 
