@@ -138,13 +138,13 @@ impl App {
                         Direction::Backward
                     };
                     let out = self.pane().search(model, &q, dir);
-                    self.outcome(out);
+                    self.outcome(model, out);
                 }
                 None => self.message = Some("no search yet: / to search".into()),
             },
             _ => {
                 let out = self.pane().key(model, key);
-                self.outcome(out);
+                self.outcome(model, out);
             }
         }
     }
@@ -154,9 +154,17 @@ impl App {
         &mut self.panes[i]
     }
 
-    fn outcome(&mut self, out: Outcome) {
-        if let Outcome::Message(m) = out {
-            self.message = Some(m);
+    fn outcome(&mut self, model: &Model<'_>, out: Outcome) {
+        match out {
+            Outcome::Message(m) => self.message = Some(m),
+            Outcome::Open(target) => {
+                if let Some(i) = self.pane_index(MEMORY_PANE) {
+                    self.current = i;
+                    let out = self.pane().goto(model, &target);
+                    self.outcome(model, out);
+                }
+            }
+            Outcome::Handled | Outcome::Ignored => {}
         }
     }
 
@@ -171,7 +179,7 @@ impl App {
             }
             PromptKind::Goto => self.goto_here_or_in(model, MEMORY_PANE, text),
         };
-        self.outcome(out);
+        self.outcome(model, out);
     }
 
     /// The index of the pane titled `title`.
@@ -437,6 +445,38 @@ mod tests {
         app.select("Overview");
         press(&mut app, &model, ":0x1000\n");
         assert_eq!(app.panes[app.current].title(), "Memory");
+    }
+
+    /// A backtrace frame opened from the vCPUs pane shows its code in the Memory pane.
+    #[test]
+    fn a_frame_opens_in_the_memory_pane() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/captures");
+        let core = coroner_formats::open(&root.join("panic.core.zst")).unwrap();
+        let mut model = Model::load(&core, "panic.core.zst".into());
+        // The sample is slim and older than backtraces: give vCPU 0 one whose frame is
+        // its own RIP, which the sample holds.
+        let rip = model.report.vcpus[0].rip;
+        model.vcpus[0].backtrace = Ok(coroner_analyze::backtrace::Backtrace {
+            from: "test".into(),
+            frames: vec![coroner_analyze::backtrace::BtFrame {
+                ip: rip,
+                sp: 0,
+                symbol: None,
+                method: "orc",
+                reliable: true,
+                regs: None,
+            }],
+            stop: coroner_analyze::orc::Stop::EndOfStack,
+            stop_reason: String::new(),
+            complete: true,
+        });
+        let mut app = App::new(crate::panes::all_panes(&model));
+        app.select("vCPUs");
+        press(&mut app, &model, "]\n");
+        assert_eq!(app.panes[app.current].title(), "Memory");
+        let shown =
+            crate::testutil::pane_rows(app.panes[app.current].as_mut(), &model, 120, 30).join("\n");
+        assert!(shown.contains(&format!("v:{rip:x} = phys")), "{shown}");
     }
 
     /// The help overlay keeps its last line when lines wrap in a narrow terminal.

@@ -15,6 +15,8 @@ pub enum Outcome {
     Ignored,
     /// Show this in the status line.
     Message(String),
+    /// Open this go-to target (`v:ADDRESS`, ...) in the Memory pane.
+    Open(String),
 }
 
 /// Direction of a repeated search.

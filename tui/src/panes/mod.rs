@@ -2,6 +2,7 @@
 
 mod events;
 mod exit;
+mod frames;
 mod log;
 mod mce;
 mod memory;

@@ -10,6 +10,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
+use super::frames;
 use crate::model::Model;
 use crate::pane::{Direction, Outcome, Pane};
 use crate::sanitize::sanitize;
@@ -24,20 +25,28 @@ const HELP: &[(&str, &str)] = &[
         "filter by state: all, then each state present (R S D T t Z X P I)",
     ),
     ("/ n N", "find a task by pid or command"),
+    (
+        "[ ] / Enter",
+        "select a frame of its backtrace / open its code in Memory",
+    ),
 ];
 
 /// Rows of the selected task's box: three of facts, then its backtrace.
 const DETAIL_ROWS: u16 = 14;
 
 /// The selected task's kernel backtrace, one frame a line.
-fn backtrace_lines(model: &Model<'_>, t: &Task) -> Vec<Line<'static>> {
+fn backtrace_lines(model: &Model<'_>, t: &Task, selected: usize) -> Vec<Line<'static>> {
     match model.session.backtrace_of_task(t) {
         Err(e) => vec![Line::raw(sanitize(&format!("no backtrace: {e}")))],
         Ok(b) => {
             let mut l: Vec<Line<'static>> = b
                 .frames
                 .iter()
-                .map(|f| Line::raw(sanitize(&f.text())))
+                .enumerate()
+                .map(|(i, f)| {
+                    let mark = if i == selected { "> " } else { "  " };
+                    Line::raw(format!("{mark}{}", sanitize(&f.text())))
+                })
                 .collect();
             l.push(Line::raw(sanitize(&format!("({})", b.stop_reason))));
             l
@@ -58,6 +67,8 @@ pub struct Tasks {
     top: usize,
     /// Rows of the list last drawn.
     height: usize,
+    /// The selected frame of the selected task's backtrace.
+    frame: usize,
 }
 
 impl Tasks {
@@ -68,6 +79,7 @@ impl Tasks {
             selected: 0,
             top: 0,
             height: 1,
+            frame: 0,
         }
     }
 
@@ -170,7 +182,7 @@ impl Pane for Tasks {
                 ),
             ]
             .into_iter()
-            .chain(backtrace_lines(model, t))
+            .chain(backtrace_lines(model, t, self.frame))
             .collect(),
             None => vec![Line::raw("no task in this state")],
         };
@@ -185,8 +197,10 @@ impl Pane for Tasks {
         let Ok(list) = model.session.tasks() else {
             return Outcome::Ignored;
         };
-        let n = self.shown(list).len();
+        let shown = self.shown(list);
+        let n = shown.len();
         let last = n.saturating_sub(1);
+        let (before, filter_before) = (self.selected, self.filter);
         match key.code {
             KeyCode::Char('j') | KeyCode::Down => self.selected = (self.selected + 1).min(last),
             KeyCode::Char('k') | KeyCode::Up => self.selected = self.selected.saturating_sub(1),
@@ -212,7 +226,15 @@ impl Pane for Tasks {
                 self.selected = 0;
                 self.top = 0;
             }
-            _ => return Outcome::Ignored,
+            _ => {
+                let bt = shown
+                    .get(self.selected)
+                    .map(|t| model.session.backtrace_of_task(t));
+                return frames::key(&mut self.frame, bt.as_ref(), key);
+            }
+        }
+        if (self.selected, self.filter) != (before, filter_before) {
+            self.frame = 0;
         }
         Outcome::Handled
     }

@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+use super::frames;
 use crate::sanitize::sanitize;
 use coroner_analyze::VcpuContext;
 
@@ -26,6 +27,10 @@ const REGS_WIDTH: u16 = 84;
 /// The keys of this pane.
 const HELP: &[(&str, &str)] = &[
     ("< > / Left Right", "previous / next vCPU"),
+    (
+        "[ ] / Enter",
+        "select a backtrace frame / open its code in Memory",
+    ),
     ("j k / Up Down", "scroll a line"),
     ("PgUp PgDn / Space", "scroll a page"),
     ("g G / Home End", "top / bottom"),
@@ -45,6 +50,8 @@ pub struct Vcpus {
     height: usize,
     /// Whether the last render used the wide layout.
     wide: bool,
+    /// The selected frame of the vCPU's backtrace.
+    frame: usize,
 }
 
 /// The lines of one vCPU: registers, and the code followed by the stack.
@@ -306,13 +313,16 @@ fn code_lines(v: &VcpuContext) -> Vec<Line<'static>> {
     l
 }
 
-fn backtrace_lines(v: &VcpuContext) -> Vec<Line<'static>> {
-    let mut l = vec![heading("backtrace (ORC)")];
+fn backtrace_lines(v: &VcpuContext, selected: usize) -> Vec<Line<'static>> {
+    let mut l = vec![heading(
+        "backtrace (ORC; [ ] select, Enter opens in Memory)",
+    )];
     match &v.backtrace {
         Err(e) => l.push(Line::styled(sanitize(&format!("none: {e}")), dim())),
         Ok(b) => {
-            for f in &b.frames {
+            for (i, f) in b.frames.iter().enumerate() {
                 l.push(Line::from(vec![
+                    Span::styled(if i == selected { "> " } else { "  " }, dim()),
                     Span::styled(format!("{:016x}  ", f.ip), dim()),
                     Span::styled(sanitize(&f.text()), Style::default().fg(Color::Green)),
                 ]));
@@ -362,6 +372,7 @@ impl Vcpus {
             hit: None,
             height: 0,
             wide: false,
+            frame: 0,
         }
     }
 
@@ -381,7 +392,7 @@ impl Vcpus {
         };
         let mut right = code_lines(v);
         right.push(Line::raw(""));
-        right.extend(backtrace_lines(v));
+        right.extend(backtrace_lines(v, self.frame));
         right.push(Line::raw(""));
         right.extend(stack_lines(v));
         Sections { regs, right }
@@ -401,6 +412,7 @@ impl Vcpus {
         self.current = i;
         self.top = 0;
         self.hit = None;
+        self.frame = 0;
     }
 
     fn title(&self, model: &Model<'_>) -> String {
@@ -533,7 +545,10 @@ impl Pane for Vcpus {
             KeyCode::PageUp => self.top = self.top.saturating_sub(page),
             KeyCode::Char('g') | KeyCode::Home => self.top = 0,
             KeyCode::Char('G') | KeyCode::End => self.top = self.max_top(model),
-            _ => return Outcome::Ignored,
+            _ => {
+                let bt = model.vcpus.get(self.current).map(|v| &v.backtrace);
+                return frames::key(&mut self.frame, bt, key);
+            }
         }
         Outcome::Handled
     }
