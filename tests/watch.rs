@@ -194,8 +194,15 @@ fn files_in(dir: &Path) -> Vec<String> {
 fn check_capture_file(path: &str, guest: &str, reason: &str) {
     let p = Path::new(path);
     let name = p.file_name().unwrap().to_string_lossy().into_owned();
+    // GUEST-TIME-REASON.core.zst, or GUEST-TIME-REASON-N.core.zst for the N-th capture of
+    // the guest within the same second.
+    let stem = name.strip_suffix(".core.zst").unwrap_or("");
+    let stem = match stem.rsplit_once('-') {
+        Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => stem,
+    };
     assert!(
-        name.starts_with(&format!("{guest}-")) && name.ends_with(&format!("Z-{reason}.core.zst")),
+        name.starts_with(&format!("{guest}-")) && stem.ends_with(&format!("Z-{reason}")),
         "{name}"
     );
     let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
