@@ -134,7 +134,10 @@ Each backtrace ends with why it stopped (the end of the stack, user mode, or wha
 missing) and where it started: a vCPU's registers from the dump's notes, or the switch
 frame a sleeping task left on its stack. A task a CPU runs is unwound from that vCPU.
 The unwind tables (.orc_unwind_ip and .orc_unwind, and each module's) are read from
-guest memory through kallsyms; a kernel without CONFIG_UNWINDER_ORC exits 7.")]
+guest memory through kallsyms. Without them, a kernel built with frame pointers is
+walked along its rbp chain; where an unwind stops short, the rest of the stack is
+scanned for kernel text addresses, printed after `? ` as unreliable, as the kernel does.
+Without kallsyms the command says what is missing and exits 7.")]
     Bt(BtArgs),
     /// Why did the guest die: the verdict, then how each fact was obtained.
     #[command(after_help = "\

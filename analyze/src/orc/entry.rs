@@ -67,6 +67,30 @@ impl OrcFormat {
         }
     }
 
+    /// The format told by the kernel's static `orc_fp_entry` (`{CALL, sp_reg BP,
+    /// sp_offset 16, bp_reg PREV_SP, bp_offset -16}`, crash's probe): its type field says
+    /// 6.4+ (CALL is 2) or older (CALL is 0), its `bp_reg` the register numbering (PREV_SP
+    /// is 1 up to 7.0, 8 from 7.1). `by_release` decides between 4.14-6.2 and 6.3, which
+    /// the entry cannot tell apart. `None` when the bytes are not that entry.
+    pub fn from_fp_entry(raw: [u8; 6], by_release: OrcFormat) -> Option<OrcFormat> {
+        let sp_offset = i16::from_le_bytes([raw[0], raw[1]]);
+        let bp_offset = i16::from_le_bytes([raw[2], raw[3]]);
+        let flags = u16::from_le_bytes([raw[4], raw[5]]);
+        let (sp_reg, bp_reg) = (flags & 0xf, (flags >> 4) & 0xf);
+        if (sp_offset, bp_offset, sp_reg) != (16, -16, 4) {
+            return None;
+        }
+        match ((flags >> 8) & 7, bp_reg) {
+            (2, 1) => Some(OrcFormat::V3),
+            (2, 8) => Some(OrcFormat::V4),
+            (0, 1) => Some(match by_release {
+                OrcFormat::V2 => OrcFormat::V2,
+                _ => OrcFormat::V1,
+            }),
+            _ => None,
+        }
+    }
+
     /// Decodes one 6-byte entry.
     pub fn decode(self, raw: [u8; 6]) -> OrcEntry {
         let sp_offset = i16::from_le_bytes([raw[0], raw[1]]);
@@ -276,6 +300,34 @@ mod tests {
         let v4 = OrcFormat::V4.decode(raw(16, -16, 4 | 8 << 4 | 2 << 8));
         assert_eq!((v4.sp_reg, v4.bp_reg), (Reg::Bp, Reg::PrevSp));
         assert_eq!(OrcFormat::V4.decode(raw(8, 0, 3 | 2 << 8)).sp_reg, Reg::Sp);
+    }
+
+    #[test]
+    fn formats_by_orc_fp_entry() {
+        // 6.1: CALL 0, sp BP (4), bp PREV_SP (1).
+        let v1 = raw(16, -16, 4 | 1 << 4);
+        assert_eq!(
+            OrcFormat::from_fp_entry(v1, OrcFormat::V1),
+            Some(OrcFormat::V1)
+        );
+        assert_eq!(
+            OrcFormat::from_fp_entry(v1, OrcFormat::V2),
+            Some(OrcFormat::V2)
+        );
+        // 6.4-7.0: CALL 2; 7.1: CALL 2 with PREV_SP 8.
+        let v3 = raw(16, -16, 4 | 1 << 4 | 2 << 8);
+        assert_eq!(
+            OrcFormat::from_fp_entry(v3, OrcFormat::V1),
+            Some(OrcFormat::V3)
+        );
+        let v4 = raw(16, -16, 4 | 8 << 4 | 2 << 8);
+        assert_eq!(
+            OrcFormat::from_fp_entry(v4, OrcFormat::V3),
+            Some(OrcFormat::V4)
+        );
+        // Anything else is not that entry.
+        assert_eq!(OrcFormat::from_fp_entry(raw(8, 0, 5), OrcFormat::V1), None);
+        assert_eq!(OrcFormat::from_fp_entry([0; 6], OrcFormat::V3), None);
     }
 
     #[test]

@@ -79,6 +79,13 @@ impl KernelOrc {
                 ip_start, ip_stop, orc_start, orc_stop
             )));
         }
+        let by_release = OrcFormat::from_release(release.unwrap_or(""));
+        // The kernel's own orc_fp_entry, when kallsyms has it (crash's probe).
+        let by_fp_entry = ks.lookup("orc_fp_entry").and_then(|s| {
+            let b = mem.read_vec(VirtAddr(s.addr), 6, 6).ok()?;
+            let raw: [u8; 6] = b.as_slice().try_into().ok()?;
+            OrcFormat::from_fp_entry(raw, by_release)
+        });
         let (format, format_how) = match ks.lookup("__start_orc_header") {
             Some(h) => {
                 let bytes = mem
@@ -88,25 +95,34 @@ impl KernelOrc {
                     .iter()
                     .find(|(hash, _)| hash[..] == bytes[..])
                     .map(|&(_, f)| f);
-                match found {
-                    Some(f) => (f, format!("format {f:?} by its .orc_header hash")),
-                    None => {
-                        return Err(OrcError::UnknownHeader(
-                            bytes.iter().map(|b| format!("{b:02x}")).collect(),
-                        ))
-                    }
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                match (found, by_fp_entry) {
+                    (Some(f), _) => (f, format!("format {f:?} by its .orc_header hash")),
+                    // A distribution kernel may carry a header of its own: the entry the
+                    // kernel itself uses for frame pointers tells the layout.
+                    (None, Some(f)) => (
+                        f,
+                        format!("format {f:?} by orc_fp_entry (unrecognized .orc_header {hex})"),
+                    ),
+                    (None, None) => return Err(OrcError::UnknownHeader(hex)),
                 }
             }
-            None => {
-                let f = OrcFormat::from_release(release.unwrap_or(""));
-                (
+            None => match by_fp_entry {
+                Some(f) => (
                     f,
                     format!(
-                        "format {f:?} by the release {} (no .orc_header)",
+                        "format {f:?} by orc_fp_entry and the release {} (no .orc_header)",
                         release.unwrap_or("(unknown)")
                     ),
-                )
-            }
+                ),
+                None => (
+                    by_release,
+                    format!(
+                        "format {by_release:?} by the release {} (no .orc_header)",
+                        release.unwrap_or("(unknown)")
+                    ),
+                ),
+            },
         };
         let vmlinux = OrcTable::new(mem, VirtAddr(ip_start), VirtAddr(orc_start), n, format)
             .map_err(OrcError::Read)?;
