@@ -612,6 +612,9 @@ fn ps_lists_the_tasks_the_guest_saw() {
         .all(|v| v["task"].is_string()));
 
     assert_bt_matches_sysrq_t(&serial, &dir, &[stopped, zombie_parent]);
+    // A vCPU or pid the dump does not have is not found, as in ps.
+    coroner(dir.path(), &["bt", "vm.core.zst", "--cpu", "7"]).expect_code(7);
+    coroner(dir.path(), &["bt", "vm.core.zst", "--pid", "999999"]).expect_code(7);
     // Stopped with no panic: the guest's own threshold (120 s) is not reached; past a
     // lower one, the task waiting on the starved rng is hung, and the verdict says where.
     let a = analyze_json(&dir);

@@ -108,7 +108,8 @@ pub fn run(args: &BtArgs) -> anyhow::Result<ExitClass> {
             });
         }
     }
-    let nothing = entries.is_empty();
+    // A pid or vCPU asked for that the dump does not have is "not found", as in ps.
+    let nothing = entries.is_empty() || args.cpu.iter().any(|&c| c >= vcpus);
     if args.format.json {
         print_json(&BtJson {
             backtraces: entries,
@@ -117,11 +118,13 @@ pub fn run(args: &BtArgs) -> anyhow::Result<ExitClass> {
     } else {
         print_text(&render(&session, &entries, &how))?;
     }
-    Ok(if nothing && !args.pid.is_empty() {
-        ExitClass::NotFound
-    } else {
-        ExitClass::Ok
-    })
+    Ok(
+        if nothing && (!args.pid.is_empty() || !args.cpu.is_empty()) {
+            ExitClass::NotFound
+        } else {
+            ExitClass::Ok
+        },
+    )
 }
 
 fn outcome(r: Result<Backtrace, String>) -> Outcome {
