@@ -298,11 +298,15 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
         })
         .collect();
     match s.orc() {
-        Ok(orc) => r.evidence.push(Evidence {
-            fact: "backtraces".into(),
-            value: format!("ORC, format {:?}", orc.format),
-            how: orc.how.join("; "),
-        }),
+        Ok(orc) => {
+            r.evidence.push(Evidence {
+                fact: "backtraces".into(),
+                value: format!("ORC, format {:?}", orc.format),
+                how: orc.how.join("; "),
+            });
+            r.problems
+                .extend(orc.diagnostics.iter().map(|d| format!("backtraces: {d}")));
+        }
         Err(Unavailable::Failed(e @ OrcError::NoSymbol("__start_orc_unwind_ip"))) => {
             r.evidence.push(Evidence {
                 fact: "backtraces".into(),

@@ -26,31 +26,36 @@ const MAX_FRAMES: usize = 16;
 
 /// Functions that only say a task waits or switches, not what for: the title names the
 /// first frame that is none of these (syzkaller skips the same kind).
-const WAIT_FUNCTIONS: [&str; 24] = [
+const WAIT_FUNCTIONS: [&str; 12] = [
     "__schedule",
     "schedule",
-    "schedule_timeout",
-    "schedule_hrtimeout",
     "schedule_preempt_disabled",
-    "io_schedule",
     "__wait_for_common",
     "wait_for_common",
+    "__down",
+    "down",
+    "__folio_lock",
+    "do_nanosleep",
+    "hrtimer_nanosleep",
+    "native_queued_spin_lock_slowpath",
+    "bit_wait",
+];
+
+/// Wait functions that come in `_variants` too (`wait_for_completion_killable`,
+/// `mutex_lock_interruptible`, `rwsem_down_read_slowpath`): the name or `NAME_...`.
+const WAIT_FAMILIES: [&str; 12] = [
+    "schedule_timeout",
+    "schedule_hrtimeout",
+    "io_schedule",
     "wait_for_completion",
     "__mutex_lock",
     "mutex_lock",
     "rwsem_down",
     "down_read",
     "down_write",
-    "__down",
-    "down",
-    "bit_wait",
     "out_of_line_wait_on_bit",
     "__wait_on_bit",
     "folio_wait_bit",
-    "__folio_lock",
-    "do_nanosleep",
-    "hrtimer_nanosleep",
-    "native_queued_spin_lock_slowpath",
 ];
 
 /// A task blocked in `D` past the threshold.
@@ -238,12 +243,13 @@ fn in_function(frames: &[String]) -> Option<String> {
 /// function or a `_variant` of one (`wait_for_completion_killable`).
 fn is_waiting(name: &str) -> bool {
     let base = name.split('.').next().unwrap_or(name);
-    WAIT_FUNCTIONS.iter().any(|w| {
-        base == *w
-            || base
-                .strip_prefix(w)
-                .is_some_and(|rest| rest.starts_with('_') && w.len() > 6)
-    })
+    WAIT_FUNCTIONS.contains(&base)
+        || WAIT_FAMILIES.iter().any(|w| {
+            base == *w
+                || base
+                    .strip_prefix(w)
+                    .is_some_and(|rest| rest.starts_with('_'))
+        })
 }
 
 #[cfg(test)]
@@ -273,5 +279,8 @@ mod tests {
         .to_vec();
         assert_eq!(in_function(&frames).as_deref(), Some("ext4_sync_fs"));
         assert_eq!(in_function(&[]), None);
+        // schedule's variants are not all waits: schedule_tail is the fork path.
+        assert!(!is_waiting("schedule_tail"));
+        assert!(is_waiting("rwsem_down_read_slowpath"));
     }
 }

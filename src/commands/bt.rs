@@ -36,14 +36,20 @@ enum Outcome {
 struct BtJson<'a> {
     backtraces: Vec<Entry<'a>>,
     how: Vec<String>,
+    /// Module tables that could not be read.
+    diagnostics: Vec<String>,
 }
 
 pub fn run(args: &BtArgs) -> anyhow::Result<ExitClass> {
     let core = kernel::open(&args.dump.file)?;
     let session = kernel::session(&core, args.kernel.ignore_vmcoreinfo);
     kernel::view(&session)?;
+    let mut diagnostics = Vec::new();
     let mut how = match session.orc() {
-        Ok(orc) => orc.how.clone(),
+        Ok(orc) => {
+            diagnostics.extend(orc.diagnostics.iter().cloned());
+            orc.how.clone()
+        }
         // No ORC symbols: the frame-pointer chain of a kernel built with frame pointers,
         // else only the stack scan (see backtrace.rs); each frame says which.
         Err(Unavailable::Failed(e @ OrcError::NoSymbol("__start_orc_unwind_ip"))) => {
@@ -114,9 +120,13 @@ pub fn run(args: &BtArgs) -> anyhow::Result<ExitClass> {
         print_json(&BtJson {
             backtraces: entries,
             how,
+            diagnostics,
         })?;
     } else {
         print_text(&render(&session, &entries, &how))?;
+        for d in &diagnostics {
+            eprintln!("coroner: warning: {}", escape_control(d));
+        }
     }
     Ok(
         if nothing && (!args.pid.is_empty() || !args.cpu.is_empty()) {
