@@ -41,6 +41,8 @@ pub struct KernelOrc {
     /// The entry format, by `.orc_header` or the release.
     pub format: OrcFormat,
     vmlinux: OrcTable,
+    /// The first address vmlinux's table covers (`None`: an empty table).
+    vmlinux_first: Option<u64>,
     /// Where vmlinux's text ends (`_etext`): above it only modules have entries.
     text_end: u64,
     /// vmlinux's init text (`_sinittext`.. `_einittext`): freed after boot, but its
@@ -131,6 +133,7 @@ impl KernelOrc {
             how: vec![format!(
                 "vmlinux ORC: {n} entries at {ip_start:#x} (__start_orc_unwind_ip, kallsyms); {format_how}"
             )],
+            vmlinux_first: vmlinux.first(mem),
             vmlinux,
             text_end: ks.lookup("_etext").map_or(u64::MAX, |s| s.addr),
             init_text: ks
@@ -194,7 +197,7 @@ impl KernelOrc {
             return t.find(mem, ip);
         }
         let in_init = self.init_text.is_some_and(|(a, b)| (a..b).contains(&ip));
-        match self.vmlinux.first(mem) {
+        match self.vmlinux_first {
             Some(first) if ip >= first && (ip < self.text_end || in_init) => {
                 self.vmlinux.find(mem, ip)
             }
