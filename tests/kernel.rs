@@ -869,3 +869,184 @@ fn assert_bt_matches_sysrq_t(serial: &str, dir: &Dir, exact: &[i64]) {
         differ.join("\n")
     );
 }
+
+/// The kernel's text of the console lines after the first line containing `from`, from its
+/// `Call Trace:` up to `</TASK>`: the `RIP: 0010:` symbol of the registers shown before
+/// it, and the reliable frames (no `? ` ones, no register lines).
+fn logged_trace(serial: &str, from: &str) -> (String, Vec<String>) {
+    let text: Vec<String> = serial
+        .lines()
+        .skip_while(|l| !l.contains(from))
+        .map(|l| l.split("] ").nth(1).unwrap_or(l).trim().to_string())
+        .collect();
+    let rip = text
+        .iter()
+        .find_map(|t| t.strip_prefix("RIP: 0010:"))
+        .unwrap_or_else(|| panic!("no kernel RIP after {from:?} in:\n{serial}"))
+        .to_string();
+    let frames = text
+        .iter()
+        .skip_while(|t| !t.starts_with("Call Trace:"))
+        .take_while(|t| *t != "</TASK>")
+        .filter(|t| t.contains("+0x") && !t.starts_with("? ") && !t.contains(':'))
+        .cloned()
+        .collect();
+    (rip, frames)
+}
+
+/// The reliable frame symbols of `coroner bt vm.core.zst --cpu CPU --json`, whether each
+/// comes from kernel-mode registers, and the backtrace.
+fn bt_cpu(dir: &Dir, cpu: &str) -> (Vec<String>, Vec<bool>, serde_json::Value) {
+    let r = coroner(dir.path(), &["bt", "vm.core.zst", "--cpu", cpu, "--json"]);
+    r.expect_code(0);
+    let b = r.json()["backtraces"][0].clone();
+    let frames = b["frames"].as_array().unwrap();
+    let reliable: Vec<&serde_json::Value> =
+        frames.iter().filter(|f| f["reliable"] == true).collect();
+    (
+        reliable
+            .iter()
+            .map(|f| f["symbol"].as_str().unwrap_or("?").to_string())
+            .collect(),
+        // Kernel-mode registers (an exception's or interrupt's), not user mode's.
+        reliable
+            .iter()
+            .map(|f| {
+                f["regs"]
+                    .as_array()
+                    .is_some_and(|r| r[17].as_u64() == Some(0x10))
+            })
+            .collect(),
+        b,
+    )
+}
+
+#[test]
+fn bt_of_an_oops_inside_a_module() {
+    if !kit::available_or_skip("bt_of_an_oops_inside_a_module") {
+        return;
+    }
+    let dir = Dir::new();
+    let mut guest = Guest::boot(&GuestOptions {
+        append: "coroner.run=oops".into(),
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest
+        .wait_for_state("guest-panicked", std::time::Duration::from_secs(180))
+        .unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    coroner(
+        dir.path(),
+        &["capture", "--qmp", &sock, "-o", "vm.core.zst"],
+    )
+    .expect_code(0);
+    let serial = guest.serial_log();
+    assert!(
+        serial.contains("coroner-kit: module coroner_fault loaded"),
+        "the kit lacks its test module (samples/kit/build-module.sh):\n{serial}"
+    );
+    // The guest's own account: the faulting RIP in the module and the Call Trace below.
+    let (rip, kernel) = logged_trace(&serial, "BUG: kernel NULL pointer dereference");
+    assert!(
+        rip.starts_with("coroner_fault_oops+") && rip.ends_with(" [coroner_fault]"),
+        "{rip}"
+    );
+    assert!(kernel.len() > 4, "short Call Trace: {kernel:?}");
+
+    let a = analyze_json(&dir);
+    let verdict = a["verdict"].as_str().unwrap();
+    assert!(verdict.contains(&rip), "{verdict}");
+    let cpu = a["panic_cpu"]["cpu"].as_u64().unwrap().to_string();
+    let (ours, from_regs, b) = bt_cpu(&dir, &cpu);
+    // From the panicking CPU's registers, through the page-fault exception's pt_regs, into
+    // the module, and on exactly as the guest's unwinder went.
+    let at = ours
+        .iter()
+        .position(|s| *s == rip)
+        .unwrap_or_else(|| panic!("no frame {rip} in {b:#}"));
+    assert!(
+        from_regs[at],
+        "the faulting frame comes from pt_regs: {b:#}"
+    );
+    assert!(
+        ours[..at]
+            .iter()
+            .any(|s| s.starts_with("asm_exc_page_fault+"))
+            && ours[..at].iter().any(|s| s.starts_with("panic+")),
+        "{ours:?}"
+    );
+    assert_eq!(ours[at + 1..], kernel[..], "{b:#}");
+    assert_eq!(b["complete"], true, "{b:#}");
+}
+
+#[test]
+fn soft_lockup_inside_a_module() {
+    if !kit::available_or_skip("soft_lockup_inside_a_module") {
+        return;
+    }
+    let dir = Dir::new();
+    // The guest's own watchdog reports a soft lockup after twice watchdog_thresh.
+    let mut guest = Guest::boot(&GuestOptions {
+        append: "coroner.run=spin watchdog_thresh=2".into(),
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    let report = "BUG: soft lockup - CPU#";
+    guest
+        .wait_for_console(report, std::time::Duration::from_secs(180))
+        .unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    coroner(
+        dir.path(),
+        &["capture", "--qmp", &sock, "--stop", "-o", "vm.core.zst"],
+    )
+    .expect_code(0);
+    let serial = guest.serial_log();
+    // "watchdog: BUG: soft lockup - CPU#0 stuck for 6s! [coroner_spin:106]"
+    let line = serial.lines().find(|l| l.contains(report)).unwrap();
+    let cpu: u64 = line
+        .split("CPU#")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pid: i64 = line
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches(']')
+        .trim()
+        .parse()
+        .unwrap();
+    let (rip, kernel) = logged_trace(&serial, report);
+    assert!(rip.starts_with("coroner_fault_spin+"), "{rip}");
+
+    let a = analyze_json(&dir);
+    let lockup = &a["stuck"]["lockups"][0];
+    assert_eq!(lockup["cpu"], cpu, "{:#}", a["stuck"]);
+    assert_eq!(lockup["task"]["pid"], pid, "{lockup:#}");
+    assert_eq!(lockup["task"]["comm"], "coroner_spin", "{lockup:#}");
+    assert_eq!(lockup["in_function"], "coroner_fault_spin", "{lockup:#}");
+    assert!(
+        lockup["running_secs"].as_f64().unwrap() >= 4.0,
+        "{lockup:#}"
+    );
+    let verdict = a["verdict"].as_str().unwrap();
+    assert!(
+        // The run state is the one coroner found, before its own `stop`.
+        verdict.starts_with("running: BUG: soft lockup in coroner_fault_spin (vCPU "),
+        "{verdict}"
+    );
+    // The spinning vCPU's backtrace is the one the guest's watchdog printed (the spin
+    // loop's offset moves between the report and the freeze).
+    // Frozen inside an interrupt, the backtrace crosses its pt_regs into the spin loop.
+    let (ours, from_regs, b) = bt_cpu(&dir, &cpu.to_string());
+    let at = from_regs.iter().rposition(|&r| r).unwrap_or(0);
+    assert!(ours[at].starts_with("coroner_fault_spin+"), "{b:#}");
+    assert!(ours[at].ends_with(" [coroner_fault]"), "{b:#}");
+    assert_eq!(ours[at + 1..], kernel[..], "{b:#}");
+}

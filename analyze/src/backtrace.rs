@@ -156,7 +156,13 @@ fn run(session: &Session<'_>, start: Start, from: String) -> Result<Backtrace, S
         .map(|f| BtFrame {
             ip: f.ip,
             sp: f.sp,
-            symbol: session.symbolize(f.ip),
+            // A frame from registers holds the interrupted address itself; the others
+            // hold return addresses.
+            symbol: if f.regs.is_some() {
+                session.symbolize(f.ip)
+            } else {
+                session.symbolize_return(f.ip)
+            },
             method,
             reliable: true,
             regs: f.regs,
@@ -226,7 +232,7 @@ fn scan(session: &Session<'_>, sp: u64) -> Vec<BtFrame> {
             break;
         };
         if in_text(w) {
-            if let Some(symbol) = session.symbolize(w) {
+            if let Some(symbol) = session.symbolize_return(w) {
                 out.push(BtFrame {
                     ip: w,
                     sp: at,

@@ -247,6 +247,20 @@ impl<'a> Session<'a> {
         None
     }
 
+    /// A return address as the kernel prints it in a call trace (`%pB`): named after
+    /// the call before it.
+    pub fn symbolize_return(&self, addr: u64) -> Option<String> {
+        if let Some(k) = self.symbols() {
+            if let Some(s) = k.format_return(addr) {
+                return Some(s);
+            }
+        }
+        if addr > MODULES_START {
+            return self.modules().ok()?.format_return(addr);
+        }
+        None
+    }
+
     /// `coroner analyze`'s report: verdict, vCPUs, log triage, with the machine-check and
     /// KVM-exit analyses when they apply.
     pub fn report(&self) -> Report {

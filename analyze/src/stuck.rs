@@ -200,12 +200,24 @@ pub fn stuck(session: &Session<'_>, hung_after: Option<u64>) -> Option<Stuck> {
         if bt.frames.is_empty() {
             continue;
         }
+        // Caught in an interrupt, the vCPU is stuck in the code the interrupt came into:
+        // the frames from the last kernel-mode registers on.
+        let interrupted = bt
+            .frames
+            .iter()
+            .rposition(|f| f.regs.as_ref().is_some_and(|r| !r.user_mode()))
+            .unwrap_or(0);
+        let task_frames: Vec<String> = bt.frames[interrupted..]
+            .iter()
+            .take(MAX_FRAMES)
+            .map(|f| f.text())
+            .collect();
         let (frames, _) = split(&Ok(bt));
         lockups.push(Lockup {
             cpu: c.cpu,
             task: t.clone(),
             running_secs: running,
-            in_function: in_function(&frames),
+            in_function: in_function(&task_frames),
             frames,
         });
     }

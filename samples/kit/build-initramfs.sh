@@ -2,7 +2,8 @@
 # build-initramfs.sh: build the guest initramfs $CACHE/initramfs.cpio.gz (newc cpio, gzip).
 #
 # Contents: /bin/busybox (from busybox-static), /init (the `init` script next to this file),
-# and the kernel modules the scenarios need, copied flat into /lib/modules/ from the kernel
+# the kit's test module coroner_fault.ko when build-module.sh built it, and the kernel
+# modules the scenarios need, copied flat into /lib/modules/ from the kernel
 # that fetch-kernel.sh unpacked into $CACHE/kernel. Modules are found by name (their paths
 # move between kernel series); compressed ones (.ko.xz/.ko.zst/.ko.gz) are decompressed to
 # plain .ko, which busybox insmod loads. Missing optional modules are reported and skipped.
@@ -23,6 +24,8 @@ BUSYBOX="${BUSYBOX:-/bin/busybox}"
 KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 INIT="$KIT_DIR/init"
 OUT="$CACHE/initramfs.cpio.gz"
+# The kit's own test module (build-module.sh), packed when built.
+TEST_MODULE="$CACHE/coroner_fault.ko"
 STAMP="$CACHE/initramfs.kernel"
 
 # Modules to pack, by module file name (without .ko). The guest's init loads them in its own
@@ -76,7 +79,8 @@ up_to_date() {
     [[ -f "$OUT" && -f "$STAMP" ]] || return 1
     [[ "$(cat "$STAMP")" == "$kdir" ]] || return 1
     local input
-    for input in "$BUSYBOX" "$INIT" "${BASH_SOURCE[0]}" "$moddir"; do
+    for input in "$BUSYBOX" "$INIT" "${BASH_SOURCE[0]}" "$moddir" "$TEST_MODULE"; do
+        [[ -e "$input" ]] || continue
         [[ "$input" -nt "$OUT" ]] && return 1
     done
     return 0
@@ -130,6 +134,12 @@ done
 for m in "${OPTIONAL_MODULES[@]}"; do
     copy_module "$m" || log "module $m not in kernel $release (skipped)"
 done
+if [[ -f "$TEST_MODULE" && "$(cat "$TEST_MODULE.release" 2>/dev/null)" == "$release" ]]; then
+    cp "$TEST_MODULE" "$stage/lib/modules/coroner_fault.ko"
+    log "module coroner_fault <- $TEST_MODULE"
+else
+    log "no test module for $release (build-module.sh): coroner.run=oops|spin unavailable"
+fi
 printf '%s\n' "$release" >"$stage/etc/kernel-release"
 
 tmp_out="$(mktemp "$CACHE/.initramfs.XXXXXX")"

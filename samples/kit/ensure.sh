@@ -7,7 +7,9 @@
 #    busybox-static zstd xz-utils cpio tmux systemd; as another user, fail and say what
 #    to install.
 # 2. fetch-kernel.sh: the Debian guest kernel, unpacked into $CACHE/kernel (not installed).
-# 3. build-initramfs.sh: $CACHE/initramfs.cpio.gz.
+# 3. build-module.sh: the test module coroner_fault.ko against the kernel's headers
+#    (linux-headers-<release>, installed by apt-get as root).
+# 4. build-initramfs.sh: $CACHE/initramfs.cpio.gz.
 # Prints the cache dir on stdout; progress goes to stderr. A warm cache needs no network.
 #
 # Usage: ensure.sh
@@ -17,7 +19,7 @@ set -euo pipefail
 
 CACHE="${CORONER_KIT_DIR:-$HOME/.cache/coroner-kit}"
 KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PACKAGES=(qemu-system-x86 busybox-static zstd xz-utils cpio tmux systemd)
+PACKAGES=(qemu-system-x86 busybox-static zstd xz-utils cpio tmux systemd make)
 
 log() { printf 'ensure: %s\n' "$*" >&2; }
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -44,6 +46,7 @@ command -v xz >/dev/null || missing+=(xz)
 command -v cpio >/dev/null || missing+=(cpio)
 command -v tmux >/dev/null || missing+=(tmux)
 command -v systemd-analyze >/dev/null || missing+=(systemd-analyze)
+command -v make >/dev/null || missing+=(make)
 
 if ((${#missing[@]})); then
     if ((EUID != 0)); then
@@ -57,5 +60,6 @@ fi
 
 export CORONER_KIT_DIR="$CACHE"
 "$KIT_DIR/fetch-kernel.sh" >/dev/null
+"$KIT_DIR/build-module.sh" >/dev/null
 "$KIT_DIR/build-initramfs.sh" >/dev/null
 printf '%s\n' "$CACHE"

@@ -415,6 +415,14 @@ impl Kallsyms {
             None => format!("{addr:#x}"),
         }
     }
+
+    /// `name+0xoff/0xsize` of a return address as the kernel's `%pB` prints it: the
+    /// symbol of the call before it (`addr - 1`, so a call that ends a function is not
+    /// named after the next one), with the offset of `addr` itself.
+    pub fn format_return(&self, addr: u64) -> Option<String> {
+        let (s, off) = self.symbolize(addr.checked_sub(1)?)?;
+        Some(format!("{}+{:#x}/{:#x}", s.name, off + 1, s.size))
+    }
 }
 
 /// Parses `major.minor` of an OSRELEASE and says whether it is 6.1 or later.

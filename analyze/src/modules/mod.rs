@@ -283,8 +283,27 @@ impl ModuleList {
     fn build_index(&mut self) {
         let mut idx = Vec::new();
         for (mi, m) in self.modules.iter().enumerate() {
+            // The kernel (`find_kallsyms_symbol`) sizes a symbol of the module's text by
+            // the next symbol's address, or the end of the text: `st_size` would print
+            // `f+0xc/0x17` where the guest printed `f+0xc/0x20`.
+            let text_end = m.address.saturating_add(m.text_size);
+            let in_text = |a: u64| a >= m.address && a < text_end;
+            let mut starts: Vec<u64> = m
+                .symbols
+                .iter()
+                .map(|s| s.addr)
+                .filter(|&a| in_text(a))
+                .collect();
+            starts.sort_unstable();
+            starts.dedup();
             for (si, s) in m.symbols.iter().enumerate() {
-                idx.push((s.addr, s.addr.saturating_add(s.size.max(1)), mi, si));
+                let end = if in_text(s.addr) {
+                    let next = starts.partition_point(|&a| a <= s.addr);
+                    starts.get(next).copied().unwrap_or(text_end)
+                } else {
+                    s.addr.saturating_add(s.size.max(1))
+                };
+                idx.push((s.addr, end, mi, si));
             }
         }
         idx.sort_unstable();
@@ -293,23 +312,40 @@ impl ModuleList {
 
     /// The module symbol containing `addr`, with the offset into it and the module.
     pub fn symbolize(&self, addr: u64) -> Option<(&ModuleSymbol, u64, &Module)> {
+        self.locate(addr).map(|(s, off, _, m)| (s, off, m))
+    }
+
+    /// The symbol containing `addr`, the offset, the size the kernel prints, the module.
+    fn locate(&self, addr: u64) -> Option<(&ModuleSymbol, u64, u64, &Module)> {
         let pos = self.index.partition_point(|e| e.0 <= addr);
-        // The nearest symbol at or below `addr` whose extent covers it.
-        self.index[..pos]
+        // The nearest symbol at or below `addr` whose extent covers it; of aliases at one
+        // address the first in the symbol table, as the kernel picks.
+        let hit = self.index[..pos]
             .iter()
             .rev()
             .take(8)
-            .find(|e| addr < e.1)
-            .and_then(|&(start, _, mi, si)| {
-                let m = self.modules.get(mi)?;
-                Some((m.symbols.get(si)?, addr - start, m))
-            })
+            .find(|e| addr < e.1)?;
+        let first = self.index[..pos]
+            .iter()
+            .rev()
+            .take_while(|e| e.0 == hit.0 && e.2 == hit.2)
+            .min_by_key(|e| e.3)
+            .unwrap_or(hit);
+        let &(start, end, mi, si) = first;
+        let m = self.modules.get(mi)?;
+        Some((m.symbols.get(si)?, addr - start, end - start, m))
     }
 
     /// `name+0xoff/0xsize [module]` for a module address, as the kernel prints it.
     pub fn format_addr(&self, addr: u64) -> Option<String> {
-        self.symbolize(addr)
-            .map(|(s, off, m)| format!("{}+{:#x}/{:#x} [{}]", s.name, off, s.size, m.name))
+        self.locate(addr)
+            .map(|(s, off, size, m)| format!("{}+{:#x}/{:#x} [{}]", s.name, off, size, m.name))
+    }
+
+    /// A return address as the kernel's `%pB` prints it (see `Kallsyms::format_return`).
+    pub fn format_return(&self, addr: u64) -> Option<String> {
+        self.locate(addr.checked_sub(1)?)
+            .map(|(s, off, size, m)| format!("{}+{:#x}/{:#x} [{}]", s.name, off + 1, size, m.name))
     }
 
     /// The module whose memory holds `addr` (by its symbols' extent or its code range).

@@ -121,13 +121,24 @@ fn modules_their_fields_and_symbols() {
     assert_eq!(m1.symbol_count, 2, "the undefined symbol is left out");
     assert_eq!(
         list.format_addr(M2 + 0x124).as_deref(),
-        Some("bar_func+0x4/0x40 [m2]")
+        Some("bar_func+0x4/0x6e0 [m2]"),
+        "sized to the end of the text, as the kernel sizes its last symbol"
+    );
+    assert_eq!(
+        list.format_addr(M2 + 0x104).as_deref(),
+        Some("foo_func+0x4/0x20 [m2]"),
+        "sized to the next symbol"
+    );
+    assert_eq!(
+        list.format_return(M2 + 0x120).as_deref(),
+        Some("foo_func+0x20/0x20 [m2]"),
+        "a call that ends foo_func returns to bar_func's address"
     );
     assert_eq!(
         list.symbolize(M1 + 0x100).map(|(s, _, _)| s.kind),
         Some('t')
     );
-    assert!(list.format_addr(M1 + 0x180).is_none(), "past every symbol");
+    assert!(list.format_addr(M1 + 0x800).is_none(), "past the text");
     assert_eq!(
         list.lookup("m2:foo_func").map(|(s, _)| s.addr),
         Some(M2 + 0x100)
