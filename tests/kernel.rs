@@ -197,6 +197,10 @@ fn dmesg_and_verdict_of_a_panicked_guest_without_vmcoreinfo() {
         a["verdict"],
         "guest-panicked: kernel panic: sysrq triggered crash"
     );
+    assert_eq!(
+        a["title"],
+        "kernel panic: sysrq triggered crash in sysrq_handle_crash"
+    );
     // The capture noted where VMCOREINFO was while it streamed...
     let how = evidence(&a, "VMCOREINFO")["how"].as_str().unwrap();
     assert!(how.contains("while the capture was written"), "{how}");
@@ -647,6 +651,11 @@ fn ps_lists_the_tasks_the_guest_saw() {
         h["stuck"]
     );
     assert_eq!(h["stuck"]["hung_after_secs"], 0);
+    let title = h["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("INFO: task hung in ") && !title.contains('('),
+        "{title}"
+    );
     // Whoever holds the starved rng waits in virtio_read (a module's code, named).
     let hung = h["stuck"]["hung"].as_array().unwrap();
     assert!(
@@ -957,6 +966,10 @@ fn bt_of_an_oops_inside_a_module() {
     let a = analyze_json(&dir);
     let verdict = a["verdict"].as_str().unwrap();
     assert!(verdict.contains(&rip), "{verdict}");
+    assert_eq!(
+        a["title"],
+        "BUG: unable to handle kernel NULL pointer dereference in coroner_fault_oops"
+    );
     let cpu = a["panic_cpu"]["cpu"].as_u64().unwrap().to_string();
     let (ours, from_regs, b) = bt_cpu(&dir, &cpu);
     // From the panicking CPU's registers, through the page-fault exception's pt_regs, into
@@ -1041,6 +1054,7 @@ fn soft_lockup_inside_a_module() {
         verdict.starts_with("running: BUG: soft lockup in coroner_fault_spin (vCPU "),
         "{verdict}"
     );
+    assert_eq!(a["title"], "BUG: soft lockup in coroner_fault_spin");
     // The spinning vCPU's backtrace is the one the guest's watchdog printed (the spin
     // loop's offset moves between the report and the freeze).
     // Frozen inside an interrupt, the backtrace crosses its pt_regs into the spin loop.

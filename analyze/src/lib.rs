@@ -35,6 +35,7 @@ mod session;
 pub mod stuck;
 pub mod tasks;
 mod time;
+pub mod title;
 mod triage;
 mod vcpu_context;
 mod vmcoreinfo;

@@ -89,6 +89,11 @@ impl VcpuAt {
 pub struct Report {
     /// One line: the run state (from the capture) and the cause the log gives.
     pub verdict: String,
+    /// A crash title in the style of syzkaller's ("kernel panic: REASON in F", "BUG:
+    /// unable to handle kernel NULL pointer dereference in F", "BUG: soft lockup in F",
+    /// "INFO: task hung in F"), numbers and addresses replaced: the same line for every
+    /// guest that died the same way. None when nothing failed that the dump shows.
+    pub title: Option<String>,
     /// Run state when the capture was taken, from the capture metadata.
     pub run_state: Option<String>,
     /// Kernel release.
@@ -136,6 +141,7 @@ pub(crate) fn report(s: &Session<'_>) -> Report {
     let capture = s.capture();
     let mut r = Report {
         verdict: String::new(),
+        title: None,
         run_state: capture
             .map(|c| c.run_state_before.clone())
             .filter(|s| !s.is_empty()),
@@ -183,6 +189,7 @@ pub(crate) fn report(s: &Session<'_>) -> Report {
                 .strip_prefix(&prefix)
                 .unwrap_or(&x.verdict)
                 .to_string();
+            r.title = Some(crate::title::sanitize(&r.verdict));
             r.kvm_exit = Some(x);
         }
     }
@@ -345,18 +352,22 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
             // guest whose log has nothing is described by what it is stuck on.
             r.stuck = stuck(s, s.options().hung_after_secs);
             let quiet = t.panic.is_none() && t.oopses.is_empty() && t.machine_checks.is_empty();
-            let verdict = match (mce_fatal, r.stuck.as_ref().and_then(Stuck::title)) {
+            let verdict = match (mce_fatal.clone(), r.stuck.as_ref().and_then(Stuck::title)) {
                 (Some(m), _) if t.panic.is_some() => format!("kernel panic: {m}"),
                 (Some(m), _) => m,
                 (None, Some(title)) if quiet => title,
                 (None, _) => t.verdict.clone(),
             };
-            r.triage = Some(t);
             if let Some(p) = &r.panic_cpu {
                 if let Ok(b) = vcpu_backtrace(s, p.cpu) {
                     r.panic_backtrace = b.frames.iter().map(|f| f.text()).collect();
                 }
             }
+            r.title = match &mce_fatal {
+                Some(m) => Some(crate::title::sanitize(&format!("machine check: {m}"))),
+                None => crate::title::title(&t, r.stuck.as_ref(), &r.panic_backtrace),
+            };
+            r.triage = Some(t);
             verdict
         }
         Err(e) => {

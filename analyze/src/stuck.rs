@@ -107,6 +107,22 @@ pub struct Stuck {
 }
 
 impl Stuck {
+    /// The title without the particulars (vCPU, task, times), the same for every guest
+    /// stuck the same way: "BUG: soft lockup in F" or "INFO: task hung in F".
+    pub fn signature(&self) -> Option<String> {
+        if let Some(l) = self.lockups.first() {
+            return Some(format!(
+                "BUG: soft lockup in {}",
+                l.in_function.as_deref().unwrap_or("?")
+            ));
+        }
+        let h = self.hung.first()?;
+        Some(format!(
+            "INFO: task hung in {}",
+            h.in_function.as_deref().unwrap_or("?")
+        ))
+    }
+
     /// A one-line title: the soft lockup first, else the longest hung task.
     pub fn title(&self) -> Option<String> {
         if let Some(l) = self.lockups.first() {

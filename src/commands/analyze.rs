@@ -27,6 +27,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitClass> {
     }
     let mut s = String::new();
     let _ = writeln!(s, "verdict     {}", escape_control(&report.verdict));
+    if let Some(t) = &report.title {
+        let _ = writeln!(s, "title       {}", escape_control(t));
+    }
     if let Some(rel) = &report.release {
         let _ = writeln!(s, "kernel      {}", escape_control(rel));
     }

@@ -48,6 +48,9 @@ fn markdown(session: &Session<'_>, file: &Path, r: &Report, tail: usize) -> Stri
     let row = |s: &mut String, k: &str, v: String| {
         let _ = writeln!(s, "| {k} | {} |", inline(&v));
     };
+    if let Some(t) = &r.title {
+        row(&mut s, "crash title", t.clone());
+    }
     if let Some(st) = &r.run_state {
         row(&mut s, "run state", st.clone());
     }

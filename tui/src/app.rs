@@ -435,7 +435,7 @@ mod tests {
         let model = Model::load(&core, "panic.core.zst".into());
         let mut app = App::new(crate::panes::all_panes(&model));
         app.select("Overview");
-        press(&mut app, &model, "/sysrq_handle_crash\n");
+        press(&mut app, &model, "/secondary_startup_64_no_verify\n");
         assert_eq!(app.panes[app.current].title(), "Log");
         assert_eq!(app.message.as_deref(), Some("found in the Log pane"));
         app.select("Events");

@@ -26,17 +26,21 @@ fn heading(text: &str) -> Line<'static> {
 /// Built from the model's report and metadata.
 pub fn pane(model: &Model<'_>) -> TextPane {
     let r = &model.report;
-    let mut l = vec![
-        Line::from(vec![
-            Span::styled("verdict       ", Style::default().fg(Color::Cyan)),
-            Span::styled(
-                sanitize(&r.verdict),
-                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-            ),
-        ]),
-        Line::raw(""),
-        heading("guest"),
-    ];
+    let mut l = vec![Line::from(vec![
+        Span::styled("verdict       ", Style::default().fg(Color::Cyan)),
+        Span::styled(
+            sanitize(&r.verdict),
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+    ])];
+    if let Some(t) = &r.title {
+        l.push(Line::from(vec![
+            Span::styled("crash title   ", Style::default().fg(Color::Cyan)),
+            Span::raw(sanitize(t)),
+        ]));
+    }
+    l.push(Line::raw(""));
+    l.push(heading("guest"));
     if let Some(rel) = &r.release {
         l.push(fact("kernel", rel.clone()));
     }
