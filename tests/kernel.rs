@@ -941,6 +941,20 @@ fn bt_of_an_oops_inside_a_module() {
         ..GuestOptions::default()
     })
     .unwrap();
+    // The kit says whether it has its test module before it faults with it.
+    guest
+        .wait_for_console(
+            "coroner-kit: module coroner_fault ",
+            std::time::Duration::from_secs(180),
+        )
+        .unwrap();
+    assert!(
+        guest
+            .serial_log()
+            .contains("coroner-kit: module coroner_fault loaded"),
+        "the kit lacks its test module (samples/kit/build-module.sh):\n{}",
+        guest.serial_log()
+    );
     guest
         .wait_for_state("guest-panicked", std::time::Duration::from_secs(180))
         .unwrap();
@@ -951,10 +965,6 @@ fn bt_of_an_oops_inside_a_module() {
     )
     .expect_code(0);
     let serial = guest.serial_log();
-    assert!(
-        serial.contains("coroner-kit: module coroner_fault loaded"),
-        "the kit lacks its test module (samples/kit/build-module.sh):\n{serial}"
-    );
     // The guest's own account: the faulting RIP in the module and the Call Trace below.
     let (rip, kernel) = logged_trace(&serial, "BUG: kernel NULL pointer dereference");
     assert!(
@@ -1006,6 +1016,19 @@ fn soft_lockup_inside_a_module() {
     })
     .unwrap();
     let report = "BUG: soft lockup - CPU#";
+    guest
+        .wait_for_console(
+            "coroner-kit: module coroner_fault ",
+            std::time::Duration::from_secs(180),
+        )
+        .unwrap();
+    assert!(
+        guest
+            .serial_log()
+            .contains("coroner-kit: module coroner_fault loaded"),
+        "the kit lacks its test module (samples/kit/build-module.sh):\n{}",
+        guest.serial_log()
+    );
     guest
         .wait_for_console(report, std::time::Duration::from_secs(180))
         .unwrap();

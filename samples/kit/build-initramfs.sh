@@ -74,10 +74,20 @@ fi
 command -v cpio >/dev/null || die "cpio not found: apt-get install cpio"
 command -v gzip >/dev/null || die "gzip not found"
 
+# test_module_state: whether the test module for this kernel is there to pack (a module
+# built or removed since the last build changes it, and so rebuilds).
+test_module_state() {
+    if [[ -f "$TEST_MODULE" && "$(cat "$TEST_MODULE.release" 2>/dev/null)" == "$release" ]]; then
+        echo with-test-module
+    else
+        echo without-test-module
+    fi
+}
+
 # up_to_date: the output exists, was built for this kernel, and no input is newer.
 up_to_date() {
     [[ -f "$OUT" && -f "$STAMP" ]] || return 1
-    [[ "$(cat "$STAMP")" == "$kdir" ]] || return 1
+    [[ "$(cat "$STAMP")" == "$kdir $(test_module_state)" ]] || return 1
     local input
     for input in "$BUSYBOX" "$INIT" "${BASH_SOURCE[0]}" "$moddir" "$TEST_MODULE"; do
         [[ -e "$input" ]] || continue
@@ -134,7 +144,7 @@ done
 for m in "${OPTIONAL_MODULES[@]}"; do
     copy_module "$m" || log "module $m not in kernel $release (skipped)"
 done
-if [[ -f "$TEST_MODULE" && "$(cat "$TEST_MODULE.release" 2>/dev/null)" == "$release" ]]; then
+if [[ "$(test_module_state)" == with-test-module ]]; then
     cp "$TEST_MODULE" "$stage/lib/modules/coroner_fault.ko"
     log "module coroner_fault <- $TEST_MODULE"
 else
@@ -147,6 +157,6 @@ tmp_out="$(mktemp "$CACHE/.initramfs.XXXXXX")"
     gzip -9n >"$tmp_out"
 chmod 0644 "$tmp_out"
 mv -f "$tmp_out" "$OUT"
-printf '%s\n' "$kdir" >"$STAMP"
+printf '%s %s\n' "$kdir" "$(test_module_state)" >"$STAMP"
 log "wrote $OUT ($(stat -c %s "$OUT") bytes, kernel $release)"
 printf '%s\n' "$OUT"
