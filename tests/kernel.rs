@@ -930,6 +930,22 @@ fn bt_cpu(dir: &Dir, cpu: &str) -> (Vec<String>, Vec<bool>, serde_json::Value) {
     )
 }
 
+/// Fails at once, naming the cause, when the kit's scenario could not load its test
+/// module (the kit says so before it faults with it).
+fn assert_test_module_loaded(guest: &mut Guest) {
+    guest
+        .wait_for_console(
+            "coroner-kit: module coroner_fault ",
+            std::time::Duration::from_secs(180),
+        )
+        .unwrap();
+    let serial = guest.serial_log();
+    assert!(
+        serial.contains("coroner-kit: module coroner_fault loaded"),
+        "the kit lacks its test module (samples/kit/build-module.sh):\n{serial}"
+    );
+}
+
 #[test]
 fn bt_of_an_oops_inside_a_module() {
     if !kit::available_or_skip("bt_of_an_oops_inside_a_module") {
@@ -941,20 +957,7 @@ fn bt_of_an_oops_inside_a_module() {
         ..GuestOptions::default()
     })
     .unwrap();
-    // The kit says whether it has its test module before it faults with it.
-    guest
-        .wait_for_console(
-            "coroner-kit: module coroner_fault ",
-            std::time::Duration::from_secs(180),
-        )
-        .unwrap();
-    assert!(
-        guest
-            .serial_log()
-            .contains("coroner-kit: module coroner_fault loaded"),
-        "the kit lacks its test module (samples/kit/build-module.sh):\n{}",
-        guest.serial_log()
-    );
+    assert_test_module_loaded(&mut guest);
     guest
         .wait_for_state("guest-panicked", std::time::Duration::from_secs(180))
         .unwrap();
@@ -1016,19 +1019,7 @@ fn soft_lockup_inside_a_module() {
     })
     .unwrap();
     let report = "BUG: soft lockup - CPU#";
-    guest
-        .wait_for_console(
-            "coroner-kit: module coroner_fault ",
-            std::time::Duration::from_secs(180),
-        )
-        .unwrap();
-    assert!(
-        guest
-            .serial_log()
-            .contains("coroner-kit: module coroner_fault loaded"),
-        "the kit lacks its test module (samples/kit/build-module.sh):\n{}",
-        guest.serial_log()
-    );
+    assert_test_module_loaded(&mut guest);
     guest
         .wait_for_console(report, std::time::Duration::from_secs(180))
         .unwrap();
