@@ -616,6 +616,7 @@ fn ps_lists_the_tasks_the_guest_saw() {
         .all(|v| v["task"].is_string()));
 
     assert_bt_matches_sysrq_t(&serial, &dir, &[stopped, zombie_parent]);
+    assert_orc_found_without_its_symbols(&dir.path().join("vm.core.zst"));
     // A vCPU or pid the dump does not have is not found, as in ps.
     coroner(dir.path(), &["bt", "vm.core.zst", "--cpu", "7"]).expect_code(7);
     coroner(dir.path(), &["bt", "vm.core.zst", "--pid", "999999"]).expect_code(7);
@@ -918,14 +919,7 @@ fn bt_cpu(dir: &Dir, cpu: &str) -> (Vec<String>, Vec<bool>, serde_json::Value) {
             .map(|f| f["symbol"].as_str().unwrap_or("?").to_string())
             .collect(),
         // Kernel-mode registers (an exception's or interrupt's), not user mode's.
-        reliable
-            .iter()
-            .map(|f| {
-                f["regs"]
-                    .as_array()
-                    .is_some_and(|r| r[17].as_u64() == Some(0x10))
-            })
-            .collect(),
+        reliable.iter().map(|f| f["regs"]["cs"] == "0x10").collect(),
         b,
     )
 }
@@ -1004,6 +998,49 @@ fn bt_of_an_oops_inside_a_module() {
     );
     assert_eq!(ours[at + 1..], kernel[..], "{b:#}");
     assert_eq!(b["complete"], true, "{b:#}");
+
+    // The stacks, named as the guest names them: the oops's Call Trace ran on the task's
+    // stack (the guest marks it `<TASK>`), and so does every frame of this unwind.
+    let marked = serial
+        .lines()
+        .skip_while(|l| !l.contains("BUG: kernel NULL pointer dereference"))
+        .skip_while(|l| !l.contains("Call Trace:"))
+        .nth(1)
+        .unwrap_or("");
+    assert!(marked.ends_with(" <TASK>"), "{marked:?}");
+    let stacks = |b: &serde_json::Value| -> Vec<String> {
+        b["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["stack"].as_str().unwrap_or("-").to_string())
+            .collect()
+    };
+    assert!(stacks(&b).iter().all(|s| s == "TASK"), "{b:#}");
+    // panic() stopped the other vCPU with an interrupt (an NMI if that did not answer):
+    // it halts in stop_this_cpu on that CPU's IRQ (or NMI) stack, above the task stack
+    // it interrupted; the text marks the stacks as the kernel does.
+    let other = if cpu == "0" { "1" } else { "0" };
+    let (theirs, _, b2) = bt_cpu(&dir, other);
+    assert!(theirs[0].starts_with("stop_this_cpu+"), "{b2:#}");
+    let on = stacks(&b2);
+    assert!(on[0] == "IRQ" || on[0] == "NMI", "{b2:#}");
+    assert_eq!(on.last().map(String::as_str), Some("TASK"), "{b2:#}");
+    let text = coroner(dir.path(), &["bt", "vm.core.zst", "--cpu", other]);
+    text.expect_code(0);
+    let lines: Vec<String> = text
+        .stdout()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    let open = format!("<{}>", on[0]);
+    let close = format!("</{}>", on[0]);
+    let at_open = lines.iter().position(|l| *l == open);
+    let at_close = lines.iter().position(|l| *l == close);
+    assert!(
+        at_open.is_some() && at_open < at_close && lines.contains(&"<TASK>".to_string()),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -1077,4 +1114,33 @@ fn soft_lockup_inside_a_module() {
     assert!(ours[at].starts_with("coroner_fault_spin+"), "{b:#}");
     assert!(ours[at].ends_with(" [coroner_fault]"), "{b:#}");
     assert_eq!(ours[at + 1..], kernel[..], "{b:#}");
+}
+
+/// vmlinux's ORC table, found the way coroner finds it in a kernel without
+/// CONFIG_KALLSYMS_ALL (by its shape between the text and the init text), is the one
+/// kallsyms' `__start_orc_unwind_ip`.. `__stop_orc_unwind` name.
+fn assert_orc_found_without_its_symbols(dump: &std::path::Path) {
+    use coroner_analyze::orc::{locate_vmlinux_orc, ImageBounds};
+    let core = coroner_formats::open(dump).unwrap();
+    let session = coroner_analyze::Session::new(&core, Default::default());
+    let view = session.view().unwrap();
+    let ks = session.symbols().unwrap();
+    let sym = |name: &str| ks.lookup(name).unwrap_or_else(|| panic!("no {name}")).addr;
+    let found = locate_vmlinux_orc(
+        view,
+        ImageBounds {
+            stext: sym("_stext"),
+            etext: sym("_etext"),
+            sinittext: sym("_sinittext"),
+        },
+    )
+    .unwrap();
+    assert_eq!(found.ip_table, sym("__start_orc_unwind_ip"), "{found:x?}");
+    assert_eq!(found.entries, sym("__start_orc_unwind"), "{found:x?}");
+    assert_eq!(
+        found.entries + 6 * found.n,
+        sym("__stop_orc_unwind"),
+        "{found:x?}"
+    );
+    assert!(found.lookup_checked >= 12, "{found:x?}");
 }

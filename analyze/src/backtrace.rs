@@ -5,10 +5,9 @@
 use serde::Serialize;
 
 use crate::kmem::{KernelMem, VirtAddr};
-use crate::orc::{
-    task_start, unwind, unwind_frame_pointers, OrcError, PtRegs, Start, Stop, Unwind,
-};
+use crate::orc::{task_start, unwind, unwind_frame_pointers, PtRegs, Start, Stop, Unwind};
 use crate::session::{Session, Unavailable};
+use crate::stacks::{KernelStacks, THREAD_SIZE};
 use crate::tasks::Task;
 use coroner_formats::VcpuRegs;
 
@@ -30,6 +29,9 @@ pub struct BtFrame {
     /// The unwind proved this is a return address (the kernel prints the others with
     /// `? `).
     pub reliable: bool,
+    /// The stack the frame is on, as the kernel names it (`TASK`, `IRQ`, `NMI`, `#DF`,
+    /// ...), when known.
+    pub stack: Option<&'static str>,
     /// The registers saved where the kernel was entered here, when any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regs: Option<PtRegs>,
@@ -78,9 +80,11 @@ pub fn task_backtrace(session: &Session<'_>, task: &Task) -> Result<Backtrace, S
         .and_then(|k| k.lookup("ret_from_fork"))
         .map(|s| s.addr);
     let start = task_start(view, &btf.btf, task.task, fork)?;
+    let stacks = stacks_of(session, Some(task.task), None);
     run(
         session,
         start,
+        &stacks,
         format!("the switch frame at {:#x}", start.sp),
     )
 }
@@ -102,6 +106,11 @@ pub fn vcpu_backtrace(session: &Session<'_>, index: usize) -> Result<Backtrace, 
         r.rsi, r.rdi, r.orig_rax, r.rip, r.cs, r.eflags, r.rsp, r.ss,
     ]);
     let from = format!("vCPU {index}'s registers (NT_PRSTATUS)");
+    let current = session
+        .tasks()
+        .ok()
+        .and_then(|l| l.current.iter().find(|c| c.cpu == index).map(|c| c.task));
+    let stacks = stacks_of(session, current, Some(index));
     if regs.user_mode() {
         return Ok(Backtrace {
             from,
@@ -120,23 +129,35 @@ pub fn vcpu_backtrace(session: &Session<'_>, index: usize) -> Result<Backtrace, 
             regs: Some(regs),
             signal: true,
         },
+        &stacks,
         from,
     )
 }
 
-fn run(session: &Session<'_>, start: Start, from: String) -> Result<Backtrace, String> {
+/// The stacks of `task` and `cpu` (none without kallsyms and BTF).
+fn stacks_of(session: &Session<'_>, task: Option<u64>, cpu: Option<usize>) -> KernelStacks {
+    match (session.view(), session.symbols(), session.btf()) {
+        (Ok(view), Some(ks), Ok(btf)) => KernelStacks::read(view, ks, &btf.btf, task, cpu),
+        _ => KernelStacks::default(),
+    }
+}
+
+fn run(
+    session: &Session<'_>,
+    start: Start,
+    stacks: &KernelStacks,
+    from: String,
+) -> Result<Backtrace, String> {
     let view = session.view().map_err(|e| e.to_string())?;
-    // Without ORC symbols, a kernel built with frame pointers has its rbp chain; one
-    // whose kallsyms only lacks the data symbols (no CONFIG_KALLSYMS_ALL) has neither,
-    // and gets the stack scan alone. Any other failure to read the tables is an error.
+    // Without ORC tables, a kernel built with frame pointers has its rbp chain; one whose
+    // tables could be found neither by symbol nor by search has neither, and gets the
+    // stack scan alone. Any other failure to read the tables is an error.
     let (u, method): (Unwind, &'static str) = match session.orc() {
         Ok(orc) => (unwind(view, &|ip| orc.find(view, ip), start), "orc"),
-        Err(Unavailable::Failed(OrcError::NoSymbol("__start_orc_unwind_ip")))
-            if built_with_frame_pointers(session) =>
-        {
+        Err(Unavailable::Failed(e)) if e.is_absent() && built_with_frame_pointers(session) => {
             (unwind_frame_pointers(view, start), "frame-pointer")
         }
-        Err(Unavailable::Failed(OrcError::NoSymbol("__start_orc_unwind_ip"))) => (
+        Err(Unavailable::Failed(e)) if e.is_absent() => (
             Unwind {
                 frames: vec![crate::orc::Frame {
                     ip: start.ip,
@@ -165,12 +186,13 @@ fn run(session: &Session<'_>, start: Start, from: String) -> Result<Backtrace, S
             },
             method,
             reliable: true,
+            stack: stacks.name(f.sp),
             regs: f.regs,
         })
         .collect();
     if !complete {
         if let Some(last) = frames.last().map(|f| f.sp) {
-            frames.extend(scan(session, last));
+            frames.extend(scan(session, last, stacks));
         }
     }
     Ok(Backtrace {
@@ -203,12 +225,9 @@ fn built_with_frame_pointers(session: &Session<'_>) -> bool {
     })
 }
 
-/// Kernel stacks are 16 KiB (`THREAD_SIZE` without KASAN) and aligned to their size.
-const THREAD_SIZE: u64 = 16 << 10;
-
 /// The kernel's last resort, as its own stack dumps do: every word from `sp` to the top
 /// of its stack that is an address in kernel or module text, as an unreliable frame.
-fn scan(session: &Session<'_>, sp: u64) -> Vec<BtFrame> {
+fn scan(session: &Session<'_>, sp: u64, stacks: &KernelStacks) -> Vec<BtFrame> {
     let Ok(view) = session.view() else {
         return Vec::new();
     };
@@ -224,7 +243,11 @@ fn scan(session: &Session<'_>, sp: u64) -> Vec<BtFrame> {
                     .any(|x| (x.address..x.address.saturating_add(x.text_size)).contains(&w))
             })
     };
-    let top = (sp | (THREAD_SIZE - 1)).wrapping_add(1);
+    // The top of the stack it is on; else that of a stack aligned to its size, as task
+    // stacks are.
+    let top = stacks
+        .top(sp)
+        .unwrap_or_else(|| (sp | (THREAD_SIZE - 1)).wrapping_add(1));
     let mut out = Vec::new();
     let mut at = sp & !7;
     while at < top {
@@ -239,6 +262,7 @@ fn scan(session: &Session<'_>, sp: u64) -> Vec<BtFrame> {
                     symbol: Some(symbol),
                     method: "scan",
                     reliable: false,
+                    stack: stacks.name(at),
                     regs: None,
                 });
             }

@@ -32,6 +32,7 @@ mod panic_cpu;
 mod printk;
 mod report;
 mod session;
+pub mod stacks;
 pub mod stuck;
 pub mod tasks;
 mod time;

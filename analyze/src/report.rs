@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use crate::backtrace::vcpu_backtrace;
 use crate::kvm_exit::{analyze_exit, ExitReport};
 use crate::mce::{analyze_mce, MceReport};
-use crate::orc::OrcError;
 use crate::paging::MODULES_START;
 use crate::panic_cpu::{panic_cpu, PanicCpu};
 use crate::session::{Session, Unavailable};
@@ -314,13 +313,11 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
             r.problems
                 .extend(orc.diagnostics.iter().map(|d| format!("backtraces: {d}")));
         }
-        Err(Unavailable::Failed(e @ OrcError::NoSymbol("__start_orc_unwind_ip"))) => {
-            r.evidence.push(Evidence {
-                fact: "backtraces".into(),
-                value: "frame pointers, else a stack scan".into(),
-                how: format!("{e}: the rbp chain where functions set it up"),
-            })
-        }
+        Err(Unavailable::Failed(e)) if e.is_absent() => r.evidence.push(Evidence {
+            fact: "backtraces".into(),
+            value: "frame pointers, else a stack scan".into(),
+            how: format!("{e}: the rbp chain where functions set it up"),
+        }),
         Err(Unavailable::Failed(e)) => r.problems.push(format!("backtraces: {e}")),
         Err(Unavailable::NoKernel(_)) => {}
     }

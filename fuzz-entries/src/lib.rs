@@ -29,7 +29,7 @@ pub use mtree::mtree;
 pub use qemu_log::qemu_log;
 pub use qmp::qmp;
 pub use tui::tui;
-pub use unwind::unwind;
+pub use unwind::{locate_orc, unwind};
 pub use vmcoreinfo::vmcoreinfo;
 
 /// A fuzz target's entry: runs one parser over the bytes it is given.
@@ -49,4 +49,5 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("tui", tui),
     ("btf", btf),
     ("unwind", unwind),
+    ("locate_orc", locate_orc),
 ];

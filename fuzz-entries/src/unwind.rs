@@ -63,3 +63,25 @@ pub fn unwind(data: &[u8]) {
     assert!(!u.frames.is_empty());
     let _ = u.stop.to_string();
 }
+
+/// The search for vmlinux's ORC table (a kernel without CONFIG_KALLSYMS_ALL) over a
+/// hostile image: the input is the memory between the text and the init text. The search
+/// must end with a table whose bounds lie in that memory, or an error; never a panic.
+pub fn locate_orc(data: &[u8]) {
+    use coroner_analyze::orc::{locate_vmlinux_orc, ImageBounds};
+    const STEXT: u64 = 0xffff_ffff_8100_0000;
+    const DATA: u64 = STEXT + 0x2_0000;
+    let bounds = ImageBounds {
+        stext: STEXT,
+        etext: DATA,
+        sinittext: DATA + data.len() as u64 + 0x1000,
+    };
+    // Memory is read a page at a time: pad the input to whole pages.
+    let mut image = data.to_vec();
+    image.resize(data.len().div_ceil(4096) * 4096, 0);
+    let mem = SliceKernelMem::new(vec![(VirtAddr(DATA), image)]);
+    if let Ok(found) = locate_vmlinux_orc(&mem, bounds) {
+        assert!(found.ip_table >= DATA && found.entries <= DATA + data.len() as u64);
+        assert_eq!(found.entries, found.ip_table + 4 * found.n);
+    }
+}

@@ -258,3 +258,26 @@ fn write_qmp_seeds() {
         std::fs::write(dir.join(format!("seed-{name}")), text).unwrap();
     }
 }
+
+/// The `locate_orc` seed holds a table the search finds (so the fuzzer starts from the
+/// paths past the search, not only from its failures).
+#[test]
+fn the_locate_orc_seed_is_found() {
+    use coroner_analyze::orc::{locate_vmlinux_orc, ImageBounds};
+    use coroner_analyze::{SliceKernelMem, VirtAddr};
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/locate_orc/table-1200");
+    let data = std::fs::read(f).unwrap();
+    // The entry's bounds (fuzz-entries/src/unwind.rs).
+    let stext = 0xffff_ffff_8100_0000u64;
+    let at = stext + 0x2_0000;
+    let mut image = data.clone();
+    image.resize(data.len().div_ceil(4096) * 4096, 0);
+    let mem = SliceKernelMem::new(vec![(VirtAddr(at), image)]);
+    let bounds = ImageBounds {
+        stext,
+        etext: at,
+        sinittext: at + data.len() as u64 + 0x1000,
+    };
+    let found = locate_vmlinux_orc(&mem, bounds).unwrap();
+    assert_eq!((found.ip_table, found.n), (at + 0x100, 1200));
+}

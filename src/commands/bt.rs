@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use coroner_analyze::backtrace::{task_backtrace, vcpu_backtrace, Backtrace};
-use coroner_analyze::orc::OrcError;
 use coroner_analyze::{escape_control, Session, Task, Unavailable};
 use serde::Serialize;
 
@@ -52,7 +51,7 @@ pub fn run(args: &BtArgs) -> anyhow::Result<ExitClass> {
         }
         // No ORC symbols: the frame-pointer chain of a kernel built with frame pointers,
         // else only the stack scan (see backtrace.rs); each frame says which.
-        Err(Unavailable::Failed(e @ OrcError::NoSymbol("__start_orc_unwind_ip"))) => {
+        Err(Unavailable::Failed(e)) if e.is_absent() => {
             vec![format!(
                 "{e}: frame pointers where the kernel has them, else a stack scan"
             )]
@@ -159,7 +158,18 @@ fn render(session: &Session<'_>, entries: &[Entry<'_>], how: &[String]) -> Strin
                 let _ = writeln!(s, "  no backtrace: {}", escape_control(error));
             }
             Outcome::Ok(b) => {
+                // The stack each run of frames is on, marked as the kernel marks it.
+                let mut on: Option<&str> = None;
                 for f in &b.frames {
+                    if f.stack != on {
+                        if let Some(prev) = on {
+                            let _ = writeln!(s, " </{prev}>");
+                        }
+                        if let Some(next) = f.stack {
+                            let _ = writeln!(s, " <{next}>");
+                        }
+                        on = f.stack;
+                    }
                     let _ = writeln!(s, " {}", escape_control(&f.text()));
                     if let Some(r) = &f.regs {
                         // As the kernel's __show_regs prints them.
@@ -179,6 +189,9 @@ fn render(session: &Session<'_>, entries: &[Entry<'_>], how: &[String]) -> Strin
                             w[10], w[5], w[11], w[12], w[13], w[14], w[4], w[9], w[8], w[7], w[6], w[3], w[2], w[1], w[0]
                         );
                     }
+                }
+                if let Some(last) = on {
+                    let _ = writeln!(s, " </{last}>");
                 }
                 let _ = writeln!(
                     s,

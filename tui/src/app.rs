@@ -464,6 +464,7 @@ mod tests {
                 symbol: None,
                 method: "orc",
                 reliable: true,
+                stack: None,
                 regs: None,
             }],
             stop: coroner_analyze::orc::Stop::EndOfStack,

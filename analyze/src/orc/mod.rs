@@ -5,11 +5,13 @@
 
 mod entry;
 mod frame_pointer;
+mod locate;
 mod table;
 mod unwind;
 
 pub use entry::{Kind, OrcEntry, OrcFormat, Reg};
 pub use frame_pointer::unwind_frame_pointers;
+pub use locate::{locate_vmlinux_orc, ImageBounds, LocatedOrc};
 pub use table::OrcTable;
 pub use unwind::{unwind, Frame, PtRegs, Start, Stop, Unwind, MAX_FRAMES};
 
@@ -24,6 +26,9 @@ pub enum OrcError {
     /// A symbol the tables are found by is missing.
     #[error("kallsyms has no {0} (a kernel built without CONFIG_UNWINDER_ORC, or without CONFIG_KALLSYMS_ALL)")]
     NoSymbol(&'static str),
+    /// The tables' symbols are missing and the search for the tables failed.
+    #[error("no ORC tables: kallsyms lacks __start_orc_unwind_ip (no CONFIG_KALLSYMS_ALL, or no CONFIG_UNWINDER_ORC), and {0}")]
+    NotFound(String),
     /// The table bounds do not describe one table.
     #[error("the ORC tables disagree: {0}")]
     Inconsistent(String),
@@ -33,6 +38,15 @@ pub enum OrcError {
     /// The tables could not be read.
     #[error("{0}")]
     Read(String),
+}
+
+impl OrcError {
+    /// The kernel has no ORC tables that could be found (as opposed to tables that could
+    /// not be read): a frame-pointer kernel, or one whose tables neither symbol nor search
+    /// finds.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, OrcError::NoSymbol(_) | OrcError::NotFound(_))
+    }
 }
 
 /// The ORC tables of a kernel: vmlinux's and each module's.
@@ -72,15 +86,47 @@ impl KernelOrc {
                 .map(|s| s.addr)
                 .ok_or(OrcError::NoSymbol(name))
         };
-        let (ip_start, ip_stop) = (sym("__start_orc_unwind_ip")?, sym("__stop_orc_unwind_ip")?);
-        let (orc_start, orc_stop) = (sym("__start_orc_unwind")?, sym("__stop_orc_unwind")?);
-        let n = ip_stop.wrapping_sub(ip_start) / 4;
-        if ip_stop < ip_start || orc_stop < orc_start || orc_stop - orc_start != 6 * n {
-            return Err(OrcError::Inconsistent(format!(
-                "{:#x}..{:#x} holds {n} addresses but {:#x}..{:#x} is not {n} entries",
-                ip_start, ip_stop, orc_start, orc_stop
-            )));
-        }
+        let (ip_start, orc_start, n, located_header, located_how) = match ks
+            .lookup("__start_orc_unwind_ip")
+        {
+            Some(_) => {
+                let (ip_start, ip_stop) =
+                    (sym("__start_orc_unwind_ip")?, sym("__stop_orc_unwind_ip")?);
+                let (orc_start, orc_stop) = (sym("__start_orc_unwind")?, sym("__stop_orc_unwind")?);
+                let n = ip_stop.wrapping_sub(ip_start) / 4;
+                if ip_stop < ip_start || orc_stop < orc_start || orc_stop - orc_start != 6 * n {
+                    return Err(OrcError::Inconsistent(format!(
+                        "{:#x}..{:#x} holds {n} addresses but {:#x}..{:#x} is not {n} entries",
+                        ip_start, ip_stop, orc_start, orc_stop
+                    )));
+                }
+                (
+                    ip_start,
+                    orc_start,
+                    n,
+                    None,
+                    "__start_orc_unwind_ip, kallsyms".to_string(),
+                )
+            }
+            None => {
+                let bounds = ImageBounds {
+                    stext: sym("_stext")?,
+                    etext: sym("_etext")?,
+                    sinittext: sym("_sinittext")?,
+                };
+                let found = locate_vmlinux_orc(mem, bounds)?;
+                (
+                        found.ip_table,
+                        found.entries,
+                        found.n,
+                        found.header_format,
+                        format!(
+                            "no ORC symbols in kallsyms: found between _etext and _sinittext as the run of climbing text addresses, its length confirmed by {} orc_lookup slots",
+                            found.lookup_checked
+                        ),
+                    )
+            }
+        };
         let by_release = OrcFormat::from_release(release.unwrap_or(""));
         // The kernel's own orc_fp_entry, when kallsyms has it (crash's probe).
         let by_fp_entry = ks.lookup("orc_fp_entry").and_then(|s| {
@@ -88,8 +134,13 @@ impl KernelOrc {
             let raw: [u8; 6] = b.as_slice().try_into().ok()?;
             OrcFormat::from_fp_entry(raw, by_release)
         });
-        let (format, format_how) = match ks.lookup("__start_orc_header") {
-            Some(h) => {
+        let header = ks.lookup("__start_orc_header");
+        let (format, format_how) = match (located_header, header) {
+            (Some(f), _) => (
+                f,
+                format!("format {f:?} by the .orc_header hash right before the ip table"),
+            ),
+            (None, Some(h)) => {
                 let bytes = mem
                     .read_vec(VirtAddr(h.addr), 20, 20)
                     .map_err(|e| OrcError::Read(format!(".orc_header at {:#x}: {e}", h.addr)))?;
@@ -109,7 +160,7 @@ impl KernelOrc {
                     (None, None) => return Err(OrcError::UnknownHeader(hex)),
                 }
             }
-            None => match by_fp_entry {
+            (None, None) => match by_fp_entry {
                 Some(f) => (
                     f,
                     format!(
@@ -131,7 +182,7 @@ impl KernelOrc {
         let mut orc = KernelOrc {
             format,
             how: vec![format!(
-                "vmlinux ORC: {n} entries at {ip_start:#x} (__start_orc_unwind_ip, kallsyms); {format_how}"
+                "vmlinux ORC: {n} entries at {ip_start:#x} ({located_how}); {format_how}"
             )],
             vmlinux_first: vmlinux.first(mem),
             vmlinux,

@@ -11,11 +11,29 @@ use crate::kmem::{KernelMem, VirtAddr};
 /// Frames unwound at most.
 pub const MAX_FRAMES: usize = 256;
 
-/// `struct pt_regs` on x86_64: 21 words, `r15` first (the `NT_PRSTATUS` order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// `struct pt_regs` on x86_64: 21 words, `r15` first (the `NT_PRSTATUS` order). In
+/// JSON, an object of `"0x…"` values by register name ([`PtRegs::NAMES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PtRegs(pub [u64; 21]);
 
+impl Serialize for PtRegs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, v) in Self::NAMES.iter().zip(self.0) {
+            m.serialize_entry(name, &coroner_formats::hex::to_string(v))?;
+        }
+        m.end()
+    }
+}
+
 impl PtRegs {
+    /// The words' names, in `struct pt_regs` order.
+    pub const NAMES: [&'static str; 21] = [
+        "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx",
+        "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss",
+    ];
+
     /// Word indexes of the registers the unwinder uses.
     const R13: usize = 2;
     const BP: usize = 4;

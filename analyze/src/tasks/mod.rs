@@ -350,7 +350,11 @@ impl Reader<'_> {
 }
 
 /// `__per_cpu_offset[cpu]` for each CPU.
-fn per_cpu_offsets(mem: &dyn KernelMem, base: Option<u64>, cpus: usize) -> Vec<Option<u64>> {
+pub(crate) fn per_cpu_offsets(
+    mem: &dyn KernelMem,
+    base: Option<u64>,
+    cpus: usize,
+) -> Vec<Option<u64>> {
     let Some(base) = base else {
         return vec![None; cpus];
     };
@@ -362,7 +366,7 @@ fn per_cpu_offsets(mem: &dyn KernelMem, base: Option<u64>, cpus: usize) -> Vec<O
 /// The address of a per-CPU variable whose symbol is `sym` for a CPU whose offset is
 /// `offset`: the symbol's value plus the offset (absolute per-CPU symbols through 6.14,
 /// addresses since; the sum is the same).
-fn per_cpu_addr(sym: Option<u64>, offset: Option<u64>) -> Option<u64> {
+pub(crate) fn per_cpu_addr(sym: Option<u64>, offset: Option<u64>) -> Option<u64> {
     Some(sym?.wrapping_add(offset?))
 }
 

@@ -42,6 +42,7 @@ mod tests {
             symbol: None,
             method: "orc",
             reliable: true,
+            stack: None,
             regs: None,
         };
         let bt = Ok(Backtrace {

@@ -324,6 +324,8 @@ fn backtrace_lines(v: &VcpuContext, selected: usize) -> Vec<Line<'static>> {
                 l.push(Line::from(vec![
                     Span::styled(if i == selected { "> " } else { "  " }, dim()),
                     Span::styled(format!("{:016x}  ", f.ip), dim()),
+                    // The stack it is on, as the kernel's <IRQ> ... </IRQ> names it.
+                    Span::styled(format!("{:<5} ", f.stack.unwrap_or("")), dim()),
                     Span::styled(sanitize(&f.text()), Style::default().fg(Color::Green)),
                 ]));
             }
