@@ -348,7 +348,9 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
             // The decoded machine check says more than the panic line it ends with; a
             // guest whose log has nothing is described by what it is stuck on.
             r.stuck = stuck(s, s.options().hung_after_secs);
-            let quiet = t.panic.is_none() && t.oopses.is_empty() && t.machine_checks.is_empty();
+            // A logged soft lockup with no panic: what coroner finds the guest stuck on
+            // (it may still be) says more than the report.
+            let quiet = t.panic.is_none() && t.only_lockup_reports() && t.machine_checks.is_empty();
             let verdict = match (mce_fatal.clone(), r.stuck.as_ref().and_then(Stuck::title)) {
                 (Some(m), _) if t.panic.is_some() => format!("kernel panic: {m}"),
                 (Some(m), _) => m,

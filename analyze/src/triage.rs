@@ -56,6 +56,8 @@ const OOPS_PREFIXES: &[&str] = &[
     "stack segment: ",
     "double fault: ",
     "Unable to handle kernel",
+    // The soft-lockup detector's report, with its `pr_fmt` prefix (since 4.x).
+    "watchdog: BUG: soft lockup",
 ];
 const MAX_FRAMES: usize = 64;
 
@@ -63,6 +65,16 @@ fn is_frame(line: &str) -> bool {
     let t = line.trim_start();
     (t.starts_with('?') || t.contains("+0x") || t.starts_with('<') || t.starts_with("[<"))
         && !t.starts_with("RIP:")
+}
+
+impl Triage {
+    /// Every oops the log holds is a soft-lockup report (a guest that is, or was, stuck
+    /// rather than crashed).
+    pub fn only_lockup_reports(&self) -> bool {
+        self.oopses
+            .iter()
+            .all(|o| o.text.contains("BUG: soft lockup"))
+    }
 }
 
 /// Reads the verdict out of `records`.
@@ -218,9 +230,36 @@ mod tests {
             "{}",
             t.verdict
         );
+        assert!(triage(&recs).only_lockup_reports());
         assert_eq!(
             triage(&[rec(1, "hello")]).verdict,
             "no panic, oops or machine check in the kernel log"
         );
+    }
+
+    #[test]
+    fn a_soft_lockup_report_is_an_oops_and_titles_the_dump() {
+        let recs = vec![
+            rec(
+                1,
+                "watchdog: BUG: soft lockup - CPU#1 stuck for 4s! [coroner_spin:97]",
+            ),
+            rec(2, "Modules linked in: coroner_fault(OE)"),
+            rec(3, "RIP: 0010:coroner_fault_spin+0x10/0x20 [coroner_fault]"),
+            rec(4, "Kernel panic - not syncing: softlockup: hung tasks"),
+        ];
+        let t = triage(&recs);
+        assert_eq!(t.oopses.len(), 1);
+        assert!(t.only_lockup_reports());
+        assert_eq!(
+            t.verdict,
+            "kernel panic: softlockup: hung tasks after watchdog: BUG: soft lockup - CPU#1 stuck for 4s! [coroner_spin:97] at 0010:coroner_fault_spin+0x10/0x20 [coroner_fault]"
+        );
+        assert_eq!(
+            crate::title::title(&t, None, &[]).as_deref(),
+            Some("BUG: soft lockup in coroner_fault_spin")
+        );
+        let oops = triage(&[rec(1, "BUG: kernel NULL pointer dereference, address: 0")]);
+        assert!(!oops.only_lockup_reports());
     }
 }
