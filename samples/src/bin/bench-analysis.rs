@@ -6,10 +6,13 @@
 //!
 //! Usage: cargo build --release --workspace &&
 //!        target/release/bench-analysis [--sizes 256,8192] [--scenario panic|mce] [--tasks N]
+//!        [--vmlinux PATH]
 //!
-//! `coroner ps`, `coroner modules` and `coroner bt --all` are timed too (beside crash's
-//! `ps`, `mod`, `bt -a` and `foreach bt` when crash is installed; it needs the kernel's debuginfo vmlinux, which coroner does
-//! not); `--tasks N` has the guest start N more sleeping tasks before the freeze.
+//! `coroner ps`, `coroner modules` and `coroner bt --all` are timed too, beside crash's
+//! `ps` + `mod` and `bt -a` + `foreach bt` on the same ELF dump when crash is installed
+//! and `--vmlinux PATH` names the guest kernel's debuginfo vmlinux (crash needs it;
+//! coroner does not): Debian's `linux-image-RELEASE-dbg`, `usr/lib/debug/boot/vmlinux-RELEASE`.
+//! `--tasks N` has the guest start N more sleeping tasks before the freeze.
 //!
 //! `--scenario mce` freezes the guests with a fatal machine check (HMP `mce`) and the
 //! capture waits for it, so its metadata holds qemu's MEMORY_FAILURE event.
@@ -73,6 +76,7 @@ fn run() -> Res<()> {
     let mut scenario = Scenario::Panic;
     let mut kvm = false;
     let mut tasks = 0u32;
+    let mut vmlinux: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -84,6 +88,7 @@ fn run() -> Res<()> {
                     .map(str::parse)
                     .collect::<Result<_, _>>()?
             }
+            "--vmlinux" => vmlinux = Some(args.next().ok_or("--vmlinux needs a path")?.into()),
             "--tasks" => tasks = args.next().ok_or("--tasks needs a value")?.parse()?,
             "--scenario" => {
                 scenario = match args.next().as_deref() {
@@ -199,16 +204,6 @@ fn run() -> Res<()> {
                 c.arg("bt").arg("--all").arg(&elf);
                 c
             }),
-            ("crash bt -a, foreach bt (needs debuginfo)".into(), {
-                let mut c = Command::new("crash");
-                c.arg("--version");
-                c
-            }),
-            ("crash ps (needs the debuginfo vmlinux)".into(), {
-                let mut c = Command::new("crash");
-                c.arg("--version");
-                c
-            }),
             ("coroner slim CAPTURE (size printed below)".into(), {
                 let mut c = Command::new(&coroner);
                 c.arg("slim")
@@ -259,6 +254,7 @@ fn run() -> Res<()> {
                 kib / 1024
             );
         }
+        crash_runs(&label, vmlinux.as_deref(), &elf, &dir)?;
         let ps = Command::new(&coroner)
             .arg("ps")
             .arg(&cap)
@@ -288,6 +284,50 @@ fn run() -> Res<()> {
             size(&cap),
             size(&dir.join("slim.core.zst")),
             100.0 * size(&dir.join("slim.core.zst")) as f64 / size(&cap).max(1) as f64
+        );
+    }
+    Ok(())
+}
+
+/// crash's `ps` + `mod` and `bt -a` + `foreach bt` on the ELF dump, with the debuginfo
+/// vmlinux; each line says why when it cannot run.
+fn crash_runs(label: &str, vmlinux: Option<&Path>, elf: &Path, dir: &Path) -> Res<()> {
+    let runs = [
+        ("crash ps, mod (with debuginfo)", "ps\nmod\nquit\n"),
+        ("crash bt -a, foreach bt (with debuginfo)", "bt -a\nforeach bt\nquit\n"),
+    ];
+    let installed = Command::new("sh")
+        .args(["-c", "command -v crash"])
+        .output()?
+        .status
+        .success();
+    for (i, (what, script)) in runs.iter().enumerate() {
+        let why_not = if !installed {
+            Some("not installed".to_string())
+        } else {
+            match vmlinux {
+                None => Some("not run: needs --vmlinux (the debuginfo vmlinux)".to_string()),
+                Some(v) if !v.exists() => Some(format!("not run: no {}", v.display())),
+                Some(_) => None,
+            }
+        };
+        if let Some(why) = why_not {
+            println!("{label:<10} {what:<44} {:>8} {:>10} {:>6}  {why}", "-", "-", "-");
+            continue;
+        }
+        let input = dir.join(format!("crash-{i}.txt"));
+        std::fs::write(&input, script)?;
+        let mut cmd = Command::new("crash");
+        cmd.arg("-s")
+            .args(vmlinux)
+            .arg(elf)
+            .arg("-i")
+            .arg(&input);
+        timed(&mut cmd)?;
+        let (secs, kib, code, note) = timed(&mut cmd)?;
+        println!(
+            "{label:<10} {what:<44} {secs:>8.3} {:>7} MiB {code:>6}  {note}",
+            kib / 1024
         );
     }
     Ok(())
