@@ -294,7 +294,10 @@ fn run() -> Res<()> {
 fn crash_runs(label: &str, vmlinux: Option<&Path>, elf: &Path, dir: &Path) -> Res<()> {
     let runs = [
         ("crash ps, mod (with debuginfo)", "ps\nmod\nquit\n"),
-        ("crash bt -a, foreach bt (with debuginfo)", "bt -a\nforeach bt\nquit\n"),
+        (
+            "crash bt -a, foreach bt (with debuginfo)",
+            "bt -a\nforeach bt\nquit\n",
+        ),
     ];
     let installed = Command::new("sh")
         .args(["-c", "command -v crash"])
@@ -312,17 +315,16 @@ fn crash_runs(label: &str, vmlinux: Option<&Path>, elf: &Path, dir: &Path) -> Re
             }
         };
         if let Some(why) = why_not {
-            println!("{label:<10} {what:<44} {:>8} {:>10} {:>6}  {why}", "-", "-", "-");
+            println!(
+                "{label:<10} {what:<44} {:>8} {:>10} {:>6}  {why}",
+                "-", "-", "-"
+            );
             continue;
         }
         let input = dir.join(format!("crash-{i}.txt"));
         std::fs::write(&input, script)?;
         let mut cmd = Command::new("crash");
-        cmd.arg("-s")
-            .args(vmlinux)
-            .arg(elf)
-            .arg("-i")
-            .arg(&input);
+        cmd.arg("-s").args(vmlinux).arg(elf).arg("-i").arg(&input);
         timed(&mut cmd)?;
         let (secs, kib, code, note) = timed(&mut cmd)?;
         println!(
