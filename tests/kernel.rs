@@ -757,6 +757,7 @@ fn blank_kernel_range(dir: &Dir, phys_base: u64, start_sym: &str, stop_sym: &str
     let elf = coroner_formats::open(&dir.join("vm.elf")).unwrap();
     let off = elf
         .core_mem()
+        .unwrap()
         .file_offset(coroner_formats::PhysAddr(pa))
         .unwrap_or_else(|| panic!("{start_sym} is in the dump"));
     drop(elf);

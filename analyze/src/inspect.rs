@@ -72,6 +72,9 @@ pub struct Inspection {
     pub vmcoreinfo: Option<VmcoreinfoSummary>,
     /// Container metadata.
     pub metadata: Option<Metadata>,
+    /// A kdump-compressed dump's headers: layout, compression, dump level, pages left
+    /// out, incomplete.
+    pub kdump: Option<coroner_formats::kdump::KdumpInfo>,
     /// Problems met while reading.
     pub warnings: Vec<String>,
 }
@@ -103,7 +106,11 @@ impl Inspection {
             .metadata
             .as_ref()
             .is_some_and(|m| m.extra.contains_key("slim"));
+        let qemu_notes = elf.vcpus.iter().any(|v| v.qemu.is_some());
         let mut hints = vec![match (slim, elf.layout) {
+            // A kdump file's QEMU notes tell qemu's writer from makedumpfile.
+            _ if core.kdump.is_some() && qemu_notes => "qemu's dump-guest-memory (a kdump-* format)",
+            _ if core.kdump.is_some() => "makedumpfile or another kdump writer (no QEMU notes)",
             // slim writes an ELF core of its own: its headers say nothing of qemu.
             (true, _) => "coroner slim (an ELF core of the pages the analyses read; the source's writer is in its capture metadata)",
             (false, HeaderLayout::SectionsFirst) => "qemu >= 7.2 (section headers first)",
@@ -122,10 +129,15 @@ impl Inspection {
             hints.push("p_vaddr 0: qemu < 4.0");
         }
         let mut warnings = elf.warnings.clone();
-        if core.core_mem().clipped() > 0 {
+        if let Some(clipped) = core.core_mem().map(|m| m.clipped()).filter(|&c| c > 0) {
             warnings.push(format!(
-                "{} bytes of overlapping PT_LOADs ignored (first segment wins)",
-                core.core_mem().clipped()
+                "{clipped} bytes of overlapping PT_LOADs ignored (first segment wins)"
+            ));
+        }
+        if let Some(k) = core.kdump.as_ref().filter(|k| k.incomplete) {
+            warnings.push(format!(
+                "incomplete kdump: the writer stopped early (out of space); {} announced pages were never written and read as absent",
+                k.unwritten_pages
             ));
         }
         if let Some(m) = &core.metadata {
@@ -167,6 +179,7 @@ impl Inspection {
                 size: text.len(),
             }),
             metadata: core.metadata.clone(),
+            kdump: core.kdump.clone(),
             warnings,
         }
     }

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::addr::{PhysAddr, PhysRange};
 use crate::core_mem::CoreMem;
 use crate::elf::ElfCore;
 use crate::error::{Error, Result};
-use crate::physmem::PhysMem;
+use crate::kdump::{Kdump, KdumpInfo, KdumpMem};
+use crate::physmem::{MemError, PhysMem};
 use crate::recording::RecordingMem;
 use crate::source::{ByteSource, MappedFile};
 use crate::zst::{ContainerReader, Metadata};
@@ -22,6 +24,11 @@ pub enum Format {
     Elf,
     /// A `.core.zst` container: a seekable zstd stream of an ELF core.
     Container,
+    /// A kdump-compressed dump (makedumpfile, qemu's `kdump-raw-*` formats).
+    Kdump,
+    /// A kdump-compressed dump in makedumpfile's flattened layout (`makedumpfile -F`,
+    /// qemu's `kdump-*` formats).
+    KdumpFlattened,
 }
 
 impl Format {
@@ -30,6 +37,8 @@ impl Format {
         match self {
             Format::Elf => "ELF core",
             Format::Container => "compressed ELF core (.core.zst)",
+            Format::Kdump => "kdump-compressed dump",
+            Format::KdumpFlattened => "kdump-compressed dump, flattened",
         }
     }
 }
@@ -42,16 +51,6 @@ pub fn detect(magic: [u8; 4]) -> Result<Format> {
 /// Formats that are not dumps coroner reads, by their signature at offset 0, with what
 /// to do instead.
 const OTHER_FORMATS: &[(&[u8], &str, &str)] = &[
-    (
-        b"KDUMP   ",
-        "a kdump-compressed dump (makedumpfile, qemu's kdump-* formats)",
-        "coroner does not read it yet; take an ELF dump instead (virsh dump --memory-only --format elf, or QMP dump-guest-memory without a format), or convert it with makedumpfile -E",
-    ),
-    (
-        b"makedumpfile\0",
-        "a flattened kdump-compressed dump (makedumpfile -F, qemu's kdump-* formats into a pipe)",
-        "coroner does not read it yet; rearrange it with makedumpfile -R and convert it with makedumpfile -E, or take an ELF dump instead",
-    ),
     (
         b"QEVM",
         "a qemu migration stream (virsh dump or virsh save without --memory-only), not a memory dump",
@@ -81,12 +80,49 @@ pub fn identify(head: &[u8]) -> Result<Format> {
         m if m & 0xffff_fff0 == 0x184d_2a50 => return Ok(Format::Container),
         _ => {}
     }
+    if head.starts_with(b"KDUMP   ") || head.starts_with(b"DISKDUMP") {
+        return Ok(Format::Kdump);
+    }
+    if head.starts_with(b"makedumpfile\0") {
+        return Ok(Format::KdumpFlattened);
+    }
     for (sig, what, advice) in OTHER_FORMATS {
         if head.starts_with(sig) {
             return Err(Error::OtherFormat { what, advice });
         }
     }
     Err(Error::UnknownFormat { found: magic })
+}
+
+/// The memory of a dump, by its format.
+pub enum DumpMem {
+    /// An ELF core's PT_LOADs (in a plain file or a container).
+    Elf(CoreMem),
+    /// A kdump-compressed dump's pages.
+    Kdump(KdumpMem),
+}
+
+impl PhysMem for DumpMem {
+    fn read_at(&self, addr: PhysAddr, buf: &mut [u8]) -> std::result::Result<(), MemError> {
+        match self {
+            DumpMem::Elf(m) => m.read_at(addr, buf),
+            DumpMem::Kdump(m) => m.read_at(addr, buf),
+        }
+    }
+
+    fn ranges(&self) -> &[PhysRange] {
+        match self {
+            DumpMem::Elf(m) => m.ranges(),
+            DumpMem::Kdump(m) => m.ranges(),
+        }
+    }
+
+    fn zero_run_end(&self, addr: PhysAddr) -> Option<PhysAddr> {
+        match self {
+            DumpMem::Elf(m) => m.zero_run_end(addr),
+            DumpMem::Kdump(m) => m.zero_run_end(addr),
+        }
+    }
 }
 
 /// An opened dump: its parsed ELF core, container metadata, and guest memory.
@@ -101,7 +137,11 @@ pub struct Core {
     pub elf: ElfCore,
     /// The container's metadata, when it has any.
     pub metadata: Option<Metadata>,
-    mem: RecordingMem<CoreMem>,
+    /// What a kdump-compressed dump's headers say.
+    pub kdump: Option<KdumpInfo>,
+    /// The file's bytes (a flattened kdump's rearranged), for notes.
+    file: Arc<dyn ByteSource>,
+    mem: RecordingMem<DumpMem>,
 }
 
 impl Core {
@@ -110,9 +150,18 @@ impl Core {
         &self.mem
     }
 
-    /// The concrete memory type (file offsets, clipping figures).
-    pub fn core_mem(&self) -> &CoreMem {
-        self.mem.inner()
+    /// The memory of an ELF core (file offsets, clipping figures); `None` for a
+    /// kdump-compressed dump.
+    pub fn core_mem(&self) -> Option<&CoreMem> {
+        match self.mem.inner() {
+            DumpMem::Elf(m) => Some(m),
+            DumpMem::Kdump(_) => None,
+        }
+    }
+
+    /// The dump's own bytes at file `offset` (notes; a flattened dump's rearranged file).
+    pub fn read_file(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.file.read_at(offset, buf)
     }
 
     /// Starts or stops noting which pages reads through [`Core::mem`] touch.
@@ -153,21 +202,34 @@ pub fn open(path: &Path) -> Result<Core> {
     file.read_exact(&mut head[..n]).map_err(io("read"))?;
     let format = identify(&head[..n])?;
     let (source, metadata): (Arc<dyn ByteSource>, _) = match format {
-        Format::Elf => (Arc::new(MappedFile::from_file(&file, path)?), None),
+        Format::Elf | Format::Kdump | Format::KdumpFlattened => {
+            (Arc::new(MappedFile::from_file(&file, path)?), None)
+        }
         Format::Container => {
             let reader = ContainerReader::open(path)?;
             let metadata = reader.metadata().cloned();
             (Arc::new(reader), metadata)
         }
     };
-    let elf = ElfCore::parse(source.as_ref())?;
-    let mem = CoreMem::new(source, &elf.loads);
+    let (elf, kdump, file, mem) = match format {
+        Format::Kdump | Format::KdumpFlattened => {
+            let k = Kdump::open(source, format == Format::KdumpFlattened)?;
+            (k.elf, Some(k.info), k.file, DumpMem::Kdump(k.mem))
+        }
+        Format::Elf | Format::Container => {
+            let elf = ElfCore::parse(source.as_ref())?;
+            let mem = CoreMem::new(source.clone(), &elf.loads);
+            (elf, None, source, DumpMem::Elf(mem))
+        }
+    };
     Ok(Core {
         path: path.to_path_buf(),
         format,
         file_size,
         elf,
         metadata,
+        kdump,
+        file,
         mem: RecordingMem::new(mem),
     })
 }
@@ -179,8 +241,6 @@ mod tests {
     #[test]
     fn files_that_are_not_dumps_are_named() {
         for (head, what) in [
-            (&b"KDUMP   \x06\0\0\0"[..], "kdump-compressed"),
-            (b"makedumpfile\0\0\0\0", "flattened"),
             (b"QEVM\0\0\0\x03", "migration stream"),
             (b"PAGEDU64", "Windows"),
         ] {
@@ -193,6 +253,11 @@ mod tests {
         }
         assert_eq!(identify(b"\x7fELF\x02\x01").unwrap(), Format::Elf);
         assert_eq!(identify(b"\x28\xb5\x2f\xfd").unwrap(), Format::Container);
+        assert_eq!(identify(b"KDUMP   \x06\0\0\0").unwrap(), Format::Kdump);
+        assert_eq!(
+            identify(b"makedumpfile\0\0\0\0").unwrap(),
+            Format::KdumpFlattened
+        );
         let e = identify(b"GIF89a").unwrap_err();
         assert!(e.to_string().contains("47 49 46 38"), "{e}");
     }

@@ -83,6 +83,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A kdump-compressed dump's header, bitmaps, page descriptors or pages are
+    /// inconsistent, or its flattened records are.
+    #[error("kdump-compressed dump at offset {offset:#x}: {reason}")]
+    Kdump {
+        /// File offset of the structure (in the rearranged file, for a flattened one).
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// The container's seek table or frame layout is inconsistent.
     #[error("container: {reason}")]
     Container {

@@ -24,6 +24,7 @@ mod elf;
 mod error;
 pub mod hex;
 pub mod input_file;
+pub mod kdump;
 pub mod output_file;
 mod page_spotter;
 mod physmem;
@@ -37,7 +38,7 @@ mod zst;
 
 pub use addr::{PhysAddr, PhysRange};
 pub use convert::{compress_elf, export_elf, Exported};
-pub use core_file::{detect, identify, open, Core, Format};
+pub use core_file::{detect, identify, open, Core, DumpMem, Format};
 pub use core_mem::CoreMem;
 pub use elf::{
     ElfClass, ElfCore, HeaderLayout, LoadSegment, Machine, Note, PrStatus, QemuCpuState, Segment,

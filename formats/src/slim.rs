@@ -50,7 +50,7 @@ fn notes_blob(core: &Core) -> Result<Vec<u8>> {
             });
         }
         let mut desc = vec![0u8; n.desc_len as usize];
-        core.core_mem().read_file(n.desc_offset, &mut desc)?;
+        core.read_file(n.desc_offset, &mut desc)?;
         let mut name = n.name.as_bytes().to_vec();
         name.push(0);
         out.extend_from_slice(&(name.len() as u32).to_le_bytes());

@@ -46,8 +46,41 @@ fn render(name: &str, r: &Inspection, all_ranges: bool) -> String {
         coroner_formats::ElfClass::Elf64 => "ELF64",
         coroner_formats::ElfClass::Elf32 => "ELF32",
     };
-    let _ = writeln!(s, "guest       {arch}, {class}");
-    let _ = writeln!(s, "written by  {}", r.writer_hint);
+    match &r.kdump {
+        Some(k) => {
+            let release = if k.header.release.is_empty() {
+                String::new()
+            } else {
+                format!(", release {}", k.header.release)
+            };
+            let _ = writeln!(s, "guest       {arch}{release}");
+            let _ = writeln!(s, "written by  {}", r.writer_hint);
+            let _ = writeln!(
+                s,
+                "kdump       {} layout, header version {}, {} pages, dump level {}{}",
+                k.layout,
+                k.header.header_version,
+                k.compression,
+                k.header.dump_level,
+                if k.incomplete { ", INCOMPLETE" } else { "" }
+            );
+            let _ = writeln!(
+                s,
+                "            {} pages present, {} pages of RAM left out by the dump level{}",
+                k.pages,
+                k.excluded_pages,
+                if k.unwritten_pages > 0 {
+                    format!(", {} never written", k.unwritten_pages)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(s, "guest       {arch}, {class}");
+            let _ = writeln!(s, "written by  {}", r.writer_hint);
+        }
+    }
     let highest = r.ranges.last().map_or(0, |x| x.end.saturating_sub(1));
     let _ = writeln!(
         s,

@@ -158,6 +158,10 @@ impl ElfCore {
                     what: "a .core.zst container already",
                     advice: "it needs no compressing; coroner reads it as it is (coroner export gives back the ELF)",
                 },
+                Ok(crate::Format::Kdump | crate::Format::KdumpFlattened) => Error::OtherFormat {
+                    what: "a kdump-compressed dump, not an ELF core",
+                    advice: "coroner opens it as it is (coroner::open), and compress converts it",
+                },
                 Ok(crate::Format::Elf) | Err(Error::UnknownFormat { .. }) => {
                     let mut found = [0u8; 4];
                     let n = head.len().min(4);
@@ -328,6 +332,42 @@ impl ElfCore {
                 _ => {}
             }
         }
+        core.pair_vcpus(prstatus, qemu)?;
+        Ok(core)
+    }
+
+    /// The notes of a dump that is not an ELF file (a kdump-compressed dump keeps the
+    /// same notes in its sub-header): `bytes` read at file `offset`, for `machine`. It
+    /// has no PT_LOADs: its memory is described elsewhere.
+    pub fn from_notes(bytes: &[u8], offset: u64, machine: Machine) -> Result<Self> {
+        let mut core = ElfCore {
+            class: ElfClass::Elf64,
+            machine,
+            layout: HeaderLayout::ProgramHeadersFirst,
+            loads: Vec::new(),
+            empty_loads: 0,
+            notes: Vec::new(),
+            vcpus: Vec::new(),
+            vmcoreinfo: None,
+            vmcoreinfo_offset: None,
+            warnings: Vec::new(),
+        };
+        let (mut prstatus, mut qemu) = (Vec::new(), Vec::new());
+        for note in NoteIter::new(bytes, offset) {
+            let note = note?;
+            core.collect_note(&note, &mut prstatus, &mut qemu);
+        }
+        core.pair_vcpus(prstatus, qemu)?;
+        Ok(core)
+    }
+
+    /// Pairs the n-th `NT_PRSTATUS` with the n-th `QEMU` note as vCPU n.
+    fn pair_vcpus(
+        &mut self,
+        prstatus: Vec<Option<PrStatus>>,
+        qemu: Vec<Option<QemuCpuState>>,
+    ) -> Result<()> {
+        let core = self;
         let n = prstatus.len().max(qemu.len());
         if n > MAX_VCPUS {
             return Err(Error::Note {
@@ -344,7 +384,7 @@ impl ElfCore {
                 qemu: qemu.next().flatten(),
             })
             .collect();
-        Ok(core)
+        Ok(())
     }
 
     fn collect_note(
