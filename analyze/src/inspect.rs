@@ -106,11 +106,17 @@ impl Inspection {
             .metadata
             .as_ref()
             .is_some_and(|m| m.extra.contains_key("slim"));
+        let converted = core
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.extra.contains_key("converted_from"));
         let qemu_notes = elf.vcpus.iter().any(|v| v.qemu.is_some());
         let mut hints = vec![match (slim, elf.layout) {
             // A kdump file's QEMU notes tell qemu's writer from makedumpfile.
             _ if core.kdump.is_some() && qemu_notes => "qemu's dump-guest-memory (a kdump-* format)",
             _ if core.kdump.is_some() => "makedumpfile or another kdump writer (no QEMU notes)",
+            // compress writes a kdump file's pages as an ELF core of its own.
+            _ if converted => "coroner compress, from a kdump-compressed dump (converted_from in the metadata)",
             // slim writes an ELF core of its own: its headers say nothing of qemu.
             (true, _) => "coroner slim (an ELF core of the pages the analyses read; the source's writer is in its capture metadata)",
             (false, HeaderLayout::SectionsFirst) => "qemu >= 7.2 (section headers first)",
@@ -125,7 +131,7 @@ impl Inspection {
         {
             hints.push("QEMU note of 432 bytes: qemu < 3.0");
         }
-        if !slim && elf.loads.iter().any(|l| l.vaddr == 0 && l.paddr != 0) {
+        if !slim && !converted && elf.loads.iter().any(|l| l.vaddr == 0 && l.paddr != 0) {
             hints.push("p_vaddr 0: qemu < 4.0");
         }
         let mut warnings = elf.warnings.clone();

@@ -61,6 +61,59 @@ pub fn compress_elf(
     writer.finish(meta)
 }
 
+/// Compresses the dump at `input` into a container at `output`: a plain ELF core byte
+/// for byte ([`compress_elf`]); a kdump-compressed dump (either layout) as a new ELF core
+/// of its notes and every page it holds, one `PT_LOAD` per run of present pages, pages
+/// it left out absent (so `export` gives that ELF, not the kdump file back). The
+/// container's metadata says what it was converted from (`converted_from`).
+pub fn compress_dump(
+    input: &Path,
+    output: &Path,
+    opts: WriteOptions,
+    mut meta: Metadata,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Finished> {
+    let mut head = [0u8; 16];
+    let n = {
+        use std::io::Read;
+        let mut f = crate::input_file::open_regular(input)?;
+        f.read(&mut head).map_err(|source| Error::Io {
+            what: "read",
+            path: input.to_path_buf(),
+            source,
+        })?
+    };
+    match crate::core_file::identify(&head[..n.max(4).min(16)]) {
+        Ok(crate::Format::Kdump | crate::Format::KdumpFlattened) => {}
+        _ => return compress_elf(input, output, opts, meta, progress, interrupt),
+    }
+    let core = crate::core_file::open(input)?;
+    if let Some(k) = &core.kdump {
+        meta.extra.insert(
+            "converted_from".into(),
+            serde_json::json!({
+                "format": core.format.name(),
+                "layout": k.layout,
+                "compression": k.compression,
+                "dump_level": k.header.dump_level,
+                "pages": k.pages,
+                "excluded_pages": k.excluded_pages,
+                "incomplete": k.incomplete,
+            }),
+        );
+    }
+    let runs: Vec<(u64, u64)> = core
+        .mem()
+        .ranges()
+        .iter()
+        .map(|r| (r.start.0, r.len()))
+        .collect();
+    crate::elf_writer::write_elf_container(
+        &core, &runs, output, opts, meta, progress, interrupt,
+    )
+}
+
 /// What [`export_elf`] wrote.
 #[derive(Debug, Clone)]
 pub struct Exported {

@@ -20,11 +20,14 @@ mod addr;
 mod convert;
 mod core_file;
 mod core_mem;
+mod elf_writer;
 mod elf;
 mod error;
 pub mod hex;
 pub mod input_file;
 pub mod kdump;
+#[cfg(any(test, feature = "testing"))]
+pub mod kdump_builder;
 pub mod output_file;
 mod page_spotter;
 mod physmem;
@@ -37,7 +40,7 @@ pub mod testing;
 mod zst;
 
 pub use addr::{PhysAddr, PhysRange};
-pub use convert::{compress_elf, export_elf, Exported};
+pub use convert::{compress_dump, compress_elf, export_elf, Exported};
 pub use core_file::{detect, identify, open, Core, DumpMem, Format};
 pub use core_mem::CoreMem;
 pub use elf::{

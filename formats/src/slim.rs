@@ -6,19 +6,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::core_file::Core;
-use crate::elf::{ElfClass, Machine};
-use crate::error::{Error, Result};
+use crate::elf_writer::write_elf_container;
+use crate::error::Result;
 use crate::recording::PAGE;
-use crate::zst::{ContainerWriter, Finished, Metadata, WriteOptions};
+use crate::zst::{Finished, Metadata, WriteOptions};
 use crate::PhysAddr;
-
-/// Header sizes by class: (ELF header, program header).
-const SIZES64: (usize, usize) = (64, 56);
-const SIZES32: (usize, usize) = (52, 32);
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
-/// Largest note descriptor copied (qemu's are a few hundred bytes; VMCOREINFO 4 KiB).
-const MAX_DESC: u64 = 1 << 20;
 
 /// Runs of consecutive page numbers: (first address, length in bytes).
 pub fn page_runs(pages: &BTreeSet<u64>) -> Vec<(u64, u64)> {
@@ -35,62 +27,6 @@ pub fn page_runs(pages: &BTreeSet<u64>) -> Vec<(u64, u64)> {
     runs
 }
 
-fn align4(n: usize) -> usize {
-    n.div_ceil(4) * 4
-}
-
-/// The notes of `core`, re-serialized in order.
-fn notes_blob(core: &Core) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    for n in &core.elf.notes {
-        if n.desc_len > MAX_DESC {
-            return Err(Error::Note {
-                offset: n.offset,
-                reason: format!("descriptor of {} bytes is too large to copy", n.desc_len),
-            });
-        }
-        let mut desc = vec![0u8; n.desc_len as usize];
-        core.read_file(n.desc_offset, &mut desc)?;
-        let mut name = n.name.as_bytes().to_vec();
-        name.push(0);
-        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(desc.len() as u32).to_le_bytes());
-        out.extend_from_slice(&n.kind.to_le_bytes());
-        out.extend_from_slice(&name);
-        out.resize(align4(out.len()), 0);
-        out.extend_from_slice(&desc);
-        out.resize(align4(out.len()), 0);
-    }
-    Ok(out)
-}
-
-/// One program header; p_flags 0 and p_vaddr 0 (qemu's paging=false layout).
-fn phdr(class64: bool, kind: u32, offset: u64, paddr: u64, size: u64) -> Result<Vec<u8>> {
-    if class64 {
-        let mut h = vec![0u8; SIZES64.1];
-        h[0..4].copy_from_slice(&kind.to_le_bytes());
-        h[8..16].copy_from_slice(&offset.to_le_bytes());
-        h[24..32].copy_from_slice(&paddr.to_le_bytes());
-        h[32..40].copy_from_slice(&size.to_le_bytes());
-        h[40..48].copy_from_slice(&size.to_le_bytes());
-        return Ok(h);
-    }
-    let narrow = |v: u64, field: &'static str| {
-        u32::try_from(v).map_err(|_| Error::ElfHeader {
-            field,
-            value: v,
-            expected: "below 4 GiB in a 32-bit ELF",
-        })
-    };
-    let mut h = vec![0u8; SIZES32.1];
-    h[0..4].copy_from_slice(&kind.to_le_bytes());
-    h[4..8].copy_from_slice(&narrow(offset, "p_offset")?.to_le_bytes());
-    h[12..16].copy_from_slice(&narrow(paddr, "p_paddr")?.to_le_bytes());
-    h[16..20].copy_from_slice(&narrow(size, "p_filesz")?.to_le_bytes());
-    h[20..24].copy_from_slice(&narrow(size, "p_memsz")?.to_le_bytes());
-    Ok(h)
-}
-
 /// Writes the slim ELF of `core` keeping `pages` (page numbers) into a container at `out`.
 /// Pages the source does not hold are skipped.
 pub fn write_slim(
@@ -100,96 +36,19 @@ pub fn write_slim(
     opts: WriteOptions,
     meta: Metadata,
 ) -> Result<Finished> {
-    let class64 = core.elf.class == ElfClass::Elf64;
-    let machine: u16 = match core.elf.machine {
-        Machine::X86_64 => 62,
-        Machine::I386 => 3,
-        Machine::Other(m) => {
-            return Err(Error::ElfHeader {
-                field: "e_machine",
-                value: u64::from(m),
-                expected: "x86_64 or i386",
-            })
-        }
-    };
-    let (ehdr, phdr_size) = if class64 { SIZES64 } else { SIZES32 };
     let mem = core.mem();
     let present: BTreeSet<u64> = pages
         .iter()
         .copied()
         .filter(|p| mem.is_present(PhysAddr(p * PAGE), PAGE))
         .collect();
-    let runs = page_runs(&present);
-    let notes = notes_blob(core)?;
-    let phnum = 1 + runs.len();
-    let notes_off = (ehdr + phdr_size * phnum) as u64;
-    let mut data_off = notes_off + notes.len() as u64;
-    data_off = data_off.div_ceil(PAGE) * PAGE;
-
-    let mut head = Vec::with_capacity(data_off as usize);
-    let phnum16 = u16::try_from(phnum).map_err(|_| Error::ElfHeader {
-        field: "e_phnum",
-        value: phnum as u64,
-        expected: "at most 65535 runs of pages",
-    })?;
-    let mut e = vec![0u8; ehdr];
-    e[0..4].copy_from_slice(b"\x7fELF");
-    e[4] = if class64 { 2 } else { 1 }; // ELFCLASS
-    e[5] = 1; // little-endian
-    e[6] = 1; // EV_CURRENT
-    e[16..18].copy_from_slice(&4u16.to_le_bytes()); // ET_CORE
-    e[18..20].copy_from_slice(&machine.to_le_bytes());
-    e[20..24].copy_from_slice(&1u32.to_le_bytes());
-    // e_phoff, then (after e_shoff and e_flags) e_ehsize, e_phentsize, e_phnum.
-    let at = if class64 {
-        e[32..40].copy_from_slice(&(ehdr as u64).to_le_bytes());
-        52
-    } else {
-        e[28..32].copy_from_slice(&(ehdr as u32).to_le_bytes());
-        40
-    };
-    e[at..at + 2].copy_from_slice(&(ehdr as u16).to_le_bytes());
-    e[at + 2..at + 4].copy_from_slice(&(phdr_size as u16).to_le_bytes());
-    e[at + 4..at + 6].copy_from_slice(&phnum16.to_le_bytes());
-    head.extend_from_slice(&e);
-    head.extend_from_slice(&phdr(class64, PT_NOTE, notes_off, 0, notes.len() as u64)?);
-    let mut off = data_off;
-    for &(start, len) in &runs {
-        head.extend_from_slice(&phdr(class64, PT_LOAD, off, start, len)?);
-        off += len;
-    }
-    head.extend_from_slice(&notes);
-    head.resize(data_off as usize, 0);
-
-    let mut w = ContainerWriter::create(out, opts)?;
-    w.write_all(&head)?;
-    let mut page = vec![0u8; PAGE as usize];
-    for &(start, len) in &runs {
-        let mut at = start;
-        while at < start + len {
-            mem.read_at(PhysAddr(at), &mut page)
-                .map_err(|e| Error::Stream {
-                    what: "read a page of the source dump",
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-            w.write_all(&page)?;
-            at += PAGE;
-        }
-    }
-    w.finish(meta)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn runs_of_pages() {
-        let pages: BTreeSet<u64> = [1, 2, 3, 7, 9, 10].into_iter().collect();
-        assert_eq!(
-            page_runs(&pages),
-            [(0x1000, 0x3000), (0x7000, 0x1000), (0x9000, 0x2000)]
-        );
-        assert!(page_runs(&BTreeSet::new()).is_empty());
-    }
+    write_elf_container(
+        core,
+        &page_runs(&present),
+        out,
+        opts,
+        meta,
+        &crate::progress::NoProgress,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
 }

@@ -1,8 +1,9 @@
-//! `coroner compress`: a qemu ELF dump into a `.core.zst` container.
+//! `coroner compress`: a qemu ELF dump, or a kdump-compressed one, into a `.core.zst`
+//! container.
 
 use std::time::Instant;
 
-use coroner_formats::{compress_elf, Metadata};
+use coroner_formats::{compress_dump, Metadata};
 use serde::Serialize;
 
 use super::output::{check_overwrite, conversion_error, human_bytes, print_json};
@@ -34,7 +35,7 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
     meta.origin = Some(format!("compress {}", args.input.display()));
     let bar = Bar::new("compress");
     let start = Instant::now();
-    let result = compress_elf(&args.input, &args.output, opts, meta, &bar, &interrupt);
+    let result = compress_dump(&args.input, &args.output, opts, meta, &bar, &interrupt);
     bar.finish();
     let done = result.map_err(|e| conversion_error(e, "compress", &args.input, &args.output))?;
     let seconds = start.elapsed().as_secs_f64();

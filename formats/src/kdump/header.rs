@@ -6,11 +6,15 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::source::ByteSource;
 
-/// `DUMP_DH_COMPRESSED_*` and the other `status` bits.
+/// `DUMP_DH_COMPRESSED_ZLIB`: pages are zlib streams.
 pub const COMPRESSED_ZLIB: u32 = 0x1;
+/// `DUMP_DH_COMPRESSED_LZO`: pages are LZO1X.
 pub const COMPRESSED_LZO: u32 = 0x2;
+/// `DUMP_DH_COMPRESSED_SNAPPY`: pages are raw snappy blocks.
 pub const COMPRESSED_SNAPPY: u32 = 0x4;
+/// `DUMP_DH_COMPRESSED_INCOMPLETE` (status only): the writer stopped early.
 pub const COMPRESSED_INCOMPLETE: u32 = 0x8;
+/// `DUMP_DH_COMPRESSED_ZSTD`: pages are zstd frames.
 pub const COMPRESSED_ZSTD: u32 = 0x20;
 
 /// The only page size read (x86_64).

@@ -30,6 +30,8 @@ pub struct KdumpMem {
     pages: u64,
     ranges: Vec<PhysRange>,
     descriptors: u64,
+    /// Where page data may start: past the last descriptor.
+    data_start: u64,
     cache: Mutex<(HashMap<u64, Page>, VecDeque<u64>)>,
     /// Pages in the first bitmap (RAM) but not the second (left out by the dump level).
     pub excluded_pages: u64,
@@ -104,6 +106,7 @@ impl KdumpMem {
             pages,
             ranges: Vec::new(),
             descriptors: header.descriptors_offset(),
+            data_start: header.descriptors_offset() + count.saturating_mul(DESC_BYTES),
             cache: Mutex::new((HashMap::new(), VecDeque::new())),
             excluded_pages: ram_count,
             unwritten_pages: 0,
@@ -201,6 +204,12 @@ impl KdumpMem {
             .map_err(|source| MemError::Read { addr, source })?;
         if d.offset == 0 {
             return Err(MemError::NotPresent { addr });
+        }
+        if d.offset < self.data_start {
+            return Err(fail(format!(
+                "page {pfn:#x}'s descriptor points at {:#x}, before the page data ({:#x})",
+                d.offset, self.data_start
+            )));
         }
         if d.size == 0 || u64::from(d.size) > MAX_STORED {
             return Err(fail(format!("page {pfn:#x} is stored in {} bytes", d.size)));

@@ -14,7 +14,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use flat::FlatFile;
-pub use header::KdumpHeader;
+pub use header::{
+    KdumpHeader, COMPRESSED_INCOMPLETE, COMPRESSED_LZO, COMPRESSED_SNAPPY, COMPRESSED_ZLIB,
+    COMPRESSED_ZSTD,
+};
 pub use mem::KdumpMem;
 
 use crate::elf::{ElfCore, Machine};
@@ -119,3 +122,6 @@ impl Kdump {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

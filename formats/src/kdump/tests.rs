@@ -1,0 +1,185 @@
+//! kdump-compressed dumps written to the documented layout from a synthetic ELF core, in
+//! every compression and layout, and spoiled: each page must read back as the ELF's, a
+//! left-out page as absent, and a damaged file as an error naming where.
+
+use super::*;
+use crate::kdump_builder::KdumpBuilder;
+use crate::testing::ElfBuilder;
+use crate::{MemError, PhysAddr, PhysMem};
+
+/// An ELF core with varied pages, a zero page among them, and two RAM blocks.
+fn elf(dir: &std::path::Path) -> std::path::PathBuf {
+    let block = |seed: u8, pages: usize| -> Vec<u8> {
+        (0..pages * 4096)
+            .map(|i| {
+                if i / 4096 == 1 {
+                    0
+                } else {
+                    (i as u8).wrapping_mul(seed) ^ (i / 4096) as u8
+                }
+            })
+            .collect()
+    };
+    let b = ElfBuilder {
+        ram: vec![(0, block(3, 5)), (0x10_0000, block(7, 4))],
+        ..ElfBuilder::default()
+    };
+    let path = dir.join("vm.elf");
+    std::fs::write(&path, b.build()).unwrap();
+    path
+}
+
+fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn pages_equal(a: &dyn PhysMem, b: &dyn PhysMem) {
+    for r in a.ranges() {
+        let mut x = vec![0u8; r.len() as usize];
+        let mut y = vec![0u8; r.len() as usize];
+        a.read_at(r.start, &mut x).unwrap();
+        b.read_at(r.start, &mut y).unwrap();
+        assert!(x == y, "range {r:?} differs");
+    }
+}
+
+#[test]
+fn every_compression_and_layout_reads_back_the_same_pages_and_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = crate::open(&elf(dir.path())).unwrap();
+    for compression in [
+        0,
+        COMPRESSED_ZLIB,
+        COMPRESSED_LZO,
+        COMPRESSED_SNAPPY,
+        COMPRESSED_ZSTD,
+    ] {
+        for flattened in [false, true] {
+            let b = KdumpBuilder {
+                compression,
+                flattened,
+                ..KdumpBuilder::default()
+            };
+            let p = write(dir.path(), "k", &b.build(&source).unwrap());
+            let k = crate::open(&p).unwrap();
+            let what = format!("compression {compression:#x} flattened {flattened}");
+            assert_eq!(
+                k.format,
+                if flattened {
+                    crate::Format::KdumpFlattened
+                } else {
+                    crate::Format::Kdump
+                },
+                "{what}"
+            );
+            assert_eq!(k.mem().ranges(), source.mem().ranges(), "{what}");
+            pages_equal(source.mem(), k.mem());
+            assert_eq!(k.elf.vcpus.len(), source.elf.vcpus.len(), "{what}");
+            assert_eq!(k.elf.vmcoreinfo, source.elf.vmcoreinfo, "{what}");
+            let info = k.kdump.as_ref().unwrap();
+            assert!(!info.incomplete && info.excluded_pages == 0, "{what}");
+            // The notes read back through the file, as slim copies them.
+            let n = &k.elf.notes[0];
+            let mut desc = vec![0u8; n.desc_len as usize];
+            k.read_file(n.desc_offset, &mut desc).unwrap();
+        }
+    }
+}
+
+#[test]
+fn pages_left_out_or_never_written_are_absent_not_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = crate::open(&elf(dir.path())).unwrap();
+    let b = KdumpBuilder {
+        exclude_zero_pages: true,
+        ..KdumpBuilder::default()
+    };
+    let k = crate::open(&write(dir.path(), "k", &b.build(&source).unwrap())).unwrap();
+    assert_eq!(k.kdump.as_ref().unwrap().excluded_pages, 2);
+    let mut page = [0u8; 16];
+    for zero in [0x1000, 0x10_1000] {
+        assert!(matches!(
+            k.mem().read_at(PhysAddr(zero), &mut page),
+            Err(MemError::NotPresent { .. })
+        ));
+    }
+    k.mem().read_at(PhysAddr(0x2000), &mut page).unwrap();
+
+    let b = KdumpBuilder {
+        incomplete_after: Some(3),
+        ..KdumpBuilder::default()
+    };
+    let k = crate::open(&write(dir.path(), "k", &b.build(&source).unwrap())).unwrap();
+    let info = k.kdump.as_ref().unwrap();
+    assert!(info.incomplete);
+    assert_eq!((info.pages, info.unwritten_pages), (3, 6));
+    k.mem().read_at(PhysAddr(0x2000), &mut page).unwrap();
+    assert!(matches!(
+        k.mem().read_at(PhysAddr(0x3000), &mut page),
+        Err(MemError::NotPresent { .. })
+    ));
+}
+
+#[test]
+fn damaged_files_are_errors_that_say_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = crate::open(&elf(dir.path())).unwrap();
+    let good = KdumpBuilder::default().build(&source).unwrap();
+    let word = |at: usize| u32::from_le_bytes(good[at..at + 4].try_into().unwrap()) as usize;
+    let desc_at = 4096 * (1 + word(432) + word(436));
+    // Cut anywhere: an error at open, or pages that fail to read; never a panic.
+    for cut in (0..good.len()).step_by(509) {
+        let p = write(dir.path(), "cut", &good[..cut]);
+        if let Ok(k) = crate::open(&p) {
+            for r in k.mem().ranges() {
+                let mut b = vec![0u8; r.len() as usize];
+                let _ = k.mem().read_at(r.start, &mut b);
+            }
+        }
+    }
+    // A bitmap that announces pages the file holds no descriptors for.
+    let dumpable = desc_at - 4096;
+    let mut lies = good[..desc_at + 24 * 9].to_vec();
+    lies[dumpable + 2..dumpable + 20].fill(0xff);
+    let e = crate::open(&write(dir.path(), "lies", &lies)).err().unwrap();
+    assert!(e.to_string().contains("descriptors run past the end"), "{e}");
+    // One that shifts every descriptor after it: those pages fail to read (their
+    // descriptors are not descriptors), no panic.
+    let mut shifted = good.clone();
+    shifted[dumpable + 2] = 0xff;
+    let k = crate::open(&write(dir.path(), "shifted", &shifted)).unwrap();
+    let mut failed = 0;
+    for r in k.mem().ranges() {
+        let mut b = vec![0u8; 4096];
+        let mut a = r.start.0;
+        while a < r.end.0 {
+            failed += usize::from(k.mem().read_at(PhysAddr(a), &mut b).is_err());
+            a += 4096;
+        }
+    }
+    assert!(failed > 0);
+    // A descriptor that points past the end of the file, one too large, one that lies
+    // about its compression.
+    for (field, value) in [(0usize, 1u64 << 40), (8, 1 << 20), (12, 0x40)] {
+        let mut bad = good.clone();
+        let d = desc_at + 24 * 2;
+        let bytes = value.to_le_bytes();
+        let n = if field == 0 { 8 } else { 4 };
+        bad[d + field..d + field + n].copy_from_slice(&bytes[..n]);
+        let k = crate::open(&write(dir.path(), "bad", &bad)).unwrap();
+        let mut b = [0u8; 8];
+        let e = k.mem().read_at(PhysAddr(0x2000), &mut b).unwrap_err();
+        assert!(matches!(e, MemError::Read { .. }), "{e}");
+        // The others still read.
+        k.mem().read_at(PhysAddr(0), &mut b).unwrap();
+    }
+    // Headers no kdump writer makes.
+    for (at, value) in [(428usize, 8192i32), (432, 0), (432, -1)] {
+        let mut bad = good.clone();
+        bad[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        let e = crate::open(&write(dir.path(), "hdr", &bad)).err().unwrap();
+        assert!(matches!(e, crate::Error::Kdump { .. }), "{e}");
+    }
+}
