@@ -10,6 +10,7 @@ mod exit;
 mod fake_qmp;
 mod guest;
 mod ha;
+mod kdump;
 mod kernel;
 mod mce;
 mod samples;

@@ -84,7 +84,7 @@ pub fn compress_dump(
             source,
         })?
     };
-    match crate::core_file::identify(&head[..n.max(4).min(16)]) {
+    match crate::core_file::identify(&head[..n]) {
         Ok(crate::Format::Kdump | crate::Format::KdumpFlattened) => {}
         _ => return compress_elf(input, output, opts, meta, progress, interrupt),
     }
@@ -109,9 +109,7 @@ pub fn compress_dump(
         .iter()
         .map(|r| (r.start.0, r.len()))
         .collect();
-    crate::elf_writer::write_elf_container(
-        &core, &runs, output, opts, meta, progress, interrupt,
-    )
+    crate::elf_writer::write_elf_container(&core, &runs, output, opts, meta, progress, interrupt)
 }
 
 /// What [`export_elf`] wrote.

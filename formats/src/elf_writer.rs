@@ -106,12 +106,59 @@ pub fn write_elf_container(
             })
         }
     };
-    let (ehdr, phdr_size) = if class64 { SIZES64 } else { SIZES32 };
     let mem = core.mem();
     let notes = notes_blob(core)?;
-    let phnum = 1 + runs.len();
     // More program headers than e_phnum holds: PN_XNUM, the count in section header 0.
-    let xnum = phnum >= PN_XNUM;
+    let head = elf_head(class64, machine, runs, &notes, 1 + runs.len() >= PN_XNUM)?;
+    let total = runs.iter().map(|r| r.1).sum::<u64>();
+    progress.set_total(total);
+    let mut done = 0u64;
+
+    let mut w = ContainerWriter::create(out, opts)?;
+    if let Err(e) = w.write_all(&head) {
+        let _ = w.abandon(meta, &e.to_string(), false);
+        return Err(e);
+    }
+    let mut page = vec![0u8; PAGE as usize];
+    for &(start, len) in runs {
+        let mut at = start;
+        while at < start + len {
+            if interrupted(interrupt) {
+                w.abandon(meta, "interrupted", false)?;
+                return Err(Error::Interrupted);
+            }
+            let step = mem
+                .read_at(PhysAddr(at), &mut page)
+                .map_err(|e| Error::Stream {
+                    what: "read a page of the source dump",
+                    source: std::io::Error::other(e.to_string()),
+                })
+                .and_then(|()| w.write_all(&page));
+            if let Err(e) = step {
+                let _ = w.abandon(meta, &e.to_string(), false);
+                return Err(e);
+            }
+            at += PAGE;
+            done += PAGE;
+            if done % (8 << 20) == 0 {
+                progress.set_done(done);
+            }
+        }
+    }
+    w.finish(meta)
+}
+
+/// The ELF header, program headers (PN_XNUM's section header 0 when `xnum`) and notes,
+/// padded to the first page of data, for `runs` of pages written in order after them.
+fn elf_head(
+    class64: bool,
+    machine: u16,
+    runs: &[(u64, u64)],
+    notes: &[u8],
+    xnum: bool,
+) -> Result<Vec<u8>> {
+    let (ehdr, phdr_size) = if class64 { SIZES64 } else { SIZES32 };
+    let phnum = 1 + runs.len();
     let shdr_size = if class64 { 64 } else { 40 };
     let sh_off = (ehdr + phdr_size * phnum) as u64;
     let notes_off = sh_off + if xnum { shdr_size as u64 } else { 0 };
@@ -164,57 +211,38 @@ pub fn write_elf_container(
         sh[info_at..info_at + 4].copy_from_slice(&(phnum as u32).to_le_bytes());
         head.extend_from_slice(&sh);
     }
-    head.extend_from_slice(&notes);
+    head.extend_from_slice(notes);
     head.resize(data_off as usize, 0);
-    let total = runs.iter().map(|r| r.1).sum::<u64>();
-    progress.set_total(total);
-    let mut done = 0u64;
-
-    let mut w = ContainerWriter::create(out, opts)?;
-    if let Err(e) = w.write_all(&head) {
-        let _ = w.abandon(meta, &e.to_string(), false);
-        return Err(e);
-    }
-    let mut page = vec![0u8; PAGE as usize];
-    for &(start, len) in runs {
-        let mut at = start;
-        while at < start + len {
-            if interrupted(interrupt) {
-                w.abandon(meta, "interrupted", false)?;
-                return Err(Error::Interrupted);
-            }
-            let step = mem
-                .read_at(PhysAddr(at), &mut page)
-                .map_err(|e| Error::Stream {
-                    what: "read a page of the source dump",
-                    source: std::io::Error::other(e.to_string()),
-                })
-                .and_then(|()| w.write_all(&page));
-            if let Err(e) = step {
-                let _ = w.abandon(meta, &e.to_string(), false);
-                return Err(e);
-            }
-            at += PAGE;
-            done += PAGE;
-            if done % (8 << 20) == 0 {
-                progress.set_done(done);
-            }
-        }
-    }
-    w.finish(meta)
+    Ok(head)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::ByteSource;
 
     #[test]
-    fn runs_of_pages() {
-        let pages: BTreeSet<u64> = [1, 2, 3, 7, 9, 10].into_iter().collect();
-        assert_eq!(
-            page_runs(&pages),
-            [(0x1000, 0x3000), (0x7000, 0x1000), (0x9000, 0x2000)]
-        );
-        assert!(page_runs(&BTreeSet::new()).is_empty());
+    fn pn_xnum_puts_the_program_header_count_in_section_header_0() {
+        let runs = [(0x1000, 0x1000), (0x5000, 0x2000)];
+        for class64 in [true, false] {
+            let mut file =
+                elf_head(class64, if class64 { 62 } else { 3 }, &runs, &[], true).unwrap();
+            let head_len = file.len();
+            file.resize(head_len + 0x3000, 0x5a);
+            let core = crate::elf::ElfCore::parse(&file as &dyn ByteSource).unwrap();
+            let loads: Vec<(u64, u64, u64)> = core
+                .loads
+                .iter()
+                .map(|l| (l.paddr, l.file_size, l.offset))
+                .collect();
+            assert_eq!(
+                loads,
+                [
+                    (0x1000, 0x1000, head_len as u64),
+                    (0x5000, 0x2000, head_len as u64 + 0x1000)
+                ],
+                "class64 {class64}"
+            );
+        }
     }
 }

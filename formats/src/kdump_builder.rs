@@ -21,6 +21,9 @@ pub struct KdumpBuilder {
     pub flattened: bool,
     /// Leave out the pages that are all zeros (dump level 1), as makedumpfile does.
     pub exclude_zero_pages: bool,
+    /// The dump level written (makedumpfile's `-d` mask; 1 is added when zero pages are
+    /// left out). Levels above 1 make readers treat left-out pages as unknown.
+    pub dump_level: i32,
     /// Write only this many pages' descriptors and data, then mark the dump incomplete,
     /// as makedumpfile does when its disk fills.
     pub incomplete_after: Option<u64>,
@@ -34,6 +37,7 @@ impl Default for KdumpBuilder {
             compression: COMPRESSED_ZLIB,
             flattened: false,
             exclude_zero_pages: false,
+            dump_level: 0,
             incomplete_after: None,
             release: String::new(),
         }
@@ -42,7 +46,7 @@ impl Default for KdumpBuilder {
 
 fn compress(flags: u32, page: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let out = match flags {
+    match flags {
         COMPRESSED_ZLIB => {
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
             let _ = z.write_all(page);
@@ -54,8 +58,7 @@ fn compress(flags: u32, page: &[u8]) -> Vec<u8> {
             .unwrap_or_default(),
         COMPRESSED_ZSTD => zstd::bulk::compress(page, 1).unwrap_or_default(),
         _ => Vec::new(),
-    };
-    out
+    }
 }
 
 fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
@@ -82,10 +85,11 @@ impl KdumpBuilder {
             while a < r.end.0 {
                 let pfn = a / BS as u64;
                 ram[(pfn / 8) as usize] |= 1 << (pfn % 8);
-                mem.read_at(PhysAddr(a), &mut page).map_err(|e| crate::Error::Stream {
-                    what: "read a page of the source dump",
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+                mem.read_at(PhysAddr(a), &mut page)
+                    .map_err(|e| crate::Error::Stream {
+                        what: "read a page of the source dump",
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
                 let zero = page.iter().all(|&b| b == 0);
                 if !(self.exclude_zero_pages && zero) {
                     dumpable[(pfn / 8) as usize] |= 1 << (pfn % 8);
@@ -105,14 +109,22 @@ impl KdumpBuilder {
         put(&mut head, 424, &status.to_le_bytes());
         put(&mut head, 428, &(BS as i32).to_le_bytes());
         put(&mut head, 432, &(sub_blocks as i32).to_le_bytes());
-        put(&mut head, 436, &((2 * bitmap_bytes / BS) as u32).to_le_bytes());
-        put(&mut head, 440, &(max_mapnr.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+        put(
+            &mut head,
+            436,
+            &((2 * bitmap_bytes / BS) as u32).to_le_bytes(),
+        );
+        put(
+            &mut head,
+            440,
+            &(max_mapnr.min(u64::from(u32::MAX)) as u32).to_le_bytes(),
+        );
         put(&mut head, 460, &(core.elf.vcpus.len() as i32).to_le_bytes());
         let sub = BS;
         put(
             &mut head,
             sub + 8,
-            &(if self.exclude_zero_pages { 1i32 } else { 0 }).to_le_bytes(),
+            &(self.dump_level | i32::from(self.exclude_zero_pages)).to_le_bytes(),
         );
         put(&mut head, sub + 48, &((2 * BS) as u64).to_le_bytes());
         put(&mut head, sub + 56, &(notes.len() as u64).to_le_bytes());

@@ -52,3 +52,18 @@ pub fn write_slim(
         &std::sync::atomic::AtomicBool::new(false),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_of_pages() {
+        let pages: BTreeSet<u64> = [1, 2, 3, 7, 9, 10].into_iter().collect();
+        assert_eq!(
+            page_runs(&pages),
+            [(0x1000, 0x3000), (0x7000, 0x1000), (0x9000, 0x2000)]
+        );
+        assert!(page_runs(&BTreeSet::new()).is_empty());
+    }
+}

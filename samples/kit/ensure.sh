@@ -5,7 +5,8 @@
 #    (the terminal-UI test drives coroner tui in it) or systemd-analyze (verifies the
 #    contrib unit) is missing: as root, apt-get update + apt-get install -y qemu-system-x86
 #    busybox-static zstd xz-utils cpio tmux systemd; as another user, fail and say what
-#    to install.
+#    to install. makedumpfile (the kdump tests rearrange qemu's flattened dumps with it)
+#    is installed the same way, without its recommends (crash, kexec-tools).
 # 2. fetch-kernel.sh: the Debian guest kernel, unpacked into $CACHE/kernel (not installed).
 # 3. build-module.sh: the test module coroner_fault.ko against the kernel's headers
 #    (linux-headers-<release>, installed by apt-get as root).
@@ -56,6 +57,13 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update >&2
     apt-get install -y "${PACKAGES[@]}" >&2
+fi
+if ! command -v makedumpfile >/dev/null; then
+    ((EUID == 0)) || die "missing makedumpfile: as root run: apt-get install --no-install-recommends makedumpfile"
+    log "missing makedumpfile: installing it"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends makedumpfile >&2 ||
+        { apt-get update >&2 && apt-get install -y --no-install-recommends makedumpfile >&2; }
 fi
 
 export CORONER_KIT_DIR="$CACHE"

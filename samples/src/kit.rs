@@ -336,7 +336,22 @@ impl Guest {
     }
 
     /// Dumps guest memory with qemu's own `dump-guest-memory` (paging off) to `path`.
+    ///
+    /// qemu 7.2 clears its global dump state after it reports a detached dump completed:
+    /// a dump started at once can lose its file to that cleanup ("failed to write start
+    /// flat header"). Such a dump is started again, up to twice.
     pub fn dump(&mut self, path: &Path, format: &str) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.dump_once(path, format) {
+                Err(KitError::Timeout(why)) if why.contains("failed to write") && attempt < 3 => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn dump_once(&mut self, path: &Path, format: &str) -> Result<()> {
         let since = self.qmp.events().len();
         let args = json!({
             "paging": false,

@@ -66,9 +66,16 @@ fn render(name: &str, r: &Inspection, all_ranges: bool) -> String {
             );
             let _ = writeln!(
                 s,
-                "            {} pages present, {} pages of RAM left out by the dump level{}",
+                "            {} pages present, {} pages of RAM left out by the dump level{}{}",
                 k.pages,
                 k.excluded_pages,
+                if k.excluded_pages > 0 && k.excluded_are_zeros {
+                    " (zero pages only: read as zeros)"
+                } else if k.excluded_pages > 0 {
+                    " (absent)"
+                } else {
+                    ""
+                },
                 if k.unwritten_pages > 0 {
                     format!(", {} never written", k.unwritten_pages)
                 } else {

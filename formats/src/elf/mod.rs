@@ -235,11 +235,13 @@ impl ElfCore {
         let mut phnum = h.e_phnum as usize;
         if phnum == 0xffff {
             // PN_XNUM: the real count is in section header 0's sh_info.
+            // (Read by hand: goblin's SectionHeader::parse takes offset 0 for "none".)
             let shent = SectionHeader::size(ctx) as u64;
             let sh0 = read_vec(src, h.e_shoff, shent)?;
-            let shdrs =
-                SectionHeader::parse(&sh0, 0, 1, ctx).map_err(goblin_err("e_shoff", h.e_shoff))?;
-            phnum = shdrs.first().map_or(0, |s| s.sh_info as usize);
+            let info_at = if class == ElfClass::Elf64 { 44 } else { 28 };
+            phnum = sh0
+                .get(info_at..info_at + 4)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
         }
         if phnum == 0 {
             return Err(Error::ElfHeader {

@@ -78,7 +78,7 @@ impl FlatFile {
             let end = offset.checked_add(len);
             if len == 0 || end.is_none() || data.checked_add(len).is_none_or(|e| e > size) {
                 return Err(bad(format!(
-                    "flattened record of {len:#x} bytes for offset {offset:#x} runs past the end of the file ({size:#x} bytes)"
+                    "flattened record of {len:#x} bytes for offset {offset:#x} runs past the end of the file ({size:#x} bytes): truncated"
                 )));
             }
             if records.len() >= MAX_RECORDS {

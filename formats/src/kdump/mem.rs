@@ -1,8 +1,9 @@
 //! [`KdumpMem`]: guest-physical memory of a kdump-compressed dump. A page is present when
 //! its bit is set in the dumpable (second) bitmap; its descriptor is found by the number
 //! of set bits before it, and its bytes are decompressed on a read, the last few hundred
-//! pages kept. A page the dump level excluded, or one an incomplete dump never wrote, is
-//! absent, not zeros.
+//! pages kept. A page an incomplete dump never wrote is absent, as is one the dump level
+//! left out, unless the level leaves out only zero pages (makedumpfile's `-d 1`): those
+//! pages are known to be zeros and read so.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,8 @@ pub struct KdumpMem {
     words: Vec<u64>,
     /// Set bits before each word.
     before: Vec<u64>,
+    /// RAM pages left out by a dump level that leaves out only zero pages: zeros.
+    zeros: Vec<u64>,
     /// Pages the bitmap covers.
     pages: u64,
     ranges: Vec<PhysRange>,
@@ -35,6 +38,8 @@ pub struct KdumpMem {
     cache: Mutex<(HashMap<u64, Page>, VecDeque<u64>)>,
     /// Pages in the first bitmap (RAM) but not the second (left out by the dump level).
     pub excluded_pages: u64,
+    /// Those pages read as zeros: the dump level leaves out zero pages only.
+    pub excluded_are_zeros: bool,
     /// Pages an incomplete dump announced but never wrote.
     pub unwritten_pages: u64,
 }
@@ -93,22 +98,30 @@ impl KdumpMem {
             before.push(count);
             count += u64::from(w.count_ones());
         }
-        let ram_count: u64 = ram
+        let left_out: Vec<u64> = words
             .iter()
-            .take(words.len())
-            .zip(&words)
-            .map(|(r, d)| u64::from((r & !d).count_ones()))
-            .sum();
+            .enumerate()
+            .map(|(i, d)| ram.get(i).copied().unwrap_or(0) & !d)
+            .collect();
+        let ram_count: u64 = left_out.iter().map(|w| u64::from(w.count_ones())).sum();
+        // Dump level 1 leaves out zero pages and nothing else.
+        let zeros = if header.dump_level & !1 == 0 {
+            left_out
+        } else {
+            Vec::new()
+        };
         let mut mem = KdumpMem {
             src,
             words,
             before,
+            zeros,
             pages,
             ranges: Vec::new(),
             descriptors: header.descriptors_offset(),
             data_start: header.descriptors_offset() + count.saturating_mul(DESC_BYTES),
             cache: Mutex::new((HashMap::new(), VecDeque::new())),
             excluded_pages: ram_count,
+            excluded_are_zeros: header.dump_level & !1 == 0,
             unwritten_pages: 0,
         };
         let need = mem
@@ -131,6 +144,15 @@ impl KdumpMem {
         pfn < self.pages && self.words[(pfn / 64) as usize] >> (pfn % 64) & 1 == 1
     }
 
+    /// The page is left out and known to be zeros.
+    fn zero(&self, pfn: u64) -> bool {
+        pfn < self.pages
+            && self
+                .zeros
+                .get((pfn / 64) as usize)
+                .is_some_and(|w| w >> (pfn % 64) & 1 == 1)
+    }
+
     /// Index of `pfn`'s descriptor (its bit is set).
     fn rank(&self, pfn: u64) -> u64 {
         let i = (pfn / 64) as usize;
@@ -150,7 +172,8 @@ impl KdumpMem {
     fn present_ranges(&mut self, incomplete: bool) -> Result<Vec<PhysRange>> {
         let mut ranges: Vec<PhysRange> = Vec::new();
         let mut unwritten = 0;
-        for (i, &w) in self.words.iter().enumerate() {
+        for (i, &dumped) in self.words.iter().enumerate() {
+            let w = dumped | self.zeros.get(i).copied().unwrap_or(0);
             if w == 0 {
                 continue;
             }
@@ -168,7 +191,7 @@ impl KdumpMem {
                     continue;
                 }
                 let pfn = i as u64 * 64 + b;
-                if incomplete && self.descriptor(pfn)?.offset == 0 {
+                if incomplete && dumped >> b & 1 == 1 && self.descriptor(pfn)?.offset == 0 {
                     unwritten += 1;
                     continue;
                 }
@@ -246,16 +269,21 @@ impl PhysMem for KdumpMem {
             })?;
         while at < end {
             let pfn = at / BLOCK_SIZE;
+            let within = (at % BLOCK_SIZE) as usize;
+            let n = ((BLOCK_SIZE as usize) - within).min((end - at) as usize);
+            let from = (at - addr.0) as usize;
             if !self.bit(pfn) {
-                return Err(MemError::NotPresent { addr: PhysAddr(at) });
+                if !self.zero(pfn) {
+                    return Err(MemError::NotPresent { addr: PhysAddr(at) });
+                }
+                buf[from..from + n].fill(0);
+                at += n as u64;
+                continue;
             }
             let page = self.page(pfn).map_err(|e| match e {
                 MemError::NotPresent { .. } => MemError::NotPresent { addr: PhysAddr(at) },
                 other => other,
             })?;
-            let within = (at % BLOCK_SIZE) as usize;
-            let n = ((BLOCK_SIZE as usize) - within).min((end - at) as usize);
-            let from = (at - addr.0) as usize;
             buf[from..from + n].copy_from_slice(&page[within..within + n]);
             at += n as u64;
         }

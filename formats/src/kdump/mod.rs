@@ -42,6 +42,9 @@ pub struct KdumpInfo {
     pub pages: u64,
     /// Pages of RAM left out by the dump level.
     pub excluded_pages: u64,
+    /// The dump level leaves out only zero pages, so those read as zeros; otherwise they
+    /// are absent.
+    pub excluded_are_zeros: bool,
     /// Pages an incomplete dump announced but never wrote.
     pub unwritten_pages: u64,
 }
@@ -111,6 +114,7 @@ impl Kdump {
             incomplete: header.incomplete(),
             pages: crate::physmem::PhysMem::present_bytes(&mem) / header::BLOCK_SIZE,
             excluded_pages: mem.excluded_pages,
+            excluded_are_zeros: mem.excluded_are_zeros,
             unwritten_pages: mem.unwritten_pages,
             header,
         };

@@ -92,13 +92,26 @@ fn every_compression_and_layout_reads_back_the_same_pages_and_notes() {
 fn pages_left_out_or_never_written_are_absent_not_zeros() {
     let dir = tempfile::tempdir().unwrap();
     let source = crate::open(&elf(dir.path())).unwrap();
+    let mut page = [0u8; 16];
+    // Dump level 1 leaves out zero pages only: they read as zeros.
     let b = KdumpBuilder {
         exclude_zero_pages: true,
         ..KdumpBuilder::default()
     };
     let k = crate::open(&write(dir.path(), "k", &b.build(&source).unwrap())).unwrap();
-    assert_eq!(k.kdump.as_ref().unwrap().excluded_pages, 2);
-    let mut page = [0u8; 16];
+    let info = k.kdump.as_ref().unwrap();
+    assert_eq!((info.excluded_pages, info.excluded_are_zeros), (2, true));
+    assert_eq!(k.mem().ranges(), source.mem().ranges());
+    pages_equal(source.mem(), k.mem());
+    // A higher level may have left out pages of any content: absent.
+    let b = KdumpBuilder {
+        exclude_zero_pages: true,
+        dump_level: 31,
+        ..KdumpBuilder::default()
+    };
+    let k = crate::open(&write(dir.path(), "k", &b.build(&source).unwrap())).unwrap();
+    let info = k.kdump.as_ref().unwrap();
+    assert_eq!((info.excluded_pages, info.excluded_are_zeros), (2, false));
     for zero in [0x1000, 0x10_1000] {
         assert!(matches!(
             k.mem().read_at(PhysAddr(zero), &mut page),
@@ -143,8 +156,13 @@ fn damaged_files_are_errors_that_say_where() {
     let dumpable = desc_at - 4096;
     let mut lies = good[..desc_at + 24 * 9].to_vec();
     lies[dumpable + 2..dumpable + 20].fill(0xff);
-    let e = crate::open(&write(dir.path(), "lies", &lies)).err().unwrap();
-    assert!(e.to_string().contains("descriptors run past the end"), "{e}");
+    let e = crate::open(&write(dir.path(), "lies", &lies))
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains("descriptors run past the end"),
+        "{e}"
+    );
     // One that shifts every descriptor after it: those pages fail to read (their
     // descriptors are not descriptors), no panic.
     let mut shifted = good.clone();

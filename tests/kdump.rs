@@ -1,0 +1,189 @@
+//! kdump-compressed dumps of one frozen guest, made by the real tools: qemu's own
+//! `kdump-zlib` (makedumpfile's flattened layout) written to a file and through a pipe,
+//! `makedumpfile -R`'s plain layout of it; and what no installed tool writes here (lzo,
+//! snappy and zstd pages, pages left out by a dump level), written to the documented
+//! layout from qemu's ELF dump of the same guest. Every analysis answers on each as on
+//! the ELF dump; `compress` turns one into a container that answers the same; a damaged
+//! one is refused with a clear error.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::process::Command;
+
+use coroner_formats::kdump::{COMPRESSED_LZO, COMPRESSED_SNAPPY, COMPRESSED_ZSTD};
+use coroner_formats::kdump_builder::KdumpBuilder;
+use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
+
+use crate::slim::same_answer;
+use crate::util::{coroner, Dir};
+
+/// qemu's `dump-guest-memory` in `format` through a pipe (`getfd`), drained into `out`.
+fn dump_through_pipe(guest: &mut Guest, out: &std::path::Path, format: &str) {
+    let (rd, wr) = rustix::pipe::pipe().unwrap();
+    let since = guest.qmp.events().len();
+    guest
+        .qmp
+        .execute_with_fd("getfd", serde_json::json!({ "fdname": "kd" }), wr.as_fd())
+        .unwrap();
+    drop(wr);
+    let path = out.to_path_buf();
+    let reader = std::thread::spawn(move || {
+        let mut f = File::from(rd);
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    });
+    guest
+        .qmp
+        .execute(
+            "dump-guest-memory",
+            Some(serde_json::json!({
+                "paging": false, "protocol": "fd:kd", "detach": true, "format": format,
+            })),
+        )
+        .unwrap();
+    guest.wait_dump_done(since).unwrap();
+    reader.join().unwrap();
+}
+
+#[test]
+fn kdump_files_of_a_frozen_guest_answer_like_its_elf_dump() {
+    if !kit::available_or_skip("kdump_files_of_a_frozen_guest_answer_like_its_elf_dump") {
+        return;
+    }
+    let dir = Dir::new();
+    let p = |name: &str| dir.path().join(name);
+    let mut guest = Guest::boot(&GuestOptions::default()).unwrap();
+    guest.freeze(Scenario::Panic).unwrap();
+    guest.dump(&p("vm.elf"), "elf").unwrap();
+    guest.dump(&p("flat.kdump"), "kdump-zlib").unwrap();
+    dump_through_pipe(&mut guest, &p("pipe.kdump"), "kdump-zlib");
+    drop(guest);
+
+    // makedumpfile's own rearrangement of the flattened stream into the plain layout.
+    let status = Command::new("makedumpfile")
+        .arg("-R")
+        .arg(p("plain.kdump"))
+        .stdin(File::open(p("flat.kdump")).unwrap())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("makedumpfile (installed by samples/kit/ensure.sh)");
+    assert!(status.success());
+
+    let source = coroner_formats::open(&p("vm.elf")).unwrap();
+    for (name, b) in [
+        (
+            "lzo.kdump",
+            KdumpBuilder {
+                compression: COMPRESSED_LZO,
+                ..KdumpBuilder::default()
+            },
+        ),
+        (
+            "snappy.kdump",
+            KdumpBuilder {
+                compression: COMPRESSED_SNAPPY,
+                flattened: true,
+                ..KdumpBuilder::default()
+            },
+        ),
+        (
+            "zstd.kdump",
+            KdumpBuilder {
+                compression: COMPRESSED_ZSTD,
+                ..KdumpBuilder::default()
+            },
+        ),
+        (
+            "no-zero-pages.kdump",
+            KdumpBuilder {
+                compression: COMPRESSED_ZSTD,
+                exclude_zero_pages: true,
+                ..KdumpBuilder::default()
+            },
+        ),
+    ] {
+        std::fs::write(p(name), b.build(&source).unwrap()).unwrap();
+    }
+    drop(source);
+
+    let inspect = |file: &str| {
+        let r = coroner(dir.path(), &["inspect", file, "--json"]);
+        r.expect_code(0);
+        r.json()
+    };
+    for (file, format, layout, compression) in [
+        ("flat.kdump", "kdump-flattened", "flattened", "zlib"),
+        ("pipe.kdump", "kdump-flattened", "flattened", "zlib"),
+        ("plain.kdump", "kdump", "plain", "zlib"),
+        ("lzo.kdump", "kdump", "plain", "lzo"),
+        ("snappy.kdump", "kdump-flattened", "flattened", "snappy"),
+        ("zstd.kdump", "kdump", "plain", "zstd"),
+    ] {
+        let i = inspect(file);
+        assert_eq!(i["format"], format, "{file}: {i:#}");
+        assert_eq!(i["kdump"]["layout"], layout, "{file}");
+        assert_eq!(i["kdump"]["compression"], compression, "{file}");
+        assert_eq!(i["kdump"]["incomplete"], false, "{file}");
+        for args in [
+            &["dmesg"][..],
+            &["analyze"],
+            &["bt", "--all"],
+            &["ps"],
+            &["modules"],
+            &["mce"],
+        ] {
+            same_answer(&dir, args, "vm.elf", file);
+        }
+    }
+    // qemu's writer is told by its QEMU notes.
+    assert!(inspect("flat.kdump")["writer_hint"]
+        .as_str()
+        .unwrap()
+        .starts_with("qemu's dump-guest-memory"));
+    // Zero pages left out by dump level 1 are known to be zeros: everything answers the
+    // same.
+    let i = inspect("no-zero-pages.kdump");
+    assert!(
+        i["kdump"]["excluded_pages"].as_u64().unwrap() > 1000,
+        "{i:#}"
+    );
+    assert_eq!(i["kdump"]["header"]["dump_level"], 1);
+    assert_eq!(i["kdump"]["excluded_are_zeros"], true);
+    for args in [&["dmesg"][..], &["analyze"], &["bt", "--all"]] {
+        same_answer(&dir, args, "vm.elf", "no-zero-pages.kdump");
+    }
+
+    // compress: a container of an ELF core made from it, answering the same.
+    coroner(
+        dir.path(),
+        &["compress", "pipe.kdump", "-o", "pipe.core.zst"],
+    )
+    .expect_code(0);
+    for args in [&["dmesg"][..], &["analyze"], &["bt", "--all"], &["ps"]] {
+        same_answer(&dir, args, "vm.elf", "pipe.core.zst");
+    }
+    let c = inspect("pipe.core.zst");
+    assert_eq!(
+        c["metadata"]["converted_from"]["layout"], "flattened",
+        "{c:#}"
+    );
+
+    // Damaged: a flattened stream cut short, a plain file cut in its page data.
+    let flat = std::fs::read(p("flat.kdump")).unwrap();
+    std::fs::write(p("cut-flat.kdump"), &flat[..flat.len() / 2]).unwrap();
+    let r = coroner(dir.path(), &["dmesg", "cut-flat.kdump"]);
+    r.expect_code(3);
+    assert!(r.stderr().contains("truncated"), "{}", r.stderr());
+    let plain = std::fs::read(p("plain.kdump")).unwrap();
+    std::fs::write(p("cut-plain.kdump"), &plain[..plain.len() / 2]).unwrap();
+    let r = coroner(dir.path(), &["analyze", "cut-plain.kdump"]);
+    assert!(
+        [0, 3, 7].contains(&r.code()),
+        "{}\n{}",
+        r.stdout(),
+        r.stderr()
+    );
+    assert!(!r.stderr().contains("panicked"), "{}", r.stderr());
+}
