@@ -169,6 +169,17 @@ fn kdump_files_of_a_frozen_guest_answer_like_its_elf_dump() {
         c["metadata"]["converted_from"]["layout"], "flattened",
         "{c:#}"
     );
+    // slim and the bug-report bundle read it as they read a capture.
+    coroner(
+        dir.path(),
+        &["slim", "plain.kdump", "-o", "plain.slim.core.zst"],
+    )
+    .expect_code(0);
+    for args in [&["dmesg"][..], &["analyze"], &["bt", "--all"]] {
+        same_answer(&dir, args, "vm.elf", "plain.slim.core.zst");
+    }
+    coroner(dir.path(), &["report", "flat.kdump", "-o", "bundle"]).expect_code(0);
+    same_answer(&dir, &["bt"], "vm.elf", "bundle/capture.slim.core.zst");
 
     // Damaged: a flattened stream cut short, a plain file cut in its page data.
     let flat = std::fs::read(p("flat.kdump")).unwrap();

@@ -44,6 +44,36 @@ fn write_seeds() {
         std::fs::write(root.join(t).join("seed-synthetic.elf"), &elf).unwrap();
         std::fs::write(root.join(t).join("seed-synthetic-old-layout.elf"), &old).unwrap();
     }
+    // kdump-compressed dumps of the same synthetic guest: plain with zlib pages,
+    // flattened with lzo pages and zero pages left out.
+    {
+        use coroner_formats::kdump::{COMPRESSED_LZO, COMPRESSED_ZLIB};
+        use coroner_formats::kdump_builder::KdumpBuilder;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vm.elf");
+        std::fs::write(&path, &elf).unwrap();
+        let core = coroner_formats::open(&path).unwrap();
+        for (name, b) in [
+            (
+                "seed-synthetic-zlib.kdump",
+                KdumpBuilder {
+                    compression: COMPRESSED_ZLIB,
+                    ..KdumpBuilder::default()
+                },
+            ),
+            (
+                "seed-synthetic-lzo-flattened.kdump",
+                KdumpBuilder {
+                    compression: COMPRESSED_LZO,
+                    flattened: true,
+                    exclude_zero_pages: true,
+                    ..KdumpBuilder::default()
+                },
+            ),
+        ] {
+            std::fs::write(root.join("dump").join(name), b.build(&core).unwrap()).unwrap();
+        }
+    }
     let vmci = "OSRELEASE=6.1.0-56-amd64\nPAGESIZE=4096\nSYMBOL(prb)=ffffffff960643e0\nSYMBOL(_stext)=ffffffff81000000\nOFFSET(printk_ringbuffer.text_data_ring)=48\nNUMBER(phys_base)=-2128609280\nKERNELOFFSET=1a000000\n";
     std::fs::create_dir_all(root.join("vmcoreinfo")).unwrap();
     std::fs::write(root.join("vmcoreinfo").join("seed-6.1"), vmci).unwrap();

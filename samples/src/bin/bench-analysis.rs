@@ -2,7 +2,9 @@
 //! drawing every pane once off-screen, an upper bound of its first frame) on
 //! captures of a 256 MiB and an 8 GiB guest, whole process, with and without the
 //! VMCOREINFO candidates recorded at capture, beside the peers installed on this machine
-//! (vmcore-dmesg, makedumpfile --dump-dmesg) on the same dump. Not a test.
+//! (vmcore-dmesg, makedumpfile --dump-dmesg) on the same dump; and on qemu's
+//! `kdump-zlib` dump of the same guest (flattened, and rearranged by makedumpfile -R),
+//! beside `makedumpfile --dump-dmesg` and crash's `log`. Not a test.
 //!
 //! Usage: cargo build --release --workspace &&
 //!        target/release/bench-analysis [--sizes 256,8192] [--scenario panic|mce] [--tasks N]
@@ -140,7 +142,24 @@ fn run() -> Res<()> {
         }
         let elf = dir.join("dump.elf");
         guest.dump(&elf, "elf")?;
+        // The same frozen guest as qemu's kdump-zlib (makedumpfile's flattened layout),
+        // and that rearranged into the plain layout by makedumpfile -R.
+        let kdump_flat = dir.join("dump.kdump-flat");
+        guest.dump(&kdump_flat, "kdump-zlib")?;
         drop(guest.qmp.execute("quit", None));
+        let kdump = dir.join("dump.kdump");
+        let rearranged = Command::new("makedumpfile")
+            .arg("-R")
+            .arg(&kdump)
+            .stdin(std::fs::File::open(&kdump_flat)?)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !rearranged {
+            println!("(makedumpfile -R failed or is not installed: the plain kdump lines read the flattened file)");
+            std::fs::copy(&kdump_flat, &kdump)?;
+        }
         let plain = dir.join("plain.core.zst");
         plain_container(&elf, &plain)?;
         let label = if tasks > 0 {
@@ -177,6 +196,33 @@ fn run() -> Res<()> {
             ("coroner analyze CAPTURE".into(), {
                 let mut c = Command::new(&coroner);
                 c.arg("analyze").arg(&cap);
+                c
+            }),
+            ("coroner dmesg KDUMP (kdump-zlib, plain)".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("dmesg").arg(&kdump);
+                c
+            }),
+            ("coroner dmesg KDUMP-FLAT (as qemu wrote it)".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("dmesg").arg(&kdump_flat);
+                c
+            }),
+            ("coroner analyze KDUMP".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("analyze").arg(&kdump);
+                c
+            }),
+            ("coroner bt --all KDUMP".into(), {
+                let mut c = Command::new(&coroner);
+                c.arg("bt").arg("--all").arg(&kdump);
+                c
+            }),
+            ("makedumpfile --dump-dmesg KDUMP".into(), {
+                let mut c = Command::new("makedumpfile");
+                c.arg("--dump-dmesg")
+                    .arg(&kdump)
+                    .arg(dir.join("mdf-kdump.txt"));
                 c
             }),
             ("coroner ps CAPTURE".into(), {
@@ -254,7 +300,7 @@ fn run() -> Res<()> {
                 kib / 1024
             );
         }
-        crash_runs(&label, vmlinux.as_deref(), &elf, &dir)?;
+        crash_runs(&label, vmlinux.as_deref(), &elf, &kdump, &dir)?;
         let ps = Command::new(&coroner)
             .arg("ps")
             .arg(&cap)
@@ -289,22 +335,30 @@ fn run() -> Res<()> {
     Ok(())
 }
 
-/// crash's `ps` + `mod` and `bt -a` + `foreach bt` on the ELF dump, with the debuginfo
-/// vmlinux; each line says why when it cannot run.
-fn crash_runs(label: &str, vmlinux: Option<&Path>, elf: &Path, dir: &Path) -> Res<()> {
+/// crash's `ps` + `mod` and `bt -a` + `foreach bt` on the ELF dump, and `log` on the
+/// kdump file, with the debuginfo vmlinux; each line says why when it cannot run.
+fn crash_runs(
+    label: &str,
+    vmlinux: Option<&Path>,
+    elf: &Path,
+    kdump: &Path,
+    dir: &Path,
+) -> Res<()> {
     let runs = [
-        ("crash ps, mod (with debuginfo)", "ps\nmod\nquit\n"),
+        ("crash ps, mod (with debuginfo)", "ps\nmod\nquit\n", elf),
         (
             "crash bt -a, foreach bt (with debuginfo)",
             "bt -a\nforeach bt\nquit\n",
+            elf,
         ),
+        ("crash log KDUMP (with debuginfo)", "log\nquit\n", kdump),
     ];
     let installed = Command::new("sh")
         .args(["-c", "command -v crash"])
         .output()?
         .status
         .success();
-    for (i, (what, script)) in runs.iter().enumerate() {
+    for (i, (what, script, dump)) in runs.iter().enumerate() {
         let why_not = if !installed {
             Some("not installed".to_string())
         } else {
@@ -324,7 +378,7 @@ fn crash_runs(label: &str, vmlinux: Option<&Path>, elf: &Path, dir: &Path) -> Re
         let input = dir.join(format!("crash-{i}.txt"));
         std::fs::write(&input, script)?;
         let mut cmd = Command::new("crash");
-        cmd.arg("-s").args(vmlinux).arg(elf).arg("-i").arg(&input);
+        cmd.arg("-s").args(vmlinux).arg(dump).arg("-i").arg(&input);
         timed(&mut cmd)?;
         let (secs, kib, code, note) = timed(&mut cmd)?;
         println!(
