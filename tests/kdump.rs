@@ -198,3 +198,96 @@ fn kdump_files_of_a_frozen_guest_answer_like_its_elf_dump() {
     );
     assert!(!r.stderr().contains("panicked"), "{}", r.stderr());
 }
+
+/// The guest's own kdump: a capture kernel loaded with `crashkernel=`, the first kernel
+/// panics, the capture kernel copies `/proc/vmcore` (an ELF core with the kernel's
+/// virtual addresses, no QEMU notes, registers from the crash notes) onto the guest's
+/// disk. Ground truth: the first kernel's serial console.
+#[test]
+fn the_guests_own_kdump_vmcore() {
+    if !kit::available_or_skip("the_guests_own_kdump_vmcore") {
+        return;
+    }
+    let dir = Dir::new();
+    let disk = dir.path().join("vmcore.img");
+    File::create(&disk).unwrap().set_len(700 << 20).unwrap();
+    let mut guest = Guest::boot(&GuestOptions {
+        pvpanic: false,
+        append: "crashkernel=192M coroner.run=kdump".into(),
+        initrd: Some(kit::kdump_initramfs().unwrap()),
+        extra_qemu: vec![
+            "-drive".into(),
+            format!("file={},if=virtio,format=raw", disk.display()),
+        ],
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    let deadline = std::time::Duration::from_secs(600);
+    guest
+        .wait_for_console("coroner-kdump: vmcore saved", deadline)
+        .unwrap_or_else(|e| panic!("{e}\n{}", guest.serial_log()));
+    guest.wait_exit(deadline).unwrap();
+    let serial = guest.serial_log();
+    // The first kernel's console ends where the capture kernel's begins.
+    let second_boot = serial
+        .match_indices("] Linux version ")
+        .nth(1)
+        .map(|(i, _)| serial[..i].rfind('\n').map_or(0, |n| n + 1))
+        .expect("the capture kernel's banner");
+    let first = &serial[..second_boot];
+
+    let r = coroner(dir.path(), &["dmesg", "vmcore.img"]);
+    r.expect_code(0);
+    crate::kernel::assert_console_in_dmesg(first, &r.stdout());
+    let i = coroner(dir.path(), &["inspect", "vmcore.img", "--json"]).json();
+    assert_eq!(i["format"], "elf");
+    assert!(
+        i["writer_hint"].as_str().unwrap().contains("/proc/vmcore"),
+        "{i:#}"
+    );
+    let vcpus = i["vcpus"].as_array().unwrap();
+    assert_eq!(vcpus.len(), 2);
+    assert!(vcpus
+        .iter()
+        .all(|v| v["qemu"].is_null() && v["prstatus"].is_object()));
+
+    let a = coroner(dir.path(), &["analyze", "vmcore.img", "--json"]).json();
+    assert_eq!(a["verdict"], "kernel panic: sysrq triggered crash");
+    // The panicking CPU is the one the console's dump names.
+    let console_cpu = first
+        .lines()
+        .find_map(|l| l.split("] CPU: ").nth(1))
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("a CPU: line");
+    assert_eq!(a["panic_cpu"]["cpu"], console_cpu, "{:#}", a["panic_cpu"]);
+    // The other CPU was stopped by the crash NMI: its saved registers are the code it
+    // interrupted, and its stack unwinds to the end.
+    let other = if console_cpu == 0 { "1" } else { "0" };
+    let b = coroner(dir.path(), &["bt", "vmcore.img", "--cpu", other, "--json"]).json();
+    assert_eq!(b["backtraces"][0]["complete"], true, "{b:#}");
+    // The panicking CPU's registers are crash_setup_regs' in __crash_kexec; the path
+    // below is on its stack.
+    let b = coroner(
+        dir.path(),
+        &[
+            "bt",
+            "vmcore.img",
+            "--cpu",
+            &console_cpu.to_string(),
+            "--json",
+        ],
+    )
+    .json();
+    let frames: Vec<&str> = b["backtraces"][0]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["symbol"].as_str())
+        .collect();
+    assert!(frames[0].starts_with("__crash_kexec+"), "{frames:?}");
+    assert!(
+        frames.iter().any(|f| f.starts_with("sysrq_handle_crash+")),
+        "{frames:?}"
+    );
+}

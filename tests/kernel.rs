@@ -25,7 +25,7 @@ fn console_kernel_lines(serial: &str) -> Vec<String> {
 }
 
 /// Asserts every console line appears in `dmesg`, in order.
-fn assert_console_in_dmesg(serial: &str, dmesg: &str) {
+pub fn assert_console_in_dmesg(serial: &str, dmesg: &str) {
     let want = console_kernel_lines(serial);
     assert!(want.len() > 100, "too few console lines: {}", want.len());
     let got: Vec<&str> = dmesg.lines().collect();

@@ -111,10 +111,16 @@ impl Inspection {
             .as_ref()
             .is_some_and(|m| m.extra.contains_key("converted_from"));
         let qemu_notes = elf.vcpus.iter().any(|v| v.qemu.is_some());
+        // The kernel's own vmcore (kexec-tools' layout, makedumpfile -E): no QEMU notes,
+        // PT_LOADs with the kernel's virtual addresses.
+        let vmcore = core.kdump.is_none()
+            && !qemu_notes
+            && elf.loads.iter().any(|l| l.vaddr >= 0xffff_8000_0000_0000);
         let mut hints = vec![match (slim, elf.layout) {
             // A kdump file's QEMU notes tell qemu's writer from makedumpfile.
             _ if core.kdump.is_some() && qemu_notes => "qemu's dump-guest-memory (a kdump-* format)",
             _ if core.kdump.is_some() => "makedumpfile or another kdump writer (no QEMU notes)",
+            _ if vmcore => "the guest kernel's /proc/vmcore, saved by its capture kernel (kdump; kexec-tools' layout), or makedumpfile -E",
             // compress writes a kdump file's pages as an ELF core of its own.
             _ if converted => "coroner compress, from a kdump-compressed dump (converted_from in the metadata)",
             // slim writes an ELF core of its own: its headers say nothing of qemu.
@@ -136,9 +142,11 @@ impl Inspection {
         }
         let mut warnings = elf.warnings.clone();
         if let Some(clipped) = core.core_mem().map(|m| m.clipped()).filter(|&c| c > 0) {
-            warnings.push(format!(
-                "{clipped} bytes of overlapping PT_LOADs ignored (first segment wins)"
-            ));
+            warnings.push(if vmcore {
+                format!("{clipped} bytes of the kernel text's PT_LOAD repeat memory another PT_LOAD holds (kexec's layout): read once")
+            } else {
+                format!("{clipped} bytes of overlapping PT_LOADs ignored (first segment wins)")
+            });
         }
         if let Some(k) = core.kdump.as_ref().filter(|k| k.incomplete) {
             warnings.push(format!(

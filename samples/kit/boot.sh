@@ -10,6 +10,8 @@
 #   --append "ARGS"   extra kernel command line, e.g. "coroner.fill=450 coroner.run=panic"
 #                     (added after $EXTRA_APPEND)
 #   --pidfile PATH    qemu -pidfile PATH
+#   --initrd PATH     another initramfs (default: $CACHE/initramfs.cpio.gz; the kdump
+#                     scenario's is $CACHE/initramfs-kdump.cpio.gz, build-kdump.sh)
 #   --vmcoreinfo      -device vmcoreinfo (dumps carry the guest's VMCOREINFO note)
 #   --pvpanic         -device pvpanic -action panic=pause (a guest panic -> guest-panicked)
 #   --iodisk          virtio-blk disk whose writes fail with EIO, werror=stop (-> io-error)
@@ -30,7 +32,7 @@ KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { printf 'boot.sh: error: %s\n' "$*" >&2; exit 1; }
 
-qmp="" serial="" pidfile="" cpu="" append=""
+qmp="" serial="" pidfile="" cpu="" append="" initrd=""
 mem="${MEM:-512}"
 smp="${SMP:-2}"
 vmcoreinfo=0 pvpanic=0 iodisk=0 watchdog=0
@@ -46,6 +48,7 @@ while (($#)); do
         --cpu) need_arg "$@"; cpu="$2"; shift ;;
         --append) need_arg "$@"; append="$2"; shift ;;
         --pidfile) need_arg "$@"; pidfile="$2"; shift ;;
+        --initrd) need_arg "$@"; initrd="$2"; shift ;;
         --vmcoreinfo) vmcoreinfo=1 ;;
         --pvpanic) pvpanic=1 ;;
         --iodisk) iodisk=1 ;;
@@ -69,7 +72,7 @@ done
 ((${#kernels[@]} > 0)) ||
     die "no guest kernel in $CACHE/kernel/boot: run $KIT_DIR/ensure.sh first"
 ((${#kernels[@]} == 1)) || die "several kernels in $CACHE/kernel/boot: ${kernels[*]}"
-initrd="$CACHE/initramfs.cpio.gz"
+initrd="${initrd:-$CACHE/initramfs.cpio.gz}"
 [[ -f "$initrd" ]] || die "no initramfs at $initrd: run $KIT_DIR/ensure.sh first"
 command -v qemu-system-x86_64 >/dev/null ||
     die "qemu-system-x86_64 not found: run $KIT_DIR/ensure.sh (as root) first"

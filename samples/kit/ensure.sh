@@ -10,7 +10,9 @@
 # 2. fetch-kernel.sh: the Debian guest kernel, unpacked into $CACHE/kernel (not installed).
 # 3. build-module.sh: the test module coroner_fault.ko against the kernel's headers
 #    (linux-headers-<release>, installed by apt-get as root).
-# 4. build-initramfs.sh: $CACHE/initramfs.cpio.gz.
+# 4. build-initramfs.sh: $CACHE/initramfs.cpio.gz; build-kdump.sh: the kdump scenario's
+#    $CACHE/initramfs-kdump.cpio.gz (the guest kernel, a capture initramfs, a static
+#    loader built with cc).
 # Prints the cache dir on stdout; progress goes to stderr. A warm cache needs no network.
 #
 # Usage: ensure.sh
@@ -70,4 +72,5 @@ export CORONER_KIT_DIR="$CACHE"
 "$KIT_DIR/fetch-kernel.sh" >/dev/null
 "$KIT_DIR/build-module.sh" >/dev/null
 "$KIT_DIR/build-initramfs.sh" >/dev/null
+"$KIT_DIR/build-kdump.sh" >/dev/null
 printf '%s\n' "$CACHE"

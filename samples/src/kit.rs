@@ -66,6 +66,8 @@ pub struct GuestOptions {
     pub ready_timeout: Duration,
     /// More qemu arguments.
     pub extra_qemu: Vec<String>,
+    /// Another initramfs (`boot.sh --initrd`), e.g. [`kdump_initramfs`].
+    pub initrd: Option<PathBuf>,
 }
 
 impl Default for GuestOptions {
@@ -80,6 +82,7 @@ impl Default for GuestOptions {
             append: String::new(),
             ready_timeout: Duration::from_secs(180),
             extra_qemu: Vec::new(),
+            initrd: None,
         }
     }
 }
@@ -118,6 +121,20 @@ pub fn cache_dir() -> PathBuf {
         None => {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/coroner-kit")
         }
+    }
+}
+
+/// The initramfs of the kdump scenario (`coroner.run=kdump`), built by
+/// `samples/kit/build-kdump.sh` (which `ensure.sh` runs).
+pub fn kdump_initramfs() -> Result<PathBuf> {
+    let p = cache_dir().join("initramfs-kdump.cpio.gz");
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(KitError::Missing(format!(
+            "no {}: run samples/kit/ensure.sh",
+            p.display()
+        )))
     }
 }
 
@@ -209,6 +226,9 @@ impl Guest {
         if opts.watchdog {
             cmd.arg("--watchdog");
         }
+        if let Some(initrd) = &opts.initrd {
+            cmd.arg("--initrd").arg(initrd);
+        }
         // A second monitor for the tool under test: a unix QMP socket serves one client.
         cmd.arg("--")
             .arg("-qmp")
@@ -254,6 +274,31 @@ impl Guest {
         let mut guest = Guest { child, dir, qmp };
         guest.wait_for_console(READY_LINE, opts.ready_timeout)?;
         Ok(guest)
+    }
+
+    /// Waits until qemu exits (a guest that powered itself off).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            if self
+                .child
+                .try_wait()
+                .map_err(|source| KitError::Io {
+                    what: "waiting for qemu".into(),
+                    source,
+                })?
+                .is_some()
+            {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(KitError::Timeout(format!(
+                    "qemu still running after {} s",
+                    timeout.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The guest's serial console so far.
