@@ -35,6 +35,9 @@ pub struct KdumpMem {
     descriptors: u64,
     /// Where page data may start: past the last descriptor.
     data_start: u64,
+    /// The shared zero page qemu and makedumpfile write first in the page data, when
+    /// there is one: every zero page's descriptor points at it.
+    zero_page: Option<u64>,
     cache: Mutex<(HashMap<u64, Page>, VecDeque<u64>)>,
     /// Pages in the first bitmap (RAM) but not the second (left out by the dump level).
     pub excluded_pages: u64,
@@ -119,6 +122,7 @@ impl KdumpMem {
             ranges: Vec::new(),
             descriptors: header.descriptors_offset(),
             data_start: header.descriptors_offset() + count.saturating_mul(DESC_BYTES),
+            zero_page: None,
             cache: Mutex::new((HashMap::new(), VecDeque::new())),
             excluded_pages: ram_count,
             excluded_are_zeros: header.dump_level & !1 == 0,
@@ -135,6 +139,10 @@ impl KdumpMem {
                     mem.src.len()
                 ),
             });
+        }
+        let mut first = vec![0u8; BLOCK_SIZE as usize];
+        if mem.src.read_at(mem.data_start, &mut first).is_ok() && first.iter().all(|&b| b == 0) {
+            mem.zero_page = Some(mem.data_start);
         }
         mem.ranges = mem.present_ranges(header.incomplete())?;
         Ok(mem)
@@ -207,6 +215,17 @@ impl KdumpMem {
         Ok(ranges)
     }
 
+    /// `pfn` is the shared zero page (by its descriptor) or a left-out zero page.
+    fn known_zero(&self, pfn: u64) -> bool {
+        if !self.bit(pfn) {
+            return self.zero(pfn);
+        }
+        self.zero_page.is_some_and(|z| {
+            self.descriptor(pfn)
+                .is_ok_and(|d| d.offset == z && d.flags == 0 && u64::from(d.size) == BLOCK_SIZE)
+        })
+    }
+
     /// Page `pfn`, decompressed.
     fn page(&self, pfn: u64) -> std::result::Result<Page, MemError> {
         let addr = PhysAddr(pfn * BLOCK_SIZE);
@@ -227,6 +246,9 @@ impl KdumpMem {
             .map_err(|source| MemError::Read { addr, source })?;
         if d.offset == 0 {
             return Err(MemError::NotPresent { addr });
+        }
+        if Some(d.offset) == self.zero_page && d.flags == 0 && u64::from(d.size) == BLOCK_SIZE {
+            return Ok(Arc::from(vec![0u8; BLOCK_SIZE as usize]));
         }
         if d.offset < self.data_start {
             return Err(fail(format!(
@@ -292,5 +314,14 @@ impl PhysMem for KdumpMem {
 
     fn ranges(&self) -> &[PhysRange] {
         &self.ranges
+    }
+
+    fn zero_run_end(&self, addr: PhysAddr) -> Option<PhysAddr> {
+        let mut pfn = addr.0 / BLOCK_SIZE;
+        let start = pfn;
+        while pfn < self.pages && self.known_zero(pfn) {
+            pfn += 1;
+        }
+        (pfn > start).then_some(PhysAddr(pfn * BLOCK_SIZE))
     }
 }

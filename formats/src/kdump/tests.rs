@@ -76,6 +76,12 @@ fn every_compression_and_layout_reads_back_the_same_pages_and_notes() {
             );
             assert_eq!(k.mem().ranges(), source.mem().ranges(), "{what}");
             pages_equal(source.mem(), k.mem());
+            // The zero page (the second of the first block) is known without reading.
+            assert_eq!(
+                k.mem().zero_run_end(PhysAddr(0x1000)),
+                Some(PhysAddr(0x2000))
+            );
+            assert_eq!(k.mem().zero_run_end(PhysAddr(0x2000)), None);
             assert_eq!(k.elf.vcpus.len(), source.elf.vcpus.len(), "{what}");
             assert_eq!(k.elf.vmcoreinfo, source.elf.vmcoreinfo, "{what}");
             let info = k.kdump.as_ref().unwrap();
