@@ -739,10 +739,11 @@ fn inputs_that_are_not_dumps_are_named() {
             b"QEVM\0\0\0\x03aaaaaaaaaaaaaaaa",
             "virsh dump --memory-only",
         ),
+        // A kdump file cut within its header: named, and called truncated.
         (
             "k.bin",
             b"KDUMP   \x06\0\0\0aaaaaaaaaaaa",
-            "kdump-compressed",
+            "kdump-compressed dump at offset 0x0: the file has 24 bytes",
         ),
         ("w.bin", b"PAGEDU64aaaaaaaaaaaaaaaa", "Windows crash dump"),
         ("g.bin", b"GIF89aaaaaaaaaaaaaaaaaaa", "47 49 46 38"),

@@ -12,9 +12,10 @@ use crate::source::ByteSource;
 
 /// The flattened header's size (`MAX_SIZE_MDF_HEADER`).
 const FLAT_HEADER: u64 = 4096;
-/// Records accepted at most (qemu writes one per 4 KiB..1 MiB flush: a 1 TiB guest makes
-/// well under 2^24).
-const MAX_RECORDS: usize = 1 << 26;
+/// Records accepted at most, so a hostile file cannot make the map huge (each costs
+/// about 50 bytes): qemu writes 16 KiB records (6,237 for an 8 GiB guest), so this is
+/// a 256 GiB dump's worth.
+const MAX_RECORDS: usize = 1 << 24;
 
 /// One stretch of the rearranged file: `[start, end)` there is at `file_offset` of the
 /// flattened file.
@@ -39,10 +40,11 @@ impl FlatFile {
         let size = src.len();
         let mut head = [0u8; 32];
         if size < FLAT_HEADER {
-            return Err(Error::Truncated {
+            return Err(Error::Kdump {
                 offset: 0,
-                needed: FLAT_HEADER,
-                size,
+                reason: format!(
+                    "the flattened file has {size} bytes, less than its {FLAT_HEADER}-byte header: truncated"
+                ),
             });
         }
         src.read_at(0, &mut head)?;
@@ -82,7 +84,9 @@ impl FlatFile {
                 )));
             }
             if records.len() >= MAX_RECORDS {
-                return Err(bad(format!("more than {MAX_RECORDS} flattened records")));
+                return Err(bad(format!(
+                    "more than {MAX_RECORDS} flattened records: rearrange the file with makedumpfile -R and open that"
+                )));
             }
             records.push(Piece {
                 start: offset,

@@ -69,10 +69,11 @@ impl KdumpHeader {
     pub fn read(src: &dyn ByteSource) -> Result<KdumpHeader> {
         let size = src.len();
         if size < BLOCK_SIZE {
-            return Err(Error::Truncated {
+            return Err(Error::Kdump {
                 offset: 0,
-                needed: BLOCK_SIZE,
-                size,
+                reason: format!(
+                    "the file has {size} bytes, less than its {BLOCK_SIZE}-byte header: truncated"
+                ),
             });
         }
         let mut h = [0u8; HEADER_BYTES];

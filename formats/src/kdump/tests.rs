@@ -199,6 +199,13 @@ fn damaged_files_are_errors_that_say_where() {
         // The others still read.
         k.mem().read_at(PhysAddr(0), &mut b).unwrap();
     }
+    // One part of a split dump: refused, saying how to join the parts.
+    let mut split = good.clone();
+    split[4096 + 12..4096 + 16].copy_from_slice(&1i32.to_le_bytes());
+    let e = crate::open(&write(dir.path(), "split", &split))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("--reassemble"), "{e}");
     // Headers no kdump writer makes.
     for (at, value) in [(428usize, 8192i32), (432, 0), (432, -1)] {
         let mut bad = good.clone();
