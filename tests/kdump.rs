@@ -19,6 +19,7 @@ use crate::slim::same_answer;
 use crate::util::{coroner, Dir};
 
 /// qemu's `dump-guest-memory` in `format` through a pipe (`getfd`), drained into `out`.
+/// Returns when qemu has closed the pipe (its dump state cleaned up: see `Guest::dump`).
 fn dump_through_pipe(guest: &mut Guest, out: &std::path::Path, format: &str) {
     let (rd, wr) = rustix::pipe::pipe().unwrap();
     let since = guest.qmp.events().len();
@@ -27,12 +28,9 @@ fn dump_through_pipe(guest: &mut Guest, out: &std::path::Path, format: &str) {
         .execute_with_fd("getfd", serde_json::json!({ "fdname": "kd" }), wr.as_fd())
         .unwrap();
     drop(wr);
-    let path = out.to_path_buf();
     let reader = std::thread::spawn(move || {
-        let mut f = File::from(rd);
         let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes).unwrap();
-        std::fs::write(path, bytes).unwrap();
+        File::from(rd).read_to_end(&mut bytes).map(|_| bytes)
     });
     guest
         .qmp
@@ -44,7 +42,7 @@ fn dump_through_pipe(guest: &mut Guest, out: &std::path::Path, format: &str) {
         )
         .unwrap();
     guest.wait_dump_done(since).unwrap();
-    reader.join().unwrap();
+    std::fs::write(out, reader.join().unwrap().unwrap()).unwrap();
 }
 
 #[test]

@@ -382,17 +382,37 @@ impl Guest {
 
     /// Dumps guest memory with qemu's own `dump-guest-memory` (paging off) to `path`.
     ///
-    /// qemu 7.2 clears its global dump state after it reports a detached dump completed:
-    /// a dump started at once can lose its file to that cleanup ("failed to write start
-    /// flat header"). Such a dump is started again, up to twice.
+    /// qemu 7.2 cleans up its global dump state, closing the dump's fd, only after it
+    /// reports a detached dump completed: a dump started in between loses its fd to that
+    /// cleanup ("failed to write start flat header"). So this returns only once qemu has
+    /// closed `path`.
     pub fn dump(&mut self, path: &Path, format: &str) -> Result<()> {
-        let mut attempt = 0;
+        self.dump_once(path, format)?;
+        self.wait_closed(path)
+    }
+
+    /// Waits until qemu holds no fd on `path` (its dump state is cleaned up).
+    fn wait_closed(&self, path: &Path) -> Result<()> {
+        let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let fds = PathBuf::from(format!("/proc/{}/fd", self.pid()));
+        let start = Instant::now();
         loop {
-            attempt += 1;
-            match self.dump_once(path, format) {
-                Err(KitError::Timeout(why)) if why.contains("failed to write") && attempt < 3 => {}
-                other => return other,
+            let open = std::fs::read_dir(&fds)
+                .map(|d| {
+                    d.flatten()
+                        .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l == target))
+                })
+                .unwrap_or(false);
+            if !open {
+                return Ok(());
             }
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(KitError::Timeout(format!(
+                    "qemu still holds {} 60 s after the dump ended",
+                    path.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
