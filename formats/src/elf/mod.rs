@@ -266,18 +266,7 @@ impl ElfCore {
             HeaderLayout::ProgramHeadersFirst
         };
 
-        let mut core = ElfCore {
-            class,
-            machine,
-            layout,
-            loads: Vec::new(),
-            empty_loads: 0,
-            notes: Vec::new(),
-            vcpus: Vec::new(),
-            vmcoreinfo: None,
-            vmcoreinfo_offset: None,
-            warnings: Vec::new(),
-        };
+        let mut core = ElfCore::empty(class, machine, layout);
         let mut prstatus = Vec::new();
         let mut qemu = Vec::new();
         for (index, ph) in phdrs.iter().enumerate() {
@@ -342,18 +331,7 @@ impl ElfCore {
     /// same notes in its sub-header): `bytes` read at file `offset`, for `machine`. It
     /// has no PT_LOADs: its memory is described elsewhere.
     pub fn from_notes(bytes: &[u8], offset: u64, machine: Machine) -> Result<Self> {
-        let mut core = ElfCore {
-            class: ElfClass::Elf64,
-            machine,
-            layout: HeaderLayout::ProgramHeadersFirst,
-            loads: Vec::new(),
-            empty_loads: 0,
-            notes: Vec::new(),
-            vcpus: Vec::new(),
-            vmcoreinfo: None,
-            vmcoreinfo_offset: None,
-            warnings: Vec::new(),
-        };
+        let mut core = ElfCore::empty(ElfClass::Elf64, machine, HeaderLayout::ProgramHeadersFirst);
         let (mut prstatus, mut qemu) = (Vec::new(), Vec::new());
         for note in NoteIter::new(bytes, offset) {
             let note = note?;
@@ -361,6 +339,22 @@ impl ElfCore {
         }
         core.pair_vcpus(prstatus, qemu)?;
         Ok(core)
+    }
+
+    /// A core with no segment, note or vCPU yet.
+    fn empty(class: ElfClass, machine: Machine, layout: HeaderLayout) -> Self {
+        ElfCore {
+            class,
+            machine,
+            layout,
+            loads: Vec::new(),
+            empty_loads: 0,
+            notes: Vec::new(),
+            vcpus: Vec::new(),
+            vmcoreinfo: None,
+            vmcoreinfo_offset: None,
+            warnings: Vec::new(),
+        }
     }
 
     /// Pairs the n-th `NT_PRSTATUS` with the n-th `QEMU` note as vCPU n.

@@ -21,6 +21,7 @@
 //! `--scenario kvm` boots the bare-metal guest whose `addps` on the VGA window KVM cannot
 //! emulate (needs /dev/kvm), and times `coroner exit` on its capture and on its log.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
@@ -28,6 +29,9 @@ use coroner_formats::{ContainerWriter, MappedFile, Metadata, WriteOptions};
 use coroner_samples::kit::{Guest, GuestOptions, Scenario};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A timed command: what it is, its program and its arguments.
+type Run<'a> = (&'a str, &'a dyn AsRef<OsStr>, Vec<&'a dyn AsRef<OsStr>>);
 
 fn main() {
     if let Err(e) = run() {
@@ -167,115 +171,81 @@ fn run() -> Res<()> {
         } else {
             format!("{mem} MiB")
         };
-        let runs: Vec<(String, Command)> = vec![
-            ("coroner dmesg CAPTURE (candidates recorded)".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("dmesg").arg(&cap);
-                c
-            }),
-            ("coroner dmesg CONTAINER (nothing recorded)".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("dmesg").arg(&plain);
-                c
-            }),
-            ("coroner dmesg ELF".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("dmesg").arg(&elf);
-                c
-            }),
-            ("coroner mce CAPTURE".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("mce").arg(&cap);
-                c
-            }),
-            ("coroner mce ELF".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("mce").arg(&elf);
-                c
-            }),
-            ("coroner analyze CAPTURE".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("analyze").arg(&cap);
-                c
-            }),
-            ("coroner dmesg KDUMP (kdump-zlib, plain)".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("dmesg").arg(&kdump);
-                c
-            }),
-            ("coroner dmesg KDUMP-FLAT (as qemu wrote it)".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("dmesg").arg(&kdump_flat);
-                c
-            }),
-            ("coroner analyze KDUMP".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("analyze").arg(&kdump);
-                c
-            }),
-            ("coroner bt --all KDUMP".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("bt").arg("--all").arg(&kdump);
-                c
-            }),
-            ("makedumpfile --dump-dmesg KDUMP".into(), {
-                let mut c = Command::new("makedumpfile");
-                c.arg("--dump-dmesg")
-                    .arg(&kdump)
-                    .arg(dir.join("mdf-kdump.txt"));
-                c
-            }),
-            ("coroner ps CAPTURE".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("ps").arg(&cap);
-                c
-            }),
-            ("coroner ps ELF".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("ps").arg(&elf);
-                c
-            }),
-            ("coroner modules CAPTURE".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("modules").arg(&cap);
-                c
-            }),
-            ("coroner bt --all CAPTURE".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("bt").arg("--all").arg(&cap);
-                c
-            }),
-            ("coroner bt --all ELF".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("bt").arg("--all").arg(&elf);
-                c
-            }),
-            ("coroner slim CAPTURE (size printed below)".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("slim")
-                    .arg(&cap)
-                    .arg("-o")
-                    .arg(dir.join("slim.core.zst"))
-                    .arg("--force");
-                c
-            }),
-            ("coroner tui CAPTURE --json (all panes drawn)".into(), {
-                let mut c = Command::new(&coroner);
-                c.arg("tui").arg(&cap).arg("--json");
-                c
-            }),
-            ("vmcore-dmesg ELF".into(), {
-                let mut c = Command::new("vmcore-dmesg");
-                c.arg(&elf);
-                c
-            }),
-            ("makedumpfile --dump-dmesg ELF".into(), {
-                let mut c = Command::new("makedumpfile");
-                c.arg("--dump-dmesg").arg(&elf).arg(dir.join("mdf.txt"));
-                c
-            }),
+        let (slim, mdf_kdump, mdf) = (
+            dir.join("slim.core.zst"),
+            dir.join("mdf-kdump.txt"),
+            dir.join("mdf.txt"),
+        );
+        // (what, program, arguments)
+        let runs: Vec<Run<'_>> = vec![
+            (
+                "coroner dmesg CAPTURE (candidates recorded)",
+                &coroner,
+                vec![&"dmesg", &cap],
+            ),
+            (
+                "coroner dmesg CONTAINER (nothing recorded)",
+                &coroner,
+                vec![&"dmesg", &plain],
+            ),
+            ("coroner dmesg ELF", &coroner, vec![&"dmesg", &elf]),
+            ("coroner mce CAPTURE", &coroner, vec![&"mce", &cap]),
+            ("coroner mce ELF", &coroner, vec![&"mce", &elf]),
+            ("coroner analyze CAPTURE", &coroner, vec![&"analyze", &cap]),
+            (
+                "coroner dmesg KDUMP (kdump-zlib, plain)",
+                &coroner,
+                vec![&"dmesg", &kdump],
+            ),
+            (
+                "coroner dmesg KDUMP-FLAT (as qemu wrote it)",
+                &coroner,
+                vec![&"dmesg", &kdump_flat],
+            ),
+            ("coroner analyze KDUMP", &coroner, vec![&"analyze", &kdump]),
+            (
+                "coroner bt --all KDUMP",
+                &coroner,
+                vec![&"bt", &"--all", &kdump],
+            ),
+            (
+                "makedumpfile --dump-dmesg KDUMP",
+                &"makedumpfile",
+                vec![&"--dump-dmesg", &kdump, &mdf_kdump],
+            ),
+            ("coroner ps CAPTURE", &coroner, vec![&"ps", &cap]),
+            ("coroner ps ELF", &coroner, vec![&"ps", &elf]),
+            ("coroner modules CAPTURE", &coroner, vec![&"modules", &cap]),
+            (
+                "coroner bt --all CAPTURE",
+                &coroner,
+                vec![&"bt", &"--all", &cap],
+            ),
+            (
+                "coroner bt --all ELF",
+                &coroner,
+                vec![&"bt", &"--all", &elf],
+            ),
+            (
+                "coroner slim CAPTURE (size printed below)",
+                &coroner,
+                vec![&"slim", &cap, &"-o", &slim, &"--force"],
+            ),
+            (
+                "coroner tui CAPTURE --json (all panes drawn)",
+                &coroner,
+                vec![&"tui", &cap, &"--json"],
+            ),
+            ("vmcore-dmesg ELF", &"vmcore-dmesg", vec![&elf]),
+            (
+                "makedumpfile --dump-dmesg ELF",
+                &"makedumpfile",
+                vec![&"--dump-dmesg", &elf, &mdf],
+            ),
         ];
-        for (what, mut cmd) in runs {
+        for (what, program, args) in runs {
+            let mut cmd = Command::new(program);
+            cmd.args(args);
             let available = Command::new("sh")
                 .arg("-c")
                 .arg(format!(
@@ -328,8 +298,8 @@ fn run() -> Res<()> {
         println!(
             "{label:<10} capture {} bytes, slim capture {} bytes ({:.1}%)",
             size(&cap),
-            size(&dir.join("slim.core.zst")),
-            100.0 * size(&dir.join("slim.core.zst")) as f64 / size(&cap).max(1) as f64
+            size(&slim),
+            100.0 * size(&slim) as f64 / size(&cap).max(1) as f64
         );
     }
     Ok(())
