@@ -131,10 +131,19 @@ fn kdump_files_of_a_frozen_guest_answer_like_its_elf_dump() {
             &["ps"],
             &["modules"],
             &["mce"],
+            &["sym", "_stext"],
         ] {
             same_answer(&dir, args, "vm.elf", file);
         }
     }
+    // The TUI draws every pane of it, naming its format.
+    let t = coroner(dir.path(), &["tui", "plain.kdump", "--json"]);
+    t.expect_code(0);
+    assert!(
+        t.stdout().contains("kdump-compressed dump"),
+        "{}",
+        t.stdout()
+    );
     // qemu's writer is told by its QEMU notes.
     assert!(inspect("flat.kdump")["writer_hint"]
         .as_str()
