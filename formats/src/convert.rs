@@ -74,18 +74,9 @@ pub fn compress_dump(
     progress: &dyn Progress,
     interrupt: &AtomicBool,
 ) -> Result<Finished> {
-    let mut head = [0u8; 16];
-    let n = {
-        use std::io::Read;
-        let mut f = crate::input_file::open_regular(input)?;
-        f.read(&mut head).map_err(|source| Error::Io {
-            what: "read",
-            path: input.to_path_buf(),
-            source,
-        })?
-    };
-    match crate::core_file::identify(&head[..n]) {
+    match crate::core_file::identify_file(input) {
         Ok(crate::Format::Kdump | crate::Format::KdumpFlattened) => {}
+        // Anything else is compressed as an ELF core, or refused saying what it is.
         _ => return compress_elf(input, output, opts, meta, progress, interrupt),
     }
     let core = crate::core_file::open(input)?;

@@ -182,8 +182,8 @@ impl Core {
     }
 }
 
-/// Opens a plain ELF core or a `.core.zst` container.
-pub fn open(path: &Path) -> Result<Core> {
+/// Opens `path` as a regular file and tells its format from its first bytes.
+fn open_and_identify(path: &Path) -> Result<(std::fs::File, u64, Format)> {
     let io = |what| {
         let path = path.to_path_buf();
         move |source| Error::Io { what, path, source }
@@ -200,7 +200,17 @@ pub fn open(path: &Path) -> Result<Core> {
     }
     let n = file_size.min(16) as usize;
     file.read_exact(&mut head[..n]).map_err(io("read"))?;
-    let format = identify(&head[..n])?;
+    Ok((file, file_size, identify(&head[..n])?))
+}
+
+/// The format of the file at `path`, by its first bytes.
+pub fn identify_file(path: &Path) -> Result<Format> {
+    open_and_identify(path).map(|(_, _, format)| format)
+}
+
+/// Opens a plain ELF core, a `.core.zst` container or a kdump-compressed dump.
+pub fn open(path: &Path) -> Result<Core> {
+    let (file, file_size, format) = open_and_identify(path)?;
     let (source, metadata): (Arc<dyn ByteSource>, _) = match format {
         Format::Elf | Format::Kdump | Format::KdumpFlattened => {
             (Arc::new(MappedFile::from_file(&file, path)?), None)

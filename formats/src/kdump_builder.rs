@@ -44,20 +44,27 @@ impl Default for KdumpBuilder {
     }
 }
 
-fn compress(flags: u32, page: &[u8]) -> Vec<u8> {
+/// `page` compressed as `flags` says (0: stored as is, an empty result).
+fn compress(flags: u32, page: &[u8]) -> crate::Result<Vec<u8>> {
     use std::io::Write;
+    let failed = |e: String| crate::Error::Kdump {
+        offset: 0,
+        reason: format!("compressing a page with flags {flags:#x}: {e}"),
+    };
     match flags {
+        0 => Ok(Vec::new()),
         COMPRESSED_ZLIB => {
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-            let _ = z.write_all(page);
-            z.finish().unwrap_or_default()
+            z.write_all(page)
+                .and_then(|()| z.finish())
+                .map_err(|e| failed(e.to_string()))
         }
-        COMPRESSED_LZO => lzokay::compress::compress(page).unwrap_or_default(),
+        COMPRESSED_LZO => lzokay::compress::compress(page).map_err(|e| failed(format!("{e:?}"))),
         COMPRESSED_SNAPPY => snap::raw::Encoder::new()
             .compress_vec(page)
-            .unwrap_or_default(),
-        COMPRESSED_ZSTD => zstd::bulk::compress(page, 1).unwrap_or_default(),
-        _ => Vec::new(),
+            .map_err(|e| failed(e.to_string())),
+        COMPRESSED_ZSTD => zstd::bulk::compress(page, 1).map_err(|e| failed(e.to_string())),
+        f => Err(failed(format!("no compressor for flags {f:#x}"))),
     }
 }
 
@@ -143,7 +150,7 @@ impl KdumpBuilder {
             let (offset, stored, flags) = if p.iter().all(|&b| b == 0) {
                 (data_at, BS, 0)
             } else {
-                let c = compress(self.compression, p);
+                let c = compress(self.compression, p)?;
                 let off = data_at + data.len();
                 if !c.is_empty() && c.len() < BS {
                     data.extend_from_slice(&c);

@@ -127,7 +127,8 @@ impl KdumpHeader {
         }
         if header_version >= 1 {
             let mut s = [0u8; SUB_HEADER_BYTES];
-            src.read_at(BLOCK_SIZE, &mut s)?;
+            src.read_at(BLOCK_SIZE, &mut s)
+                .map_err(|e| bad(BLOCK_SIZE, format!("the sub-header cannot be read: {e}")))?;
             let u64_at = |o: usize| {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(&s[o..o + 8]);

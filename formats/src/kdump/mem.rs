@@ -18,6 +18,10 @@ use crate::source::ByteSource;
 /// Decompressed pages kept (1 MiB).
 const CACHE_PAGES: usize = 256;
 
+/// Both bitmaps together at most: 128 MiB each covers 4 TiB of guest RAM. (A flattened
+/// file's logical length is what its records claim, so it bounds nothing.)
+const MAX_BITMAP_BYTES: u64 = 256 << 20;
+
 type Page = Arc<[u8]>;
 
 /// Memory of a kdump-compressed dump.
@@ -61,11 +65,29 @@ fn read_words(src: &dyn ByteSource, offset: u64, bytes: u64) -> Result<Vec<u64>>
         .collect())
 }
 
+/// Adds `count` pages from page `first` to sorted `ranges`, joining the last range.
+fn add_pages(ranges: &mut Vec<PhysRange>, first: u64, count: u64) {
+    let start = PhysAddr(first * BLOCK_SIZE);
+    let end = PhysAddr((first + count) * BLOCK_SIZE);
+    match ranges.last_mut() {
+        Some(r) if r.end == start => r.end = end,
+        _ => ranges.push(PhysRange { start, end }),
+    }
+}
+
 impl KdumpMem {
     /// The memory described by `header`, whose file is `src`.
     pub fn new(src: Arc<dyn ByteSource>, header: &KdumpHeader) -> Result<KdumpMem> {
         let total = header.bitmap_blocks * BLOCK_SIZE;
         let at = header.bitmap_offset();
+        if total > MAX_BITMAP_BYTES {
+            return Err(Error::Kdump {
+                offset: 436,
+                reason: format!(
+                    "bitmaps of {total:#x} bytes, more than the {MAX_BITMAP_BYTES:#x} read at most (a 4 TiB guest's)"
+                ),
+            });
+        }
         if at.checked_add(total).is_none_or(|e| e > src.len()) {
             return Err(Error::Kdump {
                 offset: at,
@@ -108,7 +130,8 @@ impl KdumpMem {
             .collect();
         let ram_count: u64 = left_out.iter().map(|w| u64::from(w.count_ones())).sum();
         // Dump level 1 leaves out zero pages and nothing else.
-        let zeros = if header.dump_level & !1 == 0 {
+        let only_zero_pages = header.dump_level & !1 == 0;
+        let zeros = if only_zero_pages {
             left_out
         } else {
             Vec::new()
@@ -125,7 +148,7 @@ impl KdumpMem {
             zero_page: None,
             cache: Mutex::new((HashMap::new(), VecDeque::new())),
             excluded_pages: ram_count,
-            excluded_are_zeros: header.dump_level & !1 == 0,
+            excluded_are_zeros: only_zero_pages,
             unwritten_pages: 0,
         };
         let need = mem
@@ -182,33 +205,20 @@ impl KdumpMem {
         let mut unwritten = 0;
         for (i, &dumped) in self.words.iter().enumerate() {
             let w = dumped | self.zeros.get(i).copied().unwrap_or(0);
+            let first = i as u64 * 64;
             if w == 0 {
                 continue;
             }
             if w == u64::MAX && !incomplete {
-                let start = PhysAddr(i as u64 * 64 * BLOCK_SIZE);
-                let end = PhysAddr((i as u64 + 1) * 64 * BLOCK_SIZE);
-                match ranges.last_mut() {
-                    Some(r) if r.end == start => r.end = end,
-                    _ => ranges.push(PhysRange { start, end }),
-                }
+                add_pages(&mut ranges, first, 64);
                 continue;
             }
-            for b in 0..64 {
-                if w >> b & 1 == 0 {
-                    continue;
-                }
-                let pfn = i as u64 * 64 + b;
-                if incomplete && dumped >> b & 1 == 1 && self.descriptor(pfn)?.offset == 0 {
+            for b in (0..64).filter(|b| w >> b & 1 == 1) {
+                if incomplete && dumped >> b & 1 == 1 && self.descriptor(first + b)?.offset == 0 {
                     unwritten += 1;
                     continue;
                 }
-                let start = PhysAddr(pfn * BLOCK_SIZE);
-                let end = PhysAddr((pfn + 1) * BLOCK_SIZE);
-                match ranges.last_mut() {
-                    Some(r) if r.end == start => r.end = end,
-                    _ => ranges.push(PhysRange { start, end }),
-                }
+                add_pages(&mut ranges, first + b, 1);
             }
         }
         self.unwritten_pages = unwritten;

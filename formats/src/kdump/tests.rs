@@ -49,6 +49,7 @@ fn pages_equal(a: &dyn PhysMem, b: &dyn PhysMem) {
 fn every_compression_and_layout_reads_back_the_same_pages_and_notes() {
     let dir = tempfile::tempdir().unwrap();
     let source = crate::open(&elf(dir.path())).unwrap();
+    let mut stored_len = usize::MAX;
     for compression in [
         0,
         COMPRESSED_ZLIB,
@@ -62,7 +63,13 @@ fn every_compression_and_layout_reads_back_the_same_pages_and_notes() {
                 flattened,
                 ..KdumpBuilder::default()
             };
-            let p = write(dir.path(), "k", &b.build(&source).unwrap());
+            let bytes = b.build(&source).unwrap();
+            // Pages really went through the compressor: the file is smaller than stored.
+            match compression {
+                0 => stored_len = bytes.len(),
+                _ => assert!(bytes.len() < stored_len, "{compression:#x}"),
+            }
+            let p = write(dir.path(), "k", &bytes);
             let k = crate::open(&p).unwrap();
             let what = format!("compression {compression:#x} flattened {flattened}");
             assert_eq!(
@@ -206,6 +213,29 @@ fn damaged_files_are_errors_that_say_where() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("--reassemble"), "{e}");
+    // A flattened file whose records claim a huge file, and whose header claims bitmaps
+    // to match: refused before anything that size is allocated.
+    let mut head = good[..4096].to_vec();
+    head[436..440].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    let mut flat = vec![0u8; 4096];
+    flat[..12].copy_from_slice(b"makedumpfile");
+    flat[16..24].copy_from_slice(&1i64.to_be_bytes());
+    flat[24..32].copy_from_slice(&1i64.to_be_bytes());
+    for (off, data) in [
+        (0i64, &head[..]),
+        (4096, &good[4096..8192]),
+        (1 << 44, &b"x"[..]),
+    ] {
+        flat.extend_from_slice(&off.to_be_bytes());
+        flat.extend_from_slice(&(data.len() as i64).to_be_bytes());
+        flat.extend_from_slice(data);
+    }
+    flat.extend_from_slice(&(-1i64).to_be_bytes());
+    flat.extend_from_slice(&(-1i64).to_be_bytes());
+    let e = crate::open(&write(dir.path(), "huge", &flat))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("read at most"), "{e}");
     // Headers no kdump writer makes.
     for (at, value) in [(428usize, 8192i32), (432, 0), (432, -1)] {
         let mut bad = good.clone();
