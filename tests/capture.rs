@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
 use crate::util::{
-    assert_no_output, being_written, big_stopped_guest, check_kept_partial, coroner, hex,
-    sha256_file, signal, zstd_decompress, Dir,
+    assert_no_output, being_written, big_stopped_guest, check_kept_partial, coroner,
+    frames_blake3_file, hex, sha256_file, signal, zstd_decompress, Dir,
 };
 
 fn sock(guest: &Guest) -> String {
@@ -40,7 +40,10 @@ fn capture_matches_qemu(guest: &mut Guest, dir: &Dir, extra: &[&str]) -> serde_j
         sha256_file(&elf),
         "the capture differs from qemu's own dump of the same frozen guest"
     );
-    assert_eq!(report["sha256"].as_str(), Some(&*sha256_file(&elf)));
+    assert_eq!(
+        report["content_frames_blake3"].as_str(),
+        Some(&*frames_blake3_file(&elf))
+    );
     assert_eq!(report["method"], "pipe");
     let meta = coroner(dir.path(), &["inspect", "cap.core.zst", "--json"]);
     meta.expect_code(0);
@@ -401,7 +404,10 @@ fn capture_over_a_tcp_monitor_falls_back_to_a_file() {
     assert_eq!(j["qemu_log"], qemu_log.as_str());
     let elf = dir.join("qemu.elf");
     guest.dump(&elf, "elf").unwrap();
-    assert_eq!(j["sha256"].as_str(), Some(&*sha256_file(&elf)));
+    assert_eq!(
+        j["content_frames_blake3"].as_str(),
+        Some(&*frames_blake3_file(&elf))
+    );
     // Only the container and qemu's reference dump remain: the intermediate file is gone.
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()

@@ -3,7 +3,7 @@
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
-use crate::util::{coroner, sha256_file, unhex, zstd_decompress, Dir};
+use crate::util::{coroner, frames_blake3_file, sha256_file, unhex, zstd_decompress, Dir};
 
 /// Freezes a guest, dumps it, compresses the dump, and checks everything that the
 /// foundation promises. Returns the inspect JSON of the container.
@@ -35,7 +35,13 @@ fn freeze_dump_check(guest: &mut Guest, scenario: Scenario, dir: &Dir) -> serde_
     let r = coroner(dir.path(), &["inspect", "guest.core.zst", "--json"]);
     r.expect_code(0);
     let j = r.json();
-    assert_eq!(j["metadata"]["content_sha256"], want.as_str());
+    assert_eq!(
+        j["metadata"]["content_frames_blake3"],
+        frames_blake3_file(&elf).as_str()
+    );
+    let v = coroner(dir.path(), &["verify", "guest.core.zst", "--json"]);
+    v.expect_code(0);
+    assert_eq!(v.json()["files"][0]["verdict"], "ok");
     let vcpus = j["vcpus"].as_array().unwrap();
     assert_eq!(vcpus.len(), expected.len());
     for (v, (rip, cr3)) in vcpus.iter().zip(&expected) {

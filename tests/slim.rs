@@ -79,8 +79,12 @@ fn slim_capture_answers_like_the_full_one() {
     let slim = coroner_formats::open(&dir.join("slim.core.zst")).unwrap();
     let meta = slim.metadata.as_ref().unwrap();
     assert_eq!(
-        meta.extra["slim"]["source_sha256"],
-        full.metadata.as_ref().unwrap().content_sha256.as_str()
+        meta.extra["slim"]["source_frames_blake3"],
+        full.metadata
+            .as_ref()
+            .unwrap()
+            .content_frames_blake3
+            .as_str()
     );
     assert_eq!(meta.capture, full.metadata.as_ref().unwrap().capture);
     assert_eq!(slim.elf.vcpus, full.elf.vcpus);

@@ -120,6 +120,22 @@ pub fn check_kept_partial(path: &Path, run_state_before: &str) {
     coroner(dir, &["inspect", name]).expect_code(3);
 }
 
+/// A container's format-2 content digest of the file `p` (frames of 128 KiB), computed
+/// by the standard tools FORMAT.md names (coreutils' split, b3sum), not by coroner.
+pub fn frames_blake3_file(p: &Path) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("split -b 131072 --filter='b3sum --no-names' < \"$1\" | b3sum --no-names")
+        .arg("sh")
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "split | b3sum failed: {out:?}");
+    let hex = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(hex.len(), 64, "b3sum printed {hex:?}");
+    hex
+}
+
 /// The sha256 of a file, hex.
 pub fn sha256_file(p: &Path) -> String {
     use sha2::{Digest, Sha256};

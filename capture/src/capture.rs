@@ -44,7 +44,8 @@ pub struct CaptureOptions {
     /// Deadline for each QMP answer, and for the dump's progress: a dump that brings no
     /// new byte (and no progress in `query-dump`) for this long fails.
     pub timeout: Duration,
-    /// Container options.
+    /// Container options (default: zstd level 1, the fastest, since a frozen guest and
+    /// the HA stack wait for the capture).
     pub write: WriteOptions,
     /// Most bytes of qemu's log kept.
     pub log_tail_bytes: u64,
@@ -64,7 +65,10 @@ impl CaptureOptions {
             wait_frozen: None,
             keep_partial: false,
             timeout: Duration::from_secs(30),
-            write: WriteOptions::default(),
+            write: WriteOptions {
+                level: 1,
+                ..WriteOptions::default()
+            },
             log_tail_bytes: 256 << 10,
             tool: String::from("coroner"),
         }

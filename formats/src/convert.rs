@@ -11,7 +11,9 @@ use crate::output_file::OutputFile;
 use crate::page_spotter::PageSpotter;
 use crate::progress::{interrupted, Progress};
 use crate::source::{ByteSource, MappedFile};
-use crate::zst::{ContainerReader, ContainerWriter, Finished, Metadata, WriteOptions};
+use crate::zst::{
+    ContainerReader, ContainerWriter, ContentDigest, Finished, Metadata, WriteOptions,
+};
 
 /// Bytes handed to the writer at a time, so progress and interruption stay responsive.
 const CHUNK: usize = 8 << 20;
@@ -110,8 +112,8 @@ pub struct Exported {
     pub path: PathBuf,
     /// Bytes written.
     pub size: u64,
-    /// sha256 of the bytes, hex.
-    pub sha256: String,
+    /// The content digest, computed as the container's format version records it.
+    pub digest: ContentDigest,
     /// True when the container's metadata recorded a checksum and it matched.
     pub verified: bool,
 }
@@ -127,19 +129,19 @@ pub fn export_elf(
     let reader = ContainerReader::open(input)?;
     let verified = reader
         .metadata()
-        .is_some_and(|m| m.complete && !m.content_sha256.is_empty());
+        .is_some_and(|m| m.complete && m.recorded_digest().is_some());
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { what, path, source }
     };
     let mut out = OutputFile::create(output)?;
     progress.set_total(reader.len());
-    let sha256 = {
+    let digest = {
         let temp = out.temp_path().to_path_buf();
         let mut w = BufWriter::with_capacity(1 << 20, out.file_mut());
-        let sha256 = reader.copy_to(&mut w, progress, interrupt)?;
+        let digest = reader.copy_to(&mut w, progress, interrupt)?;
         w.flush().map_err(io("write", &temp))?;
-        sha256
+        digest
     };
     // On any error above, `out` is dropped and its temporary file removed.
     let path = out.commit()?;
@@ -150,7 +152,7 @@ pub fn export_elf(
     Ok(Exported {
         path,
         size,
-        sha256,
+        digest,
         verified,
     })
 }

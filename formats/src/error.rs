@@ -117,11 +117,13 @@ pub enum Error {
         reason: String,
     },
     /// The decompressed bytes do not match the checksum recorded at capture time.
-    #[error("checksum mismatch: metadata says sha256 {expected}, content is {found}")]
+    #[error("checksum mismatch: metadata's {field} is {expected}, the content gives {found}")]
     Checksum {
-        /// The recorded sha256, hex.
+        /// The metadata field that records the digest.
+        field: &'static str,
+        /// The recorded digest, hex.
         expected: String,
-        /// The computed sha256, hex.
+        /// The computed digest, hex.
         found: String,
     },
     /// The operation was interrupted by the user.

@@ -55,4 +55,7 @@ pub use progress::{interrupted, NoProgress, Progress};
 pub use recording::{RecordingMem, PAGE};
 pub use slim::{page_runs, write_slim};
 pub use source::{ByteSource, MappedFile};
-pub use zst::{ContainerReader, ContainerWriter, Finished, Metadata, WriteOptions, FORMAT_VERSION};
+pub use zst::{
+    frames_blake3_of, ContainerReader, ContainerWriter, ContentDigest, Finished, Metadata,
+    WriteOptions, FORMAT_VERSION,
+};

@@ -22,7 +22,7 @@ set -euo pipefail
 
 CACHE="${CORONER_KIT_DIR:-$HOME/.cache/coroner-kit}"
 KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PACKAGES=(qemu-system-x86 busybox-static zstd xz-utils cpio tmux systemd make)
+PACKAGES=(qemu-system-x86 busybox-static zstd b3sum xz-utils cpio tmux systemd make)
 
 log() { printf 'ensure: %s\n' "$*" >&2; }
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -45,6 +45,7 @@ missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86_64)
 busybox_static || missing+=("busybox-static")
 command -v zstd >/dev/null || missing+=(zstd)
+command -v b3sum >/dev/null || missing+=(b3sum)
 command -v xz >/dev/null || missing+=(xz)
 command -v cpio >/dev/null || missing+=(cpio)
 command -v tmux >/dev/null || missing+=(tmux)

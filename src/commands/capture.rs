@@ -18,7 +18,8 @@ struct CaptureReport<'a> {
     ram_bytes: Option<u64>,
     content_size: u64,
     compressed_size: u64,
-    sha256: &'a str,
+    /// The content digest the container records (FORMAT.md).
+    content_frames_blake3: &'a str,
     seconds: f64,
     stopped_by_coroner: bool,
     live: bool,
@@ -59,7 +60,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     opts.wait_frozen = args.wait_frozen.map(Duration::from_secs);
     opts.timeout = Duration::from_secs(args.timeout.max(1));
     opts.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
-    opts.write = args.compression.write_options();
+    opts.write = args.compression.write_options(crate::cli::CAPTURE_LEVEL);
     let interrupt = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
     let bar = Bar::new("capture");
@@ -75,7 +76,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
         ram_bytes: info.ram_bytes,
         content_size: f.content_size,
         compressed_size: f.compressed_size,
-        sha256: &f.sha256,
+        content_frames_blake3: &f.frames_blake3,
         seconds: info.timings.total_ms as f64 / 1000.0,
         stopped_by_coroner: info.stopped_by_coroner,
         live: info.live,
@@ -139,7 +140,10 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     for w in &info.warnings {
         println!("warning: {}", coroner_analyze::escape_control(w));
     }
-    println!("sha256 of the ELF: {}", f.sha256);
+    println!(
+        "content digest (frames-blake3): {} (check it: coroner verify)",
+        f.frames_blake3
+    );
     println!("next: coroner inspect {}", report.output);
     Ok(ExitClass::Ok)
 }

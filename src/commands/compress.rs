@@ -19,13 +19,13 @@ struct Compressed {
     ratio: f64,
     frames: u64,
     zero_frames: u64,
-    sha256: String,
+    content_frames_blake3: String,
     seconds: f64,
 }
 
 pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
     check_overwrite(&args.output, args.overwrite.force)?;
-    let mut opts = args.compression.write_options();
+    let mut opts = args.compression.write_options(crate::cli::COMPRESS_LEVEL);
     if let Some(f) = args.frame_size {
         opts.frame_size = f;
     }
@@ -46,7 +46,7 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
         ratio: done.content_size as f64 / done.compressed_size.max(1) as f64,
         frames: done.frames,
         zero_frames: done.zero_frames,
-        sha256: done.sha256.clone(),
+        content_frames_blake3: done.frames_blake3.clone(),
         seconds,
     };
     if args.format.json {
@@ -61,7 +61,10 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
             report.frames,
             report.zero_frames
         );
-        println!("sha256 of the ELF: {}", report.sha256);
+        println!(
+            "content digest (frames-blake3): {}",
+            report.content_frames_blake3
+        );
         println!("next: coroner inspect {}", report.output);
     }
     Ok(ExitClass::Ok)

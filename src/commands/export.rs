@@ -12,7 +12,8 @@ use crate::progress::Bar;
 struct ExportReport {
     output: String,
     size: u64,
-    sha256: String,
+    /// The digest computed while writing, of the kind the container records.
+    digest: coroner_formats::ContentDigest,
     verified: bool,
 }
 
@@ -27,17 +28,17 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitClass> {
     let report = ExportReport {
         output: done.path.display().to_string(),
         size: done.size,
-        sha256: done.sha256,
+        digest: done.digest,
         verified: done.verified,
     };
     if args.format.json {
         print_json(&report)?;
     } else {
         println!(
-            "{}: {} ELF core, sha256 {} ({})",
+            "{}: {} ELF core, {} ({})",
             report.output,
             human_bytes(report.size),
-            report.sha256,
+            report.digest,
             if report.verified {
                 "matches the checksum recorded at capture"
             } else {

@@ -142,11 +142,12 @@ fn render(name: &str, r: &Inspection, all_ranges: bool) -> String {
             let state = if m.complete { "complete" } else { "INCOMPLETE" };
             let _ = writeln!(
                 s,
-                "container   {state}, {} by {}, content {} sha256 {}",
+                "container   {state}, {} by {}, content {} {}",
                 rfc3339(m.created_unix),
                 escape_short(&m.tool),
                 human_bytes(m.content_size),
-                escape_short(&m.content_sha256)
+                m.recorded_digest()
+                    .map_or_else(|| "no digest".into(), |d| escape_short(&d.to_string()))
             );
             if let Some(o) = &m.origin {
                 let _ = writeln!(s, "origin      {}", escape_short(o));

@@ -22,6 +22,7 @@ mod slim;
 mod status;
 mod sym;
 mod tui;
+mod verify;
 mod watch;
 
 pub use output::print_json_error;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
     }

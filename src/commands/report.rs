@@ -77,7 +77,10 @@ fn markdown(session: &Session<'_>, file: &Path, r: &Report, tail: usize) -> Stri
                 .unwrap_or_default(),
             core.metadata
                 .as_ref()
-                .map(|m| format!("sha256 {}", m.content_sha256))
+                .map(|m| match m.recorded_digest() {
+                    Some(d) => d.to_string(),
+                    None => "no digest recorded".into(),
+                })
                 .unwrap_or_else(|| "plain ELF".into())
         ),
     );

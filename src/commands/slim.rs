@@ -25,7 +25,7 @@ pub struct Slimmed {
     pub pages: u64,
     pub output_size: u64,
     pub source_size: u64,
-    pub sha256: String,
+    pub content_frames_blake3: String,
     pub seconds: f64,
 }
 
@@ -159,16 +159,21 @@ pub fn make_slim(
             .filter(|a| pages.contains(&(a / PAGE)))
             .collect();
     }
-    let source_sha256 = core
-        .metadata
-        .as_ref()
-        .map(|m| m.content_sha256.clone())
-        .filter(|s| !s.is_empty());
+    // The source's recorded digest: format 2's frame manifest, or format 1's sha256.
+    let recorded = |field: fn(&coroner_formats::Metadata) -> &String| {
+        core.metadata
+            .as_ref()
+            .map(|m| field(m).clone())
+            .filter(|s| !s.is_empty())
+    };
+    let source_sha256 = recorded(|m| &m.content_sha256);
+    let source_frames_blake3 = recorded(|m| &m.content_frames_blake3);
     meta.extra.insert(
         "slim".into(),
         serde_json::json!({
             "source": file.display().to_string(),
             "source_sha256": source_sha256,
+            "source_frames_blake3": source_frames_blake3,
             "source_size": core.file_size,
             "source_pages": source_pages,
             "pages": pages.len(),
@@ -183,7 +188,7 @@ pub fn make_slim(
         pages: pages.len() as u64,
         output_size: done.compressed_size,
         source_size: core.file_size,
-        sha256: done.sha256,
+        content_frames_blake3: done.frames_blake3,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::digest::ContentDigest;
 use super::{le_u32, FORMAT_VERSION};
 use crate::error::{Error, Result};
 
@@ -37,6 +38,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "incomplete_reason",
     "content_size",
     "content_sha256",
+    "content_frames_blake3",
     "frame_size",
     "origin",
     "host",
@@ -48,7 +50,7 @@ const KNOWN_FIELDS: &[&str] = &[
 /// What a `.core.zst` says about itself, stored as JSON in its metadata frame.
 ///
 /// The writer sets `format`, `format_version`, `complete`, `incomplete_reason`,
-/// `content_size`, `content_sha256` and `frame_size`; the caller fills in the rest.
+/// `content_size`, `content_frames_blake3` and `frame_size`; the caller fills in the rest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     /// Always `"coroner-core"`.
@@ -67,8 +69,12 @@ pub struct Metadata {
     pub incomplete_reason: Option<String>,
     /// Number of decompressed bytes.
     pub content_size: u64,
-    /// Lowercase hex sha256 of the decompressed bytes.
+    /// Format 1: lowercase hex sha256 of the decompressed bytes (empty in format 2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub content_sha256: String,
+    /// Format 2: lowercase hex BLAKE3 of the frame manifest (FORMAT.md; empty in format 1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub content_frames_blake3: String,
     /// Decompressed size of every data frame but the last.
     pub frame_size: u64,
     /// How the content was obtained, e.g. `"compress /path/x.elf"`.
@@ -107,6 +113,7 @@ impl Metadata {
             incomplete_reason: None,
             content_size: 0,
             content_sha256: String::new(),
+            content_frames_blake3: String::new(),
             frame_size: 0,
             origin: None,
             host: hostname(),
@@ -114,6 +121,22 @@ impl Metadata {
             vmcoreinfo_candidates: Vec::new(),
             capture: None,
             extra: BTreeMap::new(),
+        }
+    }
+}
+
+impl Metadata {
+    /// The content digest this file records: format 2's frame manifest, else format 1's
+    /// sha256 of the content; `None` when it records neither.
+    pub fn recorded_digest(&self) -> Option<ContentDigest> {
+        if !self.content_frames_blake3.is_empty() {
+            Some(ContentDigest::FramesBlake3(
+                self.content_frames_blake3.clone(),
+            ))
+        } else if !self.content_sha256.is_empty() {
+            Some(ContentDigest::Sha256(self.content_sha256.clone()))
+        } else {
+            None
         }
     }
 }
@@ -248,6 +271,7 @@ mod tests {
         m.incomplete_reason = Some("r".into());
         m.content_size = 5;
         m.content_sha256 = "ab".into();
+        m.content_frames_blake3 = "cd".into();
         m.frame_size = 4096;
         m.origin = Some("compress x".into());
         m.host = Some("h".into());

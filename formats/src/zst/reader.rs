@@ -16,9 +16,10 @@ use sha2::{Digest, Sha256};
 use zstd::bulk::Decompressor;
 use zstd::zstd_safe;
 
+use super::digest::{frame_digest, ContentDigest, FramesDigest};
 use super::metadata::{self, Metadata, MAX_METADATA_FRAME};
 use super::seek_table::{self, Layout};
-use super::{hex, le_u32, ZSTD_MAGIC};
+use super::{hex, is_zero, le_u32, ZSTD_MAGIC};
 use crate::error::{Error, Result};
 use crate::progress::{interrupted, Progress};
 use crate::source::{check_bounds, ByteSource};
@@ -196,19 +197,24 @@ impl ContainerReader {
         self.raw.len()
     }
 
-    /// Decompresses the whole content in order into `out` and returns its sha256 (hex).
+    /// Decompresses the whole content in order into `out` and returns its digest: the
+    /// one the metadata records (format 1: sha256 of the content; format 2: sha256 of
+    /// the frame manifest), the frame manifest's when it records none.
     ///
-    /// When the metadata records a sha256, a different result is
-    /// [`Error::Checksum`] (after all bytes were written to `out`). Checks `interrupt`
-    /// before every frame.
+    /// A digest different from the recorded one is [`Error::Checksum`] (after all bytes
+    /// were written to `out`). Checks `interrupt` before every frame.
     pub fn copy_to(
         &self,
         out: &mut dyn Write,
         progress: &dyn Progress,
         interrupt: &AtomicBool,
-    ) -> Result<String> {
+    ) -> Result<ContentDigest> {
         progress.set_total(self.layout.content_size());
-        let mut hasher = Sha256::new();
+        let recorded = self.metadata.as_ref().and_then(Metadata::recorded_digest);
+        let whole = matches!(recorded, Some(ContentDigest::Sha256(_)));
+        let mut content = Sha256::new();
+        let mut manifest = FramesDigest::new();
+        let mut zero_digests: Vec<(usize, [u8; 32])> = Vec::new();
         let mut buf = Vec::new();
         let mut done = 0u64;
         for frame in 0..self.frame_count() {
@@ -216,7 +222,22 @@ impl ContainerReader {
                 return Err(Error::Interrupted);
             }
             self.load_frame(frame, &mut buf)?;
-            hasher.update(&buf);
+            if whole {
+                content.update(&buf);
+            } else if is_zero(&buf) {
+                // Zero frames (most of an idle guest) hash once per length.
+                let digest = match zero_digests.iter().find(|(len, _)| *len == buf.len()) {
+                    Some((_, d)) => *d,
+                    None => {
+                        let d = frame_digest(&buf);
+                        zero_digests.push((buf.len(), d));
+                        d
+                    }
+                };
+                manifest.push(&digest);
+            } else {
+                manifest.push(&frame_digest(&buf));
+            }
             out.write_all(&buf).map_err(|source| Error::Stream {
                 what: "write the decompressed content",
                 source,
@@ -228,18 +249,21 @@ impl ContainerReader {
             what: "write the decompressed content",
             source,
         })?;
-        let found = hex(&hasher.finalize());
-        if let Some(meta) = &self.metadata {
-            // An abandoned capture records the sha256 of what it did write, so it is
-            // checked too.
-            if !meta.content_sha256.is_empty() && meta.content_sha256 != found {
-                return Err(Error::Checksum {
-                    expected: meta.content_sha256.clone(),
-                    found,
-                });
-            }
+        let found = if whole {
+            ContentDigest::Sha256(hex(&content.finalize()))
+        } else {
+            ContentDigest::FramesBlake3(manifest.finish())
+        };
+        // An abandoned capture records the digest of what it did write, so it is checked
+        // too.
+        match recorded {
+            Some(expected) if expected != found => Err(Error::Checksum {
+                field: expected.field(),
+                expected: expected.hex().to_string(),
+                found: found.hex().to_string(),
+            }),
+            _ => Ok(found),
         }
-        Ok(found)
     }
 
     /// Reads and decompresses frame `frame` into `out` (which ends up holding exactly

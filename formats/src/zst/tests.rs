@@ -102,7 +102,11 @@ fn check_file(path: &Path, data: &[u8], frame_size: usize) {
         assert!(meta.complete);
         assert_eq!(meta.content_size, data.len() as u64);
         assert_eq!(meta.frame_size, frame_size as u64);
-        assert_eq!(meta.content_sha256, sha_hex(data));
+        assert_eq!(meta.content_sha256, "");
+        assert_eq!(
+            meta.content_frames_blake3,
+            frames_blake3_of(data, frame_size)
+        );
 
         let mut all = vec![0u8; data.len()];
         r.read_at(0, &mut all).unwrap();
@@ -128,7 +132,10 @@ fn check_file(path: &Path, data: &[u8], frame_size: usize) {
             .copy_to(&mut out, &NoProgress, &AtomicBool::new(false))
             .unwrap();
         assert!(out == data, "copy_to differs");
-        assert_eq!(sha, sha_hex(data));
+        assert_eq!(
+            sha,
+            ContentDigest::FramesBlake3(frames_blake3_of(data, frame_size))
+        );
     }
     if let Some(out) = zstd_d(path) {
         assert!(out == data, "zstd -d output differs");
@@ -143,7 +150,7 @@ fn round_trip(data: &[u8], chunk: usize, threads: usize) -> Finished {
     assert_eq!(done.path, path);
     assert!(!dir.path().join("vm.core.zst.partial").exists());
     assert_eq!(done.content_size, data.len() as u64);
-    assert_eq!(done.sha256, sha_hex(data));
+    assert_eq!(done.frames_blake3, frames_blake3_of(data, FS));
     assert_eq!(
         done.compressed_size,
         std::fs::metadata(&path).unwrap().len()
@@ -315,7 +322,7 @@ fn metadata_round_trip_keeps_caller_fields_and_unknown_ones() {
     expected.format_version = FORMAT_VERSION;
     expected.complete = true;
     expected.content_size = 5;
-    expected.content_sha256 = done.sha256;
+    expected.content_frames_blake3 = done.frames_blake3;
     expected.frame_size = FS as u64;
     assert_eq!(got, expected);
 }
@@ -350,7 +357,7 @@ fn abandon_keeping_the_partial_file() {
         .copy_to(&mut out, &NoProgress, &AtomicBool::new(false))
         .unwrap();
     assert!(out == data);
-    assert_eq!(sha, meta.content_sha256);
+    assert_eq!(sha.hex(), meta.content_frames_blake3);
     if let Some(out) = zstd_d(&partial) {
         assert!(out == data);
     }
@@ -481,7 +488,8 @@ fn enospc_is_reported_promptly_and_everything_stops() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.core.zst");
     let mut w = over_dev_full(&path, opts(FS, 3));
-    let data = noise(8, 64 * FS);
+    // More than the writer keeps in flight, so a write must reach the file.
+    let data = noise(8, writer::IN_FLIGHT_BYTES + 64 * FS);
     let mut first_error = None;
     for chunk in data.chunks(FS) {
         if let Err(e) = w.write_all(chunk) {
@@ -532,16 +540,21 @@ fn copy_to_checks_the_recorded_sha256_and_honours_interrupts() {
     let done = write_chunks(&path, &[&data], opts(FS, 1));
     // Same length, other digit: the file stays well-formed.
     let mut bytes = std::fs::read(&path).unwrap();
-    let at = find(&bytes, done.sha256.as_bytes()).unwrap();
+    let at = find(&bytes, done.frames_blake3.as_bytes()).unwrap();
     bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
     let r = ContainerReader::from_source(Box::new(bytes), 1 << 20).unwrap();
     let e = r
         .copy_to(&mut Vec::new(), &NoProgress, &AtomicBool::new(false))
         .unwrap_err();
     match e {
-        Error::Checksum { expected, found } => {
+        Error::Checksum {
+            field,
+            expected,
+            found,
+        } => {
+            assert_eq!(field, "content_frames_blake3");
             assert_ne!(expected, found);
-            assert_eq!(found, done.sha256);
+            assert_eq!(found, done.frames_blake3);
         }
         other => panic!("expected a checksum error, got {other:?}"),
     }
@@ -619,7 +632,11 @@ fn plain_seekable_streams_without_metadata_are_accepted() {
     let sha = r
         .copy_to(&mut Vec::new(), &NoProgress, &AtomicBool::new(false))
         .unwrap();
-    assert_eq!(sha, sha_hex(&all));
+    // No recorded digest: the frame manifest's, over the frames as the seek table cuts
+    // them.
+    let b3 = |d: &[u8]| hex(blake3::hash(d).as_bytes());
+    let manifest = format!("{}\n{}\n", b3(&a), b3(&b));
+    assert_eq!(sha, ContentDigest::FramesBlake3(b3(manifest.as_bytes())));
 }
 
 #[test]
@@ -804,4 +821,80 @@ fn zero_runs_are_known_without_reading_them() {
     let start = FS as u64;
     assert_eq!(r.zero_run_end(start + 5), Some(start + 40 * FS as u64));
     assert_eq!(r.zero_run_end(start + 40 * FS as u64), None);
+}
+
+#[test]
+fn zero_detection() {
+    let mut v = vec![0u8; 4096 + 3];
+    assert!(is_zero(&v));
+    assert!(is_zero(&[]));
+    for i in [0, 63, 64, 4095, 4096, 4098] {
+        v[i] = 1;
+        assert!(!is_zero(&v), "{i}");
+        v[i] = 0;
+    }
+}
+
+#[test]
+fn write_zeros_equals_writing_zero_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Runs that start and end inside frames, span many, and fill exactly one.
+    for (before, zeros, after) in [
+        (0, 5 * FS, 0),
+        (3, 5 * FS + 7, 11),
+        (FS - 1, 2, 1),
+        (FS, FS, FS),
+    ] {
+        let mut data = noise(7, before);
+        data.resize(before + zeros, 0);
+        data.extend_from_slice(&text(after));
+        let plain = dir.path().join("plain.core.zst");
+        let plain_done = write_chunks(&plain, &[&data], opts(FS, 2));
+        let fast = dir.path().join("fast.core.zst");
+        let mut w = ContainerWriter::create(&fast, opts(FS, 2)).unwrap();
+        w.write_all(&data[..before]).unwrap();
+        w.write_zeros(zeros as u64).unwrap();
+        w.write_all(&data[before + zeros..]).unwrap();
+        let mut meta = Metadata::new("t");
+        meta.created_unix = 0;
+        meta.origin = Some("test".into());
+        let fast_done = w.finish(meta).unwrap();
+        assert_eq!(fast_done.frames_blake3, plain_done.frames_blake3);
+        assert_eq!(fast_done.zero_frames, plain_done.zero_frames);
+        check_file(&fast, &data, FS);
+    }
+}
+
+#[test]
+fn format_1_files_still_read_and_verify() {
+    // Written by coroner before format 2: the sha256 of the whole content.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/captures/panic.core.zst");
+    let r = ContainerReader::open(&path).unwrap();
+    let meta = r.metadata().unwrap();
+    assert_eq!(meta.format_version, 1);
+    assert!(meta.content_frames_blake3.is_empty());
+    let mut out = Vec::new();
+    let digest = r
+        .copy_to(&mut out, &NoProgress, &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(digest, ContentDigest::Sha256(sha_hex(&out)));
+    assert_eq!(digest.hex(), meta.content_sha256);
+    // One flipped digit of the recorded sha256 is caught.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = find(&bytes, meta.content_sha256.as_bytes()).unwrap();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    let r = ContainerReader::from_source(Box::new(bytes), 1 << 20).unwrap();
+    let e = r
+        .copy_to(&mut Vec::new(), &NoProgress, &AtomicBool::new(false))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Checksum {
+                field: "content_sha256",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }

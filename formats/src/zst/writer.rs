@@ -1,19 +1,18 @@
-//! Writing a container: content is cut into frames of `frame_size` bytes, hashed in order
-//! by one thread, compressed by `threads` workers, and written in order by the caller's
-//! thread.
+//! Writing a container: content is cut into frames of `frame_size` bytes, each hashed
+//! (BLAKE3) and compressed by one of `threads` workers, and written in order by the
+//! caller's thread, which also feeds the frame manifest ([`FramesDigest`]).
 //!
 //! ```text
-//! write_all ─> current frame ─full─> zero? ─yes─> Ready::Zero (precompressed bytes) ───┐
-//!                                      │            + "zero" to the hasher              │
-//!                                      └─no──> hasher (sha256, in order) ─> workers ─┐  │
-//!                                                                                    v  v
-//!                              file <── in seq order <── ready map <── done channel ─┘
+//! write_all ─> current frame ─full─> zero? ─yes─> Ready::Zero (precompressed bytes,
+//!   write_zeros ─> whole zero frames ─────────────┘  precomputed digest) ──────────┐
+//!                                      └─no──> workers (BLAKE3 + zstd) ─┐          │
+//!                                                                       v          v
+//!            file + manifest <── in seq order <── ready map <── done channel ──────┘
 //! ```
 //!
-//! The caller's thread only copies, checks for zeros and writes compressed bytes; sha256
-//! (about 1.6 GB/s with SHA-NI) runs beside it, so it limits throughput only when the
-//! workers are faster than that. At most `2 * threads` frames are between "cut" and
-//! "written", so memory stays near `(2 * threads + 2) * frame_size`. The first error (a failed write, ENOSPC) is returned
+//! The caller's thread only copies, checks for zeros and writes compressed bytes; zero
+//! frames cost neither hashing nor compression. At most `2 * threads` frames are between
+//! "cut" and "written", so memory stays near `(2 * threads + 2) * frame_size`. The first error (a failed write, ENOSPC) is returned
 //! at once and makes every later call fail; dropping the writer stops and joins the
 //! workers and leaves the `.partial` file as it is, without a seek table.
 
@@ -27,13 +26,13 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use sha2::{Digest, Sha256};
 use zstd::bulk::Compressor;
 use zstd::zstd_safe::CParameter;
 
+use super::digest::{frame_digest, FramesDigest};
 use super::metadata::{self, Metadata, FORMAT_NAME};
 use super::seek_table::{self, Entry, MAX_FRAMES};
-use super::{hex, DEFAULT_FRAME_SIZE, FORMAT_VERSION, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
+use super::{is_zero, DEFAULT_FRAME_SIZE, FORMAT_VERSION, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
 use crate::error::{Error, Result};
 use crate::output_file::OutputFile;
 
@@ -49,12 +48,14 @@ pub struct WriteOptions {
 }
 
 impl Default for WriteOptions {
-    /// Frames of `DEFAULT_FRAME_SIZE` (1 MiB), level 3, one thread per CPU.
+    /// Frames of `DEFAULT_FRAME_SIZE` (128 KiB), level 3, one thread more than the CPUs:
+    /// the thread that feeds them waits on its input part of the time (a capture's pipe
+    /// from qemu), and the extra worker uses that time (5% faster captures on 2 cores).
     fn default() -> Self {
         Self {
             frame_size: DEFAULT_FRAME_SIZE,
             level: 3,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()) + 1,
         }
     }
 }
@@ -101,8 +102,8 @@ pub struct Finished {
     pub frames: u64,
     /// How many of them were all zeros.
     pub zero_frames: u64,
-    /// Lowercase hex sha256 of the content.
-    pub sha256: String,
+    /// The content digest (FORMAT.md): lowercase hex BLAKE3 of the frame manifest.
+    pub frames_blake3: String,
 }
 
 /// Writes a `.core.zst` container under a unique temporary name next to `path`
@@ -116,7 +117,7 @@ pub struct Finished {
 /// let mut w = ContainerWriter::create("vm1.core.zst".as_ref(), WriteOptions::default())?;
 /// std::io::copy(&mut std::fs::File::open("vm1.elf")?, &mut w)?;
 /// let done = w.finish(Metadata::new("coroner 0.1.0"))?;
-/// println!("{} bytes, sha256 {}", done.content_size, done.sha256);
+/// println!("{} bytes, frames-blake3 {}", done.content_size, done.frames_blake3);
 /// # Ok(()) }
 /// ```
 pub struct ContainerWriter {
@@ -139,7 +140,10 @@ struct Sink {
     zero_frames: u64,
     /// The compressed form of an all-zero frame of `frame_size` bytes.
     zero_frame: Vec<u8>,
+    /// Its BLAKE3.
+    zero_digest: [u8; 32],
     frame_size: u32,
+    manifest: FramesDigest,
 }
 
 impl Sink {
@@ -150,9 +154,9 @@ impl Sink {
     }
 
     fn put(&mut self, frame: &Ready) -> Result<()> {
-        let (data, len): (&[u8], u32) = match frame {
-            Ready::Zero => (&self.zero_frame, self.frame_size),
-            Ready::Data { bytes, len } => (bytes, *len),
+        let (data, len, digest): (&[u8], u32, &[u8; 32]) = match frame {
+            Ready::Zero => (&self.zero_frame, self.frame_size, &self.zero_digest),
+            Ready::Data { bytes, len, digest } => (bytes, *len, digest),
         };
         let compressed = u32::try_from(data.len()).map_err(|_| Error::Container {
             reason: format!("a frame compressed to {} bytes", data.len()),
@@ -163,6 +167,7 @@ impl Sink {
             compressed,
             decompressed: len,
         });
+        self.manifest.push(digest);
         if let Ready::Zero = frame {
             self.zero_frames += 1;
         }
@@ -204,6 +209,7 @@ impl ContainerWriter {
             what: "compress",
             source,
         })?;
+        let zero_digest = frame_digest(&vec![0u8; opts.frame_size]);
         let pipe = Pipeline::start(opts.threads, opts.level, opts.frame_size)?;
         let file = out
             .file()
@@ -220,7 +226,9 @@ impl ContainerWriter {
                 entries: Vec::new(),
                 zero_frames: 0,
                 zero_frame,
+                zero_digest,
                 frame_size,
+                manifest: FramesDigest::new(),
             },
             pipe,
             final_path: path,
@@ -249,15 +257,24 @@ impl ContainerWriter {
         self.record(result)
     }
 
+    /// Appends `len` zero bytes without touching them: whole frames go out as the
+    /// precompressed zero frame with its precomputed digest, so a run of zero memory
+    /// costs neither hashing nor compression.
+    pub fn write_zeros(&mut self, len: u64) -> Result<()> {
+        self.check_failed()?;
+        let result = self.accept_zeros(len);
+        self.record(result)
+    }
+
     /// Writes the last frame, the metadata (marked complete, with the content size and
-    /// sha256) and the seek table, fsyncs, renames `.partial` to the final path and fsyncs
+    /// digest) and the seek table, fsyncs, renames `.partial` to the final path and fsyncs
     /// the directory.
     pub fn finish(mut self, mut meta: Metadata) -> Result<Finished> {
         self.check_failed()?;
-        let sha256 = self.flush_frames()?;
+        let frames_blake3 = self.flush_frames()?;
         meta.complete = true;
         meta.incomplete_reason = None;
-        self.write_trailer(meta, &sha256)?;
+        self.write_trailer(meta, &frames_blake3)?;
         let Sink {
             out,
             written,
@@ -273,7 +290,7 @@ impl ContainerWriter {
             compressed_size: written,
             frames: entries.len() as u64,
             zero_frames,
-            sha256,
+            frames_blake3,
         })
     }
 
@@ -295,10 +312,10 @@ impl ContainerWriter {
             return Ok(None);
         }
         self.check_failed()?;
-        let sha256 = self.flush_frames()?;
+        let frames_blake3 = self.flush_frames()?;
         meta.complete = false;
         meta.incomplete_reason = Some(reason.to_string());
-        self.write_trailer(meta, &sha256)?;
+        self.write_trailer(meta, &frames_blake3)?;
         Ok(Some(self.sink.out.keep_partial()?))
     }
 
@@ -354,6 +371,25 @@ impl ContainerWriter {
         Ok(())
     }
 
+    fn accept_zeros(&mut self, mut len: u64) -> Result<()> {
+        const CHUNK: [u8; 4096] = [0; 4096];
+        let fs = self.frame_size as u64;
+        while len > 0 {
+            if self.current.is_empty() && len >= fs {
+                self.bytes_in += fs;
+                len -= fs;
+                self.submit_zero()?;
+            } else {
+                // Up to the next frame boundary, through the ordinary path.
+                let room = fs - self.current.len() as u64;
+                let n = room.min(len).min(CHUNK.len() as u64) as usize;
+                self.accept(&CHUNK[..n])?;
+                len -= n as u64;
+            }
+        }
+        Ok(())
+    }
+
     fn next_seq(&mut self) -> Result<u64> {
         let seq = self.pipe.next_seq;
         if seq >= MAX_FRAMES {
@@ -371,28 +407,34 @@ impl ContainerWriter {
     fn submit(&mut self, data: Vec<u8>) -> Result<()> {
         let seq = self.next_seq()?;
         self.pipe.send(Job { seq, data })?;
+        self.pipe.data_pending += 1;
         self.settle(self.pipe.limit - 1)
     }
 
     fn submit_zero(&mut self) -> Result<()> {
         let seq = self.next_seq()?;
-        self.pipe.send_zero()?;
         self.pipe.ready.insert(seq, Ready::Zero);
         self.settle(self.pipe.limit - 1)
     }
 
-    /// Writes finished frames in order until at most `max_pending` are not yet written.
-    fn settle(&mut self, max_pending: u64) -> Result<()> {
+    /// Writes finished frames in order until at most `max_data` frames holding data (and
+    /// at most `MAX_ZERO_PENDING` of any kind) are not yet written. Zero frames hold no
+    /// buffer, so they queue behind a slow data frame without counting: qemu's stream
+    /// runs on through zero memory while the workers finish the data before it.
+    fn settle(&mut self, max_data: u64) -> Result<()> {
         loop {
             while self.pipe.receive(false)? {}
             while let Some(frame) = self.pipe.ready.remove(&self.pipe.next_write) {
                 self.sink.put(&frame)?;
                 self.pipe.next_write += 1;
                 if let Ready::Data { bytes, .. } = frame {
+                    self.pipe.data_pending -= 1;
                     self.pipe.recycle_output(bytes);
                 }
             }
-            if self.pipe.next_seq - self.pipe.next_write <= max_pending {
+            if self.pipe.data_pending <= max_data
+                && self.pipe.next_seq - self.pipe.next_write <= MAX_ZERO_PENDING
+            {
                 return Ok(());
             }
             self.pipe.receive(true)?;
@@ -400,24 +442,33 @@ impl ContainerWriter {
     }
 
     /// Submits the last, possibly short, frame, writes every frame, stops the threads and
-    /// returns the sha256 (hex) of the content.
+    /// returns the content digest (hex).
     fn flush_frames(&mut self) -> Result<String> {
         let result = (|| {
             if !self.current.is_empty() {
                 let frame = std::mem::take(&mut self.current);
                 self.submit(frame)?;
             }
-            self.settle(0)?;
-            self.pipe.finish()
+            while self.pipe.next_write < self.pipe.next_seq {
+                self.settle(0)?;
+                if self.pipe.next_write < self.pipe.next_seq && self.pipe.outstanding == 0 {
+                    return Err(Error::Container {
+                        reason: format!("internal: frame {} never came", self.pipe.next_write),
+                    });
+                }
+            }
+            self.pipe.finish()?;
+            Ok(std::mem::take(&mut self.sink.manifest).finish())
         })();
         self.record(result)
     }
 
-    fn write_trailer(&mut self, mut meta: Metadata, sha256: &str) -> Result<()> {
+    fn write_trailer(&mut self, mut meta: Metadata, frames_blake3: &str) -> Result<()> {
         meta.format = FORMAT_NAME.to_string();
         meta.format_version = FORMAT_VERSION;
         meta.content_size = self.bytes_in;
-        meta.content_sha256 = sha256.to_string();
+        meta.content_sha256 = String::new();
+        meta.content_frames_blake3 = frames_blake3.to_string();
         meta.frame_size = self.frame_size as u64;
         let frame = metadata::encode_frame(&meta, self.sink.written)?;
         let table = seek_table::encode(&self.sink.entries)?;
@@ -461,13 +512,6 @@ fn into_io(e: Error) -> io::Error {
     io::Error::new(kind, e)
 }
 
-/// True when every byte is zero (vectorizes: no early exit inside a 64-byte block).
-fn is_zero(data: &[u8]) -> bool {
-    let mut blocks = data.chunks_exact(64);
-    blocks.all(|b| b.iter().fold(0u8, |acc, &x| acc | x) == 0)
-        && blocks.remainder().iter().all(|&x| x == 0)
-}
-
 fn new_compressor(level: i32) -> io::Result<Compressor<'static>> {
     let mut c = Compressor::new(level)?;
     c.set_parameter(CParameter::ChecksumFlag(true))?;
@@ -492,6 +536,13 @@ fn compress_frame(
     Ok(out)
 }
 
+/// Content bytes the frames holding data may take between "cut" and "written" (at
+/// least two frames a worker): enough for qemu's stream to run ahead of the workers.
+pub(super) const IN_FLIGHT_BYTES: usize = 32 << 20;
+
+/// Most frames of any kind between "cut" and "written" (zero frames take a map entry).
+const MAX_ZERO_PENDING: u64 = 1 << 20;
+
 struct Job {
     seq: u64,
     data: Vec<u8>,
@@ -500,28 +551,24 @@ struct Job {
 struct Done {
     seq: u64,
     input: Vec<u8>,
+    digest: [u8; 32],
     output: io::Result<Vec<u8>>,
 }
 
 enum Ready {
     /// An all-zero frame of `frame_size` bytes: the precompressed bytes are written.
     Zero,
-    /// A compressed frame of `len` content bytes.
-    Data { bytes: Vec<u8>, len: u32 },
+    /// A compressed frame of `len` content bytes with that content's BLAKE3.
+    Data {
+        bytes: Vec<u8>,
+        len: u32,
+        digest: [u8; 32],
+    },
 }
 
-/// What the hasher thread receives, in content order.
-enum ToHash {
-    /// A frame to hash, then hand to the workers.
-    Data(Job),
-    /// An all-zero frame of `frame_size` bytes (already written as precompressed bytes).
-    Zero,
-}
-
-/// The hasher and compression threads and the frames in flight.
+/// The compression threads and the frames in flight.
 struct Pipeline {
-    to_hash: Option<Sender<ToHash>>,
-    hasher: Option<JoinHandle<Sha256>>,
+    jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
@@ -531,19 +578,19 @@ struct Pipeline {
     next_seq: u64,
     next_write: u64,
     outstanding: usize,
-    /// Most frames between "cut" and "written".
+    /// Most frames holding data between "cut" and "written".
     limit: u64,
+    /// Frames holding data cut and not yet written.
+    data_pending: u64,
 }
 
 impl Pipeline {
     fn start(threads: usize, level: i32, frame_size: usize) -> Result<Self> {
-        let (hash_tx, hash_rx) = mpsc::channel::<ToHash>();
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let (done_tx, done_rx) = mpsc::channel::<Done>();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let mut pipe = Pipeline {
-            to_hash: Some(hash_tx),
-            hasher: None,
+            jobs: Some(job_tx),
             done: done_rx,
             stop: Arc::new(AtomicBool::new(false)),
             workers: Vec::with_capacity(threads),
@@ -553,7 +600,8 @@ impl Pipeline {
             next_seq: 0,
             next_write: 0,
             outstanding: 0,
-            limit: 2 * threads as u64,
+            limit: (2 * threads).max(IN_FLIGHT_BYTES / frame_size) as u64,
+            data_pending: 0,
         };
         for i in 0..threads {
             let (jobs, done) = (Arc::clone(&job_rx), done_tx.clone());
@@ -567,31 +615,15 @@ impl Pipeline {
                 })?;
             pipe.workers.push(handle);
         }
-        let stop = Arc::clone(&pipe.stop);
-        let handle = std::thread::Builder::new()
-            .name("coroner-zst-sha256".into())
-            .spawn(move || hasher(&hash_rx, job_tx, frame_size, &stop))
-            .map_err(|source| Error::Stream {
-                what: "start the hashing thread",
-                source,
-            })?;
-        pipe.hasher = Some(handle);
         Ok(pipe)
     }
 
     fn send(&mut self, job: Job) -> Result<()> {
-        self.send_to_hasher(ToHash::Data(job))?;
-        self.outstanding += 1;
-        Ok(())
-    }
-
-    fn send_zero(&mut self) -> Result<()> {
-        self.send_to_hasher(ToHash::Zero)
-    }
-
-    fn send_to_hasher(&mut self, msg: ToHash) -> Result<()> {
-        match &self.to_hash {
-            Some(tx) if tx.send(msg).is_ok() => Ok(()),
+        match &self.jobs {
+            Some(tx) if tx.send(job).is_ok() => {
+                self.outstanding += 1;
+                Ok(())
+            }
             _ => Err(workers_gone()),
         }
     }
@@ -626,7 +658,9 @@ impl Pipeline {
             what: "compress",
             source,
         })?;
-        self.ready.insert(done.seq, Ready::Data { bytes, len });
+        let digest = done.digest;
+        self.ready
+            .insert(done.seq, Ready::Data { bytes, len, digest });
         Ok(true)
     }
 
@@ -655,31 +689,26 @@ impl Pipeline {
         }
     }
 
-    /// Once every frame is written: lets the hasher finish, joins all threads and returns
-    /// the sha256 (hex) of the content.
-    fn finish(&mut self) -> Result<String> {
-        self.to_hash = None;
-        let hash = self.hasher.take().map(JoinHandle::join);
-        let workers_ok = self.join_workers();
-        match hash {
-            Some(Ok(h)) if workers_ok => Ok(hex(&h.finalize())),
-            _ => Err(Error::Container {
-                reason: "a hashing or compression thread panicked".into(),
-            }),
+    /// Once every frame is written: closes the job channel and joins the workers.
+    fn finish(&mut self) -> Result<()> {
+        self.jobs = None;
+        if self.join_workers() {
+            Ok(())
+        } else {
+            Err(Error::Container {
+                reason: "a compression thread panicked".into(),
+            })
         }
     }
 
     /// Stops every thread, dropping queued frames, and joins them. Idempotent.
     fn abort(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.to_hash = None;
-        if let Some(h) = self.hasher.take() {
-            let _ = h.join();
-        }
+        self.jobs = None;
         self.join_workers();
     }
 
-    /// Joins the workers (they exit once the hasher is gone); false if one panicked.
+    /// Joins the workers (they exit once the job channel is closed); false if one panicked.
     fn join_workers(&mut self) -> bool {
         let mut ok = true;
         for handle in self.workers.drain(..) {
@@ -693,34 +722,6 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         self.abort();
     }
-}
-
-/// Hashes frames in content order and hands the non-zero ones to the workers. Returns
-/// the hash when the writer closes its channel.
-fn hasher(
-    frames: &Receiver<ToHash>,
-    jobs: Sender<Job>,
-    frame_size: usize,
-    stop: &AtomicBool,
-) -> Sha256 {
-    let zero = vec![0u8; frame_size];
-    let mut sha = Sha256::new();
-    for msg in frames {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        match msg {
-            ToHash::Zero => sha.update(&zero),
-            ToHash::Data(job) => {
-                sha.update(&job.data);
-                if jobs.send(job).is_err() {
-                    // The workers are gone; the writer sees that on its done channel.
-                    break;
-                }
-            }
-        }
-    }
-    sha
 }
 
 fn workers_gone() -> Error {
@@ -749,6 +750,7 @@ fn worker(
             .unwrap_or_else(PoisonError::into_inner)
             .pop()
             .unwrap_or_default();
+        let digest = frame_digest(&data);
         let output = std::panic::catch_unwind(AssertUnwindSafe(|| {
             compress_frame(&mut compressor, level, &data, out)
         }))
@@ -760,6 +762,7 @@ fn worker(
             .send(Done {
                 seq,
                 input: data,
+                digest,
                 output,
             })
             .is_err()
@@ -800,18 +803,6 @@ mod tests {
                 matches!(o.validate(), Err(Error::Container { .. })),
                 "{o:?}"
             );
-        }
-    }
-
-    #[test]
-    fn zero_detection() {
-        let mut v = vec![0u8; 4096 + 3];
-        assert!(is_zero(&v));
-        assert!(is_zero(&[]));
-        for i in [0, 63, 64, 4095, 4096, 4098] {
-            v[i] = 1;
-            assert!(!is_zero(&v), "{i}");
-            v[i] = 0;
         }
     }
 }

@@ -81,8 +81,8 @@ pub fn pane(model: &Model<'_>) -> TextPane {
                 "created",
                 coroner_analyze::format_rfc3339_seconds(m.created_unix),
             ));
-            if !m.content_sha256.is_empty() {
-                l.push(fact("sha256", escape_short(&m.content_sha256)));
+            if let Some(d) = m.recorded_digest() {
+                l.push(fact("digest", escape_short(&d.to_string())));
             }
             if let Some(o) = &m.origin {
                 l.push(fact("origin", escape_short(o)));
