@@ -10,12 +10,14 @@
 use crate::x86::{cr3_root, CR0_PG, CR4_LA57, CR4_PAE};
 use coroner_formats::{Core, ElfCore, PhysAddr, PhysMem};
 use serde::Serialize;
+use std::sync::{Mutex, PoisonError};
 
 use crate::kallsyms::{Kallsyms, KallsymsError};
 use crate::kmem::{KernelMem, VirtAddr, XlateError};
 use crate::paging::{PageTables, KERNEL_MAP_END, START_KERNEL_MAP};
 use crate::printk::{read_kernel_log, KernelLog, LogError};
 use crate::vmcoreinfo::Vmcoreinfo;
+use crate::vmcoreinfo_pointers;
 use crate::vmcoreinfo_scan::{self, CandidateKind};
 
 /// The printk symbols looked up in kallsyms when there is no VMCOREINFO.
@@ -30,7 +32,7 @@ const LOG_SYMBOLS: [&str; 7] = [
 ];
 
 /// How much of the kernel image a kallsyms signature scan reads.
-const KERNEL_SCAN_BYTES: u64 = 256 << 20;
+pub(crate) const KERNEL_SCAN_BYTES: u64 = 256 << 20;
 
 /// Where `_text` sits without KASLR (`__START_KERNEL`).
 pub const START_KERNEL: u64 = 0xffff_ffff_8100_0000;
@@ -109,6 +111,9 @@ pub struct KernelView<'a> {
     pub evidence: Vec<Evidence>,
     /// Things that were tried and failed, or disagreed.
     pub problems: Vec<String>,
+    /// The kallsyms table found while looking for VMCOREINFO through the kernel, with how
+    /// and the image address searched, taken by the first [`Self::kallsyms`].
+    found_kallsyms: Mutex<Option<(Kallsyms, String, u64)>>,
 }
 
 struct CpuPaging {
@@ -143,6 +148,7 @@ impl<'a> KernelView<'a> {
         let cpus = paging_cpus(elf);
         let mut evidence = Vec::new();
         let mut problems = Vec::new();
+        let mut found_kallsyms = None;
         let (vmci, how) = if hints.ignore_vmcoreinfo {
             evidence.push(Evidence {
                 fact: "VMCOREINFO".into(),
@@ -151,7 +157,7 @@ impl<'a> KernelView<'a> {
             });
             (None, None)
         } else {
-            find_vmcoreinfo(mem, elf, hints, &cpus, &mut problems)
+            find_vmcoreinfo(mem, elf, hints, &cpus, &mut problems, &mut found_kallsyms)
         };
         if let (Some(v), Some(how)) = (&vmci, how) {
             evidence.push(Evidence {
@@ -268,6 +274,7 @@ impl<'a> KernelView<'a> {
             tables,
             evidence,
             problems,
+            found_kallsyms: Mutex::new(found_kallsyms),
         })
     }
 
@@ -286,6 +293,18 @@ impl<'a> KernelView<'a> {
             }
         }
         let text = START_KERNEL + self.kaslr_offset;
+        let found = self
+            .found_kallsyms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((k, how, at)) = found {
+            // Found while looking for VMCOREINFO, from the lowest mapped kernel text; used
+            // when that is where this view puts the image.
+            if at == text {
+                return Ok((k, how));
+            }
+        }
         let k = Kallsyms::scan(self, VirtAddr(text), KERNEL_SCAN_BYTES, stext)?;
         let how = format!(
             "found by scanning the kernel image at {text:#x}; {}",
@@ -363,12 +382,18 @@ fn agrees_with_cpus(mem: &dyn PhysMem, v: &Vmcoreinfo, cpus: &[CpuPaging]) -> Op
     None
 }
 
+/// VMCOREINFO in evidence order: the dump's note, the candidates recorded at capture, the
+/// running kernel's own pointers (through a vCPU's page tables and kallsyms, whose table
+/// is left in `kallsyms` for the view), and last a scan of RAM. Without a vCPU whose page
+/// tables map kernel text no Linux kernel runs, and RAM is not scanned: a copy found
+/// there could not be checked against a running kernel anyway.
 fn find_vmcoreinfo(
     mem: &dyn PhysMem,
     elf: &ElfCore,
     hints: &Hints,
     cpus: &[CpuPaging],
     problems: &mut Vec<String>,
+    kallsyms: &mut Option<(Kallsyms, String, u64)>,
 ) -> (Option<Vmcoreinfo>, Option<String>) {
     if let Some(text) = &elf.vmcoreinfo {
         let v = Vmcoreinfo::parse(text);
@@ -396,6 +421,40 @@ fn find_vmcoreinfo(
         problems.push(format!(
             "the VMCOREINFO candidate recorded at capture ({pa}) does not match the running kernel"
         ));
+    }
+    let kernel_text = cpus.iter().find_map(|c| {
+        [c.root, c.root & !0x1fff].into_iter().find_map(|root| {
+            let t = PageTables::new(mem, PhysAddr(root), c.five_level, 0);
+            let (va, _) = t.lowest_mapped(START_KERNEL_MAP, KERNEL_MAP_END)?;
+            Some((t, va, c.index))
+        })
+    });
+    let Some((tables, text, cpu)) = kernel_text else {
+        problems.push(
+            "no vCPU's page tables map kernel text: no Linux kernel runs, so RAM was not searched for VMCOREINFO"
+                .into(),
+        );
+        return (None, None);
+    };
+    let through = vmcoreinfo_pointers::find(mem, &tables, text);
+    problems.extend(through.problems);
+    *kallsyms = through.kallsyms;
+    if let Some((c, symbol)) = through.candidate {
+        match agrees_with_cpus(mem, &c.info, cpus) {
+            Some(why) => {
+                return (
+                    Some(c.info),
+                    Some(format!(
+                        "the kernel's {symbol} pointer (kallsyms found in the image through vCPU {cpu}'s page tables) leads to guest-physical {}; {why}",
+                        c.paddr
+                    )),
+                )
+            }
+            None => problems.push(format!(
+                "the VMCOREINFO that {symbol} points at ({}) does not match the running kernel",
+                c.paddr
+            )),
+        }
     }
     let mut rejected = 0usize;
     let mut chosen = None;
@@ -427,7 +486,7 @@ fn find_vmcoreinfo(
         return (
             Some(c.info),
             Some(format!(
-                "recovered from RAM: {kind} at guest-physical {}{skipped}; {why}",
+                "recovered from RAM (a scan of page starts: the kernel's vmcoreinfo_data and vmcoreinfo_note pointers did not lead to it): {kind} at guest-physical {}{skipped}; {why}",
                 c.paddr
             )),
         );

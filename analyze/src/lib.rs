@@ -40,6 +40,7 @@ pub mod title;
 mod triage;
 mod vcpu_context;
 mod vmcoreinfo;
+mod vmcoreinfo_pointers;
 mod vmcoreinfo_scan;
 pub mod x86;
 

@@ -112,8 +112,7 @@ fn verify_source(core: &Core, file: &std::path::Path) -> anyhow::Result<()> {
         format!("cannot read {}", file.display())
     })?;
     reader
-        .copy_to(
-            &mut std::io::sink(),
+        .verify(
             &coroner_formats::NoProgress,
             &std::sync::atomic::AtomicBool::new(false),
         )

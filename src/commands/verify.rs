@@ -94,7 +94,7 @@ fn check(input: &Path, interrupt: &AtomicBool) -> anyhow::Result<Checked> {
         checked.recorded = m.recorded_digest();
     }
     let bar = Bar::new("verify");
-    let result = reader.copy_to(&mut std::io::sink(), &bar, interrupt);
+    let result = reader.verify(&bar, interrupt);
     bar.finish();
     match result {
         Ok(digest) => {

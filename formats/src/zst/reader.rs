@@ -209,6 +209,22 @@ impl ContainerReader {
         progress: &dyn Progress,
         interrupt: &AtomicBool,
     ) -> Result<ContentDigest> {
+        self.check_content(Some(out), progress, interrupt)
+    }
+
+    /// Checks the whole content against the digest the metadata records, as
+    /// [`Self::copy_to`] does, without writing it anywhere: frames whose compressed bytes
+    /// are the container's zero frame (verified once) are not decompressed again.
+    pub fn verify(&self, progress: &dyn Progress, interrupt: &AtomicBool) -> Result<ContentDigest> {
+        self.check_content(None, progress, interrupt)
+    }
+
+    fn check_content(
+        &self,
+        mut out: Option<&mut dyn Write>,
+        progress: &dyn Progress,
+        interrupt: &AtomicBool,
+    ) -> Result<ContentDigest> {
         progress.set_total(self.layout.content_size());
         let recorded = self.metadata.as_ref().and_then(Metadata::recorded_digest);
         let whole = matches!(recorded, Some(ContentDigest::Sha256(_)));
@@ -221,7 +237,13 @@ impl ContainerReader {
             if interrupted(interrupt) {
                 return Err(Error::Interrupted);
             }
-            self.load_frame(frame, &mut buf)?;
+            if out.is_none() && self.frame_is_zero(frame)? {
+                let size = self.layout.frame(frame).map_or(0, |(_, _, _, size)| size);
+                buf.clear();
+                buf.resize(size as usize, 0);
+            } else {
+                self.load_frame(frame, &mut buf)?;
+            }
             if whole {
                 content.update(&buf);
             } else if is_zero(&buf) {
@@ -238,17 +260,21 @@ impl ContainerReader {
             } else {
                 manifest.push(&frame_digest(&buf));
             }
-            out.write_all(&buf).map_err(|source| Error::Stream {
-                what: "write the decompressed content",
-                source,
-            })?;
+            if let Some(out) = out.as_mut() {
+                out.write_all(&buf).map_err(|source| Error::Stream {
+                    what: "write the decompressed content",
+                    source,
+                })?;
+            }
             done += buf.len() as u64;
             progress.set_done(done);
         }
-        out.flush().map_err(|source| Error::Stream {
-            what: "write the decompressed content",
-            source,
-        })?;
+        if let Some(out) = out.as_mut() {
+            out.flush().map_err(|source| Error::Stream {
+                what: "write the decompressed content",
+                source,
+            })?;
+        }
         let found = if whole {
             ContentDigest::Sha256(hex(&content.finalize()))
         } else {

@@ -898,3 +898,26 @@ fn format_1_files_still_read_and_verify() {
         "{e:?}"
     );
 }
+
+#[test]
+fn verify_skips_zero_frames_and_still_catches_a_lie() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.core.zst");
+    let mut data = vec![0u8; 40 * FS];
+    data[5 * FS..6 * FS].copy_from_slice(&noise(3, FS));
+    data.extend_from_slice(&text(100));
+    let done = write_chunks(&path, &[&data], opts(FS, 2));
+    assert!(done.zero_frames >= 38);
+    let r = ContainerReader::open(&path).unwrap();
+    let got = r.verify(&NoProgress, &AtomicBool::new(false)).unwrap();
+    assert_eq!(
+        got,
+        ContentDigest::FramesBlake3(frames_blake3_of(&data, FS))
+    );
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = find(&bytes, done.frames_blake3.as_bytes()).unwrap();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    let r = ContainerReader::from_source(Box::new(bytes), 1 << 20).unwrap();
+    let e = r.verify(&NoProgress, &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(e, Error::Checksum { .. }), "{e:?}");
+}
