@@ -348,6 +348,36 @@ pub struct CompressionArgs {
     pub threads: Option<usize>,
 }
 
+/// The format qemu dumps in (`capture`, `watch`).
+#[derive(Debug, Args)]
+pub struct DumpFormatArg {
+    /// elf: qemu's ELF, kept byte for byte (every page goes through the pipe); kdump:
+    /// qemu's kdump format, turned into the same ELF core as it arrives (qemu skips zero
+    /// pages but compresses the rest on one thread): much faster for a large, mostly
+    /// idle guest, slower for a busy one. README, "Measured figures".
+    #[arg(long, value_enum, default_value_t = DumpFormatChoice::Elf, value_name = "FORMAT")]
+    pub dump_format: DumpFormatChoice,
+}
+
+/// `--dump-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DumpFormatChoice {
+    /// qemu's ELF.
+    Elf,
+    /// qemu's kdump format (lzo, snappy or zlib, the fastest it has).
+    Kdump,
+}
+
+impl DumpFormatArg {
+    /// The capture library's choice.
+    pub fn get(&self) -> coroner_capture::DumpFormat {
+        match self.dump_format {
+            DumpFormatChoice::Elf => coroner_capture::DumpFormat::Elf,
+            DumpFormatChoice::Kdump => coroner_capture::DumpFormat::Kdump,
+        }
+    }
+}
+
 /// The compression level of `capture` and `watch`: on a busy 2 GiB guest level 3 takes
 /// about 15% longer for 2% less size (README, "Measured figures").
 pub const CAPTURE_LEVEL: i32 = 1;
@@ -431,6 +461,8 @@ pub struct CaptureArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub compression: CompressionArgs,
+    #[command(flatten)]
+    pub dump_format: DumpFormatArg,
     #[command(flatten)]
     pub overwrite: OverwriteArg,
     #[command(flatten)]
@@ -651,6 +683,8 @@ pub struct WatchArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub compression: CompressionArgs,
+    #[command(flatten)]
+    pub dump_format: DumpFormatArg,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,

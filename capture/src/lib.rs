@@ -32,7 +32,7 @@ mod stream;
 mod watch;
 
 pub use address::QmpAddress;
-pub use capture::{capture, capture_with, CaptureOptions, Captured};
+pub use capture::{capture, capture_with, CaptureOptions, Captured, DumpFormat};
 pub use capture_error::CaptureError;
 pub use coroner_record::{CaptureInfo, Event, LogTail, QemuVersion, Timings};
 pub use error::{Error, Result};

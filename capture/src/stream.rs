@@ -5,12 +5,39 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use coroner_formats::kdump::KdumpStream;
 use coroner_formats::{ContainerWriter, PageSpotter};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 /// Bytes of the stream's start kept for header checks (headers and notes of thousands of
 /// vCPUs fit).
 pub const HEAD_MAX: usize = 8 << 20;
+
+/// Where the stream's bytes go.
+pub enum Intake {
+    /// qemu's ELF, kept byte for byte.
+    Elf(ContainerWriter),
+    /// qemu's flattened kdump stream, turned into an ELF core as it arrives.
+    Kdump(Box<KdumpStream>),
+}
+
+impl Intake {
+    /// The container, to abandon after a failure.
+    pub fn into_writer(self) -> ContainerWriter {
+        match self {
+            Intake::Elf(w) => w,
+            Intake::Kdump(k) => k.into_writer(),
+        }
+    }
+
+    /// Content bytes written into the container so far.
+    pub fn bytes_in(&self) -> u64 {
+        match self {
+            Intake::Elf(w) => w.bytes_in(),
+            Intake::Kdump(k) => k.bytes_in(),
+        }
+    }
+}
 
 /// How a drain ended.
 #[derive(Debug)]
@@ -23,14 +50,16 @@ pub enum DrainEnd {
     Stalled,
     /// Writing the container failed.
     WriteFailed(coroner_formats::Error),
+    /// qemu's stream is not what its format says (a kdump stream that does not parse).
+    StreamInvalid(coroner_formats::Error),
     /// Reading the pipe failed.
     ReadFailed(std::io::Error),
 }
 
 /// Everything the drain hands back.
 pub struct Drained {
-    /// The writer, to finish or abandon.
-    pub writer: ContainerWriter,
+    /// Where the bytes went, to finish or abandon.
+    pub intake: Intake,
     /// The first bytes of the stream.
     pub head: Vec<u8>,
     /// Why it stopped.
@@ -47,7 +76,7 @@ pub struct Drained {
 /// every read cost about 5% of a capture's CPU while qemu kept it full.
 pub fn drain(
     pipe: OwnedFd,
-    mut writer: ContainerWriter,
+    mut intake: Intake,
     received: &AtomicU64,
     interrupt: &AtomicBool,
     stall: Option<Duration>,
@@ -63,7 +92,7 @@ pub fn drain(
     let mut empty = false;
     if let Err(e) = rustix::fs::fcntl_setfl(&pipe, rustix::fs::OFlags::NONBLOCK) {
         return Drained {
-            writer,
+            intake,
             head,
             end: DrainEnd::ReadFailed(e.into()),
             vmcoreinfo_candidates: Vec::new(),
@@ -96,20 +125,31 @@ pub fn drain(
             Err(e) => break DrainEnd::ReadFailed(e.into()),
         };
         empty = false;
-        if head.len() < HEAD_MAX {
-            let take = n.min(HEAD_MAX - head.len());
-            head.extend_from_slice(&buf[..take]);
-        }
-        spotter.feed(writer.bytes_in(), &buf[..n], &head);
-        if let Err(e) = writer.write_all(&buf[..n]) {
-            break DrainEnd::WriteFailed(e);
+        match &mut intake {
+            Intake::Elf(writer) => {
+                if head.len() < HEAD_MAX {
+                    let take = n.min(HEAD_MAX - head.len());
+                    head.extend_from_slice(&buf[..take]);
+                }
+                spotter.feed(writer.bytes_in(), &buf[..n], &head);
+                if let Err(e) = writer.write_all(&buf[..n]) {
+                    break DrainEnd::WriteFailed(e);
+                }
+            }
+            Intake::Kdump(k) => match k.feed(&buf[..n]) {
+                Ok(()) => {}
+                Err(e @ coroner_formats::Error::Kdump { .. }) => {
+                    break DrainEnd::StreamInvalid(e)
+                }
+                Err(e) => break DrainEnd::WriteFailed(e),
+            },
         }
         received.fetch_add(n as u64, Ordering::Relaxed);
         last_byte = Instant::now();
     };
     drop(pipe);
     Drained {
-        writer,
+        intake,
         head,
         end,
         vmcoreinfo_candidates: spotter.found().to_vec(),

@@ -83,18 +83,8 @@ pub fn compress_dump(
     }
     let core = crate::core_file::open(input)?;
     if let Some(k) = &core.kdump {
-        meta.extra.insert(
-            "converted_from".into(),
-            serde_json::json!({
-                "format": core.format.name(),
-                "layout": k.layout,
-                "compression": k.compression,
-                "dump_level": k.header.dump_level,
-                "pages": k.pages,
-                "excluded_pages": k.excluded_pages,
-                "incomplete": k.incomplete,
-            }),
-        );
+        meta.extra
+            .insert("converted_from".into(), k.converted_from(core.format));
     }
     let runs: Vec<(u64, u64)> = core
         .mem()

@@ -32,8 +32,17 @@ fn align4(n: usize) -> usize {
 
 /// The notes of `core`, re-serialized in order.
 pub(crate) fn notes_blob(core: &Core) -> Result<Vec<u8>> {
+    notes_blob_of(&core.elf, &|offset, buf| core.read_file(offset, buf))
+}
+
+/// The notes of `elf`, whose descriptors `read` gives by file offset, re-serialized in
+/// order.
+pub(crate) fn notes_blob_of(
+    elf: &crate::elf::ElfCore,
+    read: &dyn Fn(u64, &mut [u8]) -> Result<()>,
+) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    for n in &core.elf.notes {
+    for n in &elf.notes {
         if n.desc_len > MAX_DESC {
             return Err(Error::Note {
                 offset: n.offset,
@@ -41,7 +50,7 @@ pub(crate) fn notes_blob(core: &Core) -> Result<Vec<u8>> {
             });
         }
         let mut desc = vec![0u8; n.desc_len as usize];
-        core.read_file(n.desc_offset, &mut desc)?;
+        read(n.desc_offset, &mut desc)?;
         let mut name = n.name.as_bytes().to_vec();
         name.push(0);
         out.extend_from_slice(&(name.len() as u32).to_le_bytes());
@@ -146,6 +155,12 @@ pub fn write_elf_container(
         }
     }
     w.finish(meta)
+}
+
+/// The x86_64 ELF64 head (headers and `notes`, padded to the first page) for `runs` of
+/// pages written in order after it, as [`write_elf_container`] writes it.
+pub(crate) fn elf64_head(runs: &[(u64, u64)], notes: &[u8]) -> Result<Vec<u8>> {
+    elf_head(true, 62, runs, notes, 1 + runs.len() >= PN_XNUM)
 }
 
 /// The ELF header, program headers (PN_XNUM's section header 0 when `xnum`) and notes,

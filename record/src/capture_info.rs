@@ -69,6 +69,10 @@ pub struct CaptureInfo {
     pub live: bool,
     /// How the bytes travelled: `pipe` (fd passing) or `file`.
     pub method: String,
+    /// The `dump-guest-memory` format qemu wrote: `elf` (kept byte for byte), or a
+    /// `kdump-*` one (converted to an ELF core as it arrived: the metadata's
+    /// `converted_from` says so). Absent in captures before it was recorded: `elf`.
+    pub dump_format: Option<String>,
     /// HMP `info registers -a`: EFER, debug, FPU/SSE state of every vCPU.
     pub info_registers: Option<String>,
     /// HMP `info mtree -f`: which device owns which guest-physical range.

@@ -15,6 +15,8 @@ struct CaptureReport<'a> {
     output: String,
     run_state: &'a str,
     method: &'a str,
+    /// The format qemu dumped in (`elf`, or a `kdump-*` one converted as it arrived).
+    dump_format: Option<&'a str>,
     ram_bytes: Option<u64>,
     content_size: u64,
     compressed_size: u64,
@@ -61,6 +63,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     opts.timeout = Duration::from_secs(args.timeout.max(1));
     opts.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
     opts.write = args.compression.write_options(crate::cli::CAPTURE_LEVEL);
+    opts.dump_format = args.dump_format.get();
     let interrupt = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
     let bar = Bar::new("capture");
@@ -73,6 +76,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
         output: f.path.display().to_string(),
         run_state: &info.run_state_before,
         method: &info.method,
+        dump_format: info.dump_format.as_deref(),
         ram_bytes: info.ram_bytes,
         content_size: f.content_size,
         compressed_size: f.compressed_size,
@@ -107,7 +111,10 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
         human_bytes(f.compressed_size),
         f.content_size as f64 / f.compressed_size.max(1) as f64,
         report.seconds,
-        info.method
+        match info.dump_format.as_deref() {
+            Some(f) if f != "elf" => format!("{} (qemu's {f}, converted as it arrived)", info.method),
+            _ => info.method.clone(),
+        }
     );
     println!(
         "qemu {}.{}.{}{}; log: {}",

@@ -8,6 +8,7 @@ mod flat;
 mod header;
 mod mem;
 mod page;
+mod stream;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub use header::{
     COMPRESSED_ZSTD,
 };
 pub use mem::KdumpMem;
+pub use stream::{KdumpStream, StreamedKdump};
 
 use crate::elf::{ElfCore, Machine};
 use crate::error::{Error, Result};
@@ -47,6 +49,21 @@ pub struct KdumpInfo {
     pub excluded_are_zeros: bool,
     /// Pages an incomplete dump announced but never wrote.
     pub unwritten_pages: u64,
+}
+
+impl KdumpInfo {
+    /// The metadata's `converted_from` for a container made from this dump (FORMAT.md).
+    pub fn converted_from(&self, format: crate::Format) -> serde_json::Value {
+        serde_json::json!({
+            "format": format.name(),
+            "layout": self.layout,
+            "compression": self.compression,
+            "dump_level": self.header.dump_level,
+            "pages": self.pages,
+            "excluded_pages": self.excluded_pages,
+            "incomplete": self.incomplete,
+        })
+    }
 }
 
 /// An opened kdump-compressed dump.

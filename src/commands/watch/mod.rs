@@ -120,6 +120,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         c.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
         c.write = args.compression.write_options(crate::cli::CAPTURE_LEVEL);
         c.keep_partial = args.keep_partial;
+        c.dump_format = args.dump_format.get();
         let mut w = WatchOptions::new(t.name.clone(), c, dir.clone());
         w.triggers = triggers.clone();
         w.once = args.once;
