@@ -16,7 +16,18 @@ use coroner_formats::kdump_builder::KdumpBuilder;
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
 use crate::slim::same_answer;
-use crate::util::{coroner, Dir};
+use crate::util::{coroner, zstd_decompress, Dir};
+
+/// BLAKE3 of a file by the standard `b3sum`, not by coroner.
+fn blake3_of_file(path: &std::path::Path) -> String {
+    let out = Command::new("b3sum")
+        .arg("--no-names")
+        .arg(path)
+        .output()
+        .expect("b3sum (installed by samples/kit/ensure.sh)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
 
 /// qemu's `dump-guest-memory` in `format` through a pipe (`getfd`), drained into `out`.
 /// Returns when qemu has closed the pipe (its dump state cleaned up: see `Guest::dump`).
@@ -57,6 +68,34 @@ fn kdump_files_of_a_frozen_guest_answer_like_its_elf_dump() {
     guest.dump(&p("vm.elf"), "elf").unwrap();
     guest.dump(&p("flat.kdump"), "kdump-zlib").unwrap();
     dump_through_pipe(&mut guest, &p("pipe.kdump"), "kdump-zlib");
+    // coroner's own capture through qemu's kdump stream, converted as it arrives.
+    let socket = guest.tool_socket().display().to_string();
+    let cap = coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--dump-format",
+            "kdump",
+            "--qmp",
+            &socket,
+            "-o",
+            "kcap.core.zst",
+            "--json",
+        ],
+    );
+    cap.expect_code(0);
+    assert_eq!(cap.json()["dump_format"], "kdump-zlib");
+    let cap = coroner(
+        dir.path(),
+        &["capture", "--qmp", &socket, "-o", "ecap.core.zst", "--json"],
+    );
+    cap.expect_code(0);
+    assert_eq!(cap.json()["dump_format"], "elf");
+    assert_eq!(
+        guest.qmp.run_state().unwrap(),
+        Scenario::Panic.run_state(),
+        "the capture changed the run state"
+    );
     drop(guest);
 
     // makedumpfile's own rearrangement of the flattened stream into the plain layout.
@@ -106,6 +145,11 @@ fn kdump_files_of_a_frozen_guest_answer_like_its_elf_dump() {
     }
     drop(source);
 
+    let analyze = |file: &str| {
+        let r = coroner(dir.path(), &["analyze", file, "--json"]);
+        r.expect_code(0);
+        r.json()
+    };
     let inspect = |file: &str| {
         let r = coroner(dir.path(), &["inspect", file, "--json"]);
         r.expect_code(0);
@@ -176,6 +220,45 @@ fn kdump_files_of_a_frozen_guest_answer_like_its_elf_dump() {
         c["metadata"]["converted_from"]["layout"], "flattened",
         "{c:#}"
     );
+    // The capture through the kdump stream holds the very ELF core `compress` made of
+    // qemu's kdump file of the same frozen guest, and says where it came from.
+    zstd_decompress(dir.path(), "kcap.core.zst", "kcap.elf");
+    zstd_decompress(dir.path(), "pipe.core.zst", "pipe.elf");
+    assert!(
+        std::fs::read(p("kcap.elf")).unwrap() == std::fs::read(p("pipe.elf")).unwrap(),
+        "the kdump-stream capture differs from compress of qemu's kdump file"
+    );
+    let k = inspect("kcap.core.zst");
+    let from = &k["metadata"]["converted_from"];
+    assert_eq!(
+        (from["layout"].as_str(), from["compression"].as_str()),
+        (Some("flattened"), Some("zlib")),
+        "{k:#}"
+    );
+    assert_eq!(
+        from["stream_bytes"],
+        std::fs::metadata(p("pipe.kdump")).unwrap().len()
+    );
+    assert_eq!(
+        from["stream_blake3"].as_str().unwrap(),
+        blake3_of_file(&p("pipe.kdump"))
+    );
+    assert_eq!(k["metadata"]["capture"]["dump_format"], "kdump-zlib");
+    // Every analysis answers as on the ELF capture of the same guest.
+    for args in [
+        &["dmesg"][..],
+        &["bt", "--all"],
+        &["ps"],
+        &["modules"],
+        &["mce"],
+    ] {
+        same_answer(&dir, args, "ecap.core.zst", "kcap.core.zst");
+    }
+    let (e, k) = (analyze("ecap.core.zst"), analyze("kcap.core.zst"));
+    for field in ["verdict", "title", "panic_cpu", "kernel_log"] {
+        assert_eq!(e[field], k[field], "analyze's {field}");
+    }
+    coroner(dir.path(), &["verify", "kcap.core.zst"]).expect_code(0);
     // slim and the bug-report bundle read it as they read a capture.
     coroner(
         dir.path(),

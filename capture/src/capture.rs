@@ -174,7 +174,11 @@ pub fn capture_with(
     let formats: Option<Vec<String>> = caps.map(|c| {
         c["formats"]
             .as_array()
-            .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     });
     let offered = |name: &str| formats.as_ref().is_none_or(|f| f.iter().any(|x| x == name));
@@ -475,7 +479,9 @@ fn settle(
             Intake::Elf(w) => Ok((w, head, vmcoreinfo_candidates, None)),
             Intake::Kdump(k) => match k.finish() {
                 Ok(done) => {
-                    let mut from = done.info.converted_from(coroner_formats::Format::KdumpFlattened);
+                    let mut from = done
+                        .info
+                        .converted_from(coroner_formats::Format::KdumpFlattened);
                     from["stream_bytes"] = json!(done.stream_bytes);
                     from["stream_blake3"] = json!(done.stream_blake3);
                     Ok((done.writer, done.elf_head, Vec::new(), Some(from)))

@@ -138,9 +138,7 @@ pub fn drain(
             }
             Intake::Kdump(k) => match k.feed(&buf[..n]) {
                 Ok(()) => {}
-                Err(e @ coroner_formats::Error::Kdump { .. }) => {
-                    break DrainEnd::StreamInvalid(e)
-                }
+                Err(e @ coroner_formats::Error::Kdump { .. }) => break DrainEnd::StreamInvalid(e),
                 Err(e) => break DrainEnd::WriteFailed(e),
             },
         }

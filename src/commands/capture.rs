@@ -112,7 +112,8 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
         f.content_size as f64 / f.compressed_size.max(1) as f64,
         report.seconds,
         match info.dump_format.as_deref() {
-            Some(f) if f != "elf" => format!("{} (qemu's {f}, converted as it arrived)", info.method),
+            Some(f) if f != "elf" =>
+                format!("{} (qemu's {f}, converted as it arrived)", info.method),
             _ => info.method.clone(),
         }
     );

@@ -12,11 +12,11 @@
 //! descriptor table, data named after it was passed, pages left out) is an error naming
 //! the stream offset.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::header::{KdumpHeader, BLOCK_SIZE};
-use super::page::{decompress, PageDesc, DESC_BYTES};
+use super::page::{decompress_with, Inflaters, PageDesc, DESC_BYTES};
 use super::{Kdump, KdumpInfo};
 use crate::elf_writer::{elf64_head, notes_blob_of};
 use crate::error::{Error, Result};
@@ -77,10 +77,15 @@ struct Pages {
     done: u64,
     /// Where the descriptor table ends in the rearranged file.
     desc_end: u64,
-    /// Descriptor bytes received and not yet resolved, from `desc_at`.
-    descs: Vec<u8>,
-    desc_used: usize,
-    desc_at: u64,
+    /// Descriptors received and not yet resolved, in order, equal neighbours as one run
+    /// (qemu's data cache can hold one page's data while gigabytes of zero pages are
+    /// described: those descriptors are all the same), and the run's first descriptor's
+    /// offset in the table.
+    queue: VecDeque<(PageDesc, u64, u64)>,
+    /// Bytes of a descriptor cut by a record boundary.
+    desc_partial: Vec<u8>,
+    /// The table offset the next descriptor bytes must start at.
+    desc_next: u64,
     /// Page data by rearranged offset, not yet passed.
     data: BTreeMap<u64, Vec<u8>>,
     /// The first page of the data area (qemu's stored zero page), kept apart: every
@@ -95,6 +100,7 @@ struct Pages {
     /// Zero bytes owed to the container, written as one run.
     zeros: u64,
     page: Vec<u8>,
+    inflaters: Inflaters,
 }
 
 /// The converter: [`feed`](Self::feed) it the stream, then [`finish`](Self::finish).
@@ -210,7 +216,10 @@ impl KdumpStream {
         let at = self.received;
         let check = (|| {
             if !self.ended {
-                return Err(bad(at, "the stream ends without its end marker: truncated".into()));
+                return Err(bad(
+                    at,
+                    "the stream ends without its end marker: truncated".into(),
+                ));
             }
             let Some(p) = self.pages.as_mut() else {
                 return Err(bad(at, "the stream ends before any page".into()));
@@ -219,7 +228,9 @@ impl KdumpStream {
                 let (done, total) = (p.done, p.total);
                 return Err(bad(
                     at,
-                    format!("the stream ends after {done} of the {total} pages its bitmap announces"),
+                    format!(
+                        "the stream ends after {done} of the {total} pages its bitmap announces"
+                    ),
                 ));
             }
             let zeros = std::mem::take(&mut p.zeros);
@@ -270,7 +281,9 @@ impl KdumpStream {
                     if end > MAX_HEAD {
                         return Err(bad(
                             at,
-                            format!("headers and bitmaps past {MAX_HEAD:#x} bytes (at {offset:#x})"),
+                            format!(
+                                "headers and bitmaps past {MAX_HEAD:#x} bytes (at {offset:#x})"
+                            ),
                         ));
                     }
                     if self.head.len() < end as usize {
@@ -289,7 +302,7 @@ impl KdumpStream {
         };
         let end = offset + data.len() as u64;
         if offset < p.desc_end {
-            let expected = p.desc_at + (p.descs.len() - p.desc_used) as u64;
+            let expected = p.desc_next;
             if offset != expected || end > p.desc_end {
                 let desc_end = p.desc_end;
                 return Err(bad(
@@ -299,12 +312,41 @@ impl KdumpStream {
                     ),
                 ));
             }
-            p.descs.extend_from_slice(&data);
+            p.desc_next = end;
+            let mut bytes = &data[..];
+            let mut at_table = end - data.len() as u64 - p.desc_partial.len() as u64;
+            if !p.desc_partial.is_empty() {
+                let n = (24 - p.desc_partial.len()).min(bytes.len());
+                p.desc_partial.extend_from_slice(&bytes[..n]);
+                bytes = &bytes[n..];
+            }
+            let mut whole = Vec::new();
+            if p.desc_partial.len() == 24 {
+                whole.push(std::mem::take(&mut p.desc_partial));
+            }
+            let mut chunks = bytes.chunks_exact(24);
+            for c in &mut chunks {
+                whole.push(c.to_vec());
+            }
+            p.desc_partial.extend_from_slice(chunks.remainder());
+            for raw in whole {
+                let mut b = [0u8; 24];
+                b.copy_from_slice(&raw);
+                let d = PageDesc::parse(&b);
+                match p.queue.back_mut() {
+                    Some((last, count, _)) if *last == d => *count += 1,
+                    _ => p.queue.push_back((d, 1, at_table)),
+                }
+                at_table += DESC_BYTES;
+            }
         } else {
             if offset < p.data_end {
                 return Err(bad(
                     at,
-                    format!("page data at {offset:#x}, before data already received up to {:#x}", p.data_end),
+                    format!(
+                        "page data at {offset:#x}, before data already received up to {:#x}",
+                        p.data_end
+                    ),
                 ));
             }
             if offset == p.data_start {
@@ -348,9 +390,9 @@ impl KdumpStream {
             total,
             done: 0,
             desc_end,
-            descs: Vec::new(),
-            desc_used: 0,
-            desc_at: desc_start,
+            queue: VecDeque::new(),
+            desc_partial: Vec::new(),
+            desc_next: desc_start,
             data: BTreeMap::new(),
             first: None,
             data_bytes: 0,
@@ -359,6 +401,7 @@ impl KdumpStream {
             zero: None,
             zeros: 0,
             page: vec![0u8; BLOCK_SIZE as usize],
+            inflaters: Inflaters::default(),
         });
         Ok(())
     }
@@ -369,13 +412,9 @@ impl KdumpStream {
             return Ok(());
         };
         let mut failure = None;
-        while p.descs.len() - p.desc_used >= DESC_BYTES as usize {
-            let mut raw = [0u8; 24];
-            raw.copy_from_slice(&p.descs[p.desc_used..p.desc_used + 24]);
-            let d = PageDesc::parse(&raw);
-            let desc_offset = p.desc_at;
+        while let Some(&(d, count, desc_offset)) = p.queue.front() {
             if p.zero == Some((d.offset, d.size)) && d.flags == 0 {
-                p.zeros += BLOCK_SIZE;
+                p.zeros += BLOCK_SIZE * count;
             } else {
                 let end = d.offset.saturating_add(u64::from(d.size));
                 let first = p
@@ -400,7 +439,7 @@ impl KdumpStream {
                     break;
                 };
                 let stored = &record[(d.offset - start) as usize..(end - start) as usize];
-                if let Err(why) = decompress(d.flags, stored, &mut p.page) {
+                if let Err(why) = decompress_with(&mut p.inflaters, d.flags, stored, &mut p.page) {
                     failure = Some(format!("page data at {:#x}: {why}", d.offset));
                     break;
                 }
@@ -408,12 +447,14 @@ impl KdumpStream {
                     if d.offset == p.data_start && d.flags == 0 {
                         p.zero = Some((d.offset, d.size));
                     }
-                    p.zeros += BLOCK_SIZE;
+                    p.zeros += BLOCK_SIZE * count;
                 } else {
                     if p.zeros > 0 {
                         self.writer.write_zeros(std::mem::take(&mut p.zeros))?;
                     }
-                    self.writer.write_all(&p.page)?;
+                    for _ in 0..count {
+                        self.writer.write_all(&p.page)?;
+                    }
                 }
                 // Data before this page is passed: only the zero page is named again.
                 let keep_from = d.offset;
@@ -425,15 +466,11 @@ impl KdumpStream {
                     p.data.pop_first();
                 }
             }
-            p.desc_used += 24;
-            p.desc_at += DESC_BYTES;
-            p.done += 1;
+            p.queue.pop_front();
+            p.done += count;
         }
-        if p.desc_used > (1 << 20) {
-            p.descs.drain(..p.desc_used);
-            p.desc_used = 0;
-        }
-        let pending = p.data_bytes + (p.descs.len() - p.desc_used) as u64;
+        // A queued run costs the same whatever its length.
+        let pending = p.data_bytes + p.queue.len() as u64 * 32;
         if let Some(reason) = failure {
             return Err(bad(at, reason));
         }

@@ -327,8 +327,8 @@ fn a_qemu_like_stream_becomes_the_elf_compress_makes_of_the_file() {
             let stream = qemu_like_stream(&plain, order);
             for chunk in [7, 1000, 4099, 1 << 20] {
                 let out = dir.path().join("got.core.zst");
-                let w = crate::ContainerWriter::create(&out, crate::WriteOptions::default())
-                    .unwrap();
+                let w =
+                    crate::ContainerWriter::create(&out, crate::WriteOptions::default()).unwrap();
                 let mut s = KdumpStream::new(w);
                 for c in stream.chunks(chunk) {
                     s.feed(c).unwrap();

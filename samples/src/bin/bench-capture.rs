@@ -1,11 +1,16 @@
 //! `bench-capture`: `coroner capture` against the physical limit and the alternatives, on
-//! real 2 GiB guests from the kit (busy: ~450 MB of non-zero data; idle). Not a test.
+//! real guests from the kit: a busy 2 GiB one (~550 MB in non-zero pages), an idle 2 GiB
+//! one, and an idle 16 GiB one (just booted, ~100 MB in use). Not a test.
 //!
-//! In one run per guest, frozen by `stop`: qemu's raw ELF into a pipe drained and
-//! discarded (the limit), `coroner capture` (wall time, size, peak RSS), qemu's
-//! `kdump-zlib` to a file, and qemu's ELF piped through `zstd -1 -T2`.
+//! Per guest, frozen by `stop`, each method `--runs` times (median printed, ratios from
+//! the same run): qemu's raw ELF into a pipe drained and discarded (the limit);
+//! `coroner capture` (default: zstd level 1, ELF), at level 3, and with `--dump-format
+//! kdump` (qemu's kdump stream converted as it arrives); qemu's `kdump-zlib` into a
+//! drained pipe and to a file; and qemu's ELF piped through `zstd -1 -T2`. Sizes, and coroner's peak
+//! RSS.
 //!
-//! Usage: cargo build --release && target/release/bench-capture [--mem MiB] [--fill MiB]
+//! Usage: cargo build --release --workspace &&
+//!        target/release/bench-capture [--mem MiB] [--fill MiB] [--big MiB|0] [--runs N]
 
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
@@ -23,15 +28,24 @@ fn main() {
     }
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 fn run() -> Res<()> {
     let mut mem = 2048u32;
     let mut fill = 450u32;
+    let mut big = 16384u32;
+    let mut runs = 5usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--mem" => mem = val()?.parse()?,
             "--fill" => fill = val()?.parse()?,
+            "--big" => big = val()?.parse()?,
+            "--runs" => runs = val()?.parse::<usize>()?.max(1),
             _ => return Err(format!("unknown argument {a}").into()),
         }
     }
@@ -39,10 +53,14 @@ fn run() -> Res<()> {
     if !coroner.exists() {
         return Err(format!("{} not built: cargo build --release", coroner.display()).into());
     }
-    for (kind, append) in [
-        ("busy", format!("coroner.fill={fill}")),
-        ("idle", String::new()),
-    ] {
+    let mut guests = vec![
+        ("busy", mem, format!("coroner.fill={fill}")),
+        ("idle", mem, String::new()),
+    ];
+    if big > 0 {
+        guests.push(("idle", big, String::new()));
+    }
+    for (kind, mem, append) in guests {
         let mut guest = Guest::boot(&GuestOptions {
             mem_mib: mem,
             append,
@@ -50,89 +68,119 @@ fn run() -> Res<()> {
         })?;
         guest.freeze(Scenario::Stop)?;
         let dir = guest.dir().to_path_buf();
-
-        // The limit: qemu's ELF writer into a pipe that is read and thrown away.
-        let (raw_secs, raw_bytes) = pipe_dump(&mut guest, None)?;
-
-        let mut captures = Vec::new();
-        for level in ["3", "1"] {
-            let out = dir.join(format!("cap{level}.core.zst"));
-            let t = Instant::now();
-            let o = Command::new(&coroner)
-                .args(["capture", "--compression-level", level, "--qmp"])
-                .arg(guest.tool_socket())
-                .arg("-o")
-                .arg(&out)
-                .arg("--json")
-                .stderr(Stdio::inherit())
-                .output()?;
-            let secs = t.elapsed().as_secs_f64();
-            if !o.status.success() {
-                return Err("coroner capture failed".into());
-            }
-            let rep: serde_json::Value = serde_json::from_slice(&o.stdout)?;
-            std::fs::remove_file(&out)?;
-            captures.push((level, secs, rep));
-        }
-
-        let kdump = dir.join("dump.kdump");
-        let t = Instant::now();
-        guest.dump(&kdump, "kdump-zlib")?;
-        let kdump_secs = t.elapsed().as_secs_f64();
-        let kdump_size = std::fs::metadata(&kdump)?.len();
-        std::fs::remove_file(&kdump)?;
-
         let zout = dir.join("elf.zst");
-        let (z_secs, _) = pipe_dump(&mut guest, Some(&zout))?;
-        let z_size = std::fs::metadata(&zout)?.len();
-
-        println!(
-            "\n== {kind} guest: {mem} MiB RAM, ELF {:.1} MiB",
-            raw_bytes as f64 / (1 << 20) as f64
-        );
-        println!(
-            "{:<36} {:>8} {:>9} {:>10} {:>9} {:>12}",
-            "method", "time s", "vs limit", "size MiB", "ratio", "vs kdump-zlib"
-        );
-        let size_of = |r: &serde_json::Value| r["compressed_size"].as_u64().unwrap_or(0);
-        let (_, cap3_secs, cap3) = &captures[0];
-        let (_, cap1_secs, cap1) = &captures[1];
-        let rows = [
-            ("raw ELF into a pipe (the limit)", raw_secs, raw_bytes),
+        let captures: [(&str, &[&str]); 3] = [
+            ("coroner capture (default: level 1, ELF)", &[]),
             (
-                "coroner capture (level 3, default)",
-                *cap3_secs,
-                size_of(cap3),
+                "coroner capture --compression-level 3",
+                &["--compression-level", "3"],
             ),
             (
-                "coroner capture --compression-level 1",
-                *cap1_secs,
-                size_of(cap1),
+                "coroner capture --dump-format kdump",
+                &["--dump-format", "kdump"],
             ),
-            ("qemu kdump-zlib to a file", kdump_secs, kdump_size),
-            ("ELF piped through zstd -1 -T2", z_secs, z_size),
         ];
-        for (what, secs, size) in rows {
+        // (what, seconds per run, size, peak RSS)
+        let mut rows: Vec<(String, Vec<f64>, u64, Option<u64>)> = Vec::new();
+        let row = |rows: &mut Vec<(String, Vec<f64>, u64, Option<u64>)>,
+                   what: &str,
+                   secs: f64,
+                   size: u64,
+                   rss: Option<u64>| {
+            match rows.iter_mut().find(|r| r.0 == what) {
+                Some(r) => {
+                    r.1.push(secs);
+                    r.3 = r.3.max(rss);
+                }
+                None => rows.push((what.to_string(), vec![secs], size, rss)),
+            }
+        };
+        for _ in 0..runs {
+            let (secs, bytes) = pipe_dump(&mut guest, "elf", None)?;
+            row(
+                &mut rows,
+                "raw ELF into a pipe (the limit)",
+                secs,
+                bytes,
+                None,
+            );
+            for (what, extra) in captures {
+                let out = dir.join("cap.core.zst");
+                let t = Instant::now();
+                let o = Command::new(&coroner)
+                    .args(["capture", "--force", "--json", "--qmp"])
+                    .arg(guest.tool_socket())
+                    .arg("-o")
+                    .arg(&out)
+                    .args(extra)
+                    .stderr(Stdio::inherit())
+                    .output()?;
+                let secs = t.elapsed().as_secs_f64();
+                if !o.status.success() {
+                    return Err(format!("{what} failed").into());
+                }
+                let rep: serde_json::Value = serde_json::from_slice(&o.stdout)?;
+                std::fs::remove_file(&out)?;
+                row(
+                    &mut rows,
+                    what,
+                    secs,
+                    rep["compressed_size"].as_u64().unwrap_or(0),
+                    rep["peak_rss_bytes"].as_u64(),
+                );
+            }
+            let (secs, bytes) = pipe_dump(&mut guest, "kdump-zlib", None)?;
+            row(&mut rows, "qemu kdump-zlib into a pipe", secs, bytes, None);
+            let kfile = dir.join("dump.kdump");
+            let t = Instant::now();
+            guest.dump(&kfile, "kdump-zlib")?;
+            let secs = t.elapsed().as_secs_f64();
+            let size = std::fs::metadata(&kfile)?.len();
+            std::fs::remove_file(&kfile)?;
+            row(&mut rows, "qemu kdump-zlib to a file", secs, size, None);
+            let (secs, _) = pipe_dump(&mut guest, "elf", Some(&zout))?;
+            let size = std::fs::metadata(&zout)?.len();
+            row(&mut rows, "ELF piped through zstd -1 -T2", secs, size, None);
+        }
+        let limit = median(rows[0].1.clone());
+        let kdump = rows
+            .iter()
+            .find(|r| r.0.starts_with("qemu kdump-zlib"))
+            .map_or(f64::NAN, |r| median(r.1.clone()));
+        let kdump_size = rows
+            .iter()
+            .find(|r| r.0.starts_with("qemu kdump-zlib"))
+            .map_or(1, |r| r.2.max(1));
+        println!(
+            "\n== {kind} guest: {mem} MiB RAM, ELF {:.1} MiB, median of {runs} runs",
+            rows[0].2 as f64 / (1 << 20) as f64
+        );
+        println!(
+            "{:<42} {:>7} {:>9} {:>10} {:>10} {:>10} {:>9}",
+            "method", "time s", "vs limit", "vs kdump", "size MiB", "vs kdump", "peak RSS"
+        );
+        for (what, secs, size, rss) in &rows {
+            let t = median(secs.clone());
             println!(
-                "{what:<36} {secs:>8.2} {:>8.2}x {:>10.1} {:>8.1}x {:>11.2}x",
-                secs / raw_secs,
-                size as f64 / (1 << 20) as f64,
-                raw_bytes as f64 / size.max(1) as f64,
-                size as f64 / kdump_size.max(1) as f64
+                "{what:<42} {t:>7.2} {:>8.2}x {:>9.2}x {:>10.1} {:>9.2}x {:>9}",
+                t / limit,
+                t / kdump,
+                *size as f64 / (1 << 20) as f64,
+                *size as f64 / kdump_size as f64,
+                rss.map_or("-".into(), |r| format!("{} MiB", r >> 20)),
             );
         }
-        println!(
-            "coroner capture peak RSS: {:.0} MiB (target <= 256 MiB); steps in ms: {}",
-            cap3["peak_rss_bytes"].as_u64().unwrap_or(0) as f64 / (1 << 20) as f64,
-            cap3["timings"]
-        );
     }
     Ok(())
 }
 
-/// Dumps the frozen guest as ELF into a pipe. With `zstd_out`, `zstd -1 -T2` reads the
-/// pipe and writes that file; without, the pipe is drained here and discarded.
-fn pipe_dump(guest: &mut Guest, zstd_out: Option<&std::path::Path>) -> Res<(f64, u64)> {
+/// Dumps the frozen guest in `format` into a pipe. With `zstd_out`, `zstd -1 -T2` reads
+/// the pipe and writes that file; without, the pipe is drained here and discarded.
+fn pipe_dump(
+    guest: &mut Guest,
+    format: &str,
+    zstd_out: Option<&std::path::Path>,
+) -> Res<(f64, u64)> {
     let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let _ = rustix::pipe::fcntl_setpipe_size(&rd, 1 << 20);
     let since = guest.qmp.events().len();
@@ -165,7 +213,7 @@ fn pipe_dump(guest: &mut Guest, zstd_out: Option<&std::path::Path>) -> Res<(f64,
             total
         })),
     };
-    let args = json!({"paging": false, "protocol": "fd:bench", "detach": true});
+    let args = json!({"paging": false, "protocol": "fd:bench", "detach": true, "format": format});
     let asked = Instant::now();
     // Just after another dump's DUMP_COMPLETED, qemu may still refuse for a moment.
     while let Err(e) = guest.qmp.execute("dump-guest-memory", Some(args.clone())) {
