@@ -334,7 +334,7 @@ pub struct ManArgs {
 #[derive(Debug, Args)]
 pub struct CompressionArgs {
     /// zstd compression level, 1 (fastest) to 19 [default: 1 for capture and watch, whose
-    /// speed keeps the HA stack waiting; 3 for compress]. The old spelling is still
+    /// speed keeps the HA stack waiting, 3 with --dump-format kdump; 3 for compress]. The old spelling is still
     /// accepted, hidden.
     #[arg(
         long = "compression-level",
@@ -369,6 +369,16 @@ pub enum DumpFormatChoice {
 }
 
 impl DumpFormatArg {
+    /// The zstd level when none is asked for: 1 for qemu's ELF, where coroner compresses
+    /// every page the guest uses while qemu waits; 3 for the kdump stream, where qemu's
+    /// own one-thread compression sets the pace and coroner's costs little.
+    pub fn default_level(&self) -> i32 {
+        match self.dump_format {
+            DumpFormatChoice::Elf => CAPTURE_LEVEL,
+            DumpFormatChoice::Kdump => COMPRESS_LEVEL,
+        }
+    }
+
     /// The capture library's choice.
     pub fn get(&self) -> coroner_capture::DumpFormat {
         match self.dump_format {

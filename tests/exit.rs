@@ -118,6 +118,13 @@ fn run(variant: Variant, mode: &str) {
         v.starts_with("internal-error: KVM emulation failure"),
         "{v}"
     );
+    // No vCPU maps a kernel: "no Linux kernel" is decided from the vCPU state, without
+    // a scan of RAM.
+    let problems = a.json()["problems"].to_string();
+    assert!(
+        problems.contains("not a running x86_64 Linux kernel"),
+        "{problems}"
+    );
 }
 
 #[test]

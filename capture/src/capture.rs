@@ -380,7 +380,7 @@ struct Dump<'a> {
 impl Dump<'_> {
     fn intake(&self, writer: ContainerWriter) -> Intake {
         if self.qemu_format == "elf" {
-            Intake::Elf(writer)
+            Intake::Elf(Box::new(writer))
         } else {
             Intake::Kdump(Box::new(coroner_formats::kdump::KdumpStream::new(writer)))
         }
@@ -395,7 +395,7 @@ fn dump_through_pipe(
     progress: &dyn Progress,
     interrupt: &AtomicBool,
 ) -> Result<Streamed, CaptureError> {
-    let (meta, since) = (dump.meta, dump.since);
+    let meta = dump.meta;
     let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| {
         CaptureError::Output {
             source: coroner_formats::Error::Stream {
@@ -420,8 +420,7 @@ fn dump_through_pipe(
         let outcome = follow_dump(
             qmp,
             &format!("fd:{fdname}"),
-            dump.qemu_format,
-            since,
+            dump,
             opts,
             progress,
             interrupt,
@@ -476,7 +475,7 @@ fn settle(
     }
     match (outcome, end) {
         (Ok(()), DrainEnd::Eof) => match writer {
-            Intake::Elf(w) => Ok((w, head, vmcoreinfo_candidates, None)),
+            Intake::Elf(w) => Ok((*w, head, vmcoreinfo_candidates, None)),
             Intake::Kdump(k) => match k.finish() {
                 Ok(done) => {
                     let mut from = done
@@ -486,7 +485,8 @@ fn settle(
                     from["stream_blake3"] = json!(done.stream_blake3);
                     Ok((done.writer, done.elf_head, Vec::new(), Some(from)))
                 }
-                Err((w, e)) => {
+                Err(failed) => {
+                    let (w, e) = *failed;
                     let reason = e.to_string();
                     let kept = w.abandon(meta.clone(), &reason, keep).ok().flatten();
                     Err(CaptureError::Incomplete {
@@ -571,15 +571,16 @@ fn with_kept(e: CaptureError, bytes: u64, kept: Option<PathBuf>) -> CaptureError
 fn follow_dump(
     qmp: &mut Qmp,
     protocol: &str,
-    qemu_format: &str,
-    since: usize,
+    dump: &Dump<'_>,
     opts: &CaptureOptions,
     progress: &dyn Progress,
     interrupt: &AtomicBool,
     received: &AtomicU64,
 ) -> Result<(), CaptureError> {
-    let args =
-        json!({ "paging": false, "protocol": protocol, "format": qemu_format, "detach": true });
+    let since = dump.since;
+    let args = json!({
+        "paging": false, "protocol": protocol, "format": dump.qemu_format, "detach": true,
+    });
     let asked = Instant::now();
     loop {
         match qmp.execute("dump-guest-memory", Some(args.clone())) {
@@ -659,7 +660,7 @@ fn dump_through_file(
     progress: &dyn Progress,
     interrupt: &AtomicBool,
 ) -> Result<Streamed, CaptureError> {
-    let (meta, since) = (dump.meta, dump.since);
+    let meta = dump.meta;
     let dir = output_dir(&opts.output);
     let dir = std::fs::canonicalize(dir).map_err(|source| CaptureError::Output {
         source: coroner_formats::Error::Io {
@@ -683,8 +684,7 @@ fn dump_through_file(
     let outcome = follow_dump(
         qmp,
         &format!("file:{}", elf_path.display()),
-        dump.qemu_format,
-        since,
+        dump,
         opts,
         progress,
         interrupt,

@@ -16,7 +16,7 @@ pub const HEAD_MAX: usize = 8 << 20;
 /// Where the stream's bytes go.
 pub enum Intake {
     /// qemu's ELF, kept byte for byte.
-    Elf(ContainerWriter),
+    Elf(Box<ContainerWriter>),
     /// qemu's flattened kdump stream, turned into an ELF core as it arrives.
     Kdump(Box<KdumpStream>),
 }
@@ -25,7 +25,7 @@ impl Intake {
     /// The container, to abandon after a failure.
     pub fn into_writer(self) -> ContainerWriter {
         match self {
-            Intake::Elf(w) => w,
+            Intake::Elf(w) => *w,
             Intake::Kdump(k) => k.into_writer(),
         }
     }

@@ -202,3 +202,50 @@ impl KdumpBuilder {
         Ok(out)
     }
 }
+
+/// The plain kdump file `plain` as a qemu-like flattened stream: the head in one record,
+/// then the descriptor table and the page data in 16 KiB records, interleaved as `order`
+/// says: 0 data ahead of descriptors, 1 descriptors ahead of data, 2 every descriptor
+/// first.
+pub fn qemu_like_stream(plain: &[u8], order: u8) -> crate::Result<Vec<u8>> {
+    let header = crate::kdump::KdumpHeader::read(&plain.to_vec())?;
+    let kdump = crate::kdump::Kdump::open(std::sync::Arc::new(plain.to_vec()), false)?;
+    let desc_start = header.descriptors_offset() as usize;
+    let desc_end = desc_start + kdump.info.pages as usize * 24;
+    let mut out = b"makedumpfile\0".to_vec();
+    out.resize(16, 0);
+    out.extend_from_slice(&1i64.to_be_bytes());
+    out.extend_from_slice(&1i64.to_be_bytes());
+    out.resize(4096, 0);
+    let mut record = |at: usize, bytes: &[u8]| {
+        out.extend_from_slice(&(at as i64).to_be_bytes());
+        out.extend_from_slice(&(bytes.len() as i64).to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    record(0, &plain[..desc_start]);
+    let descs: Vec<(usize, &[u8])> = (desc_start..desc_end)
+        .step_by(16 << 10)
+        .map(|a| (a, &plain[a..(a + (16 << 10)).min(desc_end)]))
+        .collect();
+    let data: Vec<(usize, &[u8])> = (desc_end..plain.len())
+        .step_by(16 << 10)
+        .map(|a| (a, &plain[a..(a + (16 << 10)).min(plain.len())]))
+        .collect();
+    let n = descs.len().max(data.len());
+    if order == 2 {
+        for (a, b) in descs.iter().chain(&data) {
+            record(*a, b);
+        }
+    } else {
+        for i in 0..n {
+            let pair = [descs.get(i), data.get(i)];
+            let pair = if order == 0 { [pair[1], pair[0]] } else { pair };
+            for (a, b) in pair.into_iter().flatten() {
+                record(*a, b);
+            }
+        }
+    }
+    out.extend_from_slice(&(-1i64).to_be_bytes());
+    out.extend_from_slice(&(-1i64).to_be_bytes());
+    Ok(out)
+}

@@ -9,6 +9,7 @@ mod container;
 mod dump;
 mod elf_core;
 mod invariants;
+mod kdump_stream;
 pub mod kernel_memory;
 mod mce;
 mod mtree;
@@ -23,6 +24,7 @@ pub use btf::btf;
 pub use container::container;
 pub use dump::dump;
 pub use elf_core::elf_core;
+pub use kdump_stream::{convert as convert_kdump_stream, kdump_stream};
 pub use kernel_memory::kernel_memory;
 pub use mce::mce;
 pub use mtree::mtree;
@@ -50,4 +52,5 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("btf", btf),
     ("unwind", unwind),
     ("locate_orc", locate_orc),
+    ("kdump_stream", kdump_stream),
 ];

@@ -311,3 +311,43 @@ fn the_locate_orc_seed_is_found() {
     let found = locate_vmlinux_orc(&mem, bounds).unwrap();
     assert_eq!((found.ip_table, found.n), (at + 0x100, 1200));
 }
+
+/// Writes the `kdump_stream` seeds (not run by default): `cargo test -p
+/// coroner-fuzz-entries -- --ignored write_kdump_stream_seeds`. A small ELF core's kdump
+/// file as qemu streams it, in each record order, zlib and lzo pages.
+#[test]
+#[ignore]
+fn write_kdump_stream_seeds() {
+    use coroner_formats::kdump::{COMPRESSED_LZO, COMPRESSED_ZLIB};
+    use coroner_formats::kdump_builder::{qemu_like_stream, KdumpBuilder};
+    use coroner_formats::testing::ElfBuilder;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/kdump_stream");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let elf = tmp.path().join("vm.elf");
+    std::fs::write(&elf, ElfBuilder::default().build()).unwrap();
+    let core = coroner_formats::open(&elf).unwrap();
+    for (name, compression) in [("zlib", COMPRESSED_ZLIB), ("lzo", COMPRESSED_LZO)] {
+        let plain = KdumpBuilder {
+            compression,
+            ..KdumpBuilder::default()
+        }
+        .build(&core)
+        .unwrap();
+        for order in [0, 2] {
+            let stream = qemu_like_stream(&plain, order).unwrap();
+            std::fs::write(dir.join(format!("{name}-order{order}")), stream).unwrap();
+        }
+    }
+}
+
+/// The `kdump_stream` seeds convert completely (so the fuzzer starts from the page
+/// phase, not only from refusals of the header).
+#[test]
+fn the_kdump_stream_seeds_convert() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/kdump_stream");
+    for name in ["zlib-order0", "zlib-order2", "lzo-order0", "lzo-order2"] {
+        let data = std::fs::read(dir.join(name)).unwrap();
+        assert!(coroner_fuzz_entries::convert_kdump_stream(&data), "{name}");
+    }
+}

@@ -62,7 +62,9 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     opts.wait_frozen = args.wait_frozen.map(Duration::from_secs);
     opts.timeout = Duration::from_secs(args.timeout.max(1));
     opts.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
-    opts.write = args.compression.write_options(crate::cli::CAPTURE_LEVEL);
+    opts.write = args
+        .compression
+        .write_options(args.dump_format.default_level());
     opts.dump_format = args.dump_format.get();
     let interrupt = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;

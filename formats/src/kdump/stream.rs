@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::header::{KdumpHeader, BLOCK_SIZE};
+use super::header::BLOCK_SIZE;
 use super::page::{decompress_with, Inflaters, PageDesc, DESC_BYTES};
 use super::{Kdump, KdumpInfo};
 use crate::elf_writer::{elf64_head, notes_blob_of};
@@ -30,6 +30,9 @@ const MAX_RECORD: u64 = 256 << 20;
 /// The head (headers, notes, bitmaps) kept at most: 256 MiB of bitmaps (a 4 TiB
 /// guest's, the kdump reader's bound) and the sub-header blocks.
 const MAX_HEAD: u64 = (256 << 20) + (1 << 28);
+/// Records of the head kept at most (qemu writes the bitmaps a page at a time: a 4 TiB
+/// guest's take 64 Ki records).
+const MAX_HEAD_RECORDS: usize = 1 << 17;
 /// Page data and descriptors waiting for each other, at most (qemu keeps 16 KiB each).
 const MAX_PENDING: u64 = 64 << 20;
 
@@ -55,17 +58,51 @@ fn bad(offset: u64, reason: String) -> Error {
     }
 }
 
-/// The head of the rearranged file, readable as a kdump file whose pages are not there.
-struct Head(Vec<u8>);
+/// The head of the rearranged file (headers, notes, bitmaps), as the records that wrote
+/// it in arrival order, readable as a kdump file whose pages are not there: holes read as
+/// zeros, a later record overrides an earlier one, and memory follows the bytes received,
+/// not the offsets they claim.
+#[derive(Default)]
+struct Head {
+    records: Vec<(u64, Vec<u8>)>,
+    bytes: u64,
+}
+
+impl Head {
+    /// `desc_start` by the main header's `sub_hdr_size` and `bitmap_blocks`, once a record
+    /// at offset 0 holds them (the sub-header may not have come yet).
+    fn descriptors_offset(&self) -> Option<u64> {
+        let (_, h) = self
+            .records
+            .iter()
+            .find(|(o, d)| *o == 0 && d.len() >= 440)?;
+        let sub = u64::try_from(i32::from_le_bytes([h[432], h[433], h[434], h[435]])).ok()?;
+        let bitmap = u64::from(u32::from_le_bytes([h[436], h[437], h[438], h[439]]));
+        Some((1 + sub + bitmap) * BLOCK_SIZE)
+    }
+}
 
 impl ByteSource for Head {
     fn len(&self) -> u64 {
-        // The descriptors and data lie beyond: reads there fail as truncated.
+        // The descriptors and data lie beyond: only the headers, notes and bitmaps are
+        // read through this.
         u64::MAX / 2
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        ByteSource::read_at(&self.0, offset, buf)
+        buf.fill(0);
+        let end = offset.saturating_add(buf.len() as u64);
+        for (start, data) in &self.records {
+            let stop = start + data.len() as u64;
+            if stop <= offset || *start >= end {
+                continue;
+            }
+            let from = offset.max(*start);
+            let to = end.min(stop);
+            buf[(from - offset) as usize..(to - offset) as usize]
+                .copy_from_slice(&data[(from - start) as usize..(to - start) as usize]);
+        }
+        Ok(())
     }
 }
 
@@ -111,8 +148,7 @@ pub struct KdumpStream {
     header_seen: bool,
     /// The record being received: its offset, length and bytes so far.
     record: Option<(u64, u64, Vec<u8>)>,
-    head: Vec<u8>,
-    header: Option<KdumpHeader>,
+    head: Head,
     pages: Option<Pages>,
     info: Option<KdumpInfo>,
     elf_head: Vec<u8>,
@@ -129,8 +165,7 @@ impl KdumpStream {
             partial: Vec::new(),
             header_seen: false,
             record: None,
-            head: Vec::new(),
-            header: None,
+            head: Head::default(),
             pages: None,
             info: None,
             elf_head: Vec::new(),
@@ -205,14 +240,15 @@ impl KdumpStream {
                 if len == 0 {
                     continue;
                 }
-                self.record = Some((offset, len, Vec::with_capacity(len as usize)));
+                // Memory follows the bytes that come, not the size a record claims.
+                self.record = Some((offset, len, Vec::with_capacity(len.min(1 << 20) as usize)));
             }
         }
         Ok(())
     }
 
     /// Ends the stream: every announced page must have been written.
-    pub fn finish(mut self) -> std::result::Result<StreamedKdump, (ContainerWriter, Error)> {
+    pub fn finish(mut self) -> std::result::Result<StreamedKdump, Box<(ContainerWriter, Error)>> {
         let at = self.received;
         let check = (|| {
             if !self.ended {
@@ -244,10 +280,10 @@ impl KdumpStream {
                 stream_bytes: self.received,
                 stream_blake3: self.hash.finalize().to_hex().to_string(),
             }),
-            (Err(e), _) => Err((self.writer, e)),
+            (Err(e), _) => Err(Box::new((self.writer, e))),
             (Ok(()), None) => {
                 let e = bad(at, "the stream ends before its headers".into());
-                Err((self.writer, e))
+                Err(Box::new((self.writer, e)))
             }
         }
     }
@@ -273,26 +309,19 @@ impl KdumpStream {
     /// ended in the stream.
     fn on_record(&mut self, offset: u64, data: Vec<u8>, at: u64) -> Result<()> {
         if self.pages.is_none() {
-            let desc_start = self.header.as_ref().map(KdumpHeader::descriptors_offset);
-            match desc_start {
+            match self.head.descriptors_offset() {
                 Some(d) if offset >= d => self.start_pages(at)?,
                 _ => {
-                    let end = offset + data.len() as u64;
-                    if end > MAX_HEAD {
+                    self.head.bytes += data.len() as u64;
+                    if self.head.bytes > MAX_HEAD || self.head.records.len() >= MAX_HEAD_RECORDS {
                         return Err(bad(
                             at,
                             format!(
-                                "headers and bitmaps past {MAX_HEAD:#x} bytes (at {offset:#x})"
+                                "more than {MAX_HEAD:#x} bytes or {MAX_HEAD_RECORDS} records of headers and bitmaps"
                             ),
                         ));
                     }
-                    if self.head.len() < end as usize {
-                        self.head.resize(end as usize, 0);
-                    }
-                    self.head[offset as usize..end as usize].copy_from_slice(&data);
-                    if self.header.is_none() && self.head.len() as u64 >= 2 * BLOCK_SIZE {
-                        self.header = Some(KdumpHeader::read(&self.head)?);
-                    }
+                    self.head.records.push((offset, data));
                     return Ok(());
                 }
             }
@@ -361,7 +390,7 @@ impl KdumpStream {
 
     /// Parses the head, writes the ELF head and enters the page phase.
     fn start_pages(&mut self, at: u64) -> Result<()> {
-        let head = Arc::new(Head(std::mem::take(&mut self.head)));
+        let head = Arc::new(std::mem::take(&mut self.head));
         let kdump = Kdump::open(head.clone(), false)?;
         if kdump.info.incomplete || kdump.info.excluded_pages > 0 {
             return Err(bad(

@@ -245,52 +245,7 @@ fn damaged_files_are_errors_that_say_where() {
     }
 }
 
-/// The plain kdump file `plain` as a qemu-like flattened stream: the head in one record,
-/// then the descriptor table and the page data in 16 KiB records, interleaved as `order`
-/// says: 0 data ahead of descriptors, 1 descriptors ahead of data, 2 every descriptor
-/// first.
-fn qemu_like_stream(plain: &[u8], order: u8) -> Vec<u8> {
-    let header = KdumpHeader::read(&plain.to_vec()).unwrap();
-    let kdump = Kdump::open(std::sync::Arc::new(plain.to_vec()), false).unwrap();
-    let desc_start = header.descriptors_offset() as usize;
-    let desc_end = desc_start + kdump.info.pages as usize * 24;
-    let mut out = b"makedumpfile\0".to_vec();
-    out.resize(16, 0);
-    out.extend_from_slice(&1i64.to_be_bytes());
-    out.extend_from_slice(&1i64.to_be_bytes());
-    out.resize(4096, 0);
-    let mut record = |at: usize, bytes: &[u8]| {
-        out.extend_from_slice(&(at as i64).to_be_bytes());
-        out.extend_from_slice(&(bytes.len() as i64).to_be_bytes());
-        out.extend_from_slice(bytes);
-    };
-    record(0, &plain[..desc_start]);
-    let descs: Vec<(usize, &[u8])> = (desc_start..desc_end)
-        .step_by(16 << 10)
-        .map(|a| (a, &plain[a..(a + (16 << 10)).min(desc_end)]))
-        .collect();
-    let data: Vec<(usize, &[u8])> = (desc_end..plain.len())
-        .step_by(16 << 10)
-        .map(|a| (a, &plain[a..(a + (16 << 10)).min(plain.len())]))
-        .collect();
-    let n = descs.len().max(data.len());
-    if order == 2 {
-        for (a, b) in descs.iter().chain(&data) {
-            record(*a, b);
-        }
-    } else {
-        for i in 0..n {
-            let pair = [descs.get(i), data.get(i)];
-            let pair = if order == 0 { [pair[1], pair[0]] } else { pair };
-            for (a, b) in pair.into_iter().flatten() {
-                record(*a, b);
-            }
-        }
-    }
-    out.extend_from_slice(&(-1i64).to_be_bytes());
-    out.extend_from_slice(&(-1i64).to_be_bytes());
-    out
-}
+use crate::kdump_builder::qemu_like_stream;
 
 fn content(path: &std::path::Path) -> Vec<u8> {
     let r = crate::ContainerReader::open(path).unwrap();
@@ -324,7 +279,7 @@ fn a_qemu_like_stream_becomes_the_elf_compress_makes_of_the_file() {
         .unwrap();
         let want = content(&want);
         for order in [0, 1, 2] {
-            let stream = qemu_like_stream(&plain, order);
+            let stream = qemu_like_stream(&plain, order).unwrap();
             for chunk in [7, 1000, 4099, 1 << 20] {
                 let out = dir.path().join("got.core.zst");
                 let w =
@@ -333,7 +288,7 @@ fn a_qemu_like_stream_becomes_the_elf_compress_makes_of_the_file() {
                 for c in stream.chunks(chunk) {
                     s.feed(c).unwrap();
                 }
-                let done = s.finish().map_err(|(_, e)| e).unwrap();
+                let done = s.finish().map_err(|b| b.1).unwrap();
                 assert_eq!(done.stream_bytes, stream.len() as u64);
                 assert_eq!(
                     done.stream_blake3,
@@ -355,7 +310,7 @@ fn a_broken_stream_is_an_error_naming_where() {
     let dir = tempfile::tempdir().unwrap();
     let source = crate::open(&elf(dir.path())).unwrap();
     let plain = KdumpBuilder::default().build(&source).unwrap();
-    let stream = qemu_like_stream(&plain, 0);
+    let stream = qemu_like_stream(&plain, 0).unwrap();
     let run = |bytes: &[u8]| -> Error {
         let out = dir.path().join("bad.core.zst");
         let w = crate::ContainerWriter::create(&out, crate::WriteOptions::default()).unwrap();
@@ -363,7 +318,7 @@ fn a_broken_stream_is_an_error_naming_where() {
         match s.feed(bytes) {
             Err(e) => e,
             Ok(()) => match s.finish() {
-                Err((_, e)) => e,
+                Err(b) => b.1,
                 Ok(_) => panic!("a broken stream was accepted"),
             },
         }
@@ -398,8 +353,8 @@ fn a_stream_says_it_was_flattened() {
     )
     .unwrap();
     let mut s = KdumpStream::new(w);
-    s.feed(&qemu_like_stream(&plain, 1)).unwrap();
-    let done = s.finish().map_err(|(_, e)| e).unwrap();
+    s.feed(&qemu_like_stream(&plain, 1).unwrap()).unwrap();
+    let done = s.finish().map_err(|b| b.1).unwrap();
     let from = done.info.converted_from(crate::Format::KdumpFlattened);
     assert_eq!(from["layout"], "flattened");
     assert_eq!(from["compression"], "zlib");

@@ -118,7 +118,9 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         let mut c = CaptureOptions::new(t.address.clone(), dir.join("unused"));
         c.timeout = Duration::from_secs(args.timeout.max(1));
         c.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
-        c.write = args.compression.write_options(crate::cli::CAPTURE_LEVEL);
+        c.write = args
+            .compression
+            .write_options(args.dump_format.default_level());
         c.keep_partial = args.keep_partial;
         c.dump_format = args.dump_format.get();
         let mut w = WatchOptions::new(t.name.clone(), c, dir.clone());

@@ -82,7 +82,11 @@ pub fn pane(model: &Model<'_>) -> TextPane {
                 coroner_analyze::format_rfc3339_seconds(m.created_unix),
             ));
             if let Some(d) = m.recorded_digest() {
-                l.push(fact("digest", escape_short(&d.to_string())));
+                let label = match d {
+                    coroner_formats::ContentDigest::FramesBlake3(_) => "frames-blake3",
+                    coroner_formats::ContentDigest::Sha256(_) => "sha256",
+                };
+                l.push(fact(label, escape_short(d.hex())));
             }
             if let Some(o) = &m.origin {
                 l.push(fact("origin", escape_short(o)));
