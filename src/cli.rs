@@ -444,8 +444,20 @@ pub struct OverwriteArg {
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
     /// The QMP monitor: a unix socket path, or tcp:HOST:PORT.
-    #[arg(long, value_name = "SOCK")]
-    pub qmp: String,
+    #[arg(
+        long,
+        value_name = "SOCK",
+        required_unless_present = "domain",
+        conflicts_with = "domain"
+    )]
+    pub qmp: Option<String>,
+    /// A libvirt domain instead: captured through libvirt's own memory-only dump into a
+    /// FIFO (no monitor passthrough, so the domain is not tainted).
+    #[arg(long, value_name = "NAME")]
+    pub domain: Option<String>,
+    /// The libvirt connection for --domain.
+    #[arg(long, value_name = "URI", default_value = coroner_capture::DEFAULT_URI, requires = "domain")]
+    pub connect: String,
     /// The container to write (conventionally NAME.core.zst).
     #[arg(short, long)]
     pub output: PathBuf,

@@ -12,6 +12,7 @@ mod guest;
 mod ha;
 mod kdump;
 mod kernel;
+mod libvirt;
 mod mce;
 mod samples;
 mod slim;

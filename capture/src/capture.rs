@@ -112,7 +112,7 @@ pub(crate) fn unix_us() -> Option<u64> {
     u64::try_from(d.as_micros()).ok()
 }
 
-fn ms(since: Instant) -> u64 {
+pub(crate) fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
@@ -365,7 +365,7 @@ fn collect_state(qmp: &mut Qmp, opts: &CaptureOptions, info: &mut CaptureInfo) {
 
 /// The writer to finish, the ELF head, the VMCOREINFO candidates, and what the content
 /// was converted from (a kdump stream).
-type Streamed = (ContainerWriter, Vec<u8>, Vec<u64>, Option<Value>);
+pub(crate) type Streamed = (ContainerWriter, Vec<u8>, Vec<u64>, Option<Value>);
 
 /// The dump asked of qemu.
 struct Dump<'a> {
@@ -446,10 +446,29 @@ fn dump_through_pipe(
 }
 
 /// Turns the drain's end and the dump's outcome into the writer to finish, or an error.
-fn settle(
+pub(crate) fn settle(
     drained: Drained,
     outcome: Result<(), CaptureError>,
     opts: &CaptureOptions,
+    meta: &Metadata,
+    interrupt: &AtomicBool,
+) -> Result<Streamed, CaptureError> {
+    settle_with(
+        drained,
+        outcome,
+        opts.keep_partial,
+        opts.timeout,
+        meta,
+        interrupt,
+    )
+}
+
+/// [`settle`] with what it needs of the options.
+pub(crate) fn settle_with(
+    drained: Drained,
+    outcome: Result<(), CaptureError>,
+    keep: bool,
+    timeout: Duration,
     meta: &Metadata,
     interrupt: &AtomicBool,
 ) -> Result<Streamed, CaptureError> {
@@ -460,7 +479,6 @@ fn settle(
         vmcoreinfo_candidates,
     } = drained;
     let bytes = intake.bytes_in();
-    let keep = opts.keep_partial;
     let abandon = |intake: Intake, reason: &str| {
         intake
             .into_writer()
@@ -511,7 +529,7 @@ fn settle(
             Err(CaptureError::Output { source, kept })
         }
         (_, DrainEnd::Stalled) => {
-            let reason = stalled(opts.timeout);
+            let reason = stalled(timeout);
             let kept = abandon(writer, &reason);
             Err(CaptureError::Incomplete {
                 bytes,
@@ -713,7 +731,7 @@ fn dump_through_file(
 }
 
 /// Abandons the writer, recording the capture details, and returns the kept path.
-fn give_up(
+pub(crate) fn give_up(
     writer: ContainerWriter,
     mut meta: Metadata,
     reason: &str,
@@ -731,7 +749,7 @@ fn free_space(output: &Path) -> Option<u64> {
 }
 
 /// The directory `output` will be written in.
-fn output_dir(output: &Path) -> &Path {
+pub(crate) fn output_dir(output: &Path) -> &Path {
     output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -30,6 +30,9 @@ pub enum CaptureError {
     /// Talking to qemu failed.
     #[error(transparent)]
     Qmp(#[from] crate::error::Error),
+    /// Talking to libvirt failed.
+    #[error(transparent)]
+    Libvirt(#[from] crate::libvirt::VirshError),
     /// qemu refused or failed the dump.
     #[error("qemu's dump failed: {reason}")]
     DumpFailed {

@@ -16,6 +16,7 @@
 
 mod address;
 mod capture;
+mod capture_domain;
 mod capture_error;
 mod error;
 mod event_queue;
@@ -23,6 +24,7 @@ mod guest_match;
 mod head_source;
 mod health;
 mod judge;
+mod libvirt;
 mod local_process;
 mod qmp;
 mod run_state;
@@ -33,10 +35,12 @@ mod watch;
 
 pub use address::QmpAddress;
 pub use capture::{capture, capture_with, CaptureOptions, Captured, DumpFormat};
+pub use capture_domain::{capture_domain, DomainOptions};
 pub use capture_error::CaptureError;
 pub use coroner_record::{CaptureInfo, Event, LogTail, QemuVersion, Timings};
 pub use error::{Error, Result};
 pub use health::Health;
+pub use libvirt::{Domain, DomainState, VirshError, DEFAULT_URI};
 pub use qmp::Qmp;
 pub use run_state::RunState;
 pub use state_file::{WatchState, STATE_DIR};

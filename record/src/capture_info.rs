@@ -40,6 +40,22 @@ pub struct Timings {
     pub dump_started_unix_us: Option<u64>,
 }
 
+/// What a capture through libvirt records of the domain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LibvirtRecord {
+    /// The connection URI.
+    pub uri: String,
+    /// The domain's name.
+    pub domain: String,
+    /// `virsh domstate --reason` before the dump, e.g. `crashed (panicked)`.
+    pub state_before: String,
+    /// And after it.
+    pub state_after: Option<String>,
+    /// The domain's XML (`virsh dumpxml`).
+    pub xml: Option<String>,
+}
+
 /// The capture's record: the container metadata's `capture` object.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -73,6 +89,9 @@ pub struct CaptureInfo {
     /// `kdump-*` one (converted to an ELF core as it arrived: the metadata's
     /// `converted_from` says so). Absent in captures before it was recorded: `elf`.
     pub dump_format: Option<String>,
+    /// The libvirt domain captured through libvirt's own dump (no QMP): absent for a
+    /// capture over QMP.
+    pub libvirt: Option<LibvirtRecord>,
     /// HMP `info registers -a`: EFER, debug, FPU/SSE state of every vCPU.
     pub info_registers: Option<String>,
     /// HMP `info mtree -f`: which device owns which guest-physical range.

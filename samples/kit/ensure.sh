@@ -69,6 +69,14 @@ if ! command -v makedumpfile >/dev/null; then
         { apt-get update >&2 && apt-get install -y --no-install-recommends makedumpfile >&2; }
 fi
 
+if ! command -v libvirtd >/dev/null || ! command -v virsh >/dev/null; then
+    ((EUID == 0)) || die "missing libvirt: as root run: apt-get install --no-install-recommends libvirt-daemon-system libvirt-clients"
+    log "missing libvirt: installing it"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends libvirt-daemon-system libvirt-clients >&2 ||
+        { apt-get update >&2 && apt-get install -y --no-install-recommends libvirt-daemon-system libvirt-clients >&2; }
+fi
+
 export CORONER_KIT_DIR="$CACHE"
 "$KIT_DIR/fetch-kernel.sh" >/dev/null
 "$KIT_DIR/build-module.sh" >/dev/null

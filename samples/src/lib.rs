@@ -16,3 +16,4 @@
 
 pub mod baremetal;
 pub mod kit;
+pub mod libvirt_guest;

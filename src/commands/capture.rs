@@ -51,9 +51,65 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// What `capture` reads from, for messages.
+fn source(args: &CaptureArgs) -> String {
+    match (&args.domain, &args.qmp) {
+        (Some(d), _) => format!("libvirt domain {d} ({})", args.connect),
+        (None, Some(q)) => q.clone(),
+        (None, None) => String::new(),
+    }
+}
+
+/// `capture --domain`: through libvirt's own dump.
+fn run_domain(args: &CaptureArgs, name: &str) -> anyhow::Result<coroner_capture::Captured> {
+    if args.dump_format.get() != coroner_capture::DumpFormat::Elf || args.wait_frozen.is_some() {
+        return Err(classified(
+            EscapedError("--domain takes neither --dump-format kdump nor --wait-frozen yet".into()),
+            ExitClass::Usage,
+            "capture --domain".into(),
+        ));
+    }
+    let domain = coroner_capture::Domain {
+        uri: args.connect.clone(),
+        name: name.to_string(),
+    };
+    let mut opts = coroner_capture::DomainOptions::new(domain, args.output.clone());
+    opts.qemu_log = args.qemu_log.clone();
+    opts.stop = args.stop;
+    opts.allow_running = args.allow_running;
+    opts.keep_partial = args.keep_partial;
+    opts.timeout = Duration::from_secs(args.timeout.max(1));
+    opts.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
+    opts.write = args
+        .compression
+        .write_options(args.dump_format.default_level());
+    let interrupt = crate::interrupt::install()
+        .classify(ExitClass::Failure, || "installing signal handlers".into())?;
+    let bar = Bar::new("capture");
+    let result = coroner_capture::capture_domain(&opts, &bar, &interrupt);
+    bar.finish();
+    result.map_err(|e| capture_error(e, args))
+}
+
 pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
-    let address = QmpAddress::parse(&args.qmp).classify(ExitClass::Usage, || "--qmp".into())?;
     check_overwrite(&args.output, args.overwrite.force)?;
+    let done = match (&args.domain, &args.qmp) {
+        (Some(name), _) => run_domain(args, name)?,
+        (None, Some(qmp)) => run_qmp(args, qmp)?,
+        (None, None) => {
+            return Err(classified(
+                EscapedError("--qmp or --domain is needed".into()),
+                ExitClass::Usage,
+                "capture".into(),
+            ))
+        }
+    };
+    report(args, &done)
+}
+
+/// `capture --qmp`.
+fn run_qmp(args: &CaptureArgs, qmp: &str) -> anyhow::Result<coroner_capture::Captured> {
+    let address = QmpAddress::parse(qmp).classify(ExitClass::Usage, || "--qmp".into())?;
     let mut opts = CaptureOptions::new(address, args.output.clone());
     opts.qemu_log = args.qemu_log.clone();
     opts.stop = args.stop;
@@ -71,7 +127,11 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     let bar = Bar::new("capture");
     let result = capture(&opts, &bar, &interrupt);
     bar.finish();
-    let done = result.map_err(|e| capture_error(e, args))?;
+    result.map_err(|e| capture_error(e, args))
+}
+
+/// Prints what a capture did.
+fn report(args: &CaptureArgs, done: &coroner_capture::Captured) -> anyhow::Result<ExitClass> {
     let info = &done.info;
     let f = &done.finished;
     let report = CaptureReport {
@@ -105,10 +165,17 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     } else {
         "frozen"
     };
+    let guest = match &info.libvirt {
+        Some(l) => format!(
+            "libvirt domain {} {}",
+            l.domain,
+            coroner_analyze::escape_control(&l.state_before)
+        ),
+        None => format!("guest {}", info.run_state_before),
+    };
     println!(
-        "captured {}: guest {} ({how}), {} ELF -> {} ({:.1}x) in {:.1} s via {}",
+        "captured {}: {guest} ({how}), {} ELF -> {} ({:.1}x) in {:.1} s via {}",
         report.output,
-        info.run_state_before,
         human_bytes(f.content_size),
         human_bytes(f.compressed_size),
         f.content_size as f64 / f.compressed_size.max(1) as f64,
@@ -205,12 +272,12 @@ fn capture_error(e: CaptureError, args: &CaptureArgs) -> anyhow::Error {
     let doing = match e.kept() {
         Some(p) => format!(
             "capture from {} failed; incomplete data kept in {}",
-            one_line(&args.qmp),
+            one_line(&source(args)),
             one_line(&p.display().to_string())
         ),
         None => format!(
             "capture from {} failed; {} was not written",
-            one_line(&args.qmp),
+            one_line(&source(args)),
             one_line(&args.output.display().to_string())
         ),
     };

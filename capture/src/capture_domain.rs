@@ -1,0 +1,407 @@
+//! `capture --domain`: a libvirt domain captured taint-free, through libvirt's own
+//! memory-only dump. libvirtd opens the target path itself, so the path is a FIFO in a
+//! private directory (0700) that coroner drains into the container as the bytes come: no
+//! monitor passthrough, no second QMP socket, no uncompressed copy on disk.
+//!
+//! Never changes the domain: a frozen one is dumped as it is (libvirt leaves a crashed or
+//! paused domain so); a running one is refused unless `--stop` (`virsh suspend`, recorded
+//! as coroner's own freeze) or `--allow-running` (`--live`: libvirt would otherwise pause
+//! and resume it around the dump). A memory-only dump cannot be aborted: on an interrupt
+//! or a stall coroner stops reading and drops the partial; libvirt's job then fails when
+//! qemu's next write finds no reader.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use coroner_formats::{ContainerWriter, ElfCore, Metadata, Progress, WriteOptions};
+use coroner_record::{CaptureInfo, LibvirtRecord, LogTail};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+
+use crate::capture::{give_up, ms, output_dir, settle_with, unix_us, Captured};
+use crate::capture_error::CaptureError;
+use crate::head_source::HeadSource;
+use crate::libvirt::{Domain, DomainState};
+use crate::run_state::RunState;
+use crate::stream::{drain, Drained, Intake};
+
+/// What to capture and how.
+#[derive(Clone, Debug)]
+pub struct DomainOptions {
+    /// The domain.
+    pub domain: Domain,
+    /// The container to write.
+    pub output: PathBuf,
+    /// qemu's log, when not libvirt's file for the domain.
+    pub qemu_log: Option<PathBuf>,
+    /// Freeze a running domain with `virsh suspend` first (and leave it so).
+    pub stop: bool,
+    /// Dump a running domain live (`--live`).
+    pub allow_running: bool,
+    /// Keep `OUTPUT.partial` on failure.
+    pub keep_partial: bool,
+    /// Deadline for each virsh answer, and for the dump's progress.
+    pub timeout: Duration,
+    /// Container options.
+    pub write: WriteOptions,
+    /// Most bytes of qemu's log kept.
+    pub log_tail_bytes: u64,
+    /// Tool name for the metadata.
+    pub tool: String,
+}
+
+impl DomainOptions {
+    /// Defaults for capturing `domain` into `output`.
+    pub fn new(domain: Domain, output: PathBuf) -> Self {
+        Self {
+            domain,
+            output,
+            qemu_log: None,
+            stop: false,
+            allow_running: false,
+            keep_partial: false,
+            timeout: Duration::from_secs(30),
+            write: WriteOptions {
+                level: 1,
+                ..WriteOptions::default()
+            },
+            log_tail_bytes: 256 << 10,
+            tool: String::from("coroner"),
+        }
+    }
+}
+
+/// The private directory holding the FIFO; removed when dropped.
+struct Fifo {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl Fifo {
+    /// A fresh 0700 directory next to `output` with a 0600 FIFO in it.
+    fn create(output: &Path) -> std::io::Result<Fifo> {
+        use std::os::unix::fs::DirBuilderExt;
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "capture".into());
+        let base = output_dir(output);
+        let mut n = 0u32;
+        let dir = loop {
+            let dir = base.join(format!(".{name}.libvirt-{}-{n}", std::process::id()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        let path = dir.join("dump.fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .map_err(std::io::Error::from)?;
+        // libvirtd (root) writes it; a qemu:///session daemon runs as this user.
+        Ok(Fifo { dir, path })
+    }
+}
+
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+fn output_error(e: std::io::Error, what: &'static str, path: &Path) -> CaptureError {
+    CaptureError::Output {
+        source: coroner_formats::Error::Io {
+            what,
+            path: path.to_path_buf(),
+            source: e,
+        },
+        kept: None,
+    }
+}
+
+/// Captures the domain in `opts` into `opts.output`.
+pub fn capture_domain(
+    opts: &DomainOptions,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Captured, CaptureError> {
+    let t_start = Instant::now();
+    let dom = &opts.domain;
+    let mut info = CaptureInfo {
+        schema: coroner_record::SCHEMA,
+        method: "libvirt".into(),
+        dump_format: Some("elf".into()),
+        ..CaptureInfo::default()
+    };
+
+    // Preflight and the freeze decision.
+    let t = Instant::now();
+    let mut state = dom.state(opts.timeout)?;
+    let run_state = RunState::parse(state.run_state());
+    if state.state == "shut off" || state.state == "shutoff" {
+        return Err(CaptureError::DumpFailed {
+            reason: format!(
+                "{dom} is {}: no qemu process holds its memory",
+                state.text()
+            ),
+            kept: None,
+        });
+    }
+    if run_state.is_busy() {
+        return Err(CaptureError::Busy {
+            state: state.text(),
+        });
+    }
+    if !run_state.is_frozen() {
+        if opts.stop {
+            dom.suspend(opts.timeout)?;
+            state = dom.state(opts.timeout)?;
+            info.stopped_by_coroner = true;
+        } else if opts.allow_running {
+            info.live = true;
+        } else {
+            return Err(CaptureError::NotFrozen {
+                state: state.text(),
+            });
+        }
+    }
+    info.run_state_before = state.run_state().to_string();
+    info.timings.preflight_ms = ms(t);
+
+    // What the dump does not hold.
+    let t = Instant::now();
+    let mut record = LibvirtRecord {
+        uri: dom.uri.clone(),
+        domain: dom.name.clone(),
+        state_before: state.text(),
+        ..LibvirtRecord::default()
+    };
+    match dom.xml(opts.timeout) {
+        Ok(x) => record.xml = Some(x),
+        Err(e) => info.warnings.push(format!("domain XML: {e}")),
+    }
+    info.qemu_pid = dom.qemu_pid();
+    if let Some(v) = dom.qemu_version(opts.timeout) {
+        info.qemu_version = v;
+    }
+    if let Some(path) = opts.qemu_log.clone().or_else(|| dom.log_path()) {
+        match LogTail::read(&path, opts.log_tail_bytes) {
+            Ok(tail) => info.qemu_log = Some(tail),
+            Err(e) => info
+                .warnings
+                .push(format!("qemu log {}: {e}", path.display())),
+        }
+    }
+    info.timings.state_ms = ms(t);
+
+    // The dump, into a FIFO libvirtd opens.
+    let t = Instant::now();
+    info.timings.dump_started_unix_us = unix_us();
+    let mut meta = Metadata::new(opts.tool.clone());
+    meta.origin = Some(format!(
+        "capture {dom} via virsh dump --memory-only{}",
+        if info.live { " --live" } else { "" }
+    ));
+    info.libvirt = Some(record.clone());
+    info.store(&mut meta);
+    let fifo = Fifo::create(&opts.output)
+        .map_err(|e| output_error(e, "create a FIFO in", output_dir(&opts.output)))?;
+    let rd: OwnedFd = rustix::fs::open(
+        &fifo.path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| output_error(e.into(), "open", &fifo.path))?;
+    let writer = ContainerWriter::create(&opts.output, opts.write.clone())
+        .map_err(|source| CaptureError::Output { source, kept: None })?;
+    let mut cmd = Command::new("virsh");
+    cmd.args([
+        "-q",
+        "-c",
+        &dom.uri,
+        "dump",
+        "--memory-only",
+        "--format",
+        "elf",
+    ]);
+    if info.live {
+        cmd.arg("--live");
+    }
+    let mut child = cmd
+        .arg(&dom.name)
+        .arg(&fifo.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(crate::libvirt::VirshError::Spawn)?;
+    let outcome = wait_for_writer(&rd, &mut child, opts.timeout, interrupt);
+    let received = AtomicU64::new(0);
+    let drained = match outcome {
+        Ok(()) => drain_with_progress(rd, writer, &received, interrupt, opts.timeout, progress),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = writer.abandon(meta, &e.to_string(), false);
+            return Err(e);
+        }
+    };
+    // virsh returns once libvirt's job ends (qemu done, or failed on a closed FIFO).
+    let status = child.wait_with_output();
+    let outcome = match status {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(CaptureError::DumpFailed {
+            reason: format!(
+                "virsh dump: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            kept: None,
+        }),
+        Err(e) => Err(CaptureError::Libvirt(crate::libvirt::VirshError::Spawn(e))),
+    };
+    drop(fifo);
+    info.timings.dump_ms = ms(t);
+    let result = settle_with(
+        drained,
+        outcome,
+        opts.keep_partial,
+        opts.timeout,
+        &meta,
+        interrupt,
+    );
+    let after = dom.state(opts.timeout).ok();
+    record.state_after = after.as_ref().map(DomainState::text);
+    info.run_state_after = after.as_ref().map(|s| s.run_state().to_string());
+    info.libvirt = Some(record);
+    let (writer, head, vmcoreinfo_candidates, _) = result?;
+
+    // Checks before the file may claim to be complete: the domain is as it was.
+    if let Some(after) = after.filter(|a| !info.live && *a != state) {
+        let reason = format!(
+            "the domain changed during the capture: {} before, {} after",
+            state.text(),
+            after.text()
+        );
+        let kept = give_up(writer, meta, &reason, opts.keep_partial, &info);
+        return Err(CaptureError::Resumed {
+            state: after.text(),
+            kept,
+        });
+    }
+    let total = writer.bytes_in();
+    let elf = match ElfCore::parse(&HeadSource { head, total }) {
+        Ok(elf) => elf,
+        Err(e) => {
+            let reason = format!("the dump is not a consistent ELF core: {e}");
+            let kept = give_up(writer, meta, &reason, opts.keep_partial, &info);
+            return Err(CaptureError::Incomplete {
+                bytes: total,
+                reason,
+                kept,
+            });
+        }
+    };
+    meta.vmcoreinfo_offset = elf.vmcoreinfo_offset;
+    meta.vmcoreinfo_candidates = vmcoreinfo_candidates;
+    info.timings.total_ms = ms(t_start);
+    info.store(&mut meta);
+    let finished = writer
+        .finish(meta)
+        .map_err(|source| CaptureError::Output { source, kept: None })?;
+    Ok(Captured { finished, info })
+}
+
+/// Waits until libvirtd has opened the FIFO and written to it (or closed it), while
+/// virsh runs: a virsh that fails first (no such domain, a dump refused) is the answer.
+fn wait_for_writer(
+    rd: &OwnedFd,
+    child: &mut Child,
+    timeout: Duration,
+    interrupt: &AtomicBool,
+) -> Result<(), CaptureError> {
+    let started = Instant::now();
+    let tick = Timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    loop {
+        if interrupt.load(Ordering::Relaxed) {
+            return Err(CaptureError::Interrupted { kept: None });
+        }
+        let mut fds = [PollFd::new(rd, PollFlags::IN)];
+        match poll(&mut fds, Some(&tick)) {
+            Ok(n) if n > 0 => return Ok(()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                return Err(CaptureError::Incomplete {
+                    bytes: 0,
+                    reason: format!("waiting for libvirt's dump: {e}"),
+                    kept: None,
+                })
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+            }
+            return Err(CaptureError::DumpFailed {
+                reason: format!(
+                    "virsh dump ended ({status}) before writing: {}",
+                    stderr.trim()
+                ),
+                kept: None,
+            });
+        }
+        if started.elapsed() > timeout {
+            return Err(CaptureError::Incomplete {
+                bytes: 0,
+                reason: format!(
+                    "libvirt did not start writing the dump in {:.1} s (--timeout)",
+                    timeout.as_secs_f64()
+                ),
+                kept: None,
+            });
+        }
+    }
+}
+
+/// Drains the FIFO into `writer` on a thread while this one reports progress.
+fn drain_with_progress(
+    rd: OwnedFd,
+    writer: ContainerWriter,
+    received: &AtomicU64,
+    interrupt: &AtomicBool,
+    timeout: Duration,
+    progress: &dyn Progress,
+) -> Drained {
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            drain(
+                rd,
+                Intake::Elf(Box::new(writer)),
+                received,
+                interrupt,
+                Some(timeout),
+            )
+        });
+        while !reader.is_finished() {
+            progress.set_done(received.load(Ordering::Relaxed));
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+        match reader.join() {
+            Ok(d) => d,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    })
+}

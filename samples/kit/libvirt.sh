@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# libvirt.sh: start libvirt's daemons without systemd (virtlogd, then libvirtd), unless
+# they already answer; then wait until `virsh -c qemu:///system version` works.
+# Needs root and Debian's libvirt-daemon-system (ensure.sh installs it).
+#
+# Usage: libvirt.sh
+set -euo pipefail
+
+die() { printf 'libvirt.sh: error: %s\n' "$*" >&2; exit 1; }
+command -v libvirtd >/dev/null || die "libvirtd not installed: run samples/kit/ensure.sh as root"
+((EUID == 0)) || die "starting libvirtd needs root"
+
+answers() { virsh -q -c qemu:///system version >/dev/null 2>&1; }
+answers && exit 0
+
+mkdir -p /var/log/libvirt/qemu /run/libvirt /var/lib/libvirt/qemu
+pgrep -x virtlogd >/dev/null || virtlogd -d
+pgrep -x libvirtd >/dev/null || libvirtd -d
+for _ in $(seq 1 300); do
+    answers && exit 0
+    sleep 0.1
+done
+die "libvirtd did not answer within 30 s (see /var/log/libvirt/libvirtd.log)"

@@ -1,0 +1,233 @@
+//! The kit's guest as a libvirt domain, for tests of `--domain`: a transient TCG domain
+//! on `qemu:///system` with direct kernel boot of the kit's kernel and initramfs, ACPI
+//! and the ISA pvpanic device (so a panic leaves it "crashed (panicked)" with
+//! `<on_crash>preserve`), its serial console in a file. Destroyed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::kit::{cache_dir, check, kit_dir, KitError, Result, READY_LINE};
+
+/// The connection the tests use.
+pub const URI: &str = "qemu:///system";
+
+/// Starts libvirt's daemons when they do not answer (`samples/kit/libvirt.sh`).
+pub fn start_daemons() -> Result<()> {
+    let out = Command::new("bash")
+        .arg(kit_dir().join("libvirt.sh"))
+        .output()
+        .map_err(|source| KitError::Io {
+            what: "running samples/kit/libvirt.sh".into(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(KitError::Missing(format!(
+            "libvirt: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// For end-to-end tests: `true` when the kit and libvirt are usable (daemons started);
+/// otherwise says why the test is skipped, except under `CI=true`, where it fails.
+#[allow(clippy::panic)]
+pub fn available_or_skip(test: &str) -> bool {
+    match check().and_then(|()| start_daemons()) {
+        Ok(()) => true,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test}: {e} (CI=true: end-to-end tests must run)")
+        }
+        Err(e) => {
+            eprintln!("skipping {test}: {e}");
+            false
+        }
+    }
+}
+
+/// Runs `virsh -c URI ARGS`, returning stdout.
+pub fn virsh(args: &[&str]) -> Result<String> {
+    let out = Command::new("virsh")
+        .args(["-q", "-c", URI])
+        .args(args)
+        .output()
+        .map_err(|source| KitError::Io {
+            what: "running virsh".into(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(KitError::Missing(format!(
+            "virsh {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// A running kit domain.
+pub struct LibvirtGuest {
+    /// The domain's name.
+    pub name: String,
+    dir: tempfile::TempDir,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl LibvirtGuest {
+    /// Defines and starts a transient domain of `mem_mib` and waits for its ready line.
+    pub fn boot(mem_mib: u32) -> Result<LibvirtGuest> {
+        let dir = tempfile::Builder::new()
+            .prefix("coroner-libvirt-")
+            .tempdir()
+            .map_err(|source| KitError::Io {
+                what: "creating the domain's directory".into(),
+                source,
+            })?;
+        // libvirt's qemu runs as libvirt-qemu: the kernel and initramfs must be where it
+        // can reach them (the kit's cache is under root's home).
+        let io = |what: &str| {
+            let what = what.to_string();
+            move |source| KitError::Io { what, source }
+        };
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(io("chmod the domain's directory"))?;
+        let kernel = std::fs::read_dir(cache_dir().join("kernel/boot"))
+            .map_err(io("listing the kit's kernel"))?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+            })
+            .ok_or_else(|| KitError::Missing("no kit kernel: run samples/kit/ensure.sh".into()))?;
+        std::fs::copy(&kernel, dir.path().join("vmlinuz")).map_err(io("copying the kernel"))?;
+        std::fs::copy(
+            cache_dir().join("initramfs.cpio.gz"),
+            dir.path().join("initrd"),
+        )
+        .map_err(io("copying the initramfs"))?;
+        let name = format!(
+            "coroner-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let d = dir.path().display();
+        let xml = format!(
+            "<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>{mem_mib}</memory>
+  <vcpu>2</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{d}/vmlinuz</kernel>
+    <initrd>{d}/initrd</initrd>
+    <cmdline>console=ttyS0 panic=0 oops=panic sysrq_always_enabled</cmdline>
+  </os>
+  <features><acpi/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>preserve</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <serial type='file'><source path='{d}/serial.log'/><target port='0'/></serial>
+    <panic model='isa'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"
+        );
+        let xml_path = dir.path().join("domain.xml");
+        std::fs::write(&xml_path, xml).map_err(io("writing the domain XML"))?;
+        virsh(&["create", &xml_path.display().to_string()])?;
+        let guest = LibvirtGuest { name, dir };
+        guest.wait_serial(READY_LINE, Duration::from_secs(180))?;
+        Ok(guest)
+    }
+
+    /// The domain's directory (serial log, XML).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What the guest printed on its serial console.
+    pub fn serial_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serial.log")).unwrap_or_default()
+    }
+
+    /// libvirt's log of the domain's qemu.
+    pub fn log_path(&self) -> PathBuf {
+        PathBuf::from(format!("/var/log/libvirt/qemu/{}.log", self.name))
+    }
+
+    /// `virsh domstate --reason`.
+    pub fn state(&self) -> Result<String> {
+        Ok(virsh(&["domstate", "--reason", &self.name])?
+            .trim()
+            .to_string())
+    }
+
+    fn wait_serial(&self, line: &str, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        while !self.serial_log().contains(line) {
+            if start.elapsed() > limit {
+                let log = self.serial_log();
+                let tail: String = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+                return Err(KitError::Timeout(format!(
+                    "domain {}: no {line:?} on the console in {limit:?}; tail:\n{tail}",
+                    self.name
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Waits until `virsh domstate --reason` starts with `want`.
+    pub fn wait_state(&self, want: &str, limit: Duration) -> Result<String> {
+        let start = Instant::now();
+        loop {
+            let s = self.state()?;
+            if s.starts_with(want) {
+                return Ok(s);
+            }
+            if start.elapsed() > limit {
+                return Err(KitError::Timeout(format!(
+                    "domain {}: {s}, not {want}, after {limit:?}",
+                    self.name
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Panics the guest (sysrq-c) and waits for "crashed (panicked)".
+    pub fn panic(&self) -> Result<String> {
+        virsh(&["send-key", &self.name, "KEY_LEFTALT", "KEY_SYSRQ", "KEY_C"])?;
+        self.wait_state("crashed", Duration::from_secs(120))
+    }
+
+    /// libvirt's own memory-only ELF dump to `path`.
+    pub fn dump(&self, path: &Path) -> Result<()> {
+        virsh(&[
+            "dump",
+            "--memory-only",
+            "--format",
+            "elf",
+            &self.name,
+            &path.display().to_string(),
+        ])
+        .map(|_| ())
+    }
+}
+
+impl Drop for LibvirtGuest {
+    fn drop(&mut self) {
+        let _ = virsh(&["destroy", &self.name]);
+    }
+}

@@ -1,0 +1,121 @@
+//! `capture --domain` on a real libvirt domain (Debian's libvirt 9.0, daemons started by
+//! `samples/kit/libvirt.sh`): taint-free, through libvirt's own memory-only dump into a
+//! FIFO, byte-identical to `virsh dump --memory-only` of the same frozen domain, and
+//! never changing the domain.
+
+use coroner_samples::libvirt_guest::{self, LibvirtGuest};
+
+use crate::util::{assert_no_output, coroner, output_files, zstd_decompress, Dir};
+
+#[test]
+fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
+    if !libvirt_guest::available_or_skip(
+        "capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted",
+    ) {
+        return;
+    }
+    let dir = Dir::new();
+    let guest = LibvirtGuest::boot(512).unwrap();
+    let name = guest.name.clone();
+
+    // A running domain is refused and left running: no dump, no pause.
+    let r = coroner(
+        dir.path(),
+        &["capture", "--domain", &name, "-o", "running.core.zst"],
+    );
+    r.expect_code(5);
+    assert!(r.stderr().contains("running"), "{}", r.stderr());
+    assert!(guest.state().unwrap().starts_with("running"));
+    assert_no_output(dir.path(), "running.core.zst");
+
+    // --stop pauses it as an operator would ("paused (user)") and records that coroner
+    // froze it.
+    let r = coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--domain",
+            &name,
+            "--stop",
+            "-o",
+            "stopped.core.zst",
+            "--json",
+        ],
+    );
+    r.expect_code(0);
+    assert_eq!(r.json()["stopped_by_coroner"], true);
+    assert_eq!(guest.state().unwrap(), "paused (user)");
+    libvirt_guest::virsh(&["resume", &name]).unwrap();
+
+    // A panicked domain, left "crashed (panicked)" by <on_crash>preserve.
+    let before = guest.panic().unwrap();
+    assert_eq!(before, "crashed (panicked)");
+    let r = coroner(
+        dir.path(),
+        &["capture", "--domain", &name, "-o", "dom.core.zst", "--json"],
+    );
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(j["method"], "libvirt");
+    assert_eq!(j["run_state"], "guest-panicked");
+    assert_eq!(
+        guest.state().unwrap(),
+        before,
+        "the capture changed the domain"
+    );
+    // Only the container is left: the private FIFO directory is gone.
+    assert_eq!(
+        output_files(dir.path(), "dom.core.zst"),
+        ["dom.core.zst"],
+        "{:?}",
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>()
+    );
+
+    // Byte for byte libvirt's own dump of the same frozen domain.
+    guest.dump(&dir.join("virsh.elf")).unwrap();
+    zstd_decompress(dir.path(), "dom.core.zst", "dom.elf");
+    assert!(
+        std::fs::read(dir.join("dom.elf")).unwrap()
+            == std::fs::read(dir.join("virsh.elf")).unwrap(),
+        "the capture differs from virsh dump --memory-only of the same domain"
+    );
+
+    // The analyses read it as a QMP capture; the record holds the domain and its log.
+    let a = coroner(dir.path(), &["analyze", "dom.core.zst", "--json"]);
+    a.expect_code(0);
+    assert_eq!(
+        a.json()["verdict"],
+        "guest-panicked: kernel panic: sysrq triggered crash"
+    );
+    let i = coroner(dir.path(), &["inspect", "dom.core.zst", "--json"]);
+    i.expect_code(0);
+    let c = &i.json()["metadata"]["capture"];
+    assert_eq!(c["libvirt"]["domain"], name.as_str());
+    assert_eq!(c["libvirt"]["state_before"], "crashed (panicked)");
+    assert_eq!(c["libvirt"]["state_after"], "crashed (panicked)");
+    assert!(
+        c["libvirt"]["xml"]
+            .as_str()
+            .unwrap()
+            .contains("<panic model='isa'"),
+        "{c:#}"
+    );
+    assert_eq!(
+        c["qemu_log"]["source"],
+        guest.log_path().display().to_string().as_str()
+    );
+    assert!(c["qemu_version"]["major"].as_u64().unwrap() >= 7, "{c:#}");
+    let serial = guest.serial_log();
+    let d = coroner(dir.path(), &["dmesg", "dom.core.zst"]);
+    d.expect_code(0);
+    assert!(serial.contains("sysrq: Trigger a crash"), "{serial}");
+    assert!(d.stdout().contains("sysrq: Trigger a crash"));
+
+    // Nothing coroner did tainted the domain.
+    let log = std::fs::read_to_string(guest.log_path()).unwrap();
+    assert!(!log.contains("tainted"), "{log}");
+}
