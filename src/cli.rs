@@ -644,8 +644,19 @@ pub struct ExitArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The QMP monitor: a unix socket path, or tcp:HOST:PORT.
-    #[arg(long, value_name = "SOCK")]
-    pub qmp: String,
+    #[arg(
+        long,
+        value_name = "SOCK",
+        required_unless_present = "domain",
+        conflicts_with = "domain"
+    )]
+    pub qmp: Option<String>,
+    /// A libvirt domain instead (read-only: `virsh domstate --reason`).
+    #[arg(long, value_name = "NAME")]
+    pub domain: Option<String>,
+    /// The libvirt connection for --domain.
+    #[arg(long, value_name = "URI", default_value = coroner_capture::DEFAULT_URI, requires = "domain")]
+    pub connect: String,
     /// Where captures are kept: a complete capture of this freeze there makes the
     /// answer frozen-captured.
     #[arg(long, value_name = "DIR")]

@@ -17,6 +17,32 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     let dir = Dir::new();
     let guest = LibvirtGuest::boot(512).unwrap();
     let name = guest.name.clone();
+    let d = dir.path().display().to_string();
+    let status = |code: i32, health: &str| {
+        let r = coroner(
+            dir.path(),
+            &["status", "--domain", &name, "--dir", &d, "--json"],
+        );
+        r.expect_code(code);
+        let j = r.json();
+        assert_eq!(j["health"], health, "{j:#}");
+        j
+    };
+    status(0, "running");
+    // An operator's pause is not a failure.
+    libvirt_guest::virsh(&["suspend", &name]).unwrap();
+    let j = status(0, "paused");
+    assert!(
+        j["detail"].as_str().unwrap().contains("paused (user)"),
+        "{j:#}"
+    );
+    libvirt_guest::virsh(&["resume", &name]).unwrap();
+    let r = coroner(
+        dir.path(),
+        &["status", "--domain", "no-such-domain-coroner", "--json"],
+    );
+    r.expect_code(7);
+    assert_eq!(r.json()["health"], "gone");
 
     // A running domain is refused and left running: no dump, no pause.
     let r = coroner(
@@ -45,11 +71,14 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     r.expect_code(0);
     assert_eq!(r.json()["stopped_by_coroner"], true);
     assert_eq!(guest.state().unwrap(), "paused (user)");
+    // coroner's own freeze, on record: failover-safe.
+    status(1, "frozen-captured");
     libvirt_guest::virsh(&["resume", &name]).unwrap();
 
     // A panicked domain, left "crashed (panicked)" by <on_crash>preserve.
     let before = guest.panic().unwrap();
     assert_eq!(before, "crashed (panicked)");
+    status(1, "frozen");
     let r = coroner(
         dir.path(),
         &["capture", "--domain", &name, "-o", "dom.core.zst", "--json"],
@@ -62,6 +91,11 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
         guest.state().unwrap(),
         before,
         "the capture changed the domain"
+    );
+    let j = status(1, "frozen-captured");
+    assert!(
+        j["capture"].as_str().unwrap().ends_with("dom.core.zst"),
+        "{j:#}"
     );
     // Only the container is left: the private FIFO directory is gone.
     assert_eq!(

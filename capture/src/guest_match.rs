@@ -2,7 +2,36 @@
 //! state file both name the qemu they saw by monitor address and, when it ran on this
 //! host, by process id.
 
+use coroner_record::CaptureInfo;
+
+use crate::libvirt::Domain;
 use crate::QmpAddress;
+
+/// The guest a poller or watcher asks about, and its qemu's process id when known.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum GuestRef<'a> {
+    /// A qemu by its monitor.
+    Qmp(&'a QmpAddress, Option<u32>),
+    /// A libvirt domain.
+    Domain(&'a Domain, Option<u32>),
+}
+
+impl GuestRef<'_> {
+    /// Whether the capture record `c` is of this guest: by qemu's process id when both
+    /// sides know it, else by monitor address or by domain name and connection.
+    pub(crate) fn matches(&self, c: &CaptureInfo) -> bool {
+        match self {
+            GuestRef::Qmp(address, pid) => same_guest(&c.qmp, c.qemu_pid, address, *pid),
+            GuestRef::Domain(dom, pid) => match (c.qemu_pid, pid) {
+                (Some(a), Some(b)) if c.libvirt.is_some() => a == *b,
+                _ => c
+                    .libvirt
+                    .as_ref()
+                    .is_some_and(|l| l.domain == dom.name && l.uri == dom.uri),
+            },
+        }
+    }
+}
 
 /// Whether a record that names its qemu by monitor `record_qmp` (as written) and process
 /// `record_pid` is of the qemu at `address` (process `pid`, when known). By process id

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 
 use coroner_record::CaptureInfo;
 
-use crate::guest_match::same_guest;
+use crate::guest_match::GuestRef;
 use crate::health::Health;
 use crate::run_state::{RunState, CORONER_STOP_STATE};
-use crate::QmpAddress;
 
 /// A guest's health from its run state and the captures in the capture directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,12 +26,7 @@ pub(crate) struct Judged {
 /// state is frozen, captured when `dir` holds a complete capture of it; a pause is the
 /// operator's, unless `dir` holds the record of coroner's own `capture --stop` of this
 /// qemu, which makes it the failover-safe freeze.
-pub(crate) fn judge(
-    dir: Option<&Path>,
-    address: &QmpAddress,
-    state: &str,
-    pid: Option<u32>,
-) -> Judged {
+pub(crate) fn judge(dir: Option<&Path>, guest: &GuestRef<'_>, state: &str) -> Judged {
     let in_dir = |d: &Path| {
         format!(
             "no complete capture of this qemu in this state in {}",
@@ -42,7 +36,7 @@ pub(crate) fn judge(
     let run_state = RunState::parse(state);
     match Health::of_run_state(&run_state) {
         Health::Frozen => {
-            let found = dir.and_then(|d| find_capture(d, address, state, pid));
+            let found = dir.and_then(|d| find_capture(d, guest, state));
             Judged {
                 health: if found.is_some() {
                     Health::FrozenCaptured
@@ -57,7 +51,7 @@ pub(crate) fn judge(
                 capture: found,
             }
         }
-        Health::Paused => match dir.and_then(|d| find_coroner_stop(d, address, state, pid)) {
+        Health::Paused => match dir.and_then(|d| find_coroner_stop(d, guest, state)) {
             Some(rec) if rec.complete => Judged {
                 health: Health::FrozenCaptured,
                 detail: format!(
@@ -107,7 +101,7 @@ struct Record {
 
 /// The captures (complete, and kept `.partial` files) in `dir` of the qemu at `address`
 /// (and, when known, with process id `pid`).
-fn records(dir: &Path, address: &QmpAddress, pid: Option<u32>) -> Vec<Record> {
+fn records(dir: &Path, guest: &GuestRef<'_>) -> Vec<Record> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -127,7 +121,7 @@ fn records(dir: &Path, address: &QmpAddress, pid: Option<u32>) -> Vec<Record> {
         let Ok(Some(c)) = CaptureInfo::from_metadata(meta) else {
             continue;
         };
-        if !same_guest(&c.qmp, c.qemu_pid, address, pid) {
+        if !guest.matches(&c) {
             continue;
         }
         let stopped_by_coroner = c.stopped_by_coroner;
@@ -150,13 +144,8 @@ fn records(dir: &Path, address: &QmpAddress, pid: Option<u32>) -> Vec<Record> {
 
 /// A complete capture in `dir` of the qemu at `address` in run state `state` (and, when
 /// known, with process id `pid`).
-pub(crate) fn find_capture(
-    dir: &Path,
-    address: &QmpAddress,
-    state: &str,
-    pid: Option<u32>,
-) -> Option<PathBuf> {
-    records(dir, address, pid)
+pub(crate) fn find_capture(dir: &Path, guest: &GuestRef<'_>, state: &str) -> Option<PathBuf> {
+    records(dir, guest)
         .into_iter()
         .filter(|r| r.complete && r.state.as_deref() == Some(state))
         .max_by_key(|r| r.created_unix)
@@ -165,16 +154,11 @@ pub(crate) fn find_capture(
 
 /// The newest record in `dir` of coroner pausing this qemu itself (`capture --stop`), when
 /// the guest is in the state that leaves: a complete capture, or a kept partial.
-fn find_coroner_stop(
-    dir: &Path,
-    address: &QmpAddress,
-    state: &str,
-    pid: Option<u32>,
-) -> Option<Record> {
+fn find_coroner_stop(dir: &Path, guest: &GuestRef<'_>, state: &str) -> Option<Record> {
     if RunState::parse(state) != CORONER_STOP_STATE {
         return None;
     }
-    records(dir, address, pid)
+    records(dir, guest)
         .into_iter()
         .filter(|r| r.stopped_by_coroner)
         .max_by_key(|r| (r.complete, r.created_unix))

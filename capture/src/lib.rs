@@ -44,7 +44,7 @@ pub use libvirt::{Domain, DomainState, VirshError, DEFAULT_URI};
 pub use qmp::Qmp;
 pub use run_state::RunState;
 pub use state_file::{WatchState, STATE_DIR};
-pub use status::{status, Status};
+pub use status::{status, status_domain, Status};
 pub use watch::{
     safe_name, watch, LogLevel, Notice, NoticeKind, Triggers, WatchEnd, WatchOptions, WatchSink,
     DEFAULT_TRIGGERS, MEMORY_FAILURE,

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::guest_match::GuestRef;
 use crate::health::Health;
 use crate::judge::judge;
+use crate::libvirt::{Domain, VirshError};
 use crate::local_process;
 use crate::state_file::read_state;
 use crate::{Qmp, QmpAddress};
@@ -69,13 +71,52 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
         Err(e) => return only(Health::Unknown, format!("query-status: {e}")),
     };
     let pid = local_process::find_for(&mut qmp).map(|l| l.pid);
-    let judged = judge(captures, address, &state, pid);
+    let judged = judge(captures, &GuestRef::Qmp(address, pid), &state);
     Status {
         health: judged.health,
         run_state: Some(state),
         qemu_pid: pid,
         capture: judged.capture,
         detail: judged.detail,
+    }
+}
+
+/// Asks libvirt about `domain` (read-only: `virsh domstate --reason`, libvirt's pid
+/// file) and looks in `captures` for a capture of its current freeze. libvirt's reasons
+/// tell an operator's pause ("paused (user)") from a failure ("crashed (panicked)",
+/// "paused (I/O error)", "paused (watchdog)", "paused (unknown)").
+pub fn status_domain(domain: &Domain, timeout: Duration, captures: Option<&Path>) -> Status {
+    let only = |health: Health, detail: String| Status {
+        health,
+        run_state: None,
+        qemu_pid: None,
+        capture: None,
+        detail,
+    };
+    let state = match domain.state(timeout) {
+        Ok(s) => s,
+        Err(VirshError::Failed { stderr, .. })
+            if stderr.contains("failed to get domain") || stderr.contains("Domain not found") =>
+        {
+            return only(Health::Gone, format!("{domain}: no such domain"));
+        }
+        Err(e) => return only(Health::Unknown, format!("{domain}: {e}")),
+    };
+    if state.state == "shut off" || state.state == "shutoff" {
+        return only(
+            Health::Gone,
+            format!("{domain}: {} (no qemu runs it)", state.text()),
+        );
+    }
+    let pid = domain.qemu_pid();
+    let run_state = state.run_state();
+    let judged = judge(captures, &GuestRef::Domain(domain, pid), run_state);
+    Status {
+        health: judged.health,
+        run_state: Some(run_state.to_string()),
+        qemu_pid: pid,
+        capture: judged.capture,
+        detail: format!("libvirt says {}; {}", state.text(), judged.detail),
     }
 }
 

@@ -13,9 +13,24 @@ use crate::exit::{is_broken_pipe, ClassifyExt, ExitClass};
 
 /// Runs the query and returns the OCF exit code (not an [`ExitClass`]).
 pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
-    let address = QmpAddress::parse(&args.qmp).classify(ExitClass::Usage, || {
-        format!("bad --qmp address {:?}", args.qmp)
-    })?;
+    let s = match (&args.domain, &args.qmp) {
+        (Some(name), _) => coroner_capture::status_domain(
+            &coroner_capture::Domain {
+                uri: args.connect.clone(),
+                name: name.clone(),
+            },
+            Duration::from_secs_f64(args.timeout),
+            args.dir.as_deref(),
+        ),
+        (None, qmp) => status_qmp(args, qmp.as_deref().unwrap_or(""))?,
+    };
+    print(args, &s)
+}
+
+/// `status --qmp`.
+fn status_qmp(args: &StatusArgs, qmp: &str) -> anyhow::Result<coroner_capture::Status> {
+    let address = QmpAddress::parse(qmp)
+        .classify(ExitClass::Usage, || format!("bad --qmp address {qmp:?}"))?;
     // A path that is there but is no socket is a mistake on the command line, not a qemu
     // that went away (a missing one is: qemu removes its socket when it exits).
     if let QmpAddress::Unix(path) = &address {
@@ -33,11 +48,15 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    let s = status(
+    Ok(status(
         &address,
         Duration::from_secs_f64(args.timeout),
         args.dir.as_deref(),
-    );
+    ))
+}
+
+/// Prints the answer and returns its OCF code.
+fn print(args: &StatusArgs, s: &coroner_capture::Status) -> anyhow::Result<u8> {
     let code = s.health.ocf_code();
     let printed = if args.format.json {
         print_json(&serde_json::json!({

@@ -20,6 +20,7 @@ pub use triggers::{Triggers, DEFAULT_TRIGGERS, MEMORY_FAILURE};
 
 use crate::capture::{capture_with, unix_us, CaptureOptions};
 use crate::capture_error::CaptureError;
+use crate::guest_match::GuestRef;
 use crate::health::Health;
 use crate::judge::{find_capture, judge};
 use crate::local_process;
@@ -299,9 +300,8 @@ impl<'a> Session<'a> {
         let v = self.qmp.version().clone();
         let judged = judge(
             Some(&self.opts.dir),
-            &self.opts.capture.qmp,
+            &GuestRef::Qmp(&self.opts.capture.qmp, self.pid),
             &state,
-            self.pid,
         );
         let health = judged.health;
         let triggers = self.opts.triggers.names().join(",");
@@ -417,7 +417,11 @@ impl<'a> Session<'a> {
         let opts = self.opts;
         // A failure, or coroner's own `capture --stop`, is a freeze; any other pause is
         // the operator's (health `paused`).
-        let judged = judge(Some(&opts.dir), &opts.capture.qmp, &state, self.pid);
+        let judged = judge(
+            Some(&opts.dir),
+            &GuestRef::Qmp(&opts.capture.qmp, self.pid),
+            &state,
+        );
         let paused = judged.health == Health::Paused;
         let kind = if paused {
             NoticeKind::Paused
@@ -442,7 +446,11 @@ impl<'a> Session<'a> {
             Health::FrozenCaptured
         };
         if at_connect {
-            if let Some(p) = find_capture(&opts.dir, &opts.capture.qmp, &state, self.pid) {
+            if let Some(p) = find_capture(
+                &opts.dir,
+                &GuestRef::Qmp(&opts.capture.qmp, self.pid),
+                &state,
+            ) {
                 self.announce(kind, captured_health, |n| {
                     n.detail = format!("run state {state}, already captured");
                     n.capture = Some(p);
