@@ -673,8 +673,15 @@ pub struct StatusArgs {
 pub struct WatchArgs {
     /// A QMP monitor to watch, as SOCK or NAME=SOCK (SOCK: a unix socket path or
     /// tcp:HOST:PORT; NAME defaults to the socket's file name). Repeatable.
-    #[arg(long, value_name = "[NAME=]SOCK", required_unless_present = "qmp_dir")]
+    #[arg(long, value_name = "[NAME=]SOCK", required_unless_present_any = ["qmp_dir", "domain"])]
     pub qmp: Vec<String>,
+    /// A libvirt domain to watch instead, through libvirt's lifecycle events and captured
+    /// through libvirt's own dump (no monitor, no taint). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub domain: Vec<String>,
+    /// The libvirt connection for --domain.
+    #[arg(long, value_name = "URI", default_value = coroner_capture::DEFAULT_URI)]
+    pub connect: String,
     /// Watch every unix socket in DIR (rescanned every second; NAME from the file name,
     /// without .qmp or .sock). Repeatable.
     #[arg(long, value_name = "DIR")]

@@ -3,6 +3,8 @@
 //! FIFO, byte-identical to `virsh dump --memory-only` of the same frozen domain, and
 //! never changing the domain.
 
+use std::time::Duration;
+
 use coroner_samples::libvirt_guest::{self, LibvirtGuest};
 
 use crate::util::{assert_no_output, coroner, output_files, zstd_decompress, Dir};
@@ -75,9 +77,29 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     status(1, "frozen-captured");
     libvirt_guest::virsh(&["resume", &name]).unwrap();
 
+    // `watch --domain` follows libvirt's lifecycle events and captures the panic.
+    let wdir = dir.join("watched");
+    let mut w = crate::watch::Watch::start(
+        dir.path(),
+        &["--domain", &name, "--dir", wdir.to_str().unwrap(), "--once"],
+    );
+    let first = w.expect("watching", None, Duration::from_secs(60));
+    assert_eq!(first["health"], "running", "{first:#}");
+
     // A panicked domain, left "crashed (panicked)" by <on_crash>preserve.
     let before = guest.panic().unwrap();
     assert_eq!(before, "crashed (panicked)");
+    let captured = w.expect("captured", None, Duration::from_secs(180));
+    assert_eq!(captured["reason"], "guest-panicked", "{captured:#}");
+    assert_eq!(w.wait(Duration::from_secs(60)), 0);
+    let watched = captured["capture"].as_str().unwrap().to_string();
+    let a = coroner(dir.path(), &["analyze", &watched, "--json"]);
+    a.expect_code(0);
+    assert_eq!(
+        a.json()["verdict"],
+        "guest-panicked: kernel panic: sysrq triggered crash"
+    );
+    // The test's own capture directory has no capture of this freeze yet.
     status(1, "frozen");
     let r = coroner(
         dir.path(),

@@ -24,7 +24,7 @@ use crate::util::{
 static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A running `coroner watch --json`, its announcements read line by line.
-struct Watch {
+pub(crate) struct Watch {
     child: Child,
     lines: Receiver<Value>,
     /// Every announcement read.
@@ -35,7 +35,7 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(dir: &Path, args: &[&str]) -> Watch {
+    pub(crate) fn start(dir: &Path, args: &[&str]) -> Watch {
         Self::spawn(dir, args, false, &[])
     }
 
@@ -102,7 +102,7 @@ impl Watch {
     /// The first announcement of kind `event` (for `guest`, when given) not yet expected,
     /// waiting at most `timeout`.
     #[track_caller]
-    fn expect(&mut self, event: &str, guest: Option<&str>, timeout: Duration) -> Value {
+    pub(crate) fn expect(&mut self, event: &str, guest: Option<&str>, timeout: Duration) -> Value {
         let matches = |v: &Value| v["event"] == event && guest.is_none_or(|g| v["guest"] == g);
         if let Some(i) = self.pending.iter().position(matches) {
             return self.pending.remove(i).unwrap();
@@ -137,7 +137,7 @@ impl Watch {
 
     /// Waits for the process to end; its exit code.
     #[track_caller]
-    fn wait(&mut self, timeout: Duration) -> i32 {
+    pub(crate) fn wait(&mut self, timeout: Duration) -> i32 {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

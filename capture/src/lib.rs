@@ -46,6 +46,6 @@ pub use run_state::RunState;
 pub use state_file::{WatchState, STATE_DIR};
 pub use status::{status, status_domain, Status};
 pub use watch::{
-    safe_name, watch, LogLevel, Notice, NoticeKind, Triggers, WatchEnd, WatchOptions, WatchSink,
-    DEFAULT_TRIGGERS, MEMORY_FAILURE,
+    safe_name, watch, watch_domain, DomainWatchOptions, LogLevel, Notice, NoticeKind, Triggers,
+    WatchEnd, WatchOptions, WatchSink, DEFAULT_TRIGGERS, MEMORY_FAILURE,
 };

@@ -5,6 +5,7 @@
 //! Read-only like `capture`: it sends queries, the capture's commands, and nothing that
 //! resumes, resets or changes the guest.
 
+mod domain;
 mod file_names;
 mod notice;
 mod triggers;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+pub use domain::{watch_domain, DomainWatchOptions};
 use file_names::output_path;
 pub use file_names::safe_name;
 pub use notice::{Notice, NoticeKind};

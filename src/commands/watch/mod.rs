@@ -171,6 +171,34 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         for t in &targets {
             running.insert(t.address.to_string(), start(t, false));
         }
+        for name in &args.domain {
+            let domain = coroner_capture::Domain {
+                uri: args.connect.clone(),
+                name: name.clone(),
+            };
+            let mut c = coroner_capture::DomainOptions::new(domain, dir.join("unused"));
+            c.timeout = Duration::from_secs(args.timeout.max(1));
+            c.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
+            c.write = args.compression.write_options(crate::cli::CAPTURE_LEVEL);
+            c.keep_partial = args.keep_partial;
+            let w = coroner_capture::DomainWatchOptions {
+                name: coroner_capture::safe_name(name),
+                capture: c,
+                dir: dir.clone(),
+                triggers: triggers.clone(),
+                once: args.once,
+                poll_interval: Duration::from_secs_f64(args.poll.max(0.1)),
+            };
+            let (stop, sink) = (&*stop, &sink);
+            let guest = w.name.clone();
+            running.insert(
+                format!("libvirt:{}/{name}", args.connect),
+                (
+                    guest,
+                    s.spawn(move || coroner_capture::watch_domain(&w, stop, sink)),
+                ),
+            );
+        }
         scan_dirs(&mut running);
         notifier.ready(running.len());
         let mut last_scan = Instant::now();

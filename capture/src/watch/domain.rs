@@ -1,0 +1,266 @@
+//! `watch --domain`: one libvirt domain followed through libvirt's lifecycle events
+//! (`virsh event --loop --event lifecycle`, taint-free) and `virsh domstate --reason`
+//! every `poll_interval`; a freeze in a trigger state is captured with
+//! [`capture_domain`](crate::capture_domain) into `NAME-STAMP-REASON.core.zst`, once per
+//! freeze. Announces the same notices as the QMP watcher.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use super::file_names::output_path;
+use super::notice::{Notice, NoticeKind};
+use super::{LogLevel, Triggers, WatchEnd, WatchSink};
+use crate::capture::unix_us;
+use crate::capture_domain::{capture_domain, DomainOptions};
+use crate::health::Health;
+use crate::libvirt::{DomainState, VirshError};
+use crate::run_state::RunState;
+
+/// What to watch and how.
+#[derive(Clone, Debug)]
+pub struct DomainWatchOptions {
+    /// The guest's name in file names and notices.
+    pub name: String,
+    /// How to capture (its `output` is replaced for each capture).
+    pub capture: DomainOptions,
+    /// Where captures go.
+    pub dir: std::path::PathBuf,
+    /// Which freezes to capture.
+    pub triggers: Triggers,
+    /// Stop after the first capture, or when the domain goes away.
+    pub once: bool,
+    /// How often to ask libvirt when no event comes.
+    pub poll_interval: Duration,
+}
+
+/// libvirt's lifecycle events for the domain, as lines, until dropped.
+struct Events {
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Events {
+    fn start(opts: &DomainWatchOptions) -> Events {
+        let (tx, lines) = mpsc::channel();
+        let d = &opts.capture.domain;
+        let child = Command::new("virsh")
+            .args([
+                "-q",
+                "-c",
+                &d.uri,
+                "event",
+                "--loop",
+                "--event",
+                "lifecycle",
+            ])
+            .args(["--domain", &d.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+            .map(|mut c| {
+                if let Some(out) = c.stdout.take() {
+                    std::thread::spawn(move || {
+                        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                            if tx.send(line).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                c
+            });
+        Events { child, lines }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Watches the domain until `stop` is set (or, with `once`, the first capture).
+pub fn watch_domain(
+    opts: &DomainWatchOptions,
+    stop: &AtomicBool,
+    sink: &dyn WatchSink,
+) -> WatchEnd {
+    let dom = &opts.capture.domain;
+    let source = format!("libvirt:{}/{}", dom.uri, dom.name);
+    let notice =
+        |event: NoticeKind, health: Health, state: Option<&DomainState>, detail: String| Notice {
+            event,
+            guest: opts.name.clone(),
+            qmp: source.clone(),
+            time_unix_us: unix_us().unwrap_or(0),
+            health,
+            run_state: state.map(|s| s.run_state().to_string()),
+            reason: None,
+            capture: None,
+            kept: None,
+            qemu_pid: dom.qemu_pid(),
+            latency_ms: None,
+            events: Vec::new(),
+            detail,
+        };
+    let events = Events::start(opts);
+    if events.child.is_none() {
+        sink.log(
+            LogLevel::Warning,
+            &opts.name,
+            "virsh event did not start: polling only",
+        );
+    }
+    let mut last: Option<Health> = None;
+    let mut captured_this_freeze = false;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return WatchEnd::Stopped;
+        }
+        let state = match dom.state(opts.capture.timeout) {
+            Ok(s) if s.state != "shut off" && s.state != "shutoff" => Some(s),
+            Ok(_) => None,
+            Err(VirshError::Failed { stderr, .. })
+                if stderr.contains("failed to get domain")
+                    || stderr.contains("Domain not found") =>
+            {
+                None
+            }
+            Err(e) => {
+                sink.log(LogLevel::Warning, &opts.name, &e.to_string());
+                wait(&events, opts.poll_interval);
+                continue;
+            }
+        };
+        let Some(state) = state else {
+            if last != Some(Health::Gone) {
+                sink.notice(notice(
+                    NoticeKind::Gone,
+                    Health::Gone,
+                    None,
+                    format!("{source}: shut off or undefined"),
+                ));
+                last = Some(Health::Gone);
+            }
+            captured_this_freeze = false;
+            if opts.once {
+                return WatchEnd::Failed;
+            }
+            wait(&events, opts.poll_interval);
+            continue;
+        };
+        let run_state = RunState::parse(state.run_state());
+        let health = Health::of_run_state(&run_state);
+        if last.is_none() {
+            sink.notice(notice(
+                NoticeKind::Watching,
+                health,
+                Some(&state),
+                format!(
+                    "libvirt says {}; capturing on {} into {}",
+                    state.text(),
+                    opts.triggers.names().join(","),
+                    opts.dir.display()
+                ),
+            ));
+        }
+        match health {
+            Health::Running => {
+                if matches!(
+                    last,
+                    Some(Health::Frozen | Health::FrozenCaptured | Health::Paused)
+                ) {
+                    sink.notice(notice(
+                        NoticeKind::Resumed,
+                        health,
+                        Some(&state),
+                        format!("libvirt says {}", state.text()),
+                    ));
+                }
+                captured_this_freeze = false;
+            }
+            Health::Paused if last != Some(Health::Paused) => {
+                sink.notice(notice(
+                    NoticeKind::Paused,
+                    health,
+                    Some(&state),
+                    format!("libvirt says {}: not a failure", state.text()),
+                ));
+            }
+            Health::Frozen | Health::FrozenCaptured if !captured_this_freeze => {
+                if last.is_some() && !matches!(last, Some(Health::Frozen)) {
+                    sink.notice(notice(
+                        NoticeKind::Frozen,
+                        health,
+                        Some(&state),
+                        format!("libvirt says {}", state.text()),
+                    ));
+                }
+                if let Some(reason) = opts.triggers.reason(state.run_state(), false) {
+                    captured_this_freeze = true;
+                    let mut c = opts.capture.clone();
+                    c.output = output_path(&opts.dir, &opts.name, SystemTime::now(), &reason);
+                    // A capture in progress is finished before `stop` is looked at.
+                    let result =
+                        capture_domain(&c, &coroner_formats::NoProgress, &AtomicBool::new(false));
+                    match result {
+                        Ok(done) => {
+                            let mut n = notice(
+                                NoticeKind::Captured,
+                                Health::FrozenCaptured,
+                                Some(&state),
+                                format!("libvirt says {}", state.text()),
+                            );
+                            n.reason = Some(reason);
+                            n.capture = Some(done.finished.path);
+                            sink.notice(n);
+                            last = Some(Health::FrozenCaptured);
+                            if opts.once {
+                                return WatchEnd::Captured;
+                            }
+                            wait(&events, opts.poll_interval);
+                            continue;
+                        }
+                        Err(e) => {
+                            let mut n = notice(
+                                NoticeKind::CaptureFailed,
+                                Health::Frozen,
+                                Some(&state),
+                                e.to_string(),
+                            );
+                            n.reason = Some(reason);
+                            n.kept = e.kept().cloned();
+                            sink.notice(n);
+                            if opts.once {
+                                return WatchEnd::Failed;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        last = Some(if captured_this_freeze && health == Health::Frozen {
+            Health::FrozenCaptured
+        } else {
+            health
+        });
+        wait(&events, opts.poll_interval);
+    }
+}
+
+/// Until a lifecycle event comes (then a little more, for libvirt's state to follow) or
+/// `limit` passes.
+fn wait(events: &Events, limit: Duration) {
+    if events.lines.recv_timeout(limit).is_ok() {
+        while events.lines.try_recv().is_ok() {}
+    }
+}
