@@ -3,6 +3,9 @@
 //! FIFO, byte-identical to `virsh dump --memory-only` of the same frozen domain, and
 //! never changing the domain.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use coroner_samples::libvirt_guest::{self, LibvirtGuest};
@@ -31,6 +34,37 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
         j
     };
     status(0, "running");
+    // The Pacemaker wrapper, through libvirt (no QMP socket for the domain), with a
+    // stand-in for VirtualDomain that logs its actions.
+    let pcmk = dir.join("pcmk");
+    std::fs::create_dir_all(&pcmk).unwrap();
+    std::fs::write(
+        dir.join("domain.xml"),
+        format!("<domain type='qemu'>\n  <name>{name}</name>\n</domain>\n"),
+    )
+    .unwrap();
+    let ra = dir.join("VirtualDomain");
+    std::fs::write(&ra, "#!/bin/sh\necho \"$1\" >> ra.log\nexit 0\n").unwrap();
+    std::fs::set_permissions(&ra, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let wrapper = |action: &str| {
+        let out = Command::new(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/pacemaker/VirtualDomain-coroner"),
+        )
+        .arg(action)
+        .env("CORONER", env!("CARGO_BIN_EXE_coroner"))
+        .env("CORONER_QMP_DIR", dir.join("no-sockets"))
+        .env("CORONER_DIR", &pcmk)
+        .env("CORONER_RA", &ra)
+        .env("OCF_RESKEY_config", dir.join("domain.xml"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(wrapper("monitor").0, 0);
     // An operator's pause is not a failure.
     libvirt_guest::virsh(&["suspend", &name]).unwrap();
     let j = status(0, "paused");
@@ -38,6 +72,8 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
         j["detail"].as_str().unwrap().contains("paused (user)"),
         "{j:#}"
     );
+    let (code, err) = wrapper("monitor");
+    assert_eq!(code, 0, "an operator's pause failed the resource: {err}");
     libvirt_guest::virsh(&["resume", &name]).unwrap();
     let r = coroner(
         dir.path(),
@@ -101,6 +137,30 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     );
     // The test's own capture directory has no capture of this freeze yet.
     status(1, "frozen");
+    // The wrapper fails the frozen resource, and captures it before stop.
+    let (code, err) = wrapper("monitor");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("frozen"), "{err}");
+    let (code, err) = wrapper("stop");
+    assert_eq!(code, 0, "{err}");
+    let caps: Vec<String> = std::fs::read_dir(&pcmk)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        caps.len() == 1 && caps[0].ends_with("-before-stop.core.zst"),
+        "{caps:?} {err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("ra.log")).unwrap(),
+        "monitor\nmonitor\nmonitor\nstop\n"
+    );
+    assert_eq!(
+        guest.state().unwrap(),
+        before,
+        "the wrapper's capture changed the domain"
+    );
     let r = coroner(
         dir.path(),
         &["capture", "--domain", &name, "-o", "dom.core.zst", "--json"],
