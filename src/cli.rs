@@ -458,6 +458,10 @@ pub struct CaptureArgs {
     /// The libvirt connection for --domain.
     #[arg(long, value_name = "URI", default_value = coroner_capture::DEFAULT_URI, requires = "domain")]
     pub connect: String,
+    /// Dump a libvirt domain's qemu through --qmp anyway. Refused by default: libvirtd 9.0
+    /// crashes on the DUMP_COMPLETED event of a dump it did not start; use --domain.
+    #[arg(long)]
+    pub qmp_under_libvirt: bool,
     /// The container to write (conventionally NAME.core.zst).
     #[arg(short, long)]
     pub output: PathBuf,

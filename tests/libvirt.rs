@@ -235,3 +235,32 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     let log = std::fs::read_to_string(guest.log_path()).unwrap();
     assert!(!log.contains("tainted"), "{log}");
 }
+
+/// libvirtd 9.0 (Debian 12) crashes when qemu reports DUMP_COMPLETED for a dump it did not
+/// start: `capture --qmp` through a second monitor of a libvirt domain is refused, naming
+/// `--domain`, and libvirtd and the domain are left as they were.
+#[test]
+fn capture_over_a_second_monitor_of_a_libvirt_domain_is_refused() {
+    if !libvirt_guest::available_or_skip(
+        "capture_over_a_second_monitor_of_a_libvirt_domain_is_refused",
+    ) {
+        return;
+    }
+    let dir = Dir::new();
+    let guest = LibvirtGuest::boot_with(256, "", true).unwrap();
+    libvirt_guest::virsh(&["suspend", &guest.name]).unwrap();
+    let sock = guest.qmp_socket().display().to_string();
+    let r = coroner(
+        dir.path(),
+        &["capture", "--qmp", &sock, "-o", "lv.core.zst"],
+    );
+    r.expect_code(2);
+    assert!(
+        r.stderr().contains(&format!("--domain {}", guest.name)),
+        "{}",
+        r.stderr()
+    );
+    assert_no_output(dir.path(), "lv.core.zst");
+    // libvirtd still answers, and the domain is as it was.
+    assert_eq!(guest.state().unwrap(), "paused (user)");
+}

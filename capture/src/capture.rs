@@ -66,6 +66,9 @@ pub struct CaptureOptions {
     pub write: WriteOptions,
     /// The format qemu dumps in.
     pub dump_format: DumpFormat,
+    /// Dump a libvirt domain's qemu through this monitor anyway (libvirtd 9.0 crashes on
+    /// the DUMP_COMPLETED it did not ask for; see [`CaptureError::UnderLibvirt`]).
+    pub under_libvirt: bool,
     /// Most bytes of qemu's log kept.
     pub log_tail_bytes: u64,
     /// Tool name for the metadata.
@@ -91,6 +94,7 @@ impl CaptureOptions {
             log_tail_bytes: 256 << 10,
             tool: String::from("coroner"),
             dump_format: DumpFormat::Elf,
+            under_libvirt: false,
         }
     }
 }
@@ -215,6 +219,18 @@ pub fn capture_with(
             info.warnings.push(format!(
                 "{free} bytes free at the destination for {ram} bytes of guest RAM: enough only if it compresses well"
             ));
+        }
+    }
+    if !opts.under_libvirt {
+        let tids: Vec<u64> = info
+            .cpus
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c["thread-id"].as_u64()).collect())
+            .unwrap_or_default();
+        if let Some(domain) =
+            local_process::find(&tids).and_then(|l| local_process::libvirt_domain(&l.cmdline))
+        {
+            return Err(CaptureError::UnderLibvirt { domain });
         }
     }
     let mut state = state;

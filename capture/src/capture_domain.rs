@@ -191,8 +191,19 @@ pub fn capture_domain(
         Err(e) => info.warnings.push(format!("domain XML: {e}")),
     }
     info.qemu_pid = dom.qemu_pid();
-    if let Some(v) = dom.qemu_version(opts.timeout) {
+    if let Some(v) = info.qemu_pid.and_then(|pid| dom.qemu_version(pid)) {
         info.qemu_version = v;
+    }
+    if let Some(l) = info
+        .qemu_pid
+        .and_then(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+    {
+        info.qemu_cmdline = Some(
+            l.split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect(),
+        );
     }
     if let Some(path) = opts.qemu_log.clone().or_else(|| dom.log_path()) {
         match LogTail::read(&path, opts.log_tail_bytes) {
@@ -222,6 +233,8 @@ pub fn capture_domain(
         rustix::fs::Mode::empty(),
     )
     .map_err(|e| output_error(e.into(), "open", &fifo.path))?;
+    // A larger FIFO means fewer wake-ups; the default size still works.
+    let _ = rustix::pipe::fcntl_setpipe_size(&rd, 1 << 20);
     let writer = ContainerWriter::create(&opts.output, opts.write.clone())
         .map_err(|source| CaptureError::Output { source, kept: None })?;
     let mut cmd = Command::new("virsh");

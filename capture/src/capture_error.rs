@@ -30,6 +30,14 @@ pub enum CaptureError {
     /// Talking to qemu failed.
     #[error(transparent)]
     Qmp(#[from] crate::error::Error),
+    /// The qemu is a libvirt domain's: a dump through a monitor of coroner's own makes
+    /// libvirt's daemon handle a DUMP_COMPLETED it did not start, which crashes Debian's
+    /// libvirtd 9.0 (reproduced on these machines).
+    #[error("this qemu runs libvirt domain {domain}: dumping it through another monitor crashes libvirtd 9.0 (it gets a DUMP_COMPLETED for a dump it did not start); capture it with --domain {domain} (taint-free), or pass --qmp-under-libvirt for a libvirt known to cope")]
+    UnderLibvirt {
+        /// The domain.
+        domain: String,
+    },
     /// Talking to libvirt failed.
     #[error(transparent)]
     Libvirt(#[from] crate::libvirt::VirshError),

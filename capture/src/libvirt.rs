@@ -168,20 +168,17 @@ impl Domain {
         virsh(&self.uri, &["suspend", &self.name], timeout).map(|_| ())
     }
 
-    /// The version of the qemu libvirt runs (`virsh version`'s "Running hypervisor: QEMU
-    /// X.Y.Z"), when it says.
-    pub fn qemu_version(&self, timeout: Duration) -> Option<coroner_record::QemuVersion> {
-        let out = virsh(&self.uri, &["version"], timeout).ok()?;
-        let v = out
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Running hypervisor: QEMU "))?;
-        let mut n = v.trim().split('.').map(|p| p.parse::<u64>().ok());
-        Some(coroner_record::QemuVersion {
-            major: n.next()??,
-            minor: n.next().flatten().unwrap_or(0),
-            micro: n.next().flatten().unwrap_or(0),
-            package: String::new(),
-        })
+    /// The version of the domain's running qemu, from its own binary (`/proc/PID/exe
+    /// --version`: the image that runs, even if the package was upgraded since), when it
+    /// runs here. (`virsh version` takes seconds: it probes the host's capabilities.)
+    pub fn qemu_version(&self, pid: u32) -> Option<coroner_record::QemuVersion> {
+        let out = Command::new(format!("/proc/{pid}/exe"))
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        parse_qemu_version(&String::from_utf8_lossy(&out.stdout))
     }
 
     /// qemu's pid, from libvirt's pid file (local connections, as root).
@@ -207,10 +204,39 @@ impl Domain {
     }
 }
 
+/// `QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)`.
+fn parse_qemu_version(text: &str) -> Option<coroner_record::QemuVersion> {
+    let rest = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("QEMU emulator version "))?;
+    let (number, package) = match rest.split_once(' ') {
+        Some((n, p)) => (n, p.trim().trim_start_matches('(').trim_end_matches(')')),
+        None => (rest, ""),
+    };
+    let mut n = number.split('.').map(|p| p.parse::<u64>().ok());
+    Some(coroner_record::QemuVersion {
+        major: n.next()??,
+        minor: n.next().flatten().unwrap_or(0),
+        micro: n.next().flatten().unwrap_or(0),
+        package: package.to_string(),
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qemu_versions() {
+        let v = parse_qemu_version(
+            "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright (c) 2003-2022\n",
+        )
+        .unwrap();
+        assert_eq!((v.major, v.minor, v.micro), (7, 2, 22));
+        assert_eq!(v.package, "Debian 1:7.2+dfsg-7+deb12u18+b3");
+        assert!(parse_qemu_version("garbage").is_none());
+    }
 
     #[test]
     fn states_and_reasons() {

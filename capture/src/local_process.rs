@@ -73,6 +73,21 @@ fn find_in(proc_root: &Path, thread_ids: &[u64]) -> Option<LocalQemu> {
 }
 
 /// The host CPU's vendor string from `/proc/cpuinfo` (`vendor_id`).
+/// The libvirt domain a qemu command line belongs to: libvirt names the guest with
+/// `-name guest=NAME,...` and keeps its files under `.../libvirt/qemu/domain-ID-NAME/`.
+pub fn libvirt_domain(cmdline: &[String]) -> Option<String> {
+    if !cmdline.iter().any(|a| a.contains("libvirt/qemu/domain-")) {
+        return None;
+    }
+    let at = cmdline.iter().position(|a| a == "-name")?;
+    let value = cmdline.get(at + 1)?;
+    let name = value
+        .split(',')
+        .find_map(|p| p.strip_prefix("guest="))
+        .unwrap_or(value);
+    Some(name.to_string())
+}
+
 pub fn host_cpu_vendor() -> Option<String> {
     let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     text.lines()
@@ -112,5 +127,23 @@ mod tests {
         assert_eq!(find_in(t.path(), &[201]), None, "not qemu");
         assert_eq!(find_in(t.path(), &[101, 201]), None, "two processes");
         assert_eq!(find_in(t.path(), &[999]), None, "not on this host");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod libvirt_tests {
+    use super::*;
+
+    #[test]
+    fn libvirt_domains_by_their_command_line() {
+        let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let lv = argv(
+            "/usr/bin/qemu-system-x86_64 -name guest=vm1,debug-threads=on -S -object \
+             {\"file\":\"/var/lib/libvirt/qemu/domain-8-vm1/master-key.aes\"}",
+        );
+        assert_eq!(libvirt_domain(&lv).as_deref(), Some("vm1"));
+        let plain = argv("qemu-system-x86_64 -name vm1 -qmp unix:/run/coroner/vm1.qmp");
+        assert_eq!(libvirt_domain(&plain), None);
     }
 }

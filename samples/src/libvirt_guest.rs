@@ -81,6 +81,13 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 impl LibvirtGuest {
     /// Defines and starts a transient domain of `mem_mib` and waits for its ready line.
     pub fn boot(mem_mib: u32) -> Result<LibvirtGuest> {
+        Self::boot_with(mem_mib, "", false)
+    }
+
+    /// [`Self::boot`] with `append` on the kernel command line (`coroner.fill=N`) and,
+    /// with `qmp`, a QMP socket of coroner's own added through `<qemu:commandline>` (it
+    /// taints the domain: for benchmarks beside the QMP path only).
+    pub fn boot_with(mem_mib: u32, append: &str, qmp: bool) -> Result<LibvirtGuest> {
         let dir = tempfile::Builder::new()
             .prefix("coroner-libvirt-")
             .tempdir()
@@ -118,8 +125,21 @@ impl LibvirtGuest {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let d = dir.path().display();
+        let qmp_args = if qmp {
+            // qemu runs as libvirt-qemu: its socket goes in a directory it may write.
+            let q = dir.path().join("qmp");
+            std::fs::create_dir(&q).map_err(io("creating the QMP directory"))?;
+            std::fs::set_permissions(&q, std::fs::Permissions::from_mode(0o777))
+                .map_err(io("chmod the QMP directory"))?;
+            format!(
+                "\n  <qemu:commandline>\n    <qemu:arg value='-qmp'/>\n    <qemu:arg value='unix:{}/tool.sock,server=on,wait=off'/>\n  </qemu:commandline>",
+                q.display()
+            )
+        } else {
+            String::new()
+        };
         let xml = format!(
-            "<domain type='qemu'>
+            "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
   <memory unit='MiB'>{mem_mib}</memory>
   <vcpu>2</vcpu>
@@ -127,7 +147,7 @@ impl LibvirtGuest {
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{d}/vmlinuz</kernel>
     <initrd>{d}/initrd</initrd>
-    <cmdline>console=ttyS0 panic=0 oops=panic sysrq_always_enabled</cmdline>
+    <cmdline>console=ttyS0 panic=0 oops=panic sysrq_always_enabled {append}</cmdline>
   </os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>
@@ -138,7 +158,7 @@ impl LibvirtGuest {
     <serial type='file'><source path='{d}/serial.log'/><target port='0'/></serial>
     <panic model='isa'/>
     <memballoon model='none'/>
-  </devices>
+  </devices>{qmp_args}
 </domain>
 "
         );
@@ -148,6 +168,11 @@ impl LibvirtGuest {
         let guest = LibvirtGuest { name, dir };
         guest.wait_serial(READY_LINE, Duration::from_secs(180))?;
         Ok(guest)
+    }
+
+    /// The QMP socket [`Self::boot_with`] added, when it did.
+    pub fn qmp_socket(&self) -> PathBuf {
+        self.dir.path().join("qmp/tool.sock")
     }
 
     /// The domain's directory (serial log, XML).

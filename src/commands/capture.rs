@@ -122,6 +122,7 @@ fn run_qmp(args: &CaptureArgs, qmp: &str) -> anyhow::Result<coroner_capture::Cap
         .compression
         .write_options(args.dump_format.default_level());
     opts.dump_format = args.dump_format.get();
+    opts.under_libvirt = args.qmp_under_libvirt;
     let interrupt = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
     let bar = Bar::new("capture");
@@ -259,6 +260,7 @@ fn one_line(text: &str) -> String {
 fn capture_error(e: CaptureError, args: &CaptureArgs) -> anyhow::Error {
     let class = match &e {
         CaptureError::NotFrozen { .. } | CaptureError::Resumed { .. } => ExitClass::NotFrozen,
+        CaptureError::UnderLibvirt { .. } => ExitClass::Usage,
         CaptureError::Qmp(coroner_capture::Error::Address { .. }) => ExitClass::Usage,
         // A write cut short by SIGINT/SIGTERM is an interruption, not an output failure.
         CaptureError::Output {
