@@ -291,12 +291,35 @@ pub fn capture_with(
         let kept = give_up(writer, meta, &reason, opts.keep_partial, &info);
         return Err(CaptureError::Resumed { state: after, kept });
     }
+    if let Some(c) = converted_from {
+        meta.extra.insert("converted_from".into(), c);
+    }
+    let (finished, info) = finish_checked(
+        (writer, head, vmcoreinfo_candidates),
+        meta,
+        info,
+        opts.keep_partial,
+        t_start,
+    )?;
+    Ok(Captured { finished, info })
+}
+
+/// Parses the streamed ELF headers (a dump that is not a consistent ELF core is given up,
+/// kept as `.partial` with `keep`), records what they and the stream showed, and
+/// finishes the container with the capture record in its metadata.
+pub(crate) fn finish_checked(
+    (writer, head, vmcoreinfo_candidates): (ContainerWriter, Vec<u8>, Vec<u64>),
+    mut meta: Metadata,
+    mut info: CaptureInfo,
+    keep: bool,
+    t_start: Instant,
+) -> Result<(Finished, CaptureInfo), CaptureError> {
     let total = writer.bytes_in();
     let elf = match ElfCore::parse(&HeadSource { head, total }) {
         Ok(elf) => elf,
         Err(e) => {
             let reason = format!("the dump is not a consistent ELF core: {e}");
-            let kept = give_up(writer, meta, &reason, opts.keep_partial, &info);
+            let kept = give_up(writer, meta, &reason, keep, &info);
             return Err(CaptureError::Incomplete {
                 bytes: total,
                 reason,
@@ -306,15 +329,12 @@ pub fn capture_with(
     };
     meta.vmcoreinfo_offset = elf.vmcoreinfo_offset;
     meta.vmcoreinfo_candidates = vmcoreinfo_candidates;
-    if let Some(c) = converted_from {
-        meta.extra.insert("converted_from".into(), c);
-    }
     info.timings.total_ms = ms(t_start);
     info.store(&mut meta);
     let finished = writer
         .finish(meta)
         .map_err(|source| CaptureError::Output { source, kept: None })?;
-    Ok(Captured { finished, info })
+    Ok((finished, info))
 }
 
 /// Waits for the guest to reach a frozen run state, watching events and polling

@@ -16,13 +16,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use coroner_formats::{ContainerWriter, ElfCore, Metadata, Progress, WriteOptions};
+use coroner_formats::{ContainerWriter, Metadata, Progress, WriteOptions};
 use coroner_record::{CaptureInfo, LibvirtRecord, LogTail};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use crate::capture::{give_up, ms, output_dir, settle_with, unix_us, Captured};
+use crate::capture::{finish_checked, give_up, ms, output_dir, settle_with, unix_us, Captured};
 use crate::capture_error::CaptureError;
-use crate::head_source::HeadSource;
 use crate::libvirt::{Domain, DomainState};
 use crate::run_state::RunState;
 use crate::stream::{drain, Drained, Intake};
@@ -311,26 +310,13 @@ pub fn capture_domain(
             kept,
         });
     }
-    let total = writer.bytes_in();
-    let elf = match ElfCore::parse(&HeadSource { head, total }) {
-        Ok(elf) => elf,
-        Err(e) => {
-            let reason = format!("the dump is not a consistent ELF core: {e}");
-            let kept = give_up(writer, meta, &reason, opts.keep_partial, &info);
-            return Err(CaptureError::Incomplete {
-                bytes: total,
-                reason,
-                kept,
-            });
-        }
-    };
-    meta.vmcoreinfo_offset = elf.vmcoreinfo_offset;
-    meta.vmcoreinfo_candidates = vmcoreinfo_candidates;
-    info.timings.total_ms = ms(t_start);
-    info.store(&mut meta);
-    let finished = writer
-        .finish(meta)
-        .map_err(|source| CaptureError::Output { source, kept: None })?;
+    let (finished, info) = finish_checked(
+        (writer, head, vmcoreinfo_candidates),
+        meta,
+        info,
+        opts.keep_partial,
+        t_start,
+    )?;
     Ok(Captured { finished, info })
 }
 

@@ -31,17 +31,24 @@ pub struct Status {
     pub detail: String,
 }
 
+impl Status {
+    /// Just a classification and why: the guest's side did not answer.
+    fn only(health: Health, detail: String) -> Status {
+        Status {
+            health,
+            run_state: None,
+            qemu_pid: None,
+            capture: None,
+            detail,
+        }
+    }
+}
+
 /// Asks the qemu at `address` (waiting at most `timeout`) and looks in `captures` for a
 /// capture of its current freeze.
 pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) -> Status {
     // Without an answer from qemu there is nothing but the classification and why.
-    let only = |health: Health, detail: String| Status {
-        health,
-        run_state: None,
-        qemu_pid: None,
-        capture: None,
-        detail,
-    };
+    let only = Status::only;
     let gone = |detail: String| only(Health::Gone, detail);
     if let QmpAddress::Unix(p) = address {
         if !p.exists() {
@@ -86,13 +93,7 @@ pub fn status(address: &QmpAddress, timeout: Duration, captures: Option<&Path>) 
 /// tell an operator's pause ("paused (user)") from a failure ("crashed (panicked)",
 /// "paused (I/O error)", "paused (watchdog)", "paused (unknown)").
 pub fn status_domain(domain: &Domain, timeout: Duration, captures: Option<&Path>) -> Status {
-    let only = |health: Health, detail: String| Status {
-        health,
-        run_state: None,
-        qemu_pid: None,
-        capture: None,
-        detail,
-    };
+    let only = Status::only;
     let state = match domain.state(timeout) {
         Ok(s) => s,
         Err(VirshError::Failed { stderr, .. })

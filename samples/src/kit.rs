@@ -167,9 +167,15 @@ pub fn check() -> Result<()> {
 
 /// For end-to-end tests: `true` when the kit is usable. Otherwise prints why the test is
 /// skipped and returns `false`, except under `CI=true`, where a missing kit is a failure.
-#[allow(clippy::panic)]
 pub fn available_or_skip(test: &str) -> bool {
-    match check() {
+    usable_or_skip(test, check())
+}
+
+/// `true` when `usable` is; otherwise says why `test` is skipped and returns `false`,
+/// except under `CI=true`, where it fails.
+#[allow(clippy::panic)]
+pub fn usable_or_skip(test: &str, usable: Result<()>) -> bool {
+    match usable {
         Ok(()) => true,
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("{test}: {e} (CI=true: end-to-end tests must run)")

@@ -34,18 +34,8 @@ pub fn start_daemons() -> Result<()> {
 
 /// For end-to-end tests: `true` when the kit and libvirt are usable (daemons started);
 /// otherwise says why the test is skipped, except under `CI=true`, where it fails.
-#[allow(clippy::panic)]
 pub fn available_or_skip(test: &str) -> bool {
-    match check().and_then(|()| start_daemons()) {
-        Ok(()) => true,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{test}: {e} (CI=true: end-to-end tests must run)")
-        }
-        Err(e) => {
-            eprintln!("skipping {test}: {e}");
-            false
-        }
-    }
+    crate::kit::usable_or_skip(test, check().and_then(|()| start_daemons()))
 }
 
 /// Runs `virsh -c URI ARGS`, returning stdout.
