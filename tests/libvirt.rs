@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use coroner_samples::libvirt_guest::{self, LibvirtGuest};
+use coroner_samples::libvirt_guest::{self, LibvirtGuest, LibvirtOptions};
 
 use crate::util::{assert_no_output, coroner, output_files, zstd_decompress, Dir};
 
@@ -247,7 +247,12 @@ fn capture_over_a_second_monitor_of_a_libvirt_domain_is_refused() {
         return;
     }
     let dir = Dir::new();
-    let guest = LibvirtGuest::boot_with(256, "", true).unwrap();
+    let guest = LibvirtGuest::boot_with(&LibvirtOptions {
+        mem_mib: 256,
+        qmp: true,
+        ..LibvirtOptions::default()
+    })
+    .unwrap();
     libvirt_guest::virsh(&["suspend", &guest.name]).unwrap();
     let sock = guest.qmp_socket().display().to_string();
     let r = coroner(
@@ -263,4 +268,40 @@ fn capture_over_a_second_monitor_of_a_libvirt_domain_is_refused() {
     assert_no_output(dir.path(), "lv.core.zst");
     // libvirtd still answers, and the domain is as it was.
     assert_eq!(guest.state().unwrap(), "paused (user)");
+}
+
+/// `watch --domain` captures a watchdog pause: the guest opens the i6300esb and stops
+/// petting it, libvirt shows "paused (watchdog)".
+#[test]
+fn watch_domain_captures_a_watchdog_pause() {
+    if !libvirt_guest::available_or_skip("watch_domain_captures_a_watchdog_pause") {
+        return;
+    }
+    let dir = Dir::new();
+    let guest = LibvirtGuest::boot_with(&LibvirtOptions {
+        mem_mib: 256,
+        watchdog: true,
+        append: "coroner.run=watchdog coroner.run_after=4".into(),
+        ..LibvirtOptions::default()
+    })
+    .unwrap();
+    let mut w = crate::watch::Watch::start(
+        dir.path(),
+        &["--domain", &guest.name, "--dir", "caps", "--once"],
+    );
+    w.expect("watching", None, Duration::from_secs(60));
+    let done = w.expect("captured", None, Duration::from_secs(180));
+    assert_eq!(done["reason"], "watchdog", "{done}");
+    assert_eq!(w.wait(Duration::from_secs(60)), 0);
+    assert_eq!(guest.state().unwrap(), "paused (watchdog)");
+    let cap = done["capture"].as_str().unwrap().to_string();
+    let a = coroner(dir.path(), &["analyze", &cap, "--json"]);
+    a.expect_code(0);
+    assert_eq!(a.json()["run_state"], "watchdog");
+    let i = coroner(dir.path(), &["inspect", &cap, "--json"]);
+    i.expect_code(0);
+    assert_eq!(
+        i.json()["metadata"]["capture"]["libvirt"]["state_before"],
+        "paused (watchdog)"
+    );
 }

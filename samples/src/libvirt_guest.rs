@@ -59,6 +59,31 @@ pub fn virsh(args: &[&str]) -> Result<String> {
     }
 }
 
+/// How to boot a kit domain.
+#[derive(Clone, Debug)]
+pub struct LibvirtOptions {
+    /// Guest RAM.
+    pub mem_mib: u32,
+    /// Added to the kernel command line (`coroner.fill=N`, `coroner.run=watchdog`).
+    pub append: String,
+    /// A QMP socket of coroner's own through `<qemu:commandline>` (it taints the domain:
+    /// for the tests and benchmarks of that path only).
+    pub qmp: bool,
+    /// An i6300esb watchdog with `action='pause'` ("paused (watchdog)").
+    pub watchdog: bool,
+}
+
+impl Default for LibvirtOptions {
+    fn default() -> Self {
+        Self {
+            mem_mib: 512,
+            append: String::new(),
+            qmp: false,
+            watchdog: false,
+        }
+    }
+}
+
 /// A running kit domain.
 pub struct LibvirtGuest {
     /// The domain's name.
@@ -71,13 +96,20 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 impl LibvirtGuest {
     /// Defines and starts a transient domain of `mem_mib` and waits for its ready line.
     pub fn boot(mem_mib: u32) -> Result<LibvirtGuest> {
-        Self::boot_with(mem_mib, "", false)
+        Self::boot_with(&LibvirtOptions {
+            mem_mib,
+            ..LibvirtOptions::default()
+        })
     }
 
-    /// [`Self::boot`] with `append` on the kernel command line (`coroner.fill=N`) and,
-    /// with `qmp`, a QMP socket of coroner's own added through `<qemu:commandline>` (it
-    /// taints the domain: for benchmarks beside the QMP path only).
-    pub fn boot_with(mem_mib: u32, append: &str, qmp: bool) -> Result<LibvirtGuest> {
+    /// [`Self::boot`] with options.
+    pub fn boot_with(opts: &LibvirtOptions) -> Result<LibvirtGuest> {
+        let (mem_mib, append, qmp) = (opts.mem_mib, opts.append.as_str(), opts.qmp);
+        let watchdog = if opts.watchdog {
+            "\n    <watchdog model='i6300esb' action='pause'/>"
+        } else {
+            ""
+        };
         let dir = tempfile::Builder::new()
             .prefix("coroner-libvirt-")
             .tempdir()
@@ -146,7 +178,7 @@ impl LibvirtGuest {
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <serial type='file'><source path='{d}/serial.log'/><target port='0'/></serial>
-    <panic model='isa'/>
+    <panic model='isa'/>{watchdog}
     <memballoon model='none'/>
   </devices>{qmp_args}
 </domain>

@@ -47,7 +47,11 @@ fn run() -> Res<()> {
         ("busy", format!("coroner.fill={fill}")),
         ("idle", String::new()),
     ] {
-        let guest = LibvirtGuest::boot_with(mem, &append, false)?;
+        let guest = LibvirtGuest::boot_with(&libvirt_guest::LibvirtOptions {
+            mem_mib: mem,
+            append: append.clone(),
+            ..Default::default()
+        })?;
         libvirt_guest::virsh(&["suspend", &guest.name])?;
         let mut plain = Guest::boot(&GuestOptions {
             mem_mib: mem,
