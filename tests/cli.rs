@@ -1050,3 +1050,53 @@ fn f_hex(container: &[u8]) -> String {
     let at = container.windows(key.len()).position(|w| w == key).unwrap() + key.len();
     String::from_utf8(container[at..at + 64].to_vec()).unwrap()
 }
+
+#[test]
+fn domain_options_that_do_not_apply_are_usage_errors() {
+    let d = Dir::new();
+    for args in [
+        &[
+            "capture",
+            "--domain",
+            "vm1",
+            "--dump-format",
+            "kdump",
+            "-o",
+            "x.core.zst",
+        ][..],
+        &[
+            "capture",
+            "--domain",
+            "vm1",
+            "--wait-frozen",
+            "5",
+            "-o",
+            "x.core.zst",
+        ],
+        &[
+            "watch",
+            "--domain",
+            "vm1",
+            "--dump-format",
+            "kdump",
+            "--dir",
+            "caps",
+        ],
+        &[
+            "capture",
+            "--domain",
+            "vm1",
+            "--qmp",
+            "/run/x.qmp",
+            "-o",
+            "x.core.zst",
+        ],
+    ] {
+        let r = coroner(d.path(), args);
+        r.expect_code(2);
+        assert!(
+            !d.join("x.core.zst").exists() && !d.join("caps").exists(),
+            "{args:?}"
+        );
+    }
+}

@@ -92,6 +92,12 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
     let triggers = Triggers::parse(&args.on)
         .map_err(std::io::Error::other)
         .classify(ExitClass::Usage, || "--on".into())?;
+    if !args.domain.is_empty() && args.dump_format.get() != coroner_capture::DumpFormat::Elf {
+        return Err(std::io::Error::other(
+            "--domain captures through libvirt's ELF dump; --dump-format kdump is for --qmp",
+        ))
+        .classify(ExitClass::Usage, || "watch --domain".into());
+    }
     let mut targets: Vec<Target> = Vec::new();
     for a in &args.qmp {
         let t = parse_target(a)
