@@ -2,14 +2,14 @@
 //! run state untouched, and every fault ending cleanly.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
 use crate::util::{
     assert_no_output, being_written, big_stopped_guest, check_kept_partial, coroner,
-    frames_blake3_file, hex, sha256_file, signal, zstd_decompress, Dir,
+    frames_blake3_file, hex, sha256_file, signal, spawn_coroner, zstd_decompress, Dir,
 };
 
 fn sock(guest: &Guest) -> String {
@@ -225,17 +225,6 @@ fn a_running_guest_is_refused_unless_told() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&victim).unwrap().permissions())
             & 0o777;
     assert_ne!(mode, 0o600, "the victim was chmodded");
-}
-
-fn spawn_coroner(dir: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_coroner"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 /// Starts `coroner capture ARGS` on a frozen guest and returns once it is streaming (its

@@ -6,11 +6,14 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use coroner_samples::libvirt_guest::{self, LibvirtGuest, LibvirtOptions};
 
-use crate::util::{assert_no_output, coroner, output_files, zstd_decompress, Dir};
+use crate::util::{
+    assert_no_output, being_written, coroner, output_files, signal, spawn_coroner, zstd_decompress,
+    Dir,
+};
 
 #[test]
 fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
@@ -230,6 +233,59 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     d.expect_code(0);
     assert!(serial.contains("sysrq: Trigger a crash"), "{serial}");
     assert!(d.stdout().contains("sysrq: Trigger a crash"));
+
+    // Ctrl-C while libvirt streams (coroner held with SIGSTOP, so libvirt's job waits on
+    // a full FIFO): coroner stops reading, libvirt's job ends on the closed pipe, no file
+    // and no FIFO directory stay, and the domain is as it was and can be captured again.
+    let idir = dir.join("interrupted");
+    std::fs::create_dir(&idir).unwrap();
+    let child = spawn_coroner(&idir, &["capture", "--domain", &name, "-o", "int.core.zst"]);
+    let t = Instant::now();
+    while !being_written(&idir, "int.core.zst") {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "capture never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(child.id(), "-STOP");
+    let t = Instant::now();
+    loop {
+        let job = libvirt_guest::virsh(&["domjobinfo", &name]).unwrap_or_default();
+        if job.contains("Job type:") && !job.contains("None") {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "libvirt's dump job never started: {job}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(child.id(), "-INT");
+    signal(child.id(), "-CONT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("libvirt's dump job ended"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&idir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_eq!(
+        guest.state().unwrap(),
+        before,
+        "the interrupt changed the domain"
+    );
+    coroner(
+        &idir,
+        &["capture", "--domain", &name, "-o", "again.core.zst"],
+    )
+    .expect_code(0);
 
     // Nothing coroner did tainted the domain.
     let log = std::fs::read_to_string(guest.log_path()).unwrap();

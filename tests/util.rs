@@ -229,6 +229,18 @@ pub fn assert_no_output(dir: &Path, name: &str) {
     );
 }
 
+/// Starts `coroner ARGS` in `dir` with stdout and stderr piped.
+pub fn spawn_coroner(dir: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_coroner"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// True when the output `name` is being written in `dir` (its temporary file exists).
 pub fn being_written(dir: &Path, name: &str) -> bool {
     output_files(dir, name)

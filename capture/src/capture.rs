@@ -351,7 +351,10 @@ fn wait_until_frozen(
             return Ok(state);
         }
         if interrupt.load(Ordering::Relaxed) {
-            return Err(CaptureError::Interrupted { kept: None });
+            return Err(CaptureError::Interrupted {
+                kept: None,
+                after: None,
+            });
         }
         let since = qmp.events().len();
         let wait = deadline
@@ -525,7 +528,7 @@ pub(crate) fn settle_with(
     let writer = intake;
     if interrupt.load(Ordering::Relaxed) {
         let kept = abandon(writer, "interrupted");
-        return Err(CaptureError::Interrupted { kept });
+        return Err(CaptureError::Interrupted { kept, after: None });
     }
     match (outcome, end) {
         (Ok(()), DrainEnd::Eof) => match writer {
@@ -588,7 +591,7 @@ pub(crate) fn settle_with(
         }
         (Ok(()), DrainEnd::Interrupted) => {
             let kept = abandon(writer, "interrupted");
-            Err(CaptureError::Interrupted { kept })
+            Err(CaptureError::Interrupted { kept, after: None })
         }
     }
 }
@@ -609,7 +612,7 @@ fn with_kept(e: CaptureError, bytes: u64, kept: Option<PathBuf>) -> CaptureError
             reason,
             kept,
         },
-        CaptureError::Interrupted { .. } => CaptureError::Interrupted { kept },
+        CaptureError::Interrupted { after, .. } => CaptureError::Interrupted { kept, after },
         // qemu went away or stopped answering in the middle of the dump.
         CaptureError::Qmp(e) => CaptureError::Incomplete {
             bytes,
@@ -661,7 +664,10 @@ fn follow_dump(
     let mut last_progress = (0u64, Instant::now());
     loop {
         if interrupt.load(Ordering::Relaxed) {
-            return Err(CaptureError::Interrupted { kept: None });
+            return Err(CaptureError::Interrupted {
+                kept: None,
+                after: None,
+            });
         }
         match qmp.wait_event("DUMP_COMPLETED", since, Duration::from_millis(250)) {
             Ok(_) | Err(Error::Timeout { .. }) => {}

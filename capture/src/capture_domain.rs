@@ -24,7 +24,7 @@ use crate::capture::{finish_checked, give_up, ms, output_dir, settle_with, unix_
 use crate::capture_error::CaptureError;
 use crate::libvirt::{Domain, DomainState};
 use crate::run_state::RunState;
-use crate::stream::{drain, Drained, Intake};
+use crate::stream::{drain, DrainEnd, Drained, Intake};
 
 /// What to capture and how.
 #[derive(Clone, Debug)]
@@ -76,6 +76,8 @@ impl DomainOptions {
 struct Fifo {
     dir: PathBuf,
     path: PathBuf,
+    /// Where the FIFO went when [`Fifo::seal`] put a directory in its place.
+    moved: Option<PathBuf>,
 }
 
 impl Fifo {
@@ -97,22 +99,64 @@ impl Fifo {
             }
         };
         let path = dir.join("dump.fifo");
+        // libvirtd (root) writes it; a qemu:///session daemon runs as this user.
+        let fifo = Fifo {
+            dir,
+            path,
+            moved: None,
+        };
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &path,
+            &fifo.path,
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
         )
         .map_err(std::io::Error::from)?;
-        // libvirtd (root) writes it; a qemu:///session daemon runs as this user.
-        Ok(Fifo { dir, path })
+        Ok(fifo)
+    }
+
+    /// Puts an empty directory where the FIFO was, atomically, so that no later open of
+    /// the path reaches the FIFO or creates a file there (libvirtd opens with `O_CREAT`:
+    /// it gets `EISDIR`). Called once libvirtd has opened the FIFO, and before the read
+    /// end is closed on an interrupt, so that a libvirtd never blocks in an open without
+    /// a reader. Without `RENAME_EXCHANGE` the FIFO is unlinked instead.
+    fn seal(&mut self) {
+        if self.moved.is_some() {
+            return;
+        }
+        let moved = self.dir.join("dump.fifo.sealed");
+        if std::fs::create_dir(&moved).is_ok() {
+            let cwd = rustix::fs::CWD;
+            if rustix::fs::renameat_with(
+                cwd,
+                &self.path,
+                cwd,
+                &moved,
+                rustix::fs::RenameFlags::EXCHANGE,
+            )
+            .is_ok()
+            {
+                self.moved = Some(moved);
+                return;
+            }
+            let _ = std::fs::remove_dir(&moved);
+        }
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
 impl Drop for Fifo {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        match &self.moved {
+            Some(moved) => {
+                let _ = std::fs::remove_file(moved);
+                let _ = std::fs::remove_dir(&self.path);
+            }
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
         let _ = std::fs::remove_dir(&self.dir);
     }
 }
@@ -224,7 +268,7 @@ pub fn capture_domain(
     ));
     info.libvirt = Some(record.clone());
     info.store(&mut meta);
-    let fifo = Fifo::create(&opts.output)
+    let mut fifo = Fifo::create(&opts.output)
         .map_err(|e| output_error(e, "create a FIFO in", output_dir(&opts.output)))?;
     let rd: OwnedFd = rustix::fs::open(
         &fifo.path,
@@ -258,28 +302,40 @@ pub fn capture_domain(
         .spawn()
         .map_err(crate::libvirt::VirshError::Spawn)?;
     let outcome = wait_for_writer(&rd, &mut child, opts.timeout, interrupt);
+    // libvirtd opens the path once: from now on nothing may open it again.
+    fifo.seal();
     let received = AtomicU64::new(0);
     let drained = match outcome {
         Ok(()) => drain_with_progress(rd, writer, &received, interrupt, opts.timeout, progress),
         Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
+            drop(rd);
+            let job = end_of_job(&mut child, JOB_GRACE);
             let _ = writer.abandon(meta, &e.to_string(), false);
-            return Err(e);
+            return Err(with_job(e, job));
         }
     };
-    // virsh returns once libvirt's job ends (qemu done, or failed on a closed FIFO).
-    let status = child.wait_with_output();
-    let outcome = match status {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(CaptureError::DumpFailed {
+    // The read end is closed: virsh returns once libvirt's job ends (qemu done, or
+    // failed on the closed FIFO). Bounded: a stuck libvirtd does not hold coroner.
+    let stopped_early = !matches!(drained.end, DrainEnd::Eof);
+    let grace = if stopped_early {
+        JOB_GRACE
+    } else {
+        opts.timeout
+    };
+    let job = end_of_job(&mut child, grace);
+    let outcome = match &job {
+        JobEnd::Ended { ok: true, .. } => Ok(()),
+        JobEnd::Ended { stderr, .. } => Err(CaptureError::DumpFailed {
+            reason: format!("virsh dump: {stderr}"),
+            kept: None,
+        }),
+        JobEnd::RunsOn => Err(CaptureError::DumpFailed {
             reason: format!(
-                "virsh dump: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                "virsh dump did not return in {:.1} s after the dump's end",
+                grace.as_secs_f64()
             ),
             kept: None,
         }),
-        Err(e) => Err(CaptureError::Libvirt(crate::libvirt::VirshError::Spawn(e))),
     };
     drop(fifo);
     info.timings.dump_ms = ms(t);
@@ -295,7 +351,7 @@ pub fn capture_domain(
     record.state_after = after.as_ref().map(DomainState::text);
     info.run_state_after = after.as_ref().map(|s| s.run_state().to_string());
     info.libvirt = Some(record);
-    let (writer, head, vmcoreinfo_candidates, _) = result?;
+    let (writer, head, vmcoreinfo_candidates, _) = result.map_err(|e| with_job(e, job))?;
 
     // Checks before the file may claim to be complete: the domain is as it was.
     if let Some(after) = after.filter(|a| !info.live && *a != state) {
@@ -320,6 +376,67 @@ pub fn capture_domain(
     Ok(Captured { finished, info })
 }
 
+/// How long libvirt's job is given to end once coroner stopped reading early.
+const JOB_GRACE: Duration = Duration::from_secs(10);
+
+/// How `virsh dump` (libvirt's dump job) ended.
+enum JobEnd {
+    /// It returned.
+    Ended {
+        /// With success.
+        ok: bool,
+        /// What it said.
+        stderr: String,
+    },
+    /// It had not returned within the grace: killed, the job itself runs on in libvirtd.
+    RunsOn,
+}
+
+/// Waits up to `grace` for `virsh dump` to return; kills it after that.
+fn end_of_job(child: &mut Child, grace: Duration) -> JobEnd {
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let mut stderr = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+                }
+                return JobEnd::Ended {
+                    ok: status.success(),
+                    stderr: stderr.trim().to_string(),
+                };
+            }
+            Ok(None) if started.elapsed() < grace => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return JobEnd::RunsOn;
+            }
+        }
+    }
+}
+
+/// An interrupted capture says what became of libvirt's job, which cannot be aborted.
+fn with_job(e: CaptureError, job: JobEnd) -> CaptureError {
+    match e {
+        CaptureError::Interrupted { kept, .. } => CaptureError::Interrupted {
+            kept,
+            after: Some(match job {
+                JobEnd::Ended { .. } => {
+                    "libvirt's dump job ended when coroner stopped reading".into()
+                }
+                JobEnd::RunsOn => "libvirt's dump job cannot be aborted and runs on until \
+                    qemu's next write finds the pipe closed (`virsh domjobinfo` shows it)"
+                    .into(),
+            }),
+        },
+        other => other,
+    }
+}
+
 /// Waits until libvirtd has opened the FIFO and written to it (or closed it), while
 /// virsh runs: a virsh that fails first (no such domain, a dump refused) is the answer.
 fn wait_for_writer(
@@ -335,7 +452,10 @@ fn wait_for_writer(
     };
     loop {
         if interrupt.load(Ordering::Relaxed) {
-            return Err(CaptureError::Interrupted { kept: None });
+            return Err(CaptureError::Interrupted {
+                kept: None,
+                after: None,
+            });
         }
         let mut fds = [PollFd::new(rd, PollFlags::IN)];
         match poll(&mut fds, Some(&tick)) {

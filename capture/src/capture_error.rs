@@ -69,10 +69,12 @@ pub enum CaptureError {
         kept: Option<PathBuf>,
     },
     /// The user interrupted the capture.
-    #[error("capture interrupted; the guest stays frozen")]
+    #[error("capture interrupted; the guest stays frozen{}", after.as_deref().map(|a| format!("; {a}")).unwrap_or_default())]
     Interrupted {
         /// The partial file kept, if any.
         kept: Option<PathBuf>,
+        /// What goes on after coroner stopped (libvirt's dump job), when something does.
+        after: Option<String>,
     },
 }
 
@@ -84,7 +86,7 @@ impl CaptureError {
             | CaptureError::DumpFailed { kept, .. }
             | CaptureError::Incomplete { kept, .. }
             | CaptureError::Output { kept, .. }
-            | CaptureError::Interrupted { kept } => kept.as_ref(),
+            | CaptureError::Interrupted { kept, .. } => kept.as_ref(),
             _ => None,
         }
     }
