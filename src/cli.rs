@@ -458,6 +458,11 @@ pub struct CaptureArgs {
     /// The libvirt connection for --domain.
     #[arg(long, value_name = "URI", default_value = coroner_capture::DEFAULT_URI, requires = "domain")]
     pub connect: String,
+    /// With --domain: also read `info registers -a` and `info mtree -f` through libvirt's
+    /// monitor passthrough. This taints the domain (custom-monitor); the capture records
+    /// which path it used.
+    #[arg(long, requires = "domain")]
+    pub monitor: bool,
     /// Dump a libvirt domain's qemu through --qmp anyway. Refused by default: libvirtd 9.0
     /// crashes on the DUMP_COMPLETED event of a dump it did not start; use --domain.
     #[arg(long)]
@@ -677,15 +682,24 @@ pub struct StatusArgs {
 pub struct WatchArgs {
     /// A QMP monitor to watch, as SOCK or NAME=SOCK (SOCK: a unix socket path or
     /// tcp:HOST:PORT; NAME defaults to the socket's file name). Repeatable.
-    #[arg(long, value_name = "[NAME=]SOCK", required_unless_present_any = ["qmp_dir", "domain"])]
+    #[arg(long, value_name = "[NAME=]SOCK", required_unless_present_any = ["qmp_dir", "domain", "all_domains"])]
     pub qmp: Vec<String>,
     /// A libvirt domain to watch instead, through libvirt's lifecycle events and captured
     /// through libvirt's own dump (no monitor, no taint). Repeatable.
     #[arg(long, value_name = "NAME")]
     pub domain: Vec<String>,
-    /// The libvirt connection for --domain.
+    /// Watch every active domain of the connection instead, following domains that
+    /// come and go (listed every second; each followed through its own events).
+    #[arg(long, conflicts_with = "domain")]
+    pub all_domains: bool,
+    /// The libvirt connection for --domain and --all-domains.
     #[arg(long, value_name = "URI", default_value = coroner_capture::DEFAULT_URI)]
     pub connect: String,
+    /// With --domain or --all-domains: also read `info registers -a` and `info mtree -f`
+    /// through libvirt's monitor passthrough. This taints the domain (custom-monitor);
+    /// the capture records which path it used.
+    #[arg(long)]
+    pub monitor: bool,
     /// Watch every unix socket in DIR (rescanned every second; NAME from the file name,
     /// without .qmp or .sock). Repeatable.
     #[arg(long, value_name = "DIR")]

@@ -361,3 +361,84 @@ fn watch_domain_captures_a_watchdog_pause() {
         "paused (watchdog)"
     );
 }
+
+/// `watch --all-domains --monitor` follows the connection's domains as they come and go:
+/// a domain started after the watcher is found, its I/O-error pause ("paused (I/O
+/// error)", a disk on a full file system with `error_policy='stop'`) is captured with
+/// libvirt's events and the monitor's `info registers -a` in the record, and its end is
+/// announced. Only `io-error` is a trigger, so the other tests' domains are left alone.
+#[test]
+fn watch_all_domains_captures_an_io_error_pause_of_a_domain_that_came_later() {
+    if !libvirt_guest::available_or_skip(
+        "watch_all_domains_captures_an_io_error_pause_of_a_domain_that_came_later",
+    ) {
+        return;
+    }
+    let dir = Dir::new();
+    // --poll 600: the pause is seen through libvirt's events or not at all.
+    let mut w = crate::watch::Watch::start(
+        dir.path(),
+        &[
+            "--all-domains",
+            "--monitor",
+            "--on",
+            "io-error",
+            "--poll",
+            "600",
+            "--dir",
+            "caps",
+        ],
+    );
+    let guest = LibvirtGuest::boot_with(&LibvirtOptions {
+        mem_mib: 256,
+        iodisk: true,
+        append: "coroner.run=io-error coroner.run_after=6".into(),
+        ..LibvirtOptions::default()
+    })
+    .unwrap();
+    let name = guest.name.clone();
+    let name = name.as_str();
+    // Found as soon as libvirt starts it ("paused (starting up)") or once it runs.
+    let first = w.expect("watching", Some(name), Duration::from_secs(60));
+    assert!(
+        first["run_state"] == "prelaunch" || first["run_state"] == "running",
+        "{first:#}"
+    );
+    let done = w.expect("captured", Some(name), Duration::from_secs(180));
+    assert_eq!(done["reason"], "io-error", "{done:#}");
+    assert_eq!(guest.state().unwrap(), "paused (I/O error)");
+    let serial = guest.serial_log();
+    assert!(serial.contains("running io-error"), "{serial}");
+    let cap = done["capture"].as_str().unwrap().to_string();
+    let a = coroner(dir.path(), &["analyze", &cap, "--json"]);
+    a.expect_code(0);
+    assert_eq!(a.json()["run_state"], "io-error");
+    let i = coroner(dir.path(), &["inspect", &cap, "--json"]);
+    i.expect_code(0);
+    let c = &i.json()["metadata"]["capture"];
+    assert_eq!(c["libvirt"]["state_before"], "paused (I/O error)", "{c:#}");
+    assert_eq!(c["libvirt"]["path"], "dump+monitor");
+    // The events libvirt sent: the pause, and the disk error that caused it.
+    let events = c["libvirt"]["events"].as_array().unwrap();
+    let has = |kind: &str, text: &str| {
+        events
+            .iter()
+            .any(|e| e["kind"] == kind && e["detail"].as_str().unwrap().contains(text))
+    };
+    assert!(has("lifecycle", "I/O Error"), "{events:#?}");
+    assert!(has("io-error-reason", "enospc"), "{events:#?}");
+    // What only the monitor gives, and the taint that costs.
+    assert!(
+        c["info_registers"].as_str().unwrap().contains("EFER="),
+        "{c:#}"
+    );
+    assert!(c["info_mtree"].as_str().unwrap().contains("FlatView"));
+    let log = std::fs::read_to_string(guest.log_path()).unwrap();
+    assert!(log.contains("tainted"), "{log}");
+    // The domain goes away: announced, and the watcher waits for more.
+    drop(guest);
+    let gone = w.expect("gone", Some(name), Duration::from_secs(60));
+    assert_eq!(gone["health"], "gone");
+    w.signal("-TERM");
+    assert_eq!(w.wait(Duration::from_secs(60)), 0);
+}

@@ -131,7 +131,7 @@ impl Watch {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         signal(self.child.id(), sig);
     }
 

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use coroner_formats::{ContainerWriter, Metadata, Progress, WriteOptions};
-use coroner_record::{CaptureInfo, LibvirtRecord, LogTail};
+use coroner_record::{CaptureInfo, LibvirtEvent, LibvirtRecord, LogTail};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use crate::capture::{finish_checked, give_up, ms, output_dir, settle_with, unix_us, Captured};
@@ -49,6 +49,12 @@ pub struct DomainOptions {
     pub log_tail_bytes: u64,
     /// Tool name for the metadata.
     pub tool: String,
+    /// Also ask qemu's monitor, through libvirt's passthrough, for what the dump does
+    /// not hold (`info registers -a`, `info mtree -f`). This taints the domain
+    /// ("custom-monitor"), so only on request; the record says which path was used.
+    pub monitor: bool,
+    /// libvirt's events for the domain seen before the capture (by `watch`).
+    pub events: Vec<LibvirtEvent>,
 }
 
 impl DomainOptions {
@@ -68,6 +74,8 @@ impl DomainOptions {
             },
             log_tail_bytes: 256 << 10,
             tool: String::from("coroner"),
+            monitor: false,
+            events: Vec::new(),
         }
     }
 }
@@ -227,8 +235,21 @@ pub fn capture_domain(
         uri: dom.uri.clone(),
         domain: dom.name.clone(),
         state_before: state.text(),
+        events: opts.events.clone(),
+        path: Some(if opts.monitor { "dump+monitor" } else { "dump" }.into()),
         ..LibvirtRecord::default()
     };
+    if opts.monitor {
+        for (command, field) in [
+            ("info registers -a", &mut info.info_registers),
+            ("info mtree -f", &mut info.info_mtree),
+        ] {
+            match dom.hmp(command, opts.timeout) {
+                Ok(text) => *field = Some(text),
+                Err(e) => info.warnings.push(format!("{command}: {e}")),
+            }
+        }
+    }
     match dom.xml(opts.timeout) {
         Ok(x) => record.xml = Some(x),
         Err(e) => info.warnings.push(format!("domain XML: {e}")),

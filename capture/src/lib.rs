@@ -40,7 +40,7 @@ pub use capture_error::CaptureError;
 pub use coroner_record::{CaptureInfo, Event, LogTail, QemuVersion, Timings};
 pub use error::{Error, Result};
 pub use health::Health;
-pub use libvirt::{Domain, DomainState, VirshError, DEFAULT_URI};
+pub use libvirt::{active_domains, Domain, DomainState, VirshError, DEFAULT_URI};
 pub use qmp::Qmp;
 pub use run_state::RunState;
 pub use state_file::{WatchState, STATE_DIR};

@@ -1,7 +1,8 @@
 //! libvirt through `virsh`, taint-free: the domain's state and reason (`domstate
 //! --reason`), its XML, `suspend`, and the memory-only dump (`dump --memory-only`), which
-//! libvirtd writes to a path it opens itself. No monitor passthrough (it taints the
-//! domain), and nothing to build against: `virsh` is what every libvirt host has.
+//! libvirtd writes to a path it opens itself. Monitor passthrough only when asked for
+//! (`--monitor`: it taints the domain). Nothing to build against: `virsh` is what every
+//! libvirt host has.
 
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -151,6 +152,17 @@ pub fn virsh(uri: &str, args: &[&str], timeout: Duration) -> Result<String, Virs
     }
 }
 
+/// The names of the connection's active domains (running, paused or crashed): `virsh
+/// list --name`.
+pub fn active_domains(uri: &str, timeout: Duration) -> Result<Vec<String>, VirshError> {
+    Ok(virsh(uri, &["list", "--name"], timeout)?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
 impl Domain {
     /// The domain's state and reason.
     pub fn state(&self, timeout: Duration) -> Result<DomainState, VirshError> {
@@ -161,6 +173,16 @@ impl Domain {
     /// The domain's XML as libvirt holds it now.
     pub fn xml(&self, timeout: Duration) -> Result<String, VirshError> {
         virsh(&self.uri, &["dumpxml", &self.name], timeout)
+    }
+
+    /// An HMP command through libvirt's monitor passthrough (`virsh qemu-monitor-command
+    /// --hmp`). It taints the domain ("custom-monitor"): only for `--monitor`.
+    pub fn hmp(&self, command: &str, timeout: Duration) -> Result<String, VirshError> {
+        virsh(
+            &self.uri,
+            &["qemu-monitor-command", "--hmp", &self.name, command],
+            timeout,
+        )
     }
 
     /// Pauses the domain (`virsh suspend`: "paused (user)").

@@ -54,6 +54,64 @@ pub struct LibvirtRecord {
     pub state_after: Option<String>,
     /// The domain's XML (`virsh dumpxml`).
     pub xml: Option<String>,
+    /// libvirt's events for the domain that `watch` saw before this capture (since it
+    /// started or since its previous capture), oldest first, the last
+    /// [`LibvirtEvent::KEPT`] at most. A one-shot `capture` subscribes to none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<LibvirtEvent>,
+    /// How the capture talked to qemu: `dump` (libvirt's dump API only, taint-free) or
+    /// `dump+monitor` (also `info registers -a` and `info mtree -f` through libvirt's
+    /// monitor passthrough, which taints the domain). Absent: `dump`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// One libvirt domain event as `virsh event` reported it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LibvirtEvent {
+    /// When coroner received it, in microseconds since the epoch.
+    pub time_unix_us: u64,
+    /// The event's kind: `lifecycle`, `io-error-reason`, `watchdog`, ...
+    pub kind: String,
+    /// What libvirt said of it: `Suspended I/O Error`, `... pause due to enospc`.
+    pub detail: String,
+}
+
+impl LibvirtEvent {
+    /// Most events a capture keeps.
+    pub const KEPT: usize = 256;
+    /// Longest detail kept, in bytes.
+    pub const DETAIL_BYTES: usize = 1024;
+
+    /// Parses a `virsh event` line: `event 'KIND' for domain 'NAME': DETAIL`. Other
+    /// lines are kept whole as the detail of kind `?`.
+    pub fn parse(line: &str, time_unix_us: u64) -> LibvirtEvent {
+        let parsed = line.strip_prefix("event '").and_then(|rest| {
+            let (kind, rest) = rest.split_once('\'')?;
+            let detail = rest.strip_prefix(" for domain '")?.split_once("': ")?.1;
+            Some((kind, detail))
+        });
+        let (kind, detail) = parsed.unwrap_or(("?", line));
+        let mut end = detail.len().min(Self::DETAIL_BYTES);
+        while !detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        LibvirtEvent {
+            time_unix_us,
+            kind: kind.to_string(),
+            detail: detail[..end].to_string(),
+        }
+    }
+
+    /// The domain a `virsh event` line is about, when it names one.
+    pub fn domain_of(line: &str) -> Option<&str> {
+        let rest = line
+            .strip_prefix("event '")?
+            .split_once("' for domain '")?
+            .1;
+        Some(rest.split_once("': ").map_or(rest, |(name, _)| name))
+    }
 }
 
 /// The capture's record: the container metadata's `capture` object.
@@ -141,6 +199,38 @@ impl CaptureInfo {
     /// The names of the recorded QMP events, in order.
     pub fn event_names(&self) -> Vec<String> {
         self.events.iter().map(|e| e.event.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod libvirt_event_tests {
+    use super::LibvirtEvent;
+
+    #[test]
+    fn virsh_event_lines() {
+        let e = LibvirtEvent::parse(
+            "event 'lifecycle' for domain 'web-1': Suspended I/O Error",
+            7,
+        );
+        assert_eq!(
+            (e.time_unix_us, e.kind.as_str(), e.detail.as_str()),
+            (7, "lifecycle", "Suspended I/O Error")
+        );
+        let line =
+            "event 'io-error-reason' for domain 'a': b': /d.raw (virtio-disk0) pause due to enospc";
+        assert_eq!(LibvirtEvent::domain_of(line), Some("a"));
+        assert_eq!(
+            LibvirtEvent::parse(line, 0).detail,
+            "b': /d.raw (virtio-disk0) pause due to enospc"
+        );
+        let odd = LibvirtEvent::parse("events received: 3", 0);
+        assert_eq!(
+            (odd.kind.as_str(), odd.detail.as_str()),
+            ("?", "events received: 3")
+        );
+        assert_eq!(LibvirtEvent::domain_of("garbage"), None);
+        let long = format!("event 'x' for domain 'd': {}", "é".repeat(2000));
+        assert!(LibvirtEvent::parse(&long, 0).detail.len() <= LibvirtEvent::DETAIL_BYTES);
     }
 }
 

@@ -11,7 +11,7 @@ mod event;
 mod log_tail;
 mod qemu_version;
 
-pub use capture_info::{CaptureInfo, LibvirtRecord, RecordError, Timings, SCHEMA};
+pub use capture_info::{CaptureInfo, LibvirtEvent, LibvirtRecord, RecordError, Timings, SCHEMA};
 pub use event::Event;
 pub use log_tail::LogTail;
 pub use qemu_version::QemuVersion;

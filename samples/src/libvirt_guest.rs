@@ -71,6 +71,9 @@ pub struct LibvirtOptions {
     pub qmp: bool,
     /// An i6300esb watchdog with `action='pause'` ("paused (watchdog)").
     pub watchdog: bool,
+    /// A virtio disk whose writes fail (a sparse file on a full 64 KiB tmpfs: ENOSPC),
+    /// with `error_policy='stop'` ("paused (I/O error)" on `coroner.run=io-error`).
+    pub iodisk: bool,
 }
 
 impl Default for LibvirtOptions {
@@ -80,6 +83,7 @@ impl Default for LibvirtOptions {
             append: String::new(),
             qmp: false,
             watchdog: false,
+            iodisk: false,
         }
     }
 }
@@ -88,7 +92,43 @@ impl Default for LibvirtOptions {
 pub struct LibvirtGuest {
     /// The domain's name.
     pub name: String,
+    /// The full file system under the failing disk, unmounted on drop.
+    full_fs: Option<PathBuf>,
     dir: tempfile::TempDir,
+}
+
+/// A 64 KiB tmpfs at `at` holding a sparse 16 MiB `disk.raw` and a file filling the
+/// rest: any write to the disk fails with ENOSPC.
+fn full_disk(at: &Path) -> Result<PathBuf> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| KitError::Io { what, source }
+    };
+    std::fs::create_dir(at).map_err(io("creating the disk's mount point"))?;
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k,mode=0777", "tmpfs"])
+        .arg(at)
+        .output()
+        .map_err(io("running mount"))?;
+    if !out.status.success() {
+        return Err(KitError::Missing(format!(
+            "mount a tmpfs for the failing disk (root needed): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let disk = at.join("disk.raw");
+    std::fs::File::create(&disk)
+        .and_then(|f| f.set_len(16 << 20))
+        .map_err(io("creating the sparse disk"))?;
+    let mut fill = std::fs::File::create(at.join("fill")).map_err(io("creating the filler"))?;
+    let page = [0xa5u8; 4096];
+    loop {
+        use std::io::Write;
+        if fill.write_all(&page).is_err() {
+            break;
+        }
+    }
+    Ok(disk)
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -146,10 +186,23 @@ impl LibvirtGuest {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let d = dir.path().display();
+        // Unmounted on drop, also when the boot fails.
+        let guest = LibvirtGuest {
+            name: name.clone(),
+            full_fs: opts.iodisk.then(|| dir.path().join("full")),
+            dir,
+        };
+        let disk = match &guest.full_fs {
+            Some(at) => format!(
+                "\n    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw' error_policy='stop'/>\n      <source file='{}'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>",
+                full_disk(at)?.display()
+            ),
+            None => String::new(),
+        };
+        let d = guest.dir.path().display();
         let qmp_args = if qmp {
             // qemu runs as libvirt-qemu: its socket goes in a directory it may write.
-            let q = dir.path().join("qmp");
+            let q = guest.dir.path().join("qmp");
             std::fs::create_dir(&q).map_err(io("creating the QMP directory"))?;
             std::fs::set_permissions(&q, std::fs::Permissions::from_mode(0o777))
                 .map_err(io("chmod the QMP directory"))?;
@@ -178,16 +231,15 @@ impl LibvirtGuest {
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <serial type='file'><source path='{d}/serial.log'/><target port='0'/></serial>
-    <panic model='isa'/>{watchdog}
+    <panic model='isa'/>{watchdog}{disk}
     <memballoon model='none'/>
   </devices>{qmp_args}
 </domain>
 "
         );
-        let xml_path = dir.path().join("domain.xml");
+        let xml_path = guest.dir.path().join("domain.xml");
         std::fs::write(&xml_path, xml).map_err(io("writing the domain XML"))?;
         virsh(&["create", &xml_path.display().to_string()])?;
-        let guest = LibvirtGuest { name, dir };
         guest.wait_serial(READY_LINE, Duration::from_secs(180))?;
         Ok(guest)
     }
@@ -276,5 +328,9 @@ impl LibvirtGuest {
 impl Drop for LibvirtGuest {
     fn drop(&mut self) {
         let _ = virsh(&["destroy", &self.name]);
+        if let Some(at) = &self.full_fs {
+            // qemu has exited (destroy waits for it): the file system is not busy.
+            let _ = Command::new("umount").arg(at).status();
+        }
     }
 }

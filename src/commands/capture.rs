@@ -77,6 +77,7 @@ fn run_domain(args: &CaptureArgs, name: &str) -> anyhow::Result<coroner_capture:
     opts.qemu_log = args.qemu_log.clone();
     opts.stop = args.stop;
     opts.allow_running = args.allow_running;
+    opts.monitor = args.monitor;
     opts.keep_partial = args.keep_partial;
     opts.timeout = Duration::from_secs(args.timeout.max(1));
     opts.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();

@@ -1,9 +1,11 @@
-//! `watch --domain`: one libvirt domain followed through libvirt's lifecycle events
-//! (`virsh event --loop --event lifecycle`, taint-free) and `virsh domstate --reason`
-//! every `poll_interval`; a freeze in a trigger state is captured with
+//! `watch --domain`: one libvirt domain followed through libvirt's events (`virsh event
+//! --loop --all --domain`, taint-free) and `virsh domstate --reason` every
+//! `poll_interval`; a freeze in a trigger state is captured with
 //! [`capture_domain`](crate::capture_domain) into `NAME-STAMP-REASON.core.zst`, once per
-//! freeze. Announces the same notices as the QMP watcher.
+//! freeze, with the events seen since the previous capture in its record. Announces the
+//! same notices as the QMP watcher.
 
+use std::collections::VecDeque;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +20,7 @@ use crate::capture_domain::{capture_domain, DomainOptions};
 use crate::health::Health;
 use crate::libvirt::{DomainState, VirshError};
 use crate::run_state::RunState;
+use coroner_record::LibvirtEvent;
 
 /// What to watch and how.
 #[derive(Clone, Debug)]
@@ -34,12 +37,17 @@ pub struct DomainWatchOptions {
     pub once: bool,
     /// How often to ask libvirt when no event comes.
     pub poll_interval: Duration,
+    /// End quietly when the domain goes away (`--all-domains`: a domain that comes back
+    /// gets a new watcher).
+    pub end_when_gone: bool,
 }
 
-/// libvirt's lifecycle events for the domain, as lines, until dropped.
+/// libvirt's events for the domain, as lines, until dropped.
 struct Events {
     child: Option<Child>,
     lines: mpsc::Receiver<String>,
+    /// Those received since the last capture, oldest first, bounded.
+    seen: std::cell::RefCell<VecDeque<LibvirtEvent>>,
 }
 
 impl Events {
@@ -47,15 +55,7 @@ impl Events {
         let (tx, lines) = mpsc::channel();
         let d = &opts.capture.domain;
         let child = Command::new("virsh")
-            .args([
-                "-q",
-                "-c",
-                &d.uri,
-                "event",
-                "--loop",
-                "--event",
-                "lifecycle",
-            ])
+            .args(["-q", "-c", &d.uri, "event", "--loop", "--all"])
             .args(["--domain", &d.name])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -74,7 +74,41 @@ impl Events {
                 }
                 c
             });
-        Events { child, lines }
+        Events {
+            child,
+            lines,
+            seen: Default::default(),
+        }
+    }
+
+    /// Keeps `line` among the events seen.
+    fn keep(&self, line: &str) {
+        let mut seen = self.seen.borrow_mut();
+        if seen.len() == LibvirtEvent::KEPT {
+            seen.pop_front();
+        }
+        seen.push_back(LibvirtEvent::parse(line, unix_us().unwrap_or(0)));
+    }
+
+    /// Until an event comes or `limit` passes; every line that came is kept.
+    fn wait(&self, limit: Duration) {
+        if let Ok(line) = self.lines.recv_timeout(limit) {
+            self.keep(&line);
+            self.take_pending();
+        }
+    }
+
+    /// Keeps the lines already received.
+    fn take_pending(&self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.keep(&line);
+        }
+    }
+
+    /// The events seen since the last call.
+    fn take_seen(&self) -> Vec<LibvirtEvent> {
+        self.take_pending();
+        self.seen.borrow_mut().drain(..).collect()
     }
 }
 
@@ -136,7 +170,7 @@ pub fn watch_domain(
             }
             Err(e) => {
                 sink.log(LogLevel::Warning, &opts.name, &e.to_string());
-                wait(&events, opts.poll_interval);
+                events.wait(opts.poll_interval);
                 continue;
             }
         };
@@ -154,7 +188,10 @@ pub fn watch_domain(
             if opts.once {
                 return WatchEnd::Failed;
             }
-            wait(&events, opts.poll_interval);
+            if opts.end_when_gone {
+                return WatchEnd::SocketRemoved;
+            }
+            events.wait(opts.poll_interval);
             continue;
         };
         let run_state = RunState::parse(state.run_state());
@@ -207,6 +244,7 @@ pub fn watch_domain(
                 if let Some(reason) = opts.triggers.reason(state.run_state(), false) {
                     captured_this_freeze = true;
                     let mut c = opts.capture.clone();
+                    c.events = events.take_seen();
                     c.output = output_path(&opts.dir, &opts.name, SystemTime::now(), &reason);
                     // A capture in progress is finished before `stop` is looked at.
                     let result =
@@ -226,7 +264,7 @@ pub fn watch_domain(
                             if opts.once {
                                 return WatchEnd::Captured;
                             }
-                            wait(&events, opts.poll_interval);
+                            events.wait(opts.poll_interval);
                             continue;
                         }
                         Err(e) => {
@@ -253,14 +291,6 @@ pub fn watch_domain(
         } else {
             health
         });
-        wait(&events, opts.poll_interval);
-    }
-}
-
-/// Until a lifecycle event comes (then a little more, for libvirt's state to follow) or
-/// `limit` passes.
-fn wait(events: &Events, limit: Duration) {
-    if events.lines.recv_timeout(limit).is_ok() {
-        while events.lines.try_recv().is_ok() {}
+        events.wait(opts.poll_interval);
     }
 }

@@ -114,7 +114,8 @@ pub enum WatchEnd {
     Captured,
     /// `once`: qemu went away before a capture, or a capture failed.
     Failed,
-    /// The socket file was removed (`end_when_socket_removed`).
+    /// What was watched went away by design: the socket file was removed
+    /// (`end_when_socket_removed`), or the domain is gone (`end_when_gone`).
     SocketRemoved,
 }
 

@@ -92,7 +92,14 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
     let triggers = Triggers::parse(&args.on)
         .map_err(std::io::Error::other)
         .classify(ExitClass::Usage, || "--on".into())?;
-    if !args.domain.is_empty() && args.dump_format.get() != coroner_capture::DumpFormat::Elf {
+    let libvirt = !args.domain.is_empty() || args.all_domains;
+    if args.monitor && !libvirt {
+        return Err(std::io::Error::other(
+            "--monitor is for --domain or --all-domains (a QMP watcher reads the monitor anyway)",
+        ))
+        .classify(ExitClass::Usage, || "watch --monitor".into());
+    }
+    if libvirt && args.dump_format.get() != coroner_capture::DumpFormat::Elf {
         return Err(std::io::Error::other(
             "--domain captures through libvirt's ELF dump; --dump-format kdump is for --qmp",
         ))
@@ -177,16 +184,17 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         for t in &targets {
             running.insert(t.address.to_string(), start(t, false));
         }
-        for name in &args.domain {
+        let start_domain = |name: &str, end_when_gone: bool| {
             let domain = coroner_capture::Domain {
                 uri: args.connect.clone(),
-                name: name.clone(),
+                name: name.to_string(),
             };
             let mut c = coroner_capture::DomainOptions::new(domain, dir.join("unused"));
             c.timeout = Duration::from_secs(args.timeout.max(1));
             c.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
             c.write = args.compression.write_options(crate::cli::CAPTURE_LEVEL);
             c.keep_partial = args.keep_partial;
+            c.monitor = args.monitor;
             let w = coroner_capture::DomainWatchOptions {
                 name: coroner_capture::safe_name(name),
                 capture: c,
@@ -194,27 +202,52 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
                 triggers: triggers.clone(),
                 once: args.once,
                 poll_interval: Duration::from_secs_f64(args.poll.max(0.1)),
+                end_when_gone,
             };
             let (stop, sink) = (&*stop, &sink);
-            let guest = w.name.clone();
+            (
+                w.name.clone(),
+                s.spawn(move || coroner_capture::watch_domain(&w, stop, sink)),
+            )
+        };
+        for name in &args.domain {
             running.insert(
                 format!("libvirt:{}/{name}", args.connect),
-                (
-                    guest,
-                    s.spawn(move || coroner_capture::watch_domain(&w, stop, sink)),
-                ),
+                start_domain(name, false),
             );
         }
+        // The connection's active domains, when watching all of them.
+        let scan_domains = |running: &mut HashMap<_, _>| {
+            if !args.all_domains {
+                return;
+            }
+            match coroner_capture::active_domains(
+                &args.connect,
+                Duration::from_secs(args.timeout.max(1)),
+            ) {
+                Ok(names) => {
+                    for name in names {
+                        let key = format!("libvirt:{}/{name}", args.connect);
+                        running
+                            .entry(key)
+                            .or_insert_with(|| start_domain(&name, true));
+                    }
+                }
+                Err(e) => log(LogLevel::Warning, &format!("--all-domains: {e}")),
+            }
+        };
+        scan_domains(&mut running);
         scan_dirs(&mut running);
         notifier.ready(running.len());
         let mut last_scan = Instant::now();
         loop {
-            if !args.qmp_dir.is_empty()
+            if (!args.qmp_dir.is_empty() || args.all_domains)
                 && !stop.load(Ordering::Relaxed)
                 && last_scan.elapsed() >= Duration::from_secs(1)
             {
                 last_scan = Instant::now();
                 scan_dirs(&mut running);
+                scan_domains(&mut running);
             }
             // Here for a stop signal that comes while announcements keep coming; again
             // below for one that ends the loop in the same turn.
@@ -267,8 +300,8 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             // --once, a directory's guests count once one of them ended).
             let stopped = stop.load(Ordering::Relaxed);
             notifier.stopping_if(stopped);
-            if running.is_empty()
-                && (stopped || args.qmp_dir.is_empty() || (args.once && !ends.is_empty()))
+            let may_bring_more = !args.qmp_dir.is_empty() || args.all_domains;
+            if running.is_empty() && (stopped || !may_bring_more || (args.once && !ends.is_empty()))
             {
                 break;
             }
