@@ -440,6 +440,46 @@ pub struct OverwriteArg {
     pub force: bool,
 }
 
+/// A libvirt domain instead of a QMP monitor.
+#[derive(Debug, Args)]
+pub struct DomainArg {
+    /// A libvirt domain instead of --qmp, through virsh: its state, and for a capture
+    /// libvirt's own memory-only dump into a FIFO (no monitor passthrough, so the domain
+    /// is not tainted).
+    #[arg(long, value_name = "NAME")]
+    pub domain: Option<String>,
+    /// The libvirt connection for --domain [default: qemu:///system].
+    #[arg(long, value_name = "URI")]
+    pub connect: Option<String>,
+}
+
+/// The connection URI: `connect`, or libvirt's system connection.
+pub fn libvirt_uri(connect: &Option<String>) -> String {
+    connect
+        .clone()
+        .unwrap_or_else(|| coroner_capture::DEFAULT_URI.to_string())
+}
+
+impl DomainArg {
+    /// The domain asked for, or `None` for the QMP path; options that need a domain
+    /// (`--connect`, and `--monitor` when `monitor`) without one are usage errors.
+    pub fn domain(&self, monitor: bool) -> anyhow::Result<Option<coroner_capture::Domain>> {
+        use crate::exit::{ClassifyExt, ExitClass};
+        let Some(name) = &self.domain else {
+            let flag = if monitor { "--monitor" } else { "--connect" };
+            if monitor || self.connect.is_some() {
+                return Err(std::io::Error::other(format!("{flag} is for --domain")))
+                    .classify(ExitClass::Usage, || flag.into());
+            }
+            return Ok(None);
+        };
+        Ok(Some(coroner_capture::Domain {
+            uri: libvirt_uri(&self.connect),
+            name: name.clone(),
+        }))
+    }
+}
+
 /// `coroner capture`.
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
@@ -451,17 +491,12 @@ pub struct CaptureArgs {
         conflicts_with = "domain"
     )]
     pub qmp: Option<String>,
-    /// A libvirt domain instead: captured through libvirt's own memory-only dump into a
-    /// FIFO (no monitor passthrough, so the domain is not tainted).
-    #[arg(long, value_name = "NAME")]
-    pub domain: Option<String>,
-    /// The libvirt connection for --domain.
-    #[arg(long, value_name = "URI", default_value = coroner_capture::DEFAULT_URI, requires = "domain")]
-    pub connect: String,
+    #[command(flatten)]
+    pub libvirt: DomainArg,
     /// With --domain: also read `info registers -a` and `info mtree -f` through libvirt's
     /// monitor passthrough. This taints the domain (custom-monitor); the capture records
     /// which path it used.
-    #[arg(long, requires = "domain")]
+    #[arg(long)]
     pub monitor: bool,
     /// Dump a libvirt domain's qemu through --qmp anyway. Refused by default: libvirtd 9.0
     /// crashes on the DUMP_COMPLETED event of a dump it did not start; use --domain.
@@ -660,12 +695,8 @@ pub struct StatusArgs {
         conflicts_with = "domain"
     )]
     pub qmp: Option<String>,
-    /// A libvirt domain instead (read-only: `virsh domstate --reason`).
-    #[arg(long, value_name = "NAME")]
-    pub domain: Option<String>,
-    /// The libvirt connection for --domain.
-    #[arg(long, value_name = "URI", default_value = coroner_capture::DEFAULT_URI, requires = "domain")]
-    pub connect: String,
+    #[command(flatten)]
+    pub libvirt: DomainArg,
     /// Where captures are kept: a complete capture of this freeze there makes the
     /// answer frozen-captured.
     #[arg(long, value_name = "DIR")]
@@ -692,9 +723,9 @@ pub struct WatchArgs {
     /// come and go (listed every second; each followed through its own events).
     #[arg(long, conflicts_with = "domain")]
     pub all_domains: bool,
-    /// The libvirt connection for --domain and --all-domains.
-    #[arg(long, value_name = "URI", default_value = coroner_capture::DEFAULT_URI)]
-    pub connect: String,
+    /// The libvirt connection for --domain and --all-domains [default: qemu:///system].
+    #[arg(long, value_name = "URI")]
+    pub connect: Option<String>,
     /// With --domain or --all-domains: also read `info registers -a` and `info mtree -f`
     /// through libvirt's monitor passthrough. This taints the domain (custom-monitor);
     /// the capture records which path it used.

@@ -15,6 +15,22 @@ use crate::util::{
     Dir,
 };
 
+/// True when process `parent` has a child whose command line has the word `word`.
+fn has_child_running(parent: u32, word: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let p = e.path();
+        let ppid = std::fs::read_to_string(p.join("stat")).ok().and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+        });
+        ppid == Some(parent)
+            && std::fs::read(p.join("cmdline"))
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .any(|a| a == word.as_bytes())
+    })
+}
+
 #[test]
 fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     if !libvirt_guest::available_or_skip(
@@ -114,6 +130,57 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     assert_eq!(guest.state().unwrap(), "paused (user)");
     // coroner's own freeze, on record: failover-safe.
     status(1, "frozen-captured");
+    libvirt_guest::virsh(&["resume", &name]).unwrap();
+
+    // --wait-frozen: a running domain is waited for (woken by libvirt's lifecycle
+    // events), and refused when it does not freeze in time.
+    let r = coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--domain",
+            &name,
+            "--wait-frozen",
+            "1",
+            "-o",
+            "w1.core.zst",
+        ],
+    );
+    r.expect_code(5);
+    assert_no_output(dir.path(), "w1.core.zst");
+    let child = spawn_coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--domain",
+            &name,
+            "--wait-frozen",
+            "300",
+            "-o",
+            "waited.core.zst",
+            "--json",
+        ],
+    );
+    // Suspended once coroner waits for libvirt's events (its `virsh event` runs).
+    let t = Instant::now();
+    while !has_child_running(child.id(), "event") {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "coroner never waited"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    libvirt_guest::virsh(&["suspend", &name]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["run_state"], "paused", "{j:#}");
+    assert_eq!(j["stopped_by_coroner"], false, "{j:#}");
     libvirt_guest::virsh(&["resume", &name]).unwrap();
 
     // `watch --domain` follows libvirt's lifecycle events and captures the panic.

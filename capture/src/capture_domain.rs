@@ -39,6 +39,9 @@ pub struct DomainOptions {
     pub stop: bool,
     /// Dump a running domain live (`--live`).
     pub allow_running: bool,
+    /// When the domain runs, wait up to this long for it to freeze (woken by libvirt's
+    /// lifecycle events), then capture.
+    pub wait_frozen: Option<Duration>,
     /// Keep `OUTPUT.partial` on failure.
     pub keep_partial: bool,
     /// Deadline for each virsh answer, and for the dump's progress.
@@ -66,6 +69,7 @@ impl DomainOptions {
             qemu_log: None,
             stop: false,
             allow_running: false,
+            wait_frozen: None,
             keep_partial: false,
             timeout: Duration::from_secs(30),
             write: WriteOptions {
@@ -208,6 +212,10 @@ pub fn capture_domain(
             kept: None,
         });
     }
+    if let (false, Some(limit)) = (run_state.is_frozen(), opts.wait_frozen) {
+        state = wait_until_frozen(dom, limit, opts.timeout, interrupt)?;
+    }
+    let run_state = RunState::parse(state.run_state());
     if run_state.is_busy() {
         return Err(CaptureError::Busy {
             state: state.text(),
@@ -395,6 +403,31 @@ pub fn capture_domain(
         t_start,
     )?;
     Ok(Captured { finished, info })
+}
+
+/// Asks libvirt for the domain's state until it is frozen or `limit` passes, waiting
+/// in between for a lifecycle event (`virsh event --timeout`, at most a second, so one
+/// that came between the two calls costs a second, not the limit).
+fn wait_until_frozen(
+    dom: &Domain,
+    limit: Duration,
+    timeout: Duration,
+    interrupt: &AtomicBool,
+) -> Result<DomainState, CaptureError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let state = dom.state(timeout)?;
+        if RunState::parse(state.run_state()).is_frozen() || Instant::now() >= deadline {
+            return Ok(state);
+        }
+        if interrupt.load(Ordering::Relaxed) {
+            return Err(CaptureError::Interrupted {
+                kept: None,
+                after: None,
+            });
+        }
+        dom.next_lifecycle_event(Duration::from_secs(1), timeout)?;
+    }
 }
 
 /// How long libvirt's job is given to end once coroner stopped reading early.

@@ -53,31 +53,36 @@ fn peak_rss() -> Option<u64> {
 
 /// What `capture` reads from, for messages.
 fn source(args: &CaptureArgs) -> String {
-    match (&args.domain, &args.qmp) {
-        (Some(d), _) => format!("libvirt domain {d} ({})", args.connect),
+    match (&args.libvirt.domain, &args.qmp) {
+        (Some(d), _) => format!(
+            "libvirt domain {d} ({})",
+            crate::cli::libvirt_uri(&args.libvirt.connect)
+        ),
         (None, Some(q)) => q.clone(),
         (None, None) => String::new(),
     }
 }
 
 /// `capture --domain`: through libvirt's own dump.
-fn run_domain(args: &CaptureArgs, name: &str) -> anyhow::Result<coroner_capture::Captured> {
-    if args.dump_format.get() != coroner_capture::DumpFormat::Elf || args.wait_frozen.is_some() {
+fn run_domain(
+    args: &CaptureArgs,
+    domain: coroner_capture::Domain,
+) -> anyhow::Result<coroner_capture::Captured> {
+    if args.dump_format.get() != coroner_capture::DumpFormat::Elf {
         return Err(classified(
-            EscapedError("--domain takes neither --dump-format kdump nor --wait-frozen yet".into()),
+            EscapedError(
+                "--domain captures libvirt's ELF dump: --dump-format kdump is for --qmp".into(),
+            ),
             ExitClass::Usage,
             "capture --domain".into(),
         ));
     }
-    let domain = coroner_capture::Domain {
-        uri: args.connect.clone(),
-        name: name.to_string(),
-    };
     let mut opts = coroner_capture::DomainOptions::new(domain, args.output.clone());
     opts.qemu_log = args.qemu_log.clone();
     opts.stop = args.stop;
     opts.allow_running = args.allow_running;
     opts.monitor = args.monitor;
+    opts.wait_frozen = args.wait_frozen.map(Duration::from_secs);
     opts.keep_partial = args.keep_partial;
     opts.timeout = Duration::from_secs(args.timeout.max(1));
     opts.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
@@ -94,8 +99,8 @@ fn run_domain(args: &CaptureArgs, name: &str) -> anyhow::Result<coroner_capture:
 
 pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     check_overwrite(&args.output, args.overwrite.force)?;
-    let done = match (&args.domain, &args.qmp) {
-        (Some(name), _) => run_domain(args, name)?,
+    let done = match (args.libvirt.domain(args.monitor)?, &args.qmp) {
+        (Some(domain), _) => run_domain(args, domain)?,
         (None, Some(qmp)) => run_qmp(args, qmp)?,
         (None, None) => {
             return Err(classified(

@@ -13,12 +13,9 @@ use crate::exit::{is_broken_pipe, ClassifyExt, ExitClass};
 
 /// Runs the query and returns the OCF exit code (not an [`ExitClass`]).
 pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
-    let s = match (&args.domain, &args.qmp) {
-        (Some(name), _) => coroner_capture::status_domain(
-            &coroner_capture::Domain {
-                uri: args.connect.clone(),
-                name: name.clone(),
-            },
+    let s = match (args.libvirt.domain(false)?, &args.qmp) {
+        (Some(domain), _) => coroner_capture::status_domain(
+            &domain,
             Duration::from_secs_f64(args.timeout),
             args.dir.as_deref(),
         ),

@@ -93,6 +93,13 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         .map_err(std::io::Error::other)
         .classify(ExitClass::Usage, || "--on".into())?;
     let libvirt = !args.domain.is_empty() || args.all_domains;
+    if args.connect.is_some() && !libvirt {
+        return Err(std::io::Error::other(
+            "--connect is for --domain or --all-domains",
+        ))
+        .classify(ExitClass::Usage, || "watch --connect".into());
+    }
+    let uri = crate::cli::libvirt_uri(&args.connect);
     if args.monitor && !libvirt {
         return Err(std::io::Error::other(
             "--monitor is for --domain or --all-domains (a QMP watcher reads the monitor anyway)",
@@ -186,7 +193,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         }
         let start_domain = |name: &str, end_when_gone: bool| {
             let domain = coroner_capture::Domain {
-                uri: args.connect.clone(),
+                uri: uri.clone(),
                 name: name.to_string(),
             };
             let mut c = coroner_capture::DomainOptions::new(domain, dir.join("unused"));
@@ -211,23 +218,17 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             )
         };
         for name in &args.domain {
-            running.insert(
-                format!("libvirt:{}/{name}", args.connect),
-                start_domain(name, false),
-            );
+            running.insert(format!("libvirt:{uri}/{name}"), start_domain(name, false));
         }
         // The connection's active domains, when watching all of them.
         let scan_domains = |running: &mut HashMap<_, _>| {
             if !args.all_domains {
                 return;
             }
-            match coroner_capture::active_domains(
-                &args.connect,
-                Duration::from_secs(args.timeout.max(1)),
-            ) {
+            match coroner_capture::active_domains(&uri, Duration::from_secs(args.timeout.max(1))) {
                 Ok(names) => {
                     for name in names {
-                        let key = format!("libvirt:{}/{name}", args.connect);
+                        let key = format!("libvirt:{uri}/{name}");
                         running
                             .entry(key)
                             .or_insert_with(|| start_domain(&name, true));
