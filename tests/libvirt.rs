@@ -270,6 +270,56 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
         "the capture differs from virsh dump --memory-only of the same domain"
     );
 
+    // --dump-format kdump: libvirt has qemu write its kdump format (zero pages left out)
+    // into the FIFO, converted as it arrives into the very ELF core that `compress`
+    // makes of libvirt's kdump file of the same domain.
+    let r = coroner(
+        dir.path(),
+        &[
+            "capture",
+            "--domain",
+            &name,
+            "--dump-format",
+            "kdump",
+            "-o",
+            "domk.core.zst",
+        ],
+    );
+    r.expect_code(0);
+    let i = coroner(dir.path(), &["inspect", "domk.core.zst", "--json"]);
+    i.expect_code(0);
+    let format = i.json()["metadata"]["capture"]["dump_format"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(format.starts_with("kdump-"), "{format}");
+    guest.dump_as(&dir.join("virsh.kdump"), &format).unwrap();
+    coroner(
+        dir.path(),
+        &["compress", "virsh.kdump", "-o", "virshk.core.zst"],
+    )
+    .expect_code(0);
+    zstd_decompress(dir.path(), "domk.core.zst", "domk.elf");
+    zstd_decompress(dir.path(), "virshk.core.zst", "virshk.elf");
+    assert!(
+        std::fs::read(dir.join("domk.elf")).unwrap()
+            == std::fs::read(dir.join("virshk.elf")).unwrap(),
+        "the kdump path differs from compress of virsh dump --format {format}"
+    );
+    assert_eq!(
+        coroner(dir.path(), &["dmesg", "domk.core.zst"]).stdout(),
+        coroner(dir.path(), &["dmesg", "dom.core.zst"]).stdout()
+    );
+    for f in [
+        "domk.elf",
+        "virshk.elf",
+        "virsh.kdump",
+        "virshk.core.zst",
+        "domk.core.zst",
+    ] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+
     // The analyses read it as a QMP capture; the record holds the domain and its log.
     let a = coroner(dir.path(), &["analyze", "dom.core.zst", "--json"]);
     a.expect_code(0);

@@ -20,7 +20,9 @@ use coroner_formats::{ContainerWriter, Metadata, Progress, WriteOptions};
 use coroner_record::{CaptureInfo, LibvirtEvent, LibvirtRecord, LogTail};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use crate::capture::{finish_checked, give_up, ms, output_dir, settle_with, unix_us, Captured};
+use crate::capture::{
+    finish_checked, give_up, ms, output_dir, settle_with, unix_us, Captured, DumpFormat,
+};
 use crate::capture_error::CaptureError;
 use crate::libvirt::{Domain, DomainState};
 use crate::run_state::RunState;
@@ -48,6 +50,8 @@ pub struct DomainOptions {
     pub timeout: Duration,
     /// Container options.
     pub write: WriteOptions,
+    /// The format libvirt has qemu dump in (kdump: converted as it arrives).
+    pub dump_format: DumpFormat,
     /// Most bytes of qemu's log kept.
     pub log_tail_bytes: u64,
     /// Tool name for the metadata.
@@ -76,6 +80,7 @@ impl DomainOptions {
                 level: 1,
                 ..WriteOptions::default()
             },
+            dump_format: DumpFormat::Elf,
             log_tail_bytes: 256 << 10,
             tool: String::from("coroner"),
             monitor: false,
@@ -195,7 +200,6 @@ pub fn capture_domain(
     let mut info = CaptureInfo {
         schema: coroner_record::SCHEMA,
         method: "libvirt".into(),
-        dump_format: Some("elf".into()),
         ..CaptureInfo::default()
     };
 
@@ -290,9 +294,14 @@ pub fn capture_domain(
     // The dump, into a FIFO libvirtd opens.
     let t = Instant::now();
     info.timings.dump_started_unix_us = unix_us();
+    let format = match opts.dump_format {
+        DumpFormat::Elf => "elf",
+        DumpFormat::Kdump => dom.kdump_format(info.qemu_pid),
+    };
+    info.dump_format = Some(format.into());
     let mut meta = Metadata::new(opts.tool.clone());
     meta.origin = Some(format!(
-        "capture {dom} via virsh dump --memory-only{}",
+        "capture {dom} via virsh dump --memory-only --format {format}{}",
         if info.live { " --live" } else { "" }
     ));
     info.libvirt = Some(record.clone());
@@ -317,7 +326,7 @@ pub fn capture_domain(
         "dump",
         "--memory-only",
         "--format",
-        "elf",
+        format,
     ]);
     if info.live {
         cmd.arg("--live");
@@ -335,7 +344,14 @@ pub fn capture_domain(
     fifo.seal();
     let received = AtomicU64::new(0);
     let drained = match outcome {
-        Ok(()) => drain_with_progress(rd, writer, &received, interrupt, opts.timeout, progress),
+        Ok(()) => {
+            let intake = if format == "elf" {
+                Intake::Elf(Box::new(writer))
+            } else {
+                Intake::Kdump(Box::new(coroner_formats::kdump::KdumpStream::new(writer)))
+            };
+            drain_with_progress(rd, intake, &received, interrupt, opts.timeout, progress)
+        }
         Err(e) => {
             drop(rd);
             let job = end_of_job(&mut child, JOB_GRACE);
@@ -380,7 +396,11 @@ pub fn capture_domain(
     record.state_after = after.as_ref().map(DomainState::text);
     info.run_state_after = after.as_ref().map(|s| s.run_state().to_string());
     info.libvirt = Some(record);
-    let (writer, head, vmcoreinfo_candidates, _) = result.map_err(|e| with_job(e, job))?;
+    let (writer, head, vmcoreinfo_candidates, converted_from) =
+        result.map_err(|e| with_job(e, job))?;
+    if let Some(c) = converted_from {
+        meta.extra.insert("converted_from".into(), c);
+    }
 
     // Checks before the file may claim to be complete: the domain is as it was.
     if let Some(after) = after.filter(|a| !info.live && *a != state) {
@@ -552,22 +572,14 @@ fn wait_for_writer(
 /// Drains the FIFO into `writer` on a thread while this one reports progress.
 fn drain_with_progress(
     rd: OwnedFd,
-    writer: ContainerWriter,
+    intake: Intake,
     received: &AtomicU64,
     interrupt: &AtomicBool,
     timeout: Duration,
     progress: &dyn Progress,
 ) -> Drained {
     std::thread::scope(|s| {
-        let reader = s.spawn(|| {
-            drain(
-                rd,
-                Intake::Elf(Box::new(writer)),
-                received,
-                interrupt,
-                Some(timeout),
-            )
-        });
+        let reader = s.spawn(|| drain(rd, intake, received, interrupt, Some(timeout)));
         while !reader.is_finished() {
             progress.set_done(received.load(Ordering::Relaxed));
             std::thread::park_timeout(Duration::from_millis(100));

@@ -230,6 +230,22 @@ impl Domain {
         parse_qemu_version(&String::from_utf8_lossy(&out.stdout))
     }
 
+    /// The fastest kdump format the domain's qemu can write (lzo, snappy, else zlib, which
+    /// every qemu has), judged taint-free by the libraries its process maps; zlib when
+    /// qemu does not run on this host.
+    pub fn kdump_format(&self, qemu_pid: Option<u32>) -> &'static str {
+        let maps = qemu_pid
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/maps")).ok())
+            .unwrap_or_default();
+        if maps.contains("/liblzo2.so") {
+            "kdump-lzo"
+        } else if maps.contains("/libsnappy.so") {
+            "kdump-snappy"
+        } else {
+            "kdump-zlib"
+        }
+    }
+
     /// qemu's pid, from libvirt's pid file (local connections, as root).
     pub fn qemu_pid(&self) -> Option<u32> {
         if !self.uri.starts_with("qemu:///system") {

@@ -313,11 +313,16 @@ impl LibvirtGuest {
 
     /// libvirt's own memory-only ELF dump to `path`.
     pub fn dump(&self, path: &Path) -> Result<()> {
+        self.dump_as(path, "elf")
+    }
+
+    /// libvirt's own memory-only dump to `path` in `format` (`elf`, `kdump-zlib`, ...).
+    pub fn dump_as(&self, path: &Path, format: &str) -> Result<()> {
         virsh(&[
             "dump",
             "--memory-only",
             "--format",
-            "elf",
+            format,
             &self.name,
             &path.display().to_string(),
         ])

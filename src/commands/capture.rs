@@ -68,21 +68,13 @@ fn run_domain(
     args: &CaptureArgs,
     domain: coroner_capture::Domain,
 ) -> anyhow::Result<coroner_capture::Captured> {
-    if args.dump_format.get() != coroner_capture::DumpFormat::Elf {
-        return Err(classified(
-            EscapedError(
-                "--domain captures libvirt's ELF dump: --dump-format kdump is for --qmp".into(),
-            ),
-            ExitClass::Usage,
-            "capture --domain".into(),
-        ));
-    }
     let mut opts = coroner_capture::DomainOptions::new(domain, args.output.clone());
     opts.qemu_log = args.qemu_log.clone();
     opts.stop = args.stop;
     opts.allow_running = args.allow_running;
     opts.monitor = args.monitor;
     opts.wait_frozen = args.wait_frozen.map(Duration::from_secs);
+    opts.dump_format = args.dump_format.get();
     opts.keep_partial = args.keep_partial;
     opts.timeout = Duration::from_secs(args.timeout.max(1));
     opts.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();

@@ -106,12 +106,6 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         ))
         .classify(ExitClass::Usage, || "watch --monitor".into());
     }
-    if libvirt && args.dump_format.get() != coroner_capture::DumpFormat::Elf {
-        return Err(std::io::Error::other(
-            "--domain captures through libvirt's ELF dump; --dump-format kdump is for --qmp",
-        ))
-        .classify(ExitClass::Usage, || "watch --domain".into());
-    }
     let mut targets: Vec<Target> = Vec::new();
     for a in &args.qmp {
         let t = parse_target(a)
@@ -199,7 +193,10 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             let mut c = coroner_capture::DomainOptions::new(domain, dir.join("unused"));
             c.timeout = Duration::from_secs(args.timeout.max(1));
             c.tool = concat!("coroner ", env!("CARGO_PKG_VERSION")).into();
-            c.write = args.compression.write_options(crate::cli::CAPTURE_LEVEL);
+            c.write = args
+                .compression
+                .write_options(args.dump_format.default_level());
+            c.dump_format = args.dump_format.get();
             c.keep_partial = args.keep_partial;
             c.monitor = args.monitor;
             let w = coroner_capture::DomainWatchOptions {
