@@ -38,6 +38,7 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     ) {
         return;
     }
+    let _libvirt = libvirt_guest::shared();
     let dir = Dir::new();
     let guest = LibvirtGuest::boot(512).unwrap();
     let name = guest.name.clone();
@@ -419,6 +420,7 @@ fn capture_over_a_second_monitor_of_a_libvirt_domain_is_refused() {
     ) {
         return;
     }
+    let _libvirt = libvirt_guest::shared();
     let dir = Dir::new();
     let guest = LibvirtGuest::boot_with(&LibvirtOptions {
         mem_mib: 256,
@@ -443,29 +445,52 @@ fn capture_over_a_second_monitor_of_a_libvirt_domain_is_refused() {
     assert_eq!(guest.state().unwrap(), "paused (user)");
 }
 
-/// `watch --domain` captures a watchdog pause: the guest opens the i6300esb and stops
-/// petting it, libvirt shows "paused (watchdog)".
+/// `watch --domain` captures a watchdog pause (the guest opens the i6300esb and stops
+/// petting it, libvirt shows "paused (watchdog)") after libvirtd restarted under it.
 #[test]
 fn watch_domain_captures_a_watchdog_pause() {
     if !libvirt_guest::available_or_skip("watch_domain_captures_a_watchdog_pause") {
         return;
     }
+    // libvirtd is restarted here: no other test may talk to it meanwhile.
+    let _libvirt = libvirt_guest::exclusive();
     let dir = Dir::new();
     let guest = LibvirtGuest::boot_with(&LibvirtOptions {
         mem_mib: 256,
         watchdog: true,
-        append: "coroner.run=watchdog coroner.run_after=4".into(),
+        append: "coroner.run=watchdog coroner.run_after=15".into(),
         ..LibvirtOptions::default()
     })
     .unwrap();
+    // --poll 600: the pause is seen through libvirt's events or not at all.
     let mut w = crate::watch::Watch::start(
         dir.path(),
-        &["--domain", &guest.name, "--dir", "caps", "--once"],
+        &[
+            "--domain",
+            &guest.name,
+            "--dir",
+            "caps",
+            "--once",
+            "--poll",
+            "600",
+        ],
     );
     w.expect("watching", None, Duration::from_secs(60));
+    // libvirtd restarts (a package upgrade) before the watchdog fires: the watcher's
+    // event stream ends, and it starts it again.
+    libvirt_guest::restart_libvirtd().unwrap();
+    assert!(
+        guest.state().unwrap().starts_with("running"),
+        "the watchdog fired before libvirtd was back: raise coroner.run_after"
+    );
     let done = w.expect("captured", None, Duration::from_secs(180));
     assert_eq!(done["reason"], "watchdog", "{done}");
     assert_eq!(w.wait(Duration::from_secs(60)), 0);
+    assert!(
+        w.stderr().contains("virsh event had ended"),
+        "{}",
+        w.stderr()
+    );
     assert_eq!(guest.state().unwrap(), "paused (watchdog)");
     let cap = done["capture"].as_str().unwrap().to_string();
     let a = coroner(dir.path(), &["analyze", &cap, "--json"]);
@@ -491,6 +516,7 @@ fn watch_all_domains_captures_an_io_error_pause_of_a_domain_that_came_later() {
     ) {
         return;
     }
+    let _libvirt = libvirt_guest::shared();
     let dir = Dir::new();
     // --poll 600: the pause is seen through libvirt's events or not at all.
     let mut w = crate::watch::Watch::start(

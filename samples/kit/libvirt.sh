@@ -14,8 +14,10 @@ answers() { virsh -q -c qemu:///system version >/dev/null 2>&1; }
 answers && exit 0
 
 mkdir -p /var/log/libvirt/qemu /run/libvirt /var/lib/libvirt/qemu
-pgrep -x virtlogd >/dev/null || virtlogd -d
-pgrep -x libvirtd >/dev/null || libvirtd -d
+# A daemon just stopped stays a zombie until reaped (no init in a container): not running.
+alive() { pgrep -x -r R,S,D,T,I "$1" >/dev/null; }
+alive virtlogd || virtlogd -d
+alive libvirtd || libvirtd -d
 for _ in $(seq 1 300); do
     answers && exit 0
     sleep 0.1

@@ -32,6 +32,57 @@ pub fn start_daemons() -> Result<()> {
     }
 }
 
+static DAEMON: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by a test that needs libvirtd up throughout (while a test that restarts it
+/// holds [`exclusive`]).
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    DAEMON.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by a test that restarts libvirtd.
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    DAEMON.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Restarts libvirtd as a package upgrade does (SIGTERM, then started again); its
+/// domains keep running. Hold [`exclusive`].
+pub fn restart_libvirtd() -> Result<()> {
+    let pid = std::fs::read_to_string("/run/libvirtd.pid")
+        .map_err(|source| KitError::Io {
+            what: "reading /run/libvirtd.pid".into(),
+            source,
+        })?
+        .trim()
+        .to_string();
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return Err(KitError::Missing(format!(
+            "kill -TERM {pid} (libvirtd) failed"
+        )));
+    }
+    let start = Instant::now();
+    // Gone, or a zombie nobody reaped (no init in a container).
+    let running = || {
+        std::fs::read_to_string(Path::new("/proc").join(&pid).join("stat")).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, r)| !r.starts_with('Z'))
+        })
+    };
+    while running() {
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err(KitError::Timeout(format!(
+                "libvirtd {pid} did not exit on SIGTERM"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start_daemons()
+}
+
 /// For end-to-end tests: `true` when the kit and libvirt are usable (daemons started);
 /// otherwise says why the test is skipped, except under `CI=true`, where it fails.
 pub fn available_or_skip(test: &str) -> bool {

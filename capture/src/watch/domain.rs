@@ -5,13 +5,10 @@
 //! freeze, with the events seen since the previous capture in its record. Announces the
 //! same notices as the QMP watcher.
 
-use std::collections::VecDeque;
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
+use super::domain_events::{DomainEvents, Woken};
 use super::file_names::output_path;
 use super::notice::{Notice, NoticeKind};
 use super::{LogLevel, Triggers, WatchEnd, WatchSink};
@@ -20,7 +17,6 @@ use crate::capture_domain::{capture_domain, DomainOptions};
 use crate::health::Health;
 use crate::libvirt::{DomainState, VirshError};
 use crate::run_state::RunState;
-use coroner_record::LibvirtEvent;
 
 /// What to watch and how.
 #[derive(Clone, Debug)]
@@ -40,85 +36,6 @@ pub struct DomainWatchOptions {
     /// End quietly when the domain goes away (`--all-domains`: a domain that comes back
     /// gets a new watcher).
     pub end_when_gone: bool,
-}
-
-/// libvirt's events for the domain, as lines, until dropped.
-struct Events {
-    child: Option<Child>,
-    lines: mpsc::Receiver<String>,
-    /// Those received since the last capture, oldest first, bounded.
-    seen: std::cell::RefCell<VecDeque<LibvirtEvent>>,
-}
-
-impl Events {
-    fn start(opts: &DomainWatchOptions) -> Events {
-        let (tx, lines) = mpsc::channel();
-        let d = &opts.capture.domain;
-        let child = Command::new("virsh")
-            .args(["-q", "-c", &d.uri, "event", "--loop", "--all"])
-            .args(["--domain", &d.name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()
-            .map(|mut c| {
-                if let Some(out) = c.stdout.take() {
-                    std::thread::spawn(move || {
-                        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                            if tx.send(line).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                }
-                c
-            });
-        Events {
-            child,
-            lines,
-            seen: Default::default(),
-        }
-    }
-
-    /// Keeps `line` among the events seen.
-    fn keep(&self, line: &str) {
-        let mut seen = self.seen.borrow_mut();
-        if seen.len() == LibvirtEvent::KEPT {
-            seen.pop_front();
-        }
-        seen.push_back(LibvirtEvent::parse(line, unix_us().unwrap_or(0)));
-    }
-
-    /// Until an event comes or `limit` passes; every line that came is kept.
-    fn wait(&self, limit: Duration) {
-        if let Ok(line) = self.lines.recv_timeout(limit) {
-            self.keep(&line);
-            self.take_pending();
-        }
-    }
-
-    /// Keeps the lines already received.
-    fn take_pending(&self) {
-        while let Ok(line) = self.lines.try_recv() {
-            self.keep(&line);
-        }
-    }
-
-    /// The events seen since the last call.
-    fn take_seen(&self) -> Vec<LibvirtEvent> {
-        self.take_pending();
-        self.seen.borrow_mut().drain(..).collect()
-    }
-}
-
-impl Drop for Events {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// Watches the domain until `stop` is set (or, with `once`, the first capture).
@@ -145,8 +62,8 @@ pub fn watch_domain(
             events: Vec::new(),
             detail,
         };
-    let events = Events::start(opts);
-    if events.child.is_none() {
+    let mut events = DomainEvents::start(dom);
+    if !events.running() {
         sink.log(
             LogLevel::Warning,
             &opts.name,
@@ -170,7 +87,7 @@ pub fn watch_domain(
             }
             Err(e) => {
                 sink.log(LogLevel::Warning, &opts.name, &e.to_string());
-                events.wait(opts.poll_interval);
+                wait(&mut events, opts, sink);
                 continue;
             }
         };
@@ -191,7 +108,7 @@ pub fn watch_domain(
             if opts.end_when_gone {
                 return WatchEnd::SocketRemoved;
             }
-            events.wait(opts.poll_interval);
+            wait(&mut events, opts, sink);
             continue;
         };
         let run_state = RunState::parse(state.run_state());
@@ -264,7 +181,7 @@ pub fn watch_domain(
                             if opts.once {
                                 return WatchEnd::Captured;
                             }
-                            events.wait(opts.poll_interval);
+                            wait(&mut events, opts, sink);
                             continue;
                         }
                         Err(e) => {
@@ -291,6 +208,32 @@ pub fn watch_domain(
         } else {
             health
         });
-        events.wait(opts.poll_interval);
+        wait(&mut events, opts, sink);
+    }
+}
+
+/// Waits for an event or the poll interval; says so when libvirt's event stream had
+/// ended and was started again.
+fn wait(events: &mut DomainEvents, opts: &DomainWatchOptions, sink: &dyn WatchSink) {
+    match events.wait(opts.poll_interval) {
+        Woken::Restarted {
+            running: true,
+            flapping: false,
+            ..
+        } => sink.log(
+            LogLevel::Warning,
+            &opts.name,
+            "virsh event had ended (libvirtd restarted?): started again",
+        ),
+        Woken::Restarted {
+            running: false,
+            was_running: true,
+            ..
+        } => sink.log(
+            LogLevel::Warning,
+            &opts.name,
+            "virsh event ended and cannot start again: polling until it can",
+        ),
+        _ => {}
     }
 }

@@ -218,6 +218,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             running.insert(format!("libvirt:{uri}/{name}"), start_domain(name, false));
         }
         // The connection's active domains, when watching all of them.
+        let list_failing = std::cell::Cell::new(false);
         let scan_domains = |running: &mut HashMap<_, _>| {
             if !args.all_domains {
                 return;
@@ -231,7 +232,16 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
                             .or_insert_with(|| start_domain(&name, true));
                     }
                 }
-                Err(e) => log(LogLevel::Warning, &format!("--all-domains: {e}")),
+                Err(e) => {
+                    // Once per outage (libvirtd restarting), not every second.
+                    if !list_failing.replace(true) {
+                        log(LogLevel::Warning, &format!("--all-domains: {e}"));
+                    }
+                    return;
+                }
+            }
+            if list_failing.replace(false) {
+                log(LogLevel::Info, "--all-domains: libvirt answers again");
             }
         };
         scan_domains(&mut running);
