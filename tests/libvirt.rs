@@ -182,6 +182,12 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["run_state"], "paused", "{j:#}");
     assert_eq!(j["stopped_by_coroner"], false, "{j:#}");
+    let i = coroner(dir.path(), &["inspect", "waited.core.zst", "--json"]);
+    i.expect_code(0);
+    assert_eq!(
+        i.json()["metadata"]["capture"]["libvirt"]["events_watched"],
+        true
+    );
     libvirt_guest::virsh(&["resume", &name]).unwrap();
 
     // `watch --domain` follows libvirt's lifecycle events and captures the panic.
@@ -525,7 +531,7 @@ fn watch_all_domains_captures_an_io_error_pause_of_a_domain_that_came_later() {
             "--all-domains",
             "--monitor",
             "--on",
-            "io-error",
+            "io-error,memory-failure",
             "--poll",
             "600",
             "--dir",
@@ -582,6 +588,27 @@ fn watch_all_domains_captures_an_io_error_pause_of_a_domain_that_came_later() {
     drop(guest);
     let gone = w.expect("gone", Some(name), Duration::from_secs(60));
     assert_eq!(gone["health"], "gone");
+
+    // Another domain comes; a machine check makes its guest panic, and libvirt's
+    // memory-failure event before the freeze makes it a trigger (a panic alone is not
+    // one here). `mce` ties the guest's record to that event.
+    let second = LibvirtGuest::boot(256).unwrap();
+    let name = second.name.clone();
+    w.expect("watching", Some(&name), Duration::from_secs(60));
+    assert_eq!(second.machine_check().unwrap(), "crashed (panicked)");
+    let done = w.expect("captured", Some(&name), Duration::from_secs(180));
+    assert_eq!(done["reason"], "memory-failure", "{done:#}");
+    let cap = done["capture"].as_str().unwrap().to_string();
+    let m = coroner(dir.path(), &["mce", &cap, "--json"]);
+    m.expect_code(0);
+    let j = m.json();
+    assert!(
+        j.to_string()
+            .contains("qemu injected it: MEMORY_FAILURE recipient=guest"),
+        "the capture does not tie the record to libvirt's event: {j:#}"
+    );
+    drop(second);
+    w.expect("gone", Some(&name), Duration::from_secs(60));
     w.signal("-TERM");
     assert_eq!(w.wait(Duration::from_secs(60)), 0);
 }

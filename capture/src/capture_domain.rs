@@ -24,6 +24,7 @@ use crate::capture::{
     finish_checked, give_up, ms, output_dir, settle_with, unix_us, Captured, DumpFormat,
 };
 use crate::capture_error::CaptureError;
+use crate::domain_events::DomainEvents;
 use crate::libvirt::{Domain, DomainState};
 use crate::run_state::RunState;
 use crate::stream::{drain, DrainEnd, Drained, Intake};
@@ -62,6 +63,8 @@ pub struct DomainOptions {
     pub monitor: bool,
     /// libvirt's events for the domain seen before the capture (by `watch`).
     pub events: Vec<LibvirtEvent>,
+    /// Set by `watch`: it followed libvirt's events before this capture.
+    pub events_watched: bool,
 }
 
 impl DomainOptions {
@@ -85,6 +88,7 @@ impl DomainOptions {
             tool: String::from("coroner"),
             monitor: false,
             events: Vec::new(),
+            events_watched: false,
         }
     }
 }
@@ -216,8 +220,13 @@ pub fn capture_domain(
             kept: None,
         });
     }
+    let mut events = opts.events.clone();
+    let mut events_watched = opts.events_watched;
     if let (false, Some(limit)) = (run_state.is_frozen(), opts.wait_frozen) {
-        state = wait_until_frozen(dom, limit, opts.timeout, interrupt)?;
+        let mut stream = DomainEvents::start(dom);
+        state = wait_until_frozen(dom, limit, opts.timeout, &mut stream, interrupt)?;
+        events.extend(stream.take_seen());
+        events_watched |= stream.running();
     }
     let run_state = RunState::parse(state.run_state());
     if run_state.is_busy() {
@@ -247,7 +256,8 @@ pub fn capture_domain(
         uri: dom.uri.clone(),
         domain: dom.name.clone(),
         state_before: state.text(),
-        events: opts.events.clone(),
+        events,
+        events_watched,
         path: Some(if opts.monitor { "dump+monitor" } else { "dump" }.into()),
         ..LibvirtRecord::default()
     };
@@ -425,19 +435,21 @@ pub fn capture_domain(
     Ok(Captured { finished, info })
 }
 
-/// Asks libvirt for the domain's state until it is frozen or `limit` passes, waiting
-/// in between for a lifecycle event (`virsh event --timeout`, at most a second, so one
-/// that came between the two calls costs a second, not the limit).
+/// Asks libvirt for the domain's state until it is frozen or `limit` passes, woken by
+/// libvirt's events (kept in `events`), and at least every second (an event that came
+/// before the stream was up).
 fn wait_until_frozen(
     dom: &Domain,
     limit: Duration,
     timeout: Duration,
+    events: &mut DomainEvents,
     interrupt: &AtomicBool,
 ) -> Result<DomainState, CaptureError> {
     let deadline = Instant::now() + limit;
     loop {
         let state = dom.state(timeout)?;
-        if RunState::parse(state.run_state()).is_frozen() || Instant::now() >= deadline {
+        let now = Instant::now();
+        if RunState::parse(state.run_state()).is_frozen() || now >= deadline {
             return Ok(state);
         }
         if interrupt.load(Ordering::Relaxed) {
@@ -446,7 +458,7 @@ fn wait_until_frozen(
                 after: None,
             });
         }
-        dom.next_lifecycle_event(Duration::from_secs(1), timeout)?;
+        events.wait((deadline - now).min(Duration::from_secs(1)));
     }
 }
 

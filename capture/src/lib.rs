@@ -18,6 +18,7 @@ mod address;
 mod capture;
 mod capture_domain;
 mod capture_error;
+mod domain_events;
 mod error;
 mod event_queue;
 mod guest_match;

@@ -185,33 +185,6 @@ impl Domain {
         )
     }
 
-    /// Waits up to `wait` (whole seconds, at least one) for the domain's next lifecycle
-    /// event; `Ok` also when none came.
-    pub fn next_lifecycle_event(
-        &self,
-        wait: Duration,
-        timeout: Duration,
-    ) -> Result<(), VirshError> {
-        let secs = wait.as_secs().max(1).to_string();
-        match virsh(
-            &self.uri,
-            &[
-                "event",
-                "--domain",
-                &self.name,
-                "--event",
-                "lifecycle",
-                "--timeout",
-                &secs,
-            ],
-            timeout + wait,
-        ) {
-            // virsh ends a wait without an event with status 1 and says nothing.
-            Err(VirshError::Failed { stderr, .. }) if stderr.is_empty() => Ok(()),
-            other => other.map(|_| ()),
-        }
-    }
-
     /// Pauses the domain (`virsh suspend`: "paused (user)").
     pub fn suspend(&self, timeout: Duration) -> Result<(), VirshError> {
         virsh(&self.uri, &["suspend", &self.name], timeout).map(|_| ())

@@ -59,6 +59,10 @@ pub struct LibvirtRecord {
     /// [`LibvirtEvent::KEPT`] at most. A one-shot `capture` subscribes to none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<LibvirtEvent>,
+    /// True when the capture was made by `watch`, which follows libvirt's events (an
+    /// empty `events` then means that none came).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub events_watched: bool,
     /// How the capture talked to qemu: `dump` (libvirt's dump API only, taint-free) or
     /// `dump+monitor` (also `info registers -a` and `info mtree -f` through libvirt's
     /// monitor passthrough, which taints the domain). Absent: `dump`.
@@ -84,24 +88,66 @@ impl LibvirtEvent {
     /// Longest detail kept, in bytes.
     pub const DETAIL_BYTES: usize = 1024;
 
-    /// Parses a `virsh event` line: `event 'KIND' for domain 'NAME': DETAIL`. Other
-    /// lines are kept whole as the detail of kind `?`.
+    /// Parses the first line of a `virsh event` report: `event 'KIND' for domain
+    /// 'NAME': DETAIL`, or without `: DETAIL` (`reboot`; `memory-failure`, whose details
+    /// follow on lines of their own: [`Self::continue_with`]). Other lines are kept
+    /// whole as the detail of kind `?`.
     pub fn parse(line: &str, time_unix_us: u64) -> LibvirtEvent {
         let parsed = line.strip_prefix("event '").and_then(|rest| {
             let (kind, rest) = rest.split_once('\'')?;
-            let detail = rest.strip_prefix(" for domain '")?.split_once("': ")?.1;
+            let rest = rest.strip_prefix(" for domain '")?;
+            let detail = match rest.split_once("': ") {
+                Some((_, detail)) => detail,
+                None if rest.ends_with('\'') || rest.ends_with("':") => "",
+                None => return None,
+            };
             Some((kind, detail))
         });
         let (kind, detail) = parsed.unwrap_or(("?", line));
-        let mut end = detail.len().min(Self::DETAIL_BYTES);
-        while !detail.is_char_boundary(end) {
-            end -= 1;
-        }
-        LibvirtEvent {
+        let mut e = LibvirtEvent {
             time_unix_us,
             kind: kind.to_string(),
-            detail: detail[..end].to_string(),
+            detail: String::new(),
+        };
+        e.push_detail(detail);
+        e
+    }
+
+    /// True when `line` begins a new event report (not a continuation line).
+    pub fn starts_report(line: &str) -> bool {
+        line.starts_with("event '")
+    }
+
+    /// Adds a continuation line of this event's report (`recipient: guest`), joined
+    /// with `; `.
+    pub fn continue_with(&mut self, line: &str) {
+        let line = line.trim();
+        if line.is_empty() {
+            return;
         }
+        if !self.detail.is_empty() {
+            self.push_detail("; ");
+        }
+        self.push_detail(line);
+    }
+
+    fn push_detail(&mut self, text: &str) {
+        let room = Self::DETAIL_BYTES.saturating_sub(self.detail.len());
+        let mut end = text.len().min(room);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.detail.push_str(&text[..end]);
+    }
+
+    /// The value of `key: value` in the detail (`recipient`, `action`, `action
+    /// required`), as libvirt's multi-line reports give them.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.detail.split("; ").find_map(|part| {
+            part.strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix(": "))
+                .map(str::trim)
+        })
     }
 
     /// The domain a `virsh event` line is about, when it names one.
@@ -223,6 +269,31 @@ mod libvirt_event_tests {
             LibvirtEvent::parse(line, 0).detail,
             "b': /d.raw (virtio-disk0) pause due to enospc"
         );
+        let reboot = LibvirtEvent::parse("event 'reboot' for domain 'd'", 0);
+        assert_eq!(
+            (reboot.kind.as_str(), reboot.detail.as_str()),
+            ("reboot", "")
+        );
+        // As virsh 9.0 prints a memory failure, line by line.
+        let mut mf = LibvirtEvent::parse("event 'memory-failure' for domain 'd':", 0);
+        assert!(!LibvirtEvent::starts_report("recipient: guest"));
+        for l in [
+            "recipient: guest",
+            "action: inject",
+            "flags:",
+            "\taction required: 1",
+            "\trecursive: 0",
+        ] {
+            mf.continue_with(l);
+        }
+        assert_eq!(mf.kind, "memory-failure");
+        assert_eq!(
+            mf.detail,
+            "recipient: guest; action: inject; flags:; action required: 1; recursive: 0"
+        );
+        assert_eq!(mf.field("action"), Some("inject"));
+        assert_eq!(mf.field("action required"), Some("1"));
+        assert_eq!(mf.field("missing"), None);
         let odd = LibvirtEvent::parse("events received: 3", 0);
         assert_eq!(
             (odd.kind.as_str(), odd.detail.as_str()),

@@ -362,6 +362,19 @@ impl LibvirtGuest {
         self.wait_state("crashed", Duration::from_secs(120))
     }
 
+    /// Injects an uncorrected, action-required machine check into vCPU 1 through
+    /// libvirt's monitor passthrough (it taints the domain), as the QMP kit's
+    /// `Scenario::Mce` does, and waits for the guest's panic ("crashed (panicked)").
+    pub fn machine_check(&self) -> Result<String> {
+        virsh(&[
+            "qemu-monitor-command",
+            "--hmp",
+            &self.name,
+            "mce 1 1 0xbd80000000000134 0x7 0x2345000 0x86",
+        ])?;
+        self.wait_state("crashed", Duration::from_secs(120))
+    }
+
     /// libvirt's own memory-only ELF dump to `path`.
     pub fn dump(&self, path: &Path) -> Result<()> {
         self.dump_as(path, "elf")

@@ -1,5 +1,5 @@
 //! The host's side of a machine check: qemu's `MEMORY_FAILURE` events (in the capture
-//! metadata) and the lines qemu prints when the host kernel reports a memory error in guest
+//! metadata, from QMP or as libvirt's `memory-failure` events) and the lines qemu prints when the host kernel reports a memory error in guest
 //! RAM (SIGBUS `BUS_MCEERR_AR`/`AO`) or when an injection is refused.
 
 use coroner_record::CaptureInfo;
@@ -81,8 +81,28 @@ pub fn events(capture: Option<&CaptureInfo>) -> (Vec<HostEvent>, bool) {
                 recursive: flag("recursive"),
             }
         })
-        .collect();
-    (found, true)
+        .collect::<Vec<_>>();
+    match &c.libvirt {
+        // A capture through libvirt: libvirt's memory-failure events (qemu's
+        // MEMORY_FAILURE, timed when coroner received them), when `watch` followed them.
+        Some(l) => {
+            let mut found = found;
+            found.extend(
+                l.events
+                    .iter()
+                    .filter(|e| e.kind == "memory-failure")
+                    .map(|e| HostEvent {
+                        time_us: Some(e.time_unix_us).filter(|&t| t > 0),
+                        recipient: e.field("recipient").unwrap_or("?").to_string(),
+                        action: e.field("action").unwrap_or("?").to_string(),
+                        action_required: e.field("action required") == Some("1"),
+                        recursive: e.field("recursive") == Some("1"),
+                    }),
+            );
+            (found, l.events_watched)
+        }
+        None => (found, true),
+    }
 }
 
 fn hex_after(text: &str, marker: &str) -> Option<u64> {
@@ -152,6 +172,34 @@ mod tests {
         assert!(ev[0].action_required && !ev[0].recursive);
         assert_eq!((ev[1].time_us, ev[1].action.as_str()), (None, "fatal"));
         assert_eq!(events(None), (Vec::new(), false));
+    }
+
+    #[test]
+    fn events_from_libvirt() {
+        let capture = serde_json::json!({"libvirt": {"uri": "qemu:///system", "domain": "d",
+            "state_before": "crashed (panicked)", "events_watched": true, "events": [
+            {"time_unix_us": 1_795_348_531_700_000u64, "kind": "memory-failure",
+             "detail": "recipient: guest; action: inject; flags:; action required: 1; recursive: 0"},
+            {"time_unix_us": 1_795_348_531_800_000u64, "kind": "lifecycle", "detail": "Crashed Panicked"}
+        ]}});
+        let capture: CaptureInfo = serde_json::from_value(capture).unwrap();
+        let (ev, recorded) = events(Some(&capture));
+        assert!(recorded);
+        assert_eq!(
+            ev,
+            [HostEvent {
+                time_us: Some(1_795_348_531_700_000),
+                recipient: "guest".into(),
+                action: "inject".into(),
+                action_required: true,
+                recursive: false,
+            }]
+        );
+        // A one-shot capture through libvirt followed no events.
+        let once: CaptureInfo = serde_json::from_value(serde_json::json!({"libvirt": {
+            "uri": "qemu:///system", "domain": "d", "state_before": "crashed (panicked)"}}))
+        .unwrap();
+        assert_eq!(events(Some(&once)), (Vec::new(), false));
     }
 
     proptest::proptest! {

@@ -8,12 +8,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use super::domain_events::{DomainEvents, Woken};
 use super::file_names::output_path;
 use super::notice::{Notice, NoticeKind};
 use super::{LogLevel, Triggers, WatchEnd, WatchSink};
 use crate::capture::unix_us;
 use crate::capture_domain::{capture_domain, DomainOptions};
+use crate::domain_events::{DomainEvents, Woken};
 use crate::health::Health;
 use crate::libvirt::{DomainState, VirshError};
 use crate::run_state::RunState;
@@ -158,10 +158,13 @@ pub fn watch_domain(
                         format!("libvirt says {}", state.text()),
                     ));
                 }
-                if let Some(reason) = opts.triggers.reason(state.run_state(), false) {
+                // libvirt's memory-failure event (qemu's MEMORY_FAILURE) before the freeze.
+                let memory_failure = events.saw("memory-failure");
+                if let Some(reason) = opts.triggers.reason(state.run_state(), memory_failure) {
                     captured_this_freeze = true;
                     let mut c = opts.capture.clone();
                     c.events = events.take_seen();
+                    c.events_watched = events.running();
                     c.output = output_path(&opts.dir, &opts.name, SystemTime::now(), &reason);
                     // A capture in progress is finished before `stop` is looked at.
                     let result =

@@ -6,7 +6,7 @@
 //! resumes, resets or changes the guest.
 
 mod domain;
-mod domain_events;
+
 mod file_names;
 mod notice;
 mod triggers;

@@ -15,7 +15,7 @@ use crate::libvirt::Domain;
 
 /// How a wait ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Woken {
+pub(crate) enum Woken {
     /// An event came.
     Event,
     /// The limit passed.
@@ -37,7 +37,7 @@ pub(super) enum Woken {
 const RESTART_PAUSE: Duration = Duration::from_secs(2);
 
 /// The event stream of one domain; `virsh` is killed when dropped.
-pub(super) struct DomainEvents {
+pub(crate) struct DomainEvents {
     domain: Domain,
     child: Option<Child>,
     lines: mpsc::Receiver<String>,
@@ -50,7 +50,7 @@ pub(super) struct DomainEvents {
 
 impl DomainEvents {
     /// Starts `virsh event` for `domain`.
-    pub(super) fn start(domain: &Domain) -> DomainEvents {
+    pub(crate) fn start(domain: &Domain) -> DomainEvents {
         let (child, lines) = spawn(domain);
         DomainEvents {
             domain: domain.clone(),
@@ -63,7 +63,7 @@ impl DomainEvents {
     }
 
     /// True when `virsh event` could be started.
-    pub(super) fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.child.is_some()
     }
 
@@ -71,6 +71,12 @@ impl DomainEvents {
         // virsh's own summary as it exits, not an event.
         if line.starts_with("events received:") {
             return;
+        }
+        if !LibvirtEvent::starts_report(line) {
+            if let Some(last) = self.seen.back_mut() {
+                last.continue_with(line);
+                return;
+            }
         }
         if self.seen.len() == LibvirtEvent::KEPT {
             self.seen.pop_front();
@@ -82,7 +88,7 @@ impl DomainEvents {
     /// Until an event comes or `limit` passes; every line that came is kept. A `virsh`
     /// that ended is started again, [`RESTART_PAUSE`] after its last start at the
     /// earliest.
-    pub(super) fn wait(&mut self, limit: Duration) -> Woken {
+    pub(crate) fn wait(&mut self, limit: Duration) -> Woken {
         match self.lines.recv_timeout(limit) {
             Ok(line) => {
                 self.keep(&line);
@@ -117,8 +123,14 @@ impl DomainEvents {
         }
     }
 
+    /// True when an event of `kind` (`memory-failure`) came since the last capture.
+    pub(crate) fn saw(&mut self, kind: &str) -> bool {
+        self.take_pending();
+        self.seen.iter().any(|e| e.kind == kind)
+    }
+
     /// The events received since the last call.
-    pub(super) fn take_seen(&mut self) -> Vec<LibvirtEvent> {
+    pub(crate) fn take_seen(&mut self) -> Vec<LibvirtEvent> {
         self.take_pending();
         self.seen.drain(..).collect()
     }
