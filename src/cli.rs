@@ -42,14 +42,21 @@ Exit codes:
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Capture a frozen guest over QMP into a compressed ELF core, without resuming it.
+    /// Capture a frozen guest (over QMP, or a libvirt domain) into a compressed ELF core,
+    /// without resuming it.
     #[command(after_help = "\
 Examples:
   coroner capture --qmp /run/qemu/vm1.qmp -o vm1.core.zst
   coroner capture --qmp tcp:127.0.0.1:4444 -o vm1.core.zst
-  coroner capture --qmp SOCK --qemu-log /var/log/libvirt/qemu/vm1.log -o vm1.core.zst
   coroner capture --qmp SOCK --stop -o vm1.core.zst     # freeze a running guest first
   coroner capture --qmp SOCK --wait-frozen 3600 -o vm1.core.zst   # capture when it dies
+  coroner capture --domain vm1 -o vm1.core.zst          # libvirt's own dump, no taint
+  coroner capture --domain vm1 --dump-format kdump -o vm1.core.zst   # big idle guests
+
+--domain goes through libvirt (virsh): its memory-only dump into a private FIFO, the
+domain's XML and libvirt's qemu log (/var/log/libvirt/qemu/NAME.log) in the record; no
+monitor passthrough unless --monitor, which taints the domain. Ctrl-C stops reading;
+libvirt's dump job cannot be aborted and ends when qemu's next write fails.
 
 A running guest is refused (exit 5) unless --stop (freeze it with `stop` and leave it
 stopped: the failover-safe freeze) or --allow-running (a live dump; qemu pauses the guest
@@ -220,6 +227,7 @@ only the summary and the JSON with the log's tail.")]
 Examples:
   coroner status --qmp /run/qemu/vm1-coroner.qmp
   coroner status --qmp /run/qemu/vm1-coroner.qmp --dir /var/lib/coroner --json
+  coroner status --domain vm1 --dir /var/lib/coroner     # libvirt: virsh domstate --reason
 
 Prints one of: running, frozen (qemu holds the guest in paused, internal-error,
 guest-panicked, io-error, watchdog or shutdown: no guest code runs, so failing over needs
@@ -241,9 +249,12 @@ Examples:
       --on guest-panicked,internal-error,io-error,watchdog,memory-failure \\
       --keep-partial --exec /etc/coroner/notify-ha
   coroner watch --qmp web1=/run/web1.qmp --qmp db1=/run/db1.qmp --dir /srv/captures --once
+  coroner watch --all-domains --dir /var/lib/coroner --json   # every libvirt domain
 
-Each guest needs a QMP monitor of its own for coroner (qemu -qmp unix:PATH,server=on,
-wait=off; libvirt: <qemu:commandline>): a monitor serves one client at a time. When a
+Over QMP, each guest needs a monitor of its own for coroner (qemu -qmp
+unix:PATH,server=on,wait=off): a monitor serves one client at a time. libvirt domains
+need nothing: --domain NAME or --all-domains follows them through libvirt's events
+(virsh event) and captures through libvirt's own dump, with the events in the record. When a
 guest enters a trigger state, coroner captures it at once into
 DIR/NAME-YYYYMMDDTHHMMSSZ-REASON.core.zst (0600) without resuming it, then announces it.
 Triggers: internal-error, guest-panicked, io-error, watchdog, shutdown, paused, ... (any

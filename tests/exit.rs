@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::util::{coroner, hex, Dir};
 
-fn check_instruction(j: &Value, variant: Variant, mode: &str) {
+pub(crate) fn check_instruction(j: &Value, variant: Variant, mode: &str) {
     let i = &j["instruction"];
     assert_eq!(i["disassembly"]["mnemonic"], "addps", "{j:#}");
     let bytes: Vec<u64> = i["disassembly"]["bytes"]

@@ -57,19 +57,38 @@ fn systemd_unit_verifies() {
         return;
     }
     let dir = Dir::new();
-    let unit = std::fs::read_to_string(contrib("systemd/coroner-watch.service"))
-        .unwrap()
-        .replace("/usr/local/bin/coroner", env!("CARGO_BIN_EXE_coroner"));
-    let path = dir.join("coroner-watch.service");
-    std::fs::write(&path, unit).unwrap();
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&path)
+    for name in ["coroner-watch.service", "coroner-watch-libvirt.service"] {
+        let unit = std::fs::read_to_string(contrib(&format!("systemd/{name}")))
+            .unwrap()
+            .replace("/usr/local/bin/coroner", env!("CARGO_BIN_EXE_coroner"));
+        let path = dir.join(name);
+        std::fs::write(&path, unit).unwrap();
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert!(!stderr.contains(name), "{stderr}");
+    }
+    // The libvirt unit's command line is one coroner accepts.
+    let unit = std::fs::read_to_string(contrib("systemd/coroner-watch-libvirt.service")).unwrap();
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/usr/local/bin/coroner "))
+        .expect("an ExecStart line");
+    let mut args: Vec<&str> = line.split_whitespace().collect();
+    args.push("--help");
+    let out = Command::new(env!("CARGO_BIN_EXE_coroner"))
+        .args(&args)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(!stderr.contains("coroner-watch.service"), "{stderr}");
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn wrapper(dir: &Path, sockets: &Path, action: &str) -> (i32, String) {

@@ -612,3 +612,47 @@ fn watch_all_domains_captures_an_io_error_pause_of_a_domain_that_came_later() {
     w.signal("-TERM");
     assert_eq!(w.wait(Duration::from_secs(60)), 0);
 }
+
+/// A KVM emulation failure in a libvirt domain (a bare-metal guest of the kit under
+/// `type='kvm'`): libvirt shows "paused (unknown)", `watch --domain` captures it as
+/// `internal-error`, and `coroner exit` explains it from libvirt's qemu log and the
+/// dump, saying that without the monitor's memory map the owner comes from the standard
+/// PC layout.
+#[test]
+fn watch_domain_captures_a_kvm_internal_error_and_exit_explains_it() {
+    if !libvirt_guest::available_or_skip(
+        "watch_domain_captures_a_kvm_internal_error_and_exit_explains_it",
+    ) || !coroner_samples::baremetal::kvm_or_skip(
+        "watch_domain_captures_a_kvm_internal_error_and_exit_explains_it",
+    ) {
+        return;
+    }
+    let _libvirt = libvirt_guest::shared();
+    let dir = Dir::new();
+    let variant = coroner_samples::baremetal::Variant::RealMode;
+    let guest = LibvirtGuest::boot_bare(variant).unwrap();
+    let mut w = crate::watch::Watch::start(
+        dir.path(),
+        &["--domain", &guest.name, "--dir", "caps", "--once"],
+    );
+    let done = w.expect("captured", None, Duration::from_secs(180));
+    assert_eq!(done["reason"], "internal-error", "{done:#}");
+    assert_eq!(w.wait(Duration::from_secs(60)), 0);
+    assert_eq!(guest.state().unwrap(), "paused (unknown)");
+    let cap = done["capture"].as_str().unwrap().to_string();
+    let r = coroner(dir.path(), &["exit", &cap, "--json"]);
+    r.expect_code(0);
+    let j = r.json();
+    crate::exit::check_instruction(&j, variant, "real mode");
+    assert_eq!(j["run_state"], "internal-error");
+    let verdict = j["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with("internal-error: KVM emulation failure: `addps"),
+        "{verdict}"
+    );
+    // No `info mtree -f` without --monitor: the owner is named from the standard PC
+    // layout, and said to be.
+    assert!(j.to_string().contains("standard PC layout"), "{j:#}");
+    let log = std::fs::read_to_string(guest.log_path()).unwrap();
+    assert!(!log.contains("tainted"), "{log}");
+}

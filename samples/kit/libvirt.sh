@@ -10,6 +10,12 @@ die() { printf 'libvirt.sh: error: %s\n' "$*" >&2; exit 1; }
 command -v libvirtd >/dev/null || die "libvirtd not installed: run samples/kit/ensure.sh as root"
 ((EUID == 0)) || die "starting libvirtd needs root"
 
+# /dev/kvm for libvirt's qemu (user libvirt-qemu, group kvm), as udev's rule sets it on a
+# host with udev.
+if [[ -c /dev/kvm ]] && getent group kvm >/dev/null; then
+    chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
+
 answers() { virsh -q -c qemu:///system version >/dev/null 2>&1; }
 answers && exit 0
 

@@ -148,13 +148,47 @@ pub struct LibvirtGuest {
     dir: tempfile::TempDir,
 }
 
+/// Maps an I/O error to the kit's, saying what was being done.
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> KitError {
+    let what = what.to_string();
+    move |source| KitError::Io { what, source }
+}
+
+impl LibvirtGuest {
+    /// A fresh domain (not started yet): a unique name and a directory libvirt's qemu
+    /// (libvirt-qemu) can read, holding what the domain boots; `full_fs` when the
+    /// domain gets the failing disk.
+    fn prepare(prefix: &str, iodisk: bool) -> Result<LibvirtGuest> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .map_err(io("creating the domain's directory"))?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(io("chmod the domain's directory"))?;
+        let name = format!(
+            "coroner-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        Ok(LibvirtGuest {
+            name,
+            full_fs: iodisk.then(|| dir.path().join("full")),
+            dir,
+        })
+    }
+
+    /// Starts the domain `xml` describes (transient: `virsh create`).
+    fn create(&self, xml: &str) -> Result<()> {
+        let xml_path = self.dir.path().join("domain.xml");
+        std::fs::write(&xml_path, xml).map_err(io("writing the domain XML"))?;
+        virsh(&["create", &xml_path.display().to_string()]).map(|_| ())
+    }
+}
+
 /// A 64 KiB tmpfs at `at` holding a sparse 16 MiB `disk.raw` and a file filling the
 /// rest: any write to the disk fails with ENOSPC.
 fn full_disk(at: &Path) -> Result<PathBuf> {
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |source| KitError::Io { what, source }
-    };
     std::fs::create_dir(at).map_err(io("creating the disk's mount point"))?;
     let out = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=64k,mode=0777", "tmpfs"])
@@ -201,22 +235,11 @@ impl LibvirtGuest {
         } else {
             ""
         };
-        let dir = tempfile::Builder::new()
-            .prefix("coroner-libvirt-")
-            .tempdir()
-            .map_err(|source| KitError::Io {
-                what: "creating the domain's directory".into(),
-                source,
-            })?;
+        // Unmounted on drop, also when the boot fails.
+        let guest = LibvirtGuest::prepare("coroner-libvirt-", opts.iodisk)?;
+        let dir = guest.dir.path();
         // libvirt's qemu runs as libvirt-qemu: the kernel and initramfs must be where it
         // can reach them (the kit's cache is under root's home).
-        let io = |what: &str| {
-            let what = what.to_string();
-            move |source| KitError::Io { what, source }
-        };
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-            .map_err(io("chmod the domain's directory"))?;
         let kernel = std::fs::read_dir(cache_dir().join("kernel/boot"))
             .map_err(io("listing the kit's kernel"))?
             .flatten()
@@ -226,23 +249,10 @@ impl LibvirtGuest {
                     .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
             })
             .ok_or_else(|| KitError::Missing("no kit kernel: run samples/kit/ensure.sh".into()))?;
-        std::fs::copy(&kernel, dir.path().join("vmlinuz")).map_err(io("copying the kernel"))?;
-        std::fs::copy(
-            cache_dir().join("initramfs.cpio.gz"),
-            dir.path().join("initrd"),
-        )
-        .map_err(io("copying the initramfs"))?;
-        let name = format!(
-            "coroner-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        // Unmounted on drop, also when the boot fails.
-        let guest = LibvirtGuest {
-            name: name.clone(),
-            full_fs: opts.iodisk.then(|| dir.path().join("full")),
-            dir,
-        };
+        std::fs::copy(&kernel, dir.join("vmlinuz")).map_err(io("copying the kernel"))?;
+        std::fs::copy(cache_dir().join("initramfs.cpio.gz"), dir.join("initrd"))
+            .map_err(io("copying the initramfs"))?;
+        let name = &guest.name;
         let disk = match &guest.full_fs {
             Some(at) => format!(
                 "\n    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw' error_policy='stop'/>\n      <source file='{}'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>",
@@ -250,10 +260,11 @@ impl LibvirtGuest {
             ),
             None => String::new(),
         };
-        let d = guest.dir.path().display();
+        let d = dir.display();
         let qmp_args = if qmp {
             // qemu runs as libvirt-qemu: its socket goes in a directory it may write.
-            let q = guest.dir.path().join("qmp");
+            use std::os::unix::fs::PermissionsExt;
+            let q = dir.join("qmp");
             std::fs::create_dir(&q).map_err(io("creating the QMP directory"))?;
             std::fs::set_permissions(&q, std::fs::Permissions::from_mode(0o777))
                 .map_err(io("chmod the QMP directory"))?;
@@ -288,10 +299,53 @@ impl LibvirtGuest {
 </domain>
 "
         );
-        let xml_path = guest.dir.path().join("domain.xml");
-        std::fs::write(&xml_path, xml).map_err(io("writing the domain XML"))?;
-        virsh(&["create", &xml_path.display().to_string()])?;
+        guest.create(&xml)?;
         guest.wait_serial(READY_LINE, Duration::from_secs(180))?;
+        Ok(guest)
+    }
+
+    /// A bare-metal guest of the kit ([`crate::baremetal`]) as a KVM domain: its boot
+    /// sector on a 1 MiB IDE disk, std VGA, 32 MiB. [`Variant::RealMode`] and
+    /// [`Variant::Protected32`] end in a KVM emulation failure ("paused (unknown)" in
+    /// libvirt, qemu's report in libvirt's log). Needs `/dev/kvm` usable by libvirt's qemu
+    /// (`samples/kit/libvirt.sh` gives it to group kvm, as udev does).
+    ///
+    /// [`Variant::RealMode`]: crate::baremetal::Variant::RealMode
+    /// [`Variant::Protected32`]: crate::baremetal::Variant::Protected32
+    pub fn boot_bare(variant: crate::baremetal::Variant) -> Result<LibvirtGuest> {
+        let guest = LibvirtGuest::prepare("coroner-libvirt-bare-", false)?;
+        let name = &guest.name;
+        let img = guest.dir.path().join("boot.img");
+        let mut image = crate::baremetal::boot_sector(variant).to_vec();
+        image.resize(1 << 20, 0);
+        std::fs::write(&img, image).map_err(io("writing the boot disk"))?;
+        let xml = format!(
+            "<domain type='kvm'>
+  <name>{name}</name>
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>preserve</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{}'/>
+      <target dev='hda' bus='ide'/>
+    </disk>
+    <video><model type='vga'/></video>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+",
+            img.display()
+        );
+        guest.create(&xml)?;
         Ok(guest)
     }
 

@@ -1,13 +1,14 @@
 //! `bench-libvirt`: `coroner capture --domain` (libvirt's own memory-only dump into a
-//! FIFO) beside `virsh dump --memory-only` to a file on the same frozen 2 GiB libvirt
-//! domain of the kit, and `coroner capture --qmp` on the kit's guest of the same size and
-//! load under plain qemu: busy (`coroner.fill=450`) and idle. (`--qmp` on the libvirt
-//! domain itself is not run: a dump through a second monitor crashes libvirtd 9.0.) Each
-//! method `--runs` times, medians. Not a test; needs root and libvirt
-//! (samples/kit/ensure.sh).
+//! FIFO; ELF, and with `--dump-format kdump` libvirt's kdump-zlib converted as it
+//! arrives) beside `virsh dump --memory-only` to a file (ELF and kdump-zlib) on the same
+//! frozen libvirt domain of the kit (2 GiB by default), and `coroner capture --qmp` on
+//! the kit's guest of the same size and load under plain qemu: busy
+//! (`coroner.fill=450`) and idle. (`--qmp` on the libvirt domain itself is not run: a
+//! dump through a second monitor crashes libvirtd 9.0.) Each method `--runs` times,
+//! medians. Not a test; needs root and libvirt (samples/kit/ensure.sh).
 //!
 //! Usage: cargo build --release --workspace &&
-//!        target/release/bench-libvirt [--mem MiB] [--fill MiB] [--runs N]
+//!        target/release/bench-libvirt [--mem MiB] [--fill MiB] [--runs N] [--only busy|idle]
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -31,6 +32,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn run() -> Res<()> {
     let (mut mem, mut fill, mut runs) = (2048u32, 450u32, 5usize);
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
@@ -38,6 +40,7 @@ fn run() -> Res<()> {
             "--mem" => mem = val()?.parse()?,
             "--fill" => fill = val()?.parse()?,
             "--runs" => runs = val()?.parse::<usize>()?.max(1),
+            "--only" => only = Some(val()?),
             _ => return Err(format!("unknown argument {a}").into()),
         }
     }
@@ -47,6 +50,9 @@ fn run() -> Res<()> {
         ("busy", format!("coroner.fill={fill}")),
         ("idle", String::new()),
     ] {
+        if only.as_deref().is_some_and(|o| o != kind) {
+            continue;
+        }
         let guest = LibvirtGuest::boot_with(&libvirt_guest::LibvirtOptions {
             mem_mib: mem,
             append: append.clone(),
@@ -61,10 +67,19 @@ fn run() -> Res<()> {
         plain.freeze(Scenario::Stop)?;
         let out = guest.dir().join("cap.core.zst");
         let sock = plain.tool_socket().display().to_string();
-        let methods: [(&str, Vec<String>); 2] = [
+        let methods: [(&str, Vec<String>); 3] = [
             (
                 "coroner capture --domain (libvirt's dump)",
                 vec!["--domain".into(), guest.name.clone()],
+            ),
+            (
+                "coroner capture --domain --dump-format kdump",
+                vec![
+                    "--domain".into(),
+                    guest.name.clone(),
+                    "--dump-format".into(),
+                    "kdump".into(),
+                ],
             ),
             (
                 "coroner capture --qmp (plain qemu, same guest)",
@@ -93,16 +108,20 @@ fn run() -> Res<()> {
                     None => rows.push((what.to_string(), vec![secs], size)),
                 }
             }
-            let file = guest.dir().join("virsh.elf");
-            let t = Instant::now();
-            guest.dump(&file)?;
-            let secs = t.elapsed().as_secs_f64();
-            let size = std::fs::metadata(&file)?.len();
-            std::fs::remove_file(&file)?;
-            let what = "virsh dump --memory-only to a file";
-            match rows.iter_mut().find(|r| r.0 == what) {
-                Some(r) => r.1.push(secs),
-                None => rows.push((what.to_string(), vec![secs], size)),
+            for (what, format) in [
+                ("virsh dump --memory-only to a file", "elf"),
+                ("virsh dump --memory-only --format kdump-zlib", "kdump-zlib"),
+            ] {
+                let file = guest.dir().join("virsh.dump");
+                let t = Instant::now();
+                guest.dump_as(&file, format)?;
+                let secs = t.elapsed().as_secs_f64();
+                let size = std::fs::metadata(&file)?.len();
+                std::fs::remove_file(&file)?;
+                match rows.iter_mut().find(|r| r.0 == what) {
+                    Some(r) => r.1.push(secs),
+                    None => rows.push((what.to_string(), vec![secs], size)),
+                }
             }
         }
         println!("\n== {kind} libvirt domain: {mem} MiB RAM, median of {runs} runs");
