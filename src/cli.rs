@@ -301,6 +301,24 @@ shows, 131072 by default; b3sum is packaged by Debian, Fedora, Arch and Homebrew
 
 Exit status: 0 when every file matches, 3 when one does not or cannot be read.")]
     Verify(VerifyArgs),
+    /// Group captures by crash signature: which guests died the same way, how often, when.
+    #[command(after_help = "\
+Examples:
+  coroner triage /var/lib/coroner
+  coroner triage /var/lib/coroner --since 7d --json
+  coroner triage /srv/captures/*/ --no-store       # a read-only archive
+
+Each capture is signed with the crash title `coroner analyze` gives it (syzkaller-style:
+\"kernel panic: REASON in F\", \"BUG: unable to handle page fault in F\", \"INFO: task
+hung in F\", \"BUG: soft lockup in F\"; a machine check's class and bank; a KVM
+emulation failure's instruction and MMIO owner), or, when the dump shows no failure, its
+run state. The signature is stored beside the capture as CAPTURE.sig.json (0600), so a
+second run reads only captures that are new or changed; `coroner watch` signs its
+captures as it makes them. Groups are sorted by count: first and last seen, guests,
+hosts, and the latest capture as an example.
+
+Exit status: 0; 3 when a capture could not be read (the others are still grouped).")]
+    Triage(TriageArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "\
 Examples:
@@ -323,6 +341,26 @@ pub struct VerifyArgs {
     /// The .core.zst containers.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub format: JsonArg,
+}
+
+/// `coroner triage`.
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Directories of captures (every NAME.core.zst in them) or capture files.
+    #[arg(required = true, value_name = "DIR|FILE")]
+    pub sources: Vec<PathBuf>,
+    /// Only captures taken since WHEN: a duration ago (7d, 36h) or a time (2026-12-01,
+    /// 2026-12-01T10:00:00Z).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Do not store new signatures beside the captures.
+    #[arg(long)]
+    pub no_store: bool,
+    /// Captures analysed at once [default: the number of CPUs].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     #[command(flatten)]
     pub format: JsonArg,
 }

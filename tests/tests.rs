@@ -17,6 +17,7 @@ mod mce;
 mod samples;
 mod slim;
 mod status;
+mod triage;
 mod tui;
 mod util;
 mod watch;

@@ -32,6 +32,7 @@ mod panic_cpu;
 mod printk;
 mod report;
 mod session;
+mod signature;
 pub mod stacks;
 pub mod stuck;
 pub mod tasks;
@@ -67,6 +68,7 @@ pub use printk::{
 };
 pub use report::{Report, TasksSummary, VcpuAt};
 pub use session::{exit_from_log, FoundKallsyms, Session, SessionOptions, Unavailable};
+pub use signature::{guest_name, sign};
 pub use tasks::{Current, Task, TaskList, TasksError};
 pub use time::{format_rfc3339_micros, format_rfc3339_seconds};
 pub use triage::{triage, CallTrace, Finding, Triage};

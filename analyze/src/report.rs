@@ -362,9 +362,9 @@ fn fill_from_view(r: &mut Report, s: &Session<'_>, view: &KernelView<'_>) -> Str
                     r.panic_backtrace = b.frames.iter().map(|f| f.text()).collect();
                 }
             }
-            r.title = match &mce_fatal {
-                Some(m) => Some(crate::title::sanitize(&format!("machine check: {m}"))),
-                None => crate::title::title(&t, r.stuck.as_ref(), &r.panic_backtrace),
+            r.title = match r.machine_check.as_ref().and_then(crate::mce::mce_title) {
+                Some(m) if mce_fatal.is_some() => Some(m),
+                _ => crate::title::title(&t, r.stuck.as_ref(), &r.panic_backtrace),
             };
             r.triage = Some(t);
             verdict

@@ -66,6 +66,8 @@ pub struct CaptureOptions {
     pub write: WriteOptions,
     /// The format qemu dumps in.
     pub dump_format: DumpFormat,
+    /// The guest's name for the record (`watch`'s name for it).
+    pub guest: Option<String>,
     /// Dump a libvirt domain's qemu through this monitor anyway (libvirtd 9.0 crashes on
     /// the DUMP_COMPLETED it did not ask for; see [`CaptureError::UnderLibvirt`]).
     pub under_libvirt: bool,
@@ -95,6 +97,7 @@ impl CaptureOptions {
             tool: String::from("coroner"),
             dump_format: DumpFormat::Elf,
             under_libvirt: false,
+            guest: None,
         }
     }
 }
@@ -158,6 +161,7 @@ pub fn capture_with(
         schema: coroner_record::SCHEMA,
         qmp: opts.qmp.to_string(),
         qemu_version: qmp.version().clone(),
+        guest: opts.guest.clone(),
         ..CaptureInfo::default()
     };
 

@@ -168,6 +168,10 @@ pub struct CaptureInfo {
     pub schema: u32,
     /// The QMP address used.
     pub qmp: String,
+    /// The name `watch` knows the guest by (`--qmp NAME=SOCK`, the socket's file name,
+    /// the libvirt domain), when `watch` made the capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<String>,
     /// qemu's version from the QMP greeting.
     pub qemu_version: QemuVersion,
     /// `query-target` architecture (`x86_64`).

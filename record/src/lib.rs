@@ -10,8 +10,12 @@ mod capture_info;
 mod event;
 mod log_tail;
 mod qemu_version;
+mod signature;
 
 pub use capture_info::{CaptureInfo, LibvirtEvent, LibvirtRecord, RecordError, Timings, SCHEMA};
 pub use event::Event;
 pub use log_tail::LogTail;
 pub use qemu_version::QemuVersion;
+pub use signature::{
+    signature_path, Signature, SIGNATURE_MAX_BYTES, SIGNATURE_SCHEMA, SIGNATURE_SUFFIX,
+};

@@ -18,9 +18,11 @@ mod output;
 mod ps;
 mod qemu_log;
 mod report;
+pub(crate) mod signature_file;
 mod slim;
 mod status;
 mod sym;
+mod triage;
 mod tui;
 mod verify;
 mod watch;
@@ -51,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitClass> {
         Command::Compress(args) => compress::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Triage(args) => triage::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
     }

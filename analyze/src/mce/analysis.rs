@@ -399,6 +399,31 @@ fn origin(
     }
 }
 
+/// The crash title of a fatal machine check, for `triage`: the error's class (numbers
+/// and addresses replaced, as in every title), its bank (kept: which unit failed is the
+/// point), and whether the host's memory failed or qemu injected it.
+pub fn title(report: &MceReport) -> Option<String> {
+    if let Some(r) = report.records.iter().find(|r| r.fatal) {
+        let origin = if r.origin.starts_with("host memory error") {
+            " (host memory error)"
+        } else if r.host_event.is_some() {
+            " (injected by qemu)"
+        } else {
+            ""
+        };
+        let bank = r
+            .raw
+            .bank
+            .map_or_else(|| "unknown bank".to_string(), |b| format!("bank {b}"));
+        let class = crate::title::sanitize(&r.decoded.summary.replacen(": ", " ", 1));
+        return Some(format!("machine check: {class} in {bank}{origin}"));
+    }
+    report
+        .rendezvous
+        .as_ref()
+        .map(|_| "machine check: rendezvous timeout (no LMCE)".to_string())
+}
+
 fn verdict(records: &[MceRecord], host: &HostSide, rendezvous: Option<&Rendezvous>) -> String {
     let describe = |r: &MceRecord| {
         let place = r.raw.place();

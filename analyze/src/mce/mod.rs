@@ -12,7 +12,7 @@ mod raw;
 mod rendezvous;
 
 pub(crate) use analysis::analyze_mce;
-pub use analysis::{MceRecord, MceReport, MemoryFailure, RecordSource};
+pub use analysis::{title as mce_title, MceRecord, MceReport, MemoryFailure, RecordSource};
 pub use decode::*;
 pub use host::{log_lines as host_mce_lines, HostEvent, HostLine, HostLineKind, HostSide};
 pub use log::{from_log as kernel_mce_lines, KernelLine, LineKind, LogMce, LogPlace};

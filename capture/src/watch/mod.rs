@@ -474,6 +474,7 @@ impl<'a> Session<'a> {
         });
         let mut copts = opts.capture.clone();
         copts.output = output;
+        copts.guest = Some(opts.name.clone());
         copts.wait_frozen = None;
         copts.stop = false;
         copts.allow_running = false;

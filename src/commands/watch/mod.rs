@@ -148,10 +148,26 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
     let (tx, rx) = mpsc::channel::<Notice>();
     let sink = Sink { notices: tx };
     let (hook_tx, hook_rx) = mpsc::channel::<Notice>();
+    let (sign_tx, sign_rx) = mpsc::channel::<std::path::PathBuf>();
     let mut ends: Vec<WatchEnd> = Vec::new();
     let mut stdout_ok = true;
     let mut notifier = Notifier::from_env();
     std::thread::scope(|s| -> anyhow::Result<()> {
+        // Each capture is signed for `triage` after it is announced, off the main loop.
+        let signer = s.spawn(move || {
+            for path in sign_rx {
+                let failed = match crate::commands::signature_file::signature_of(&path, true) {
+                    Ok((_, _, stored)) => stored,
+                    Err(e) => Some(format!("{e:#}")),
+                };
+                if let Some(e) = failed {
+                    log(
+                        LogLevel::Warning,
+                        &format!("signing {} for triage: {e}", path.display()),
+                    );
+                }
+            }
+        });
         let hooks = args.exec.as_ref().map(|cmd| {
             let timeout = Duration::from_secs(args.exec_timeout);
             s.spawn(move || hook::run_hooks(cmd, timeout, hook_rx))
@@ -280,6 +296,10 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
                             );
                         }
                     }
+                    if let (coroner_capture::NoticeKind::Captured, Some(c)) = (&n.event, &n.capture)
+                    {
+                        let _ = sign_tx.send(c.clone());
+                    }
                     if hooks.is_some() {
                         let _ = hook_tx.send(n);
                     }
@@ -318,6 +338,8 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         if let Some(h) = hooks {
             let _ = h.join();
         }
+        drop(sign_tx);
+        let _ = signer.join();
         Ok(())
     })?;
     if stop.load(Ordering::Relaxed) {

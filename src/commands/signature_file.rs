@@ -1,0 +1,86 @@
+//! Signature files beside captures (`CAPTURE.sig.json`): read back when they still match
+//! their capture (same size and modification time), otherwise made again by analysing
+//! the capture, and stored atomically (0600, a fresh temporary file renamed over any old
+//! one, which may be a planted symlink: rename replaces the link, never follows it).
+
+use std::io::Read;
+use std::path::Path;
+
+use coroner_record::{signature_path, Signature, SIGNATURE_MAX_BYTES, SIGNATURE_SCHEMA};
+
+/// A capture file's size and modification time in nanoseconds.
+pub fn file_stamp(capture: &Path) -> std::io::Result<(u64, u128)> {
+    let m = std::fs::metadata(capture)?;
+    let mtime = m
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Ok((m.len(), mtime))
+}
+
+/// The stored signature of `capture`, when there is one of this schema for the capture
+/// as it is now (`stamp`).
+pub fn load(capture: &Path, stamp: (u64, u128)) -> Option<Signature> {
+    let path = signature_path(capture);
+    let fd = rustix::fs::open(
+        &path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(SIGNATURE_MAX_BYTES)
+        .read_to_string(&mut text)
+        .ok()?;
+    let sig: Signature = serde_json::from_str(&text).ok()?;
+    let name = capture.file_name()?.to_string_lossy();
+    (sig.schema == SIGNATURE_SCHEMA
+        && sig.capture == name
+        && (sig.capture_bytes, sig.capture_mtime_ns) == stamp)
+        .then_some(sig)
+}
+
+/// Analyses `capture` and returns its signature.
+pub fn sign(capture: &Path, stamp: (u64, u128)) -> anyhow::Result<Signature> {
+    let core = super::kernel::open(capture)?;
+    let session = super::kernel::session(&core, false);
+    let report = session.report();
+    Ok(coroner_analyze::sign(
+        &core,
+        &report,
+        stamp,
+        concat!("coroner ", env!("CARGO_PKG_VERSION")),
+    ))
+}
+
+/// Stores `sig` beside `capture`.
+pub fn store(capture: &Path, sig: &Signature) -> anyhow::Result<()> {
+    let mut out = coroner_formats::OutputFile::create(&signature_path(capture))?;
+    let mut text = serde_json::to_vec_pretty(sig)?;
+    text.push(b'\n');
+    std::io::Write::write_all(out.file_mut(), &text)?;
+    out.commit()?;
+    Ok(())
+}
+
+/// The signature of `capture`: the stored one when it matches, else made now and
+/// stored unless `store` is false (a failure to store is returned beside it). The bool
+/// says whether it was made now.
+pub fn signature_of(
+    capture: &Path,
+    store_new: bool,
+) -> anyhow::Result<(Signature, bool, Option<String>)> {
+    let stamp = file_stamp(capture)?;
+    if let Some(sig) = load(capture, stamp) {
+        return Ok((sig, false, None));
+    }
+    let sig = sign(capture, stamp)?;
+    let stored = if store_new {
+        store(capture, &sig).err().map(|e| format!("{e:#}"))
+    } else {
+        None
+    };
+    Ok((sig, true, stored))
+}
