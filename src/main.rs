@@ -56,7 +56,9 @@ fn main() -> ExitCode {
             };
         }
     };
-    match commands::run(cli) {
+    let result = commands::run(cli);
+    commands::report_traffic();
+    match result {
         Ok(class) => class.into(),
         Err(err) if exit::is_broken_pipe(&err) => ExitClass::Ok.into(),
         Err(err) => fail(&exit::message_of(&err), exit::class_of(&err), json),

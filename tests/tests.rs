@@ -14,6 +14,7 @@ mod kdump;
 mod kernel;
 mod libvirt;
 mod mce;
+mod objstore;
 mod samples;
 mod slim;
 mod status;

@@ -64,8 +64,14 @@ impl Run {
 
 /// Runs `coroner ARGS` in `dir`.
 pub fn coroner(dir: &Path, args: &[&str]) -> Run {
+    coroner_env(dir, args, &[])
+}
+
+/// Runs `coroner ARGS` in `dir` with `env` added to its environment.
+pub fn coroner_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_coroner"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .output()
         .unwrap();

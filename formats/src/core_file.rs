@@ -221,6 +221,43 @@ pub fn open(path: &Path) -> Result<Core> {
             (Arc::new(reader), metadata)
         }
     };
+    assemble(path, format, file_size, source, metadata)
+}
+
+/// Opens a dump whose bytes `raw` reads from elsewhere (an object store, by ranged
+/// reads): any format [`open`] takes; `name` is what messages call it.
+pub fn open_source(name: &Path, raw: Box<dyn ByteSource>) -> Result<Core> {
+    let file_size = raw.len();
+    if file_size < 4 {
+        return Err(Error::Truncated {
+            offset: 0,
+            needed: 4,
+            size: file_size,
+        });
+    }
+    let mut head = [0u8; 16];
+    let n = file_size.min(16) as usize;
+    raw.read_at(0, &mut head[..n])?;
+    let format = identify(&head[..n])?;
+    let (source, metadata): (Arc<dyn ByteSource>, _) = match format {
+        Format::Elf | Format::Kdump | Format::KdumpFlattened => (Arc::from(raw), None),
+        Format::Container => {
+            let reader = ContainerReader::from_source(raw, crate::zst::DEFAULT_CACHE_BYTES)?;
+            let metadata = reader.metadata().cloned();
+            (Arc::new(reader), metadata)
+        }
+    };
+    assemble(name, format, file_size, source, metadata)
+}
+
+/// A [`Core`] over the dump's bytes (a container's content, decompressed as read).
+fn assemble(
+    path: &Path,
+    format: Format,
+    file_size: u64,
+    source: Arc<dyn ByteSource>,
+    metadata: Option<Metadata>,
+) -> Result<Core> {
     let (elf, kdump, file, mem) = match format {
         Format::Kdump | Format::KdumpFlattened => {
             let k = Kdump::open(source, format == Format::KdumpFlattened)?;

@@ -77,6 +77,15 @@ if ! command -v libvirtd >/dev/null || ! command -v virsh >/dev/null; then
         { apt-get update >&2 && apt-get install -y --no-install-recommends libvirt-daemon-system libvirt-clients >&2; }
 fi
 
+# An S3-compatible server for the object-storage tests: moto's, from PyPI (Debian has
+# no S3 server but the heavy radosgw).
+if ! command -v moto_server >/dev/null; then
+    log "missing moto_server: installing moto[server] from PyPI"
+    python3 -m pip install --quiet 'moto[server]' >&2 ||
+        die "cannot install moto[server] (python3 -m pip install 'moto[server]')"
+    command -v moto_server >/dev/null || die "moto_server is not on PATH after pip install"
+fi
+
 export CORONER_KIT_DIR="$CACHE"
 "$KIT_DIR/fetch-kernel.sh" >/dev/null
 "$KIT_DIR/build-module.sh" >/dev/null

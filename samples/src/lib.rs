@@ -17,3 +17,4 @@
 pub mod baremetal;
 pub mod kit;
 pub mod libvirt_guest;
+pub mod s3_server;

@@ -9,12 +9,10 @@ use coroner_formats::{Machine, VcpuRegs, GPR_NAMES};
 
 use super::output::{human_bytes, print_json, rfc3339};
 use crate::cli::InspectArgs;
-use crate::exit::{ClassifyExt, ExitClass};
+use crate::exit::ExitClass;
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitClass> {
-    let core = coroner_formats::open(&args.dump.file).classify(ExitClass::Input, || {
-        format!("cannot read {}", args.dump.file.display())
-    })?;
+    let core = super::kernel::open(&args.dump.file)?;
     let report = Inspection::of(&core);
     if args.format.json {
         print_json(&report)?;

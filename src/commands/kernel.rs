@@ -8,8 +8,11 @@ use coroner_formats::Core;
 
 use crate::exit::{classified, ClassifyExt, ExitClass};
 
-/// Opens `path` as a dump.
+/// Opens `path` as a dump: a file, or an object (`s3://BUCKET/KEY`).
 pub fn open(path: &Path) -> anyhow::Result<Core> {
+    if let Some(url) = super::object_input::object_url(path) {
+        return super::object_input::open(url);
+    }
     coroner_formats::open(path).classify(ExitClass::Input, || {
         format!("cannot read {}", path.display())
     })

@@ -14,6 +14,7 @@ mod kernel;
 mod man;
 mod mce;
 mod modules;
+mod object_input;
 mod output;
 mod ps;
 mod qemu_log;
@@ -27,6 +28,7 @@ mod tui;
 mod verify;
 mod watch;
 
+pub use object_input::report_traffic;
 pub use output::print_json_error;
 
 use crate::cli::{Cli, Command};

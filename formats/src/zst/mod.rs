@@ -26,7 +26,7 @@ mod writer;
 
 pub use digest::{frames_blake3_of, ContentDigest};
 pub use metadata::Metadata;
-pub use reader::ContainerReader;
+pub use reader::{ContainerReader, DEFAULT_CACHE_BYTES};
 pub use writer::{ContainerWriter, Finished, WriteOptions};
 
 /// Version of the container layout and metadata schema that this code writes.

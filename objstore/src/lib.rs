@@ -1,0 +1,15 @@
+//! Captures in S3-compatible object storage (Ceph RGW, MinIO, a cloud's): `s3://` URLs,
+//! a client configured from the standard AWS environment variables, and ranged reads
+//! through a bounded block cache, so an analysis fetches the frames it needs and not the
+//! capture. Synchronous to its callers: the `object_store` crate's async client runs on a
+//! small runtime of its own.
+
+mod error;
+mod object_url;
+mod ranged;
+mod store;
+
+pub use error::StoreError;
+pub use object_url::{is_object_url, ObjectUrl};
+pub use ranged::{RangedObject, BLOCK_BYTES, CACHE_BLOCKS};
+pub use store::{Listed, Store, Traffic};

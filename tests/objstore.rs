@@ -1,0 +1,114 @@
+//! Reading captures from object storage: a kit guest's capture put in a real
+//! S3-compatible server (moto's, on loopback) answers `analyze`, `dmesg`, `mce`, `ps`,
+//! `modules` and `bt` from `s3://` exactly as the local file does, by ranged reads of a
+//! small part of it, with what was fetched said on stderr; a missing object, a bad URL
+//! and missing credentials are clear errors.
+
+use coroner_objstore::Store;
+use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
+use coroner_samples::s3_server::{self, S3Server};
+
+use crate::util::{coroner, coroner_env, Dir};
+
+/// The bytes `coroner: fetched N in M request(s) from URL` names, from stderr.
+fn fetched(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("coroner: fetched "))
+        .unwrap_or_else(|| panic!("no fetched line: {stderr}"));
+    let rest = line.trim_start_matches("coroner: fetched ");
+    let mut words = rest.split_whitespace();
+    let n: f64 = words.next().unwrap().parse().unwrap();
+    let unit = match words.next().unwrap() {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        u => panic!("unit {u} in {line}"),
+    };
+    (n * unit) as u64
+}
+
+#[test]
+fn analyses_read_a_capture_from_object_storage_by_ranged_reads() {
+    if !kit::available_or_skip("analyses_read_a_capture_from_object_storage_by_ranged_reads")
+        || !s3_server::available_or_skip(
+            "analyses_read_a_capture_from_object_storage_by_ranged_reads",
+        )
+    {
+        return;
+    }
+    let dir = Dir::new();
+    let server = S3Server::start("caps").unwrap();
+    let env = server.env();
+    let mut guest = Guest::boot(&GuestOptions {
+        mem_mib: 1024,
+        append: "coroner.fill=150".into(),
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest.freeze(Scenario::Panic).unwrap();
+    let sock = guest.tool_socket().display().to_string();
+    coroner(
+        dir.path(),
+        &["capture", "--qmp", &sock, "-o", "vm.core.zst"],
+    )
+    .expect_code(0);
+    let bytes = std::fs::read(dir.join("vm.core.zst")).unwrap();
+    let size = bytes.len() as u64;
+    let settings: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Store::with_settings("caps", &settings)
+        .unwrap()
+        .write_small("host1/vm.core.zst", bytes)
+        .unwrap();
+    let url = "s3://caps/host1/vm.core.zst";
+    for args in [
+        &["analyze", "--json"][..],
+        &["dmesg"],
+        &["mce", "--json"],
+        &["ps", "--json"],
+        &["modules", "--json"],
+        &["bt", "--all", "--json"],
+    ] {
+        let local = coroner(dir.path(), &[args, &["vm.core.zst"]].concat());
+        let remote = coroner_env(dir.path(), &[args, &[url]].concat(), &env);
+        remote.expect_code(local.code());
+        assert_eq!(remote.stdout(), local.stdout(), "{args:?}");
+        let got = fetched(&remote.stderr());
+        eprintln!("{args:?}: fetched {got} of {size} bytes");
+        assert!(
+            got > 0 && got < size / 4,
+            "{args:?} fetched {got} of {size} bytes: {}",
+            remote.stderr()
+        );
+    }
+    // inspect names the object.
+    let i = coroner_env(dir.path(), &["inspect", url], &env);
+    i.expect_code(0);
+    assert!(i.stdout().contains(url), "{}", i.stdout());
+
+    // What cannot be read is said, with distinct exit codes.
+    let r = coroner_env(
+        dir.path(),
+        &["dmesg", "s3://caps/host1/none.core.zst"],
+        &env,
+    );
+    r.expect_code(3);
+    assert!(r.stderr().contains("not found"), "{}", r.stderr());
+    let r = coroner_env(dir.path(), &["dmesg", "s3://Caps/x"], &env);
+    r.expect_code(2);
+    // A server that is not there: an error naming the object.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let elsewhere: Vec<(&str, String)> = env
+        .iter()
+        .map(|(k, v)| match *k {
+            "AWS_ENDPOINT_URL" => (*k, format!("http://127.0.0.1:{port}")),
+            _ => (*k, v.clone()),
+        })
+        .collect();
+    let r = coroner_env(dir.path(), &["dmesg", url], &elsewhere);
+    r.expect_code(3);
+    assert!(r.stderr().contains(url), "{}", r.stderr());
+}
