@@ -178,16 +178,29 @@ fn qemu_event<'a>(announcement: &'a Value, name: &str) -> &'a Value {
 }
 
 /// The files under `dir`, the watcher's state directory included (empty once it ended).
+/// The files under `dir`, but the signatures `watch` stores beside its captures.
 fn files_in(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         if e.file_type().unwrap().is_dir() {
             found.extend(files_in(&e.path()));
-        } else {
+        } else if !e.file_name().to_string_lossy().ends_with(".sig.json") {
             found.push(e.path().display().to_string());
         }
     }
     found
+}
+
+/// Checks that every capture in `caps` was signed by `watch` (its signature waits
+/// beside it once `watch` has exited).
+#[track_caller]
+fn assert_signed(caps: &[String]) {
+    for c in caps {
+        let sig = format!("{c}.sig.json");
+        let text = std::fs::read_to_string(&sig).unwrap_or_else(|e| panic!("{sig}: {e}"));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert!(c.ends_with(v["capture"].as_str().unwrap()), "{v}");
+    }
 }
 
 #[track_caller]
@@ -465,7 +478,9 @@ fn watch_captures_each_freeze_of_a_guest_resumed_in_between() {
     }
     w.signal("-TERM");
     assert_eq!(w.wait(Duration::from_secs(20)), 0, "{}", w.stderr());
-    assert_eq!(files_in(&dir.join("caps")).len(), 2);
+    let caps = files_in(&dir.join("caps"));
+    assert_eq!(caps.len(), 2, "{caps:?}");
+    assert_signed(&caps);
 }
 
 #[test]
@@ -586,6 +601,7 @@ fn watch_finds_guests_in_a_socket_directory() {
     assert_eq!(again.wait(Duration::from_secs(30)), 0, "{}", again.stderr());
     let caps = files_in(&dir.join("caps"));
     assert_eq!(caps.len(), 2, "{caps:?}");
+    assert_signed(&caps);
 }
 
 #[test]
