@@ -307,15 +307,16 @@ Examples:
   coroner triage /var/lib/coroner
   coroner triage /var/lib/coroner --since 7d --json
   coroner triage /srv/captures/*/ --no-store       # a read-only archive
+  coroner triage s3://captures/ --since 7d          # a bucket (AWS_* variables)
 
 Each capture is signed with the crash title `coroner analyze` gives it (syzkaller-style:
 \"kernel panic: REASON in F\", \"BUG: unable to handle page fault in F\", \"INFO: task
 hung in F\", \"BUG: soft lockup in F\"; a machine check's class and bank; a KVM
 emulation failure's instruction and MMIO owner), or, when the dump shows no failure, its
-run state. The signature is stored beside the capture as CAPTURE.sig.json (0600), so a
-second run reads only captures that are new or changed; `coroner watch` signs its
-captures as it makes them. Groups are sorted by count: first and last seen, guests,
-hosts, and the latest capture as an example.
+run state. The signature is stored beside the capture as CAPTURE.sig.json (0600; an
+object beside it in a bucket), so a second run reads only captures that are new or
+changed; `coroner watch` signs its captures as it makes them. Groups are sorted by
+count: first and last seen, guests, hosts, and the latest capture as an example.
 
 Exit status: 0; 3 when a capture could not be read (the others are still grouped).")]
     Triage(TriageArgs),
@@ -348,8 +349,9 @@ pub struct VerifyArgs {
 /// `coroner triage`.
 #[derive(Debug, Args)]
 pub struct TriageArgs {
-    /// Directories of captures (every NAME.core.zst in them) or capture files.
-    #[arg(required = true, value_name = "DIR|FILE")]
+    /// Directories of captures (every NAME.core.zst in them), capture files, or
+    /// object-store prefixes (s3://BUCKET/PREFIX/).
+    #[arg(required = true, value_name = "DIR|FILE|s3://BUCKET/PREFIX/")]
     pub sources: Vec<PathBuf>,
     /// Only captures taken since WHEN: a duration ago (7d, 36h) or a time (2026-12-01,
     /// 2026-12-01T10:00:00Z).

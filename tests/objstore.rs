@@ -87,6 +87,60 @@ fn analyses_read_a_capture_from_object_storage_by_ranged_reads() {
     i.expect_code(0);
     assert!(i.stdout().contains(url), "{}", i.stdout());
 
+    // Triage of a prefix: the bundled samples beside the kit's capture, signed by ranged
+    // reads, signature objects written beside them, and a re-run that reads only those.
+    let store = Store::with_settings("caps", &settings).unwrap();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/captures");
+    let mut total = size;
+    for name in [
+        "panic",
+        "mce-fatal",
+        "kvm-emulation-failure",
+        "healthy-stopped",
+    ] {
+        let b = std::fs::read(samples.join(format!("{name}.core.zst"))).unwrap();
+        total += b.len() as u64;
+        store
+            .write_small(&format!("host2/{name}.core.zst"), b)
+            .unwrap();
+    }
+    let r = coroner_env(dir.path(), &["triage", "s3://caps/", "--json"], &env);
+    r.expect_code(0);
+    let j = r.json();
+    assert_eq!(
+        (j["captures"].as_u64(), j["signed_now"].as_u64()),
+        (Some(5), Some(5)),
+        "{j:#}"
+    );
+    let groups = j["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 4, "{j:#}");
+    assert_eq!(
+        groups[0]["signature"],
+        "kernel panic: sysrq triggered crash in sysrq_handle_crash"
+    );
+    assert_eq!(groups[0]["count"], 2);
+    assert!(groups[0]["example"]
+        .as_str()
+        .unwrap()
+        .starts_with("s3://caps/"));
+    let got = fetched(&r.stderr());
+    assert!(got < total / 2, "triage fetched {got} of {total} bytes");
+    let sigs = store
+        .list("")
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.key.ends_with(".core.zst.sig.json"))
+        .count();
+    assert_eq!(sigs, 5);
+    let r = coroner_env(dir.path(), &["triage", "s3://caps/", "--json"], &env);
+    r.expect_code(0);
+    let again = r.json();
+    assert_eq!(again["signed_now"], 0, "{again:#}");
+    assert_eq!(again["groups"], j["groups"]);
+    // A prefix of its own: only host2's.
+    let r = coroner_env(dir.path(), &["triage", "s3://caps/host2/", "--json"], &env);
+    assert_eq!(r.json()["captures"], 4);
+
     // What cannot be read is said, with distinct exit codes.
     let r = coroner_env(
         dir.path(),

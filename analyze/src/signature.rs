@@ -21,6 +21,7 @@ pub fn sign(core: &Core, report: &Report, file: (u64, u128), tool: &str) -> Sign
             .unwrap_or_default(),
         capture_bytes: file.0,
         capture_mtime_ns: file.1,
+        capture_etag: None,
         signature: Signature::key(report.title.as_deref(), report.run_state.as_deref()),
         title: report.title.clone(),
         verdict: report.verdict.clone(),

@@ -41,6 +41,9 @@ pub struct Listed {
     pub size: u64,
     /// When it was last written, nanoseconds since the epoch.
     pub modified_ns: u128,
+    /// Its entity tag, when the server gives one: with the size, what tells a rewritten
+    /// object from the one signed (modification times have one-second resolution).
+    pub e_tag: Option<String>,
 }
 
 impl Store {
@@ -187,6 +190,7 @@ impl Store {
                     .last_modified
                     .timestamp_nanos_opt()
                     .map_or(0, |n| u128::try_from(n).unwrap_or(0)),
+                e_tag: m.e_tag,
             })
             .collect())
     }

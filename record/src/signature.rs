@@ -30,6 +30,10 @@ pub struct Signature {
     /// The capture's modification time when signed, in nanoseconds since the epoch:
     /// with the size, how a later run knows the capture is the one signed.
     pub capture_mtime_ns: u128,
+    /// The capture's entity tag when it is an object in a store (there, size and tag
+    /// tell it is the one signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_etag: Option<String>,
     /// What captures are grouped by: the crash title (as `analyze` gives it), or, when
     /// the dump shows no failure, the run state and that.
     pub signature: String,

@@ -11,8 +11,30 @@ use coroner_objstore::{is_object_url, ObjectUrl, RangedObject, Store};
 use super::output::human_bytes;
 use crate::exit::{ClassifyExt, ExitClass};
 
-/// The objects this command read, for [`report_traffic`].
-static OPENED: Mutex<Vec<(ObjectUrl, Arc<Store>)>> = Mutex::new(Vec::new());
+/// The locations this command read (an object, or a prefix it listed), and their
+/// stores, for [`report_traffic`].
+static OPENED: Mutex<Vec<(String, Arc<Store>)>> = Mutex::new(Vec::new());
+
+/// A client for `url`'s bucket, noted for [`report_traffic`] under `url`.
+pub fn store_for(url: &ObjectUrl) -> anyhow::Result<Arc<Store>> {
+    let store = Arc::new(
+        Store::for_bucket(&url.bucket)
+            .classify(ExitClass::Input, || format!("cannot read {url}"))?,
+    );
+    if let Ok(mut opened) = OPENED.lock() {
+        opened.push((url.to_string(), store.clone()));
+    }
+    Ok(store)
+}
+
+/// Opens the object `url` of `store` as a dump.
+pub fn open_in(store: Arc<Store>, url: &ObjectUrl) -> anyhow::Result<Core> {
+    let name = url.to_string();
+    let object = RangedObject::open(store, url.clone())
+        .classify(ExitClass::Input, || format!("cannot read {name}"))?;
+    coroner_formats::open_source(Path::new(&name), Box::new(object))
+        .classify(ExitClass::Input, || format!("cannot read {name}"))
+}
 
 /// The `s3://` URL `path` spells, when it spells one.
 pub fn object_url(path: &Path) -> Option<&str> {
@@ -22,17 +44,8 @@ pub fn object_url(path: &Path) -> Option<&str> {
 /// Opens the object at `url` as a dump.
 pub fn open(url: &str) -> anyhow::Result<Core> {
     let parsed = ObjectUrl::parse(url).classify(ExitClass::Usage, || "the dump's URL".into())?;
-    let store = Arc::new(
-        Store::for_bucket(&parsed.bucket)
-            .classify(ExitClass::Input, || format!("cannot read {url}"))?,
-    );
-    if let Ok(mut opened) = OPENED.lock() {
-        opened.push((parsed.clone(), store.clone()));
-    }
-    let object = RangedObject::open(store, parsed.clone())
-        .classify(ExitClass::Input, || format!("cannot read {url}"))?;
-    coroner_formats::open_source(Path::new(url), Box::new(object))
-        .classify(ExitClass::Input, || format!("cannot read {url}"))
+    let store = store_for(&parsed)?;
+    open_in(store, &parsed)
 }
 
 /// Says on stderr what each object read cost: bytes and requests, beside its size.

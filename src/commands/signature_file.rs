@@ -45,14 +45,62 @@ pub fn load(capture: &Path, stamp: (u64, u128)) -> Option<Signature> {
 /// Analyses `capture` and returns its signature.
 pub fn sign(capture: &Path, stamp: (u64, u128)) -> anyhow::Result<Signature> {
     let core = super::kernel::open(capture)?;
-    let session = super::kernel::session(&core, false);
+    Ok(sign_core(&core, stamp))
+}
+
+fn sign_core(core: &coroner_formats::Core, stamp: (u64, u128)) -> Signature {
+    let session = super::kernel::session(core, false);
     let report = session.report();
-    Ok(coroner_analyze::sign(
-        &core,
+    coroner_analyze::sign(
+        core,
         &report,
         stamp,
         concat!("coroner ", env!("CARGO_PKG_VERSION")),
-    ))
+    )
+}
+
+/// The signature of the object `url` (as listed: `listed`) in `store`: its signature
+/// object (`KEY.sig.json`, `stored` when the listing has one) when it still matches,
+/// else made now by ranged reads and written beside it unless `store_new` is false.
+pub fn signature_of_object(
+    store: &std::sync::Arc<coroner_objstore::Store>,
+    url: &coroner_objstore::ObjectUrl,
+    listed: &coroner_objstore::Listed,
+    stored: bool,
+    store_new: bool,
+) -> anyhow::Result<(Signature, bool, Option<String>)> {
+    let sig_key = format!("{}{}", url.key, coroner_record::SIGNATURE_SUFFIX);
+    let name = url.key.rsplit('/').next().unwrap_or(&url.key);
+    if stored {
+        let old = store
+            .read_small(&sig_key, SIGNATURE_MAX_BYTES)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Signature>(&b).ok())
+            .filter(|sig| {
+                sig.schema == SIGNATURE_SCHEMA
+                    && sig.capture == name
+                    && sig.capture_bytes == listed.size
+                    && sig.capture_etag == listed.e_tag
+            });
+        if let Some(sig) = old {
+            return Ok((sig, false, None));
+        }
+    }
+    let core = super::object_input::open_in(store.clone(), url)?;
+    let mut sig = sign_core(&core, (listed.size, listed.modified_ns));
+    sig.capture = name.to_string();
+    sig.capture_etag = listed.e_tag.clone();
+    let failed = if store_new {
+        let mut text = serde_json::to_vec_pretty(&sig)?;
+        text.push(b'\n');
+        store
+            .write_small(&sig_key, text)
+            .err()
+            .map(|e| e.to_string())
+    } else {
+        None
+    };
+    Ok((sig, true, failed))
 }
 
 /// Stores `sig` beside `capture`.

@@ -6,14 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use coroner_objstore::{Listed, ObjectUrl, Store};
 
 use coroner_analyze::escape_control;
 use coroner_record::{Signature, SIGNATURE_SUFFIX};
 use serde::Serialize;
 
 use super::output::{print_json, print_text, rfc3339};
-use super::signature_file::signature_of;
+use super::signature_file::{signature_of, signature_of_object};
 use crate::cli::TriageArgs;
 use crate::exit::{ClassifyExt, ExitClass};
 
@@ -78,11 +80,41 @@ fn parse_since(text: &str) -> Result<u64, String> {
         .unwrap_or(0))
 }
 
-/// The captures in `sources`: every `*.core.zst` in a directory (not temporary or
-/// partial files), and files given by name.
-fn captures_in(sources: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// A capture to sign: a file, or an object as its store listed it.
+enum Capture {
+    File(PathBuf),
+    Object {
+        store: Arc<Store>,
+        url: ObjectUrl,
+        listed: Listed,
+        /// The listing has its signature object.
+        signed: bool,
+    },
+}
+
+impl Capture {
+    fn name(&self) -> String {
+        match self {
+            Capture::File(p) => p.display().to_string(),
+            Capture::Object { url, .. } => url.to_string(),
+        }
+    }
+}
+
+/// True for the name of a capture (not a temporary, partial or signature file).
+fn is_capture_name(name: &str) -> bool {
+    name.ends_with(".core.zst") && !name.starts_with('.')
+}
+
+/// The captures in `sources`: every `*.core.zst` in a directory or under an `s3://`
+/// prefix (not temporary or partial ones), and files given by name.
+fn captures_in(sources: &[PathBuf]) -> anyhow::Result<Vec<Capture>> {
     let mut found = Vec::new();
     for src in sources {
+        if let Some(text) = super::object_input::object_url(src) {
+            found.extend(objects_under(text)?);
+            continue;
+        }
         // Examples are printed as absolute paths: hooks and other shells run elsewhere.
         let src = &std::path::absolute(src).classify(ExitClass::Input, || {
             format!("cannot resolve {}", src.display())
@@ -91,27 +123,51 @@ fn captures_in(sources: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             format!("cannot read {}", src.display())
         })?;
         if !meta.is_dir() {
-            found.push(src.clone());
+            found.push(Capture::File(src.clone()));
             continue;
         }
         let entries = std::fs::read_dir(src).classify(ExitClass::Input, || {
             format!("cannot list {}", src.display())
         })?;
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            let is_file = e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink());
-            if is_file
-                && name.ends_with(".core.zst")
-                && !name.starts_with('.')
-                && !name.ends_with(SIGNATURE_SUFFIX)
-            {
-                found.push(e.path());
-            }
-        }
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| {
+                e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink())
+                    && is_capture_name(&e.file_name().to_string_lossy())
+            })
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        found.extend(files.into_iter().map(Capture::File));
     }
-    found.sort();
-    found.dedup();
+    Ok(found)
+}
+
+/// The captures under the prefix `text` (`s3://BUCKET/PREFIX/`), as one listing.
+fn objects_under(text: &str) -> anyhow::Result<Vec<Capture>> {
+    let prefix = ObjectUrl::parse(text).classify(ExitClass::Usage, || text.to_string())?;
+    let store = super::object_input::store_for(&prefix)?;
+    let listed = store
+        .list(&prefix.key)
+        .classify(ExitClass::Input, || format!("cannot list {prefix}"))?;
+    let signed: std::collections::HashSet<&str> = listed
+        .iter()
+        .filter_map(|l| l.key.strip_suffix(SIGNATURE_SUFFIX))
+        .collect();
+    let mut found: Vec<Capture> = listed
+        .iter()
+        .filter(|l| is_capture_name(l.key.rsplit('/').next().unwrap_or(&l.key)))
+        .map(|l| Capture::Object {
+            store: store.clone(),
+            url: ObjectUrl {
+                bucket: prefix.bucket.clone(),
+                key: l.key.clone(),
+            },
+            listed: l.clone(),
+            signed: signed.contains(l.key.as_str()),
+        })
+        .collect();
+    found.sort_by_key(Capture::name);
     Ok(found)
 }
 
@@ -119,7 +175,7 @@ fn captures_in(sources: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 type Signed = Result<(Signature, bool, Option<String>), String>;
 
 /// Signs every capture, `jobs` at a time.
-fn sign_all(captures: &[PathBuf], store: bool, jobs: usize) -> Vec<Signed> {
+fn sign_all(captures: &[Capture], store: bool, jobs: usize) -> Vec<Signed> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Signed>>> =
         Mutex::new((0..captures.len()).map(|_| None).collect());
@@ -127,8 +183,19 @@ fn sign_all(captures: &[PathBuf], store: bool, jobs: usize) -> Vec<Signed> {
         for _ in 0..jobs.clamp(1, captures.len().max(1)) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(path) = captures.get(i) else { break };
-                let r = signature_of(path, store).map_err(|e| format!("{e:#}"));
+                let Some(capture) = captures.get(i) else {
+                    break;
+                };
+                let r = match capture {
+                    Capture::File(path) => signature_of(path, store),
+                    Capture::Object {
+                        store: s,
+                        url,
+                        listed,
+                        signed,
+                    } => signature_of_object(s, url, listed, *signed, store),
+                }
+                .map_err(|e| format!("{e:#}"));
                 if let Ok(mut v) = results.lock() {
                     v[i] = Some(r);
                 }
@@ -166,12 +233,13 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<ExitClass> {
         not_stored: Vec::new(),
     };
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for (path, result) in captures.iter().zip(results) {
+    for (capture, result) in captures.iter().zip(results) {
+        let path = capture.name();
         let (sig, now, not_stored) = match result {
             Ok(r) => r,
             Err(error) => {
                 report.unreadable.push(Unreadable {
-                    capture: path.display().to_string(),
+                    capture: path,
                     error,
                 });
                 continue;
@@ -201,7 +269,7 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<ExitClass> {
                 last_seen: rfc3339(sig.captured_unix),
                 guests: BTreeSet::new(),
                 hosts: BTreeSet::new(),
-                example: path.display().to_string(),
+                example: path.clone(),
                 verdict: sig.verdict.clone(),
                 run_state: sig.run_state.clone(),
                 last_unix: sig.captured_unix,
@@ -214,7 +282,7 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<ExitClass> {
         if sig.captured_unix >= g.last_unix {
             g.last_unix = sig.captured_unix;
             g.last_seen = rfc3339(sig.captured_unix);
-            g.example = path.display().to_string();
+            g.example = path.clone();
             g.verdict = sig.verdict.clone();
         }
         g.guests.extend(sig.guest.clone());
