@@ -82,6 +82,15 @@ fn analyses_read_a_capture_from_object_storage_by_ranged_reads() {
             remote.stderr()
         );
     }
+    // verify checks every frame of the object; slim makes a local slim capture of it.
+    let v = coroner_env(dir.path(), &["verify", url, "--json"], &env);
+    v.expect_code(0);
+    assert_eq!(v.json()["files"][0]["verdict"], "ok", "{}", v.stdout());
+    coroner_env(dir.path(), &["slim", url, "-o", "slim.core.zst"], &env).expect_code(0);
+    assert_eq!(
+        coroner(dir.path(), &["dmesg", "slim.core.zst"]).stdout(),
+        coroner(dir.path(), &["dmesg", "vm.core.zst"]).stdout()
+    );
     // inspect names the object.
     let i = coroner_env(dir.path(), &["inspect", url], &env);
     i.expect_code(0);

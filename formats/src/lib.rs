@@ -57,5 +57,5 @@ pub use slim::{page_runs, write_slim};
 pub use source::{ByteSource, MappedFile};
 pub use zst::{
     frames_blake3_of, ContainerReader, ContainerWriter, ContentDigest, Finished, Metadata,
-    WriteOptions, FORMAT_VERSION,
+    WriteOptions, DEFAULT_CACHE_BYTES, FORMAT_VERSION,
 };

@@ -48,6 +48,30 @@ pub fn open(url: &str) -> anyhow::Result<Core> {
     open_in(store, &parsed)
 }
 
+/// The container at `url`, read by ranged requests (for `verify` and `slim`, which read
+/// it whole or check every frame).
+pub fn open_container(url: &str) -> anyhow::Result<coroner_formats::ContainerReader> {
+    let parsed = ObjectUrl::parse(url).classify(ExitClass::Usage, || "the dump's URL".into())?;
+    let store = store_for(&parsed)?;
+    let object = RangedObject::open(store, parsed)
+        .classify(ExitClass::Input, || format!("cannot read {url}"))?;
+    coroner_formats::ContainerReader::from_source(
+        Box::new(object),
+        coroner_formats::DEFAULT_CACHE_BYTES,
+    )
+    .classify(ExitClass::Input, || format!("cannot read {url}"))
+}
+
+/// The container at `path`: a file, or an object (`s3://BUCKET/KEY`).
+pub fn container(path: &Path) -> anyhow::Result<coroner_formats::ContainerReader> {
+    match object_url(path) {
+        Some(url) => open_container(url),
+        None => coroner_formats::ContainerReader::open(path).classify(ExitClass::Input, || {
+            format!("cannot read {}", path.display())
+        }),
+    }
+}
+
 /// Says on stderr what each object read cost: bytes and requests, beside its size.
 pub fn report_traffic() {
     let Ok(opened) = OPENED.lock() else { return };

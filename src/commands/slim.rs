@@ -108,9 +108,7 @@ fn verify_source(core: &Core, file: &std::path::Path) -> anyhow::Result<()> {
     if core.format != coroner_formats::Format::Container {
         return Ok(());
     }
-    let reader = coroner_formats::ContainerReader::open(file).classify(ExitClass::Input, || {
-        format!("cannot read {}", file.display())
-    })?;
+    let reader = super::object_input::container(file)?;
     reader
         .verify(
             &coroner_formats::NoProgress,

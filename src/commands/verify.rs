@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use coroner_formats::{ByteSource, ContainerReader, ContentDigest, Error};
+use coroner_formats::{ByteSource, ContentDigest, Error};
 use serde::Serialize;
 
 use super::output::{human_bytes, print_json};
@@ -80,10 +80,10 @@ fn check(input: &Path, interrupt: &AtomicBool) -> anyhow::Result<Checked> {
         recorded: None,
         error: None,
     };
-    let reader = match ContainerReader::open(input) {
+    let reader = match super::object_input::container(input) {
         Ok(r) => r,
         Err(e) => {
-            checked.error = Some(e.to_string());
+            checked.error = Some(format!("{e:#}"));
             return Ok(checked);
         }
     };
