@@ -52,6 +52,7 @@ Examples:
   coroner capture --qmp SOCK --wait-frozen 3600 -o vm1.core.zst   # capture when it dies
   coroner capture --domain vm1 -o vm1.core.zst          # libvirt's own dump, no taint
   coroner capture --domain vm1 --dump-format kdump -o vm1.core.zst   # big idle guests
+  coroner capture --qmp SOCK -o s3://crashes/host1/vm1.core.zst   # straight to a bucket
 
 --domain goes through libvirt (virsh): its memory-only dump into a private FIFO, the
 domain's XML and libvirt's qemu log (/var/log/libvirt/qemu/NAME.log) in the record; no
@@ -62,7 +63,12 @@ A running guest is refused (exit 5) unless --stop (freeze it with `stop` and lea
 stopped: the failover-safe freeze) or --allow-running (a live dump; qemu pauses the guest
 while it dumps). A frozen guest is never resumed, reset or modified. Over a unix socket
 the dump streams through a pipe (no uncompressed copy on disk); over TCP qemu writes a
-file next to OUTPUT, which is compressed and removed.")]
+file next to OUTPUT, which is compressed and removed.
+
+An s3://BUCKET/KEY output is streamed into a multipart upload as qemu writes (no local
+copy; the endpoint and credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...).
+The object appears only when complete; a failed capture aborts the upload, so
+--keep-partial is refused there. FIFOs and a TCP monitor's dump file go in $TMPDIR.")]
     Capture(CaptureArgs),
     /// Show what a dump holds: format, guest architecture, memory, vCPU registers.
     #[command(after_help = "\
@@ -553,7 +559,7 @@ pub struct CaptureArgs {
     /// crashes on the DUMP_COMPLETED event of a dump it did not start; use --domain.
     #[arg(long)]
     pub qmp_under_libvirt: bool,
-    /// The container to write (conventionally NAME.core.zst).
+    /// The container to write (conventionally NAME.core.zst): a file, or s3://BUCKET/KEY.
     #[arg(short, long)]
     pub output: PathBuf,
     /// qemu's log file (found automatically when qemu's stderr is a file on this host).
@@ -786,9 +792,18 @@ pub struct WatchArgs {
     /// without .qmp or .sock). Repeatable.
     #[arg(long, value_name = "DIR")]
     pub qmp_dir: Vec<PathBuf>,
-    /// Where captures go (created 0700 if missing).
-    #[arg(long, value_name = "DIR")]
+    /// Where captures go: a directory (created 0700 if missing), or s3://BUCKET/PREFIX/,
+    /// where each capture is uploaded as PREFIX/HOST/NAME-STAMP-REASON.core.zst as qemu
+    /// writes it (needs --state-dir).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX/")]
     pub dir: PathBuf,
+    /// A local directory for the watcher's state files and, with an s3:// --dir, the
+    /// receipts of its uploads (what `coroner status --dir` reads) [default: --dir].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// This host's name in the keys of uploaded captures [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
     /// What to capture: frozen run states and memory-failure, comma-separated.
     #[arg(
         long,

@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 
 use crate::address::QmpAddress;
 use crate::capture_error::CaptureError;
+pub(crate) use crate::destination::output_dir;
+use crate::destination::{open_writer, remote};
 use crate::error::Error;
 use crate::head_source::HeadSource;
 use crate::local_process;
@@ -274,6 +276,7 @@ pub fn capture_with(
         qemu_format,
         meta: &meta,
         since,
+        expected: info.ram_bytes,
     };
     let result = if pipe {
         dump_through_pipe(qmp, opts, &dump, progress, interrupt)
@@ -418,6 +421,8 @@ struct Dump<'a> {
     meta: &'a Metadata,
     /// Events before the dump.
     since: usize,
+    /// About how many bytes the dump has (the guest's RAM).
+    expected: Option<u64>,
 }
 
 impl Dump<'_> {
@@ -453,7 +458,7 @@ fn dump_through_pipe(
     let fdname = format!("coroner-{}", std::process::id());
     qmp.execute_with_fd("getfd", json!({ "fdname": fdname }), wr.as_fd())?;
     drop(wr);
-    let writer = ContainerWriter::create(&opts.output, opts.write.clone())
+    let writer = open_writer(&opts.output, opts.write.clone(), dump.expected)
         .map_err(|source| CaptureError::Output { source, kept: None })?;
     let intake = dump.intake(writer);
     let received = AtomicU64::new(0);
@@ -726,10 +731,10 @@ fn dump_through_file(
 ) -> Result<Streamed, CaptureError> {
     let meta = dump.meta;
     let dir = output_dir(&opts.output);
-    let dir = std::fs::canonicalize(dir).map_err(|source| CaptureError::Output {
+    let dir = std::fs::canonicalize(&dir).map_err(|source| CaptureError::Output {
         source: coroner_formats::Error::Io {
             what: "resolve",
-            path: dir.to_path_buf(),
+            path: dir.clone(),
             source,
         },
         kept: None,
@@ -766,7 +771,7 @@ fn dump_through_file(
         if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
             return Err(other_host());
         }
-        let writer = ContainerWriter::create(&opts.output, opts.write.clone())
+        let writer = open_writer(&opts.output, opts.write.clone(), dump.expected)
             .map_err(|source| CaptureError::Output { source, kept: None })?;
         let rd = std::os::fd::OwnedFd::from(file);
         let drained = drain(rd, dump.intake(writer), &received, interrupt, None);
@@ -788,16 +793,10 @@ pub(crate) fn give_up(
     writer.abandon(meta, reason, keep).ok().flatten()
 }
 
-/// Bytes available to an unprivileged writer in the directory of `output`.
+/// Bytes available to an unprivileged writer in the directory of `output` (none is
+/// known for an upload).
 fn free_space(output: &Path) -> Option<u64> {
-    let st = rustix::fs::statvfs(output_dir(output)).ok()?;
+    remote(output).is_none().then_some(())?;
+    let st = rustix::fs::statvfs(&output_dir(output)).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
-}
-
-/// The directory `output` will be written in.
-pub(crate) fn output_dir(output: &Path) -> &Path {
-    output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
 }

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use coroner_formats::{ContainerWriter, Metadata, Progress, WriteOptions};
+use coroner_formats::{Metadata, Progress, WriteOptions};
 use coroner_record::{CaptureInfo, LibvirtEvent, LibvirtRecord, LogTail};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
@@ -273,7 +273,10 @@ pub fn capture_domain(
         }
     }
     match dom.xml(opts.timeout) {
-        Ok(x) => record.xml = Some(x),
+        Ok(x) => {
+            info.ram_bytes = info.ram_bytes.or(crate::libvirt::memory_bytes(&x));
+            record.xml = Some(x)
+        }
         Err(e) => info.warnings.push(format!("domain XML: {e}")),
     }
     info.qemu_pid = dom.qemu_pid();
@@ -317,7 +320,7 @@ pub fn capture_domain(
     info.libvirt = Some(record.clone());
     info.store(&mut meta);
     let mut fifo = Fifo::create(&opts.output)
-        .map_err(|e| output_error(e, "create a FIFO in", output_dir(&opts.output)))?;
+        .map_err(|e| output_error(e, "create a FIFO in", &output_dir(&opts.output)))?;
     let rd: OwnedFd = rustix::fs::open(
         &fifo.path,
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
@@ -326,7 +329,7 @@ pub fn capture_domain(
     .map_err(|e| output_error(e.into(), "open", &fifo.path))?;
     // A larger FIFO means fewer wake-ups; the default size still works.
     let _ = rustix::pipe::fcntl_setpipe_size(&rd, 1 << 20);
-    let writer = ContainerWriter::create(&opts.output, opts.write.clone())
+    let writer = crate::destination::open_writer(&opts.output, opts.write.clone(), info.ram_bytes)
         .map_err(|source| CaptureError::Output { source, kept: None })?;
     let mut cmd = Command::new("virsh");
     cmd.args([

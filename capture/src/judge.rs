@@ -99,7 +99,8 @@ struct Record {
     state: Option<String>,
 }
 
-/// The captures (complete, and kept `.partial` files) in `dir` of the qemu at `address`
+/// The captures (complete, kept `.partial` files, and receipts of uploaded ones) in `dir`
+/// of the qemu at `address`
 /// (and, when known, with process id `pid`).
 fn records(dir: &Path, guest: &GuestRef<'_>) -> Vec<Record> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -109,6 +110,12 @@ fn records(dir: &Path, guest: &GuestRef<'_>) -> Vec<Record> {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = path.to_string_lossy();
+        if name.ends_with(crate::receipt::RECEIPT_SUFFIX) {
+            if let Some(r) = crate::receipt::read(&path).filter(|r| guest.matches(&r.info)) {
+                out.push(Record::of(r.info, true, r.created_unix, PathBuf::from(r.capture)));
+            }
+            continue;
+        }
         if !name.ends_with(".core.zst") && !name.ends_with(".core.zst.partial") {
             continue;
         }
@@ -124,6 +131,14 @@ fn records(dir: &Path, guest: &GuestRef<'_>) -> Vec<Record> {
         if !guest.matches(&c) {
             continue;
         }
+        let complete = meta.complete && name.ends_with(".core.zst");
+        out.push(Record::of(c, complete, meta.created_unix, path));
+    }
+    out
+}
+
+impl Record {
+    fn of(c: CaptureInfo, complete: bool, created_unix: u64, path: PathBuf) -> Record {
         let stopped_by_coroner = c.stopped_by_coroner;
         // `capture --stop` found the guest running and left it paused.
         let state = if stopped_by_coroner {
@@ -131,15 +146,14 @@ fn records(dir: &Path, guest: &GuestRef<'_>) -> Vec<Record> {
         } else {
             Some(c.run_state_before).filter(|s| !s.is_empty())
         };
-        out.push(Record {
-            complete: meta.complete && name.ends_with(".core.zst"),
-            created_unix: meta.created_unix,
+        Record {
+            complete,
+            created_unix,
             stopped_by_coroner,
             state,
             path,
-        });
+        }
     }
-    out
 }
 
 /// A complete capture in `dir` of the qemu at `address` in run state `state` (and, when

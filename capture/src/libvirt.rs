@@ -304,3 +304,48 @@ mod tests {
         }
     }
 }
+
+/// The domain's maximum memory from its XML (`<memory unit='KiB'>N</memory>`), in bytes.
+pub(crate) fn memory_bytes(xml: &str) -> Option<u64> {
+    let start = xml
+        .match_indices("<memory")
+        .map(|(i, _)| i)
+        .find(|&i| matches!(xml.as_bytes().get(i + 7), Some(b' ' | b'>')))?;
+    let element = &xml[start..];
+    let open_end = element.find('>')?;
+    let tag = &element[..open_end];
+    let value = element[open_end + 1..].split('<').next()?.trim();
+    let unit = tag
+        .split("unit=")
+        .nth(1)
+        .and_then(|u| u.trim_start_matches(['\'', '"']).split(['\'', '"']).next())
+        .unwrap_or("KiB");
+    let scale: u64 = match unit {
+        "b" | "bytes" => 1,
+        "KB" => 1000,
+        "k" | "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "M" | "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        _ => return None,
+    };
+    value.parse::<u64>().ok()?.checked_mul(scale)
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::memory_bytes;
+
+    #[test]
+    fn memory_from_domain_xml() {
+        let xml = "<domain type='kvm'>\n  <name>vm</name>\n  <memory unit='KiB'>1048576</memory>\n  <currentMemory unit='KiB'>524288</currentMemory>";
+        assert_eq!(memory_bytes(xml), Some(1 << 30));
+        assert_eq!(memory_bytes("<memory unit=\"GiB\">2</memory>"), Some(2 << 30));
+        assert_eq!(memory_bytes("<memory>1024</memory>"), Some(1 << 20));
+        assert_eq!(memory_bytes("<memory unit='parsec'>1</memory>"), None);
+        assert_eq!(memory_bytes("<domain/>"), None);
+        assert_eq!(memory_bytes("<memoryBacking/><memory>4</memory>"), Some(4 << 10));
+    }
+}

@@ -129,6 +129,16 @@ pub enum Error {
     /// The operation was interrupted by the user.
     #[error("interrupted")]
     Interrupted,
+    /// A request to a remote destination (an object store) failed.
+    #[error("cannot {what} {location}: {message}")]
+    Remote {
+        /// What was being done ("upload", "complete the upload of", ...).
+        what: &'static str,
+        /// The destination (`s3://BUCKET/KEY`).
+        location: String,
+        /// The cause, as the client says it.
+        message: String,
+    },
 }
 
 /// Bytes as `28 b5 2f fd`.

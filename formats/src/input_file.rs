@@ -50,9 +50,60 @@ pub fn open_regular(path: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// The small file at `path`, read whole when it has at most `limit` bytes: never through
+/// a symlink (a planted one is refused), and never more than `limit` bytes.
+pub fn read_small(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |what: &'static str| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { what, path, source }
+    };
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| io("open")(e.into()))?;
+    let file = File::from(fd);
+    let meta = file.metadata().map_err(io("stat"))?;
+    if !meta.file_type().is_file() {
+        return Err(io("open")(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {}", kind_of(meta.file_type())),
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io("read"))?;
+    if bytes.len() as u64 > limit {
+        return Err(io("read")(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it has more than {limit} bytes"),
+        )));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_files_are_read_bounded_and_never_through_a_link() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"12345").unwrap();
+        assert_eq!(read_small(&f, 5).unwrap(), b"12345");
+        assert!(read_small(&f, 4).is_err());
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert!(read_small(&link, 5).is_err());
+        assert!(read_small(d.path(), 5).is_err());
+    }
 
     #[test]
     fn fifos_and_directories_are_refused_without_blocking() {

@@ -20,6 +20,7 @@ mod addr;
 mod convert;
 mod core_file;
 mod core_mem;
+mod destination;
 mod elf;
 mod elf_writer;
 mod error;
@@ -43,6 +44,7 @@ pub use addr::{PhysAddr, PhysRange};
 pub use convert::{compress_dump, compress_elf, export_elf, Exported};
 pub use core_file::{detect, identify, identify_file, open, open_source, Core, DumpMem, Format};
 pub use core_mem::CoreMem;
+pub use destination::Destination;
 pub use elf::{
     ElfClass, ElfCore, HeaderLayout, LoadSegment, Machine, Note, PrStatus, QemuCpuState, Segment,
     UserRegs32, UserRegs64, Vcpu, VcpuRegs, GPR_NAMES,

@@ -8,8 +8,10 @@ mod error;
 mod object_url;
 mod ranged;
 mod store;
+mod upload;
 
 pub use error::StoreError;
 pub use object_url::{is_object_url, ObjectUrl};
 pub use ranged::{RangedObject, BLOCK_BYTES, CACHE_BLOCKS};
 pub use store::{Listed, Store, Traffic};
+pub use upload::{part_bytes_for, Upload, MAX_PARTS, MIN_PART_BYTES, PARTS_IN_FLIGHT};

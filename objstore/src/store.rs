@@ -20,6 +20,7 @@ pub struct Store {
     client: Arc<dyn ObjectStore>,
     runtime: tokio::runtime::Runtime,
     bytes: AtomicU64,
+    sent: AtomicU64,
     requests: AtomicU64,
 }
 
@@ -28,6 +29,8 @@ pub struct Store {
 pub struct Traffic {
     /// Bytes received.
     pub bytes: u64,
+    /// Bytes sent (uploads).
+    pub sent: u64,
     /// Requests made.
     pub requests: u64,
 }
@@ -90,6 +93,7 @@ impl Store {
             client: Arc::new(client),
             runtime,
             bytes: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         })
     }
@@ -103,7 +107,44 @@ impl Store {
     pub fn traffic(&self) -> Traffic {
         Traffic {
             bytes: self.bytes.load(Ordering::Relaxed),
+            sent: self.sent.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `future` to its end on this store's runtime.
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Enters this store's runtime, so that tasks spawned meanwhile run on it.
+    pub(crate) fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        self.runtime.enter()
+    }
+
+    /// The client.
+    pub(crate) fn client(&self) -> &Arc<dyn ObjectStore> {
+        &self.client
+    }
+
+    /// Counts a request made outside this type.
+    pub(crate) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts bytes sent.
+    pub(crate) fn count_sent(&self, bytes: u64) {
+        self.sent.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Whether the object `key` exists (`Ok(false)` only when the server says it does not).
+    pub fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        match self.size(key) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Request {
+                not_found: true, ..
+            }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -124,12 +165,17 @@ impl Store {
 
     /// The size of the object `key`.
     pub fn size(&self, key: &str) -> Result<u64, StoreError> {
+        Ok(self.stat(key)?.size)
+    }
+
+    /// The object `key` as a listing shows it.
+    pub fn stat(&self, key: &str) -> Result<Listed, StoreError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let meta = self
             .runtime
             .block_on(self.client.head(&KeyPath::from(key)))
             .map_err(self.failed("stat", key))?;
-        Ok(meta.size)
+        Ok(listed(meta))
     }
 
     /// The bytes `range` of the object `key`.
@@ -181,24 +227,25 @@ impl Store {
             .runtime
             .block_on(self.client.list(p.as_ref()).try_collect())
             .map_err(self.failed("list", prefix))?;
-        Ok(found
-            .into_iter()
-            .map(|m| Listed {
-                key: m.location.to_string(),
-                size: m.size,
-                modified_ns: m
-                    .last_modified
-                    .timestamp_nanos_opt()
-                    .map_or(0, |n| u128::try_from(n).unwrap_or(0)),
-                e_tag: m.e_tag,
-            })
-            .collect())
+        Ok(found.into_iter().map(listed).collect())
+    }
+}
+
+fn listed(m: object_store::ObjectMeta) -> Listed {
+    Listed {
+        key: m.location.to_string(),
+        size: m.size,
+        modified_ns: m
+            .last_modified
+            .timestamp_nanos_opt()
+            .map_or(0, |n| u128::try_from(n).unwrap_or(0)),
+        e_tag: m.e_tag,
     }
 }
 
 /// The client's error with each nested cause once (each level's message spells out the
 /// next, so the chain as it is repeats itself).
-fn first_line(e: &object_store::Error) -> String {
+pub(crate) fn first_line(e: &object_store::Error) -> String {
     let mut levels: Vec<String> = Vec::new();
     let mut at: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = at {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use coroner_capture::{capture, CaptureError, CaptureOptions, QmpAddress};
 use serde::Serialize;
 
-use super::output::{check_overwrite, human_bytes, print_json};
+use super::output::{check_object_overwrite, check_overwrite, human_bytes, print_json};
 use crate::cli::CaptureArgs;
 use crate::exit::{classified, ClassifyExt, ExitClass};
 use crate::progress::Bar;
@@ -90,7 +90,19 @@ fn run_domain(
 }
 
 pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
-    check_overwrite(&args.output, args.overwrite.force)?;
+    match coroner_capture::remote(&args.output) {
+        Some(url) => {
+            if args.keep_partial {
+                return Err(classified(
+                    EscapedError(KEEP_PARTIAL_REMOTE.into()),
+                    ExitClass::Usage,
+                    format!("--keep-partial with {}", one_line(url)),
+                ));
+            }
+            check_object_overwrite(url, args.overwrite.force)?;
+        }
+        None => check_overwrite(&args.output, args.overwrite.force)?,
+    }
     let done = match (args.libvirt.domain(args.monitor)?, &args.qmp) {
         (Some(domain), _) => run_domain(args, domain)?,
         (None, Some(qmp)) => run_qmp(args, qmp)?,
@@ -104,6 +116,9 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
     };
     report(args, &done)
 }
+
+/// Why `--keep-partial` cannot go with an `s3://` output.
+pub const KEEP_PARTIAL_REMOTE: &str = "an upload's key is fixed when it starts and object storage cannot rename, so an incomplete capture cannot be kept as NAME.partial there; a failed upload is aborted and leaves no object. Capture to a local file to keep partial data";
 
 /// `capture --qmp`.
 fn run_qmp(args: &CaptureArgs, qmp: &str) -> anyhow::Result<coroner_capture::Captured> {

@@ -125,6 +125,33 @@ pub fn check_overwrite(path: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses an existing object at `url` unless `force` (the check also proves early that
+/// the bucket answers, before a frozen guest is touched).
+pub fn check_object_overwrite(url: &str, force: bool) -> anyhow::Result<()> {
+    let parsed = coroner_objstore::ObjectUrl::parse(url)
+        .classify(ExitClass::Usage, || "the output's URL".into())?;
+    if parsed.key.is_empty() || parsed.key.ends_with('/') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it names a prefix; name the object, e.g. s3://BUCKET/vm1.core.zst",
+        ))
+        .classify(ExitClass::Usage, || format!("output {url}"));
+    }
+    let store = coroner_objstore::Store::for_bucket(&parsed.bucket)
+        .classify(ExitClass::Output, || format!("cannot write {url}"))?;
+    let exists = store
+        .exists(&parsed.key)
+        .classify(ExitClass::Output, || format!("cannot write {url}"))?;
+    if exists && !force {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "use --force to replace it",
+        ))
+        .classify(ExitClass::Output, || format!("{url} exists"));
+    }
+    Ok(())
+}
+
 /// Classifies a failed file conversion (`compress`, `export`): trouble with `output` (its
 /// temporary or `.partial` file included) is an output error, an interruption is one, the
 /// rest is the input's.

@@ -3,7 +3,6 @@
 //! the capture, and stored atomically (0600, a fresh temporary file renamed over any old
 //! one, which may be a planted symlink: rename replaces the link, never follows it).
 
-use std::io::Read;
 use std::path::Path;
 
 use coroner_record::{signature_path, Signature, SIGNATURE_MAX_BYTES, SIGNATURE_SCHEMA};
@@ -22,19 +21,10 @@ pub fn file_stamp(capture: &Path) -> std::io::Result<(u64, u128)> {
 /// The stored signature of `capture`, when there is one of this schema for the capture
 /// as it is now (`stamp`).
 pub fn load(capture: &Path, stamp: (u64, u128)) -> Option<Signature> {
-    let path = signature_path(capture);
-    let fd = rustix::fs::open(
-        &path,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .ok()?;
-    let mut text = String::new();
-    std::fs::File::from(fd)
-        .take(SIGNATURE_MAX_BYTES)
-        .read_to_string(&mut text)
-        .ok()?;
-    let sig: Signature = serde_json::from_str(&text).ok()?;
+    let bytes =
+        coroner_formats::input_file::read_small(&signature_path(capture), SIGNATURE_MAX_BYTES)
+            .ok()?;
+    let sig: Signature = serde_json::from_slice(&bytes).ok()?;
     let name = capture.file_name()?.to_string_lossy();
     (sig.schema == SIGNATURE_SCHEMA
         && sig.capture == name
@@ -131,4 +121,17 @@ pub fn signature_of(
         None
     };
     Ok((sig, true, stored))
+}
+
+/// Signs the capture just uploaded to `url` and writes its signature object beside it;
+/// a failure to write that is returned as the error.
+pub fn sign_uploaded(url: &str) -> anyhow::Result<()> {
+    let url = coroner_objstore::ObjectUrl::parse(url)?;
+    let store = std::sync::Arc::new(coroner_objstore::Store::for_bucket(&url.bucket)?);
+    let listed = store.stat(&url.key)?;
+    let (_, _, failed) = signature_of_object(&store, &url, &listed, false, true)?;
+    match failed {
+        Some(e) => Err(anyhow::anyhow!(e)),
+        None => Ok(()),
+    }
 }

@@ -25,8 +25,10 @@ pub struct DomainWatchOptions {
     pub name: String,
     /// How to capture (its `output` is replaced for each capture).
     pub capture: DomainOptions,
-    /// Where captures go.
+    /// Where captures go; with `remote`, where receipts go.
     pub dir: std::path::PathBuf,
+    /// Upload captures under this prefix (`s3://BUCKET/PREFIX/HOST/`) instead.
+    pub remote: Option<String>,
     /// Which freezes to capture.
     pub triggers: Triggers,
     /// Stop after the first capture, or when the domain goes away.
@@ -165,12 +167,21 @@ pub fn watch_domain(
                     let mut c = opts.capture.clone();
                     c.events = events.take_seen();
                     c.events_watched = events.running();
-                    c.output = output_path(&opts.dir, &opts.name, SystemTime::now(), &reason);
+                    c.output = output_path(
+                        &opts.dir,
+                        opts.remote.as_deref(),
+                        &opts.name,
+                        SystemTime::now(),
+                        &reason,
+                    );
                     // A capture in progress is finished before `stop` is looked at.
                     let result =
                         capture_domain(&c, &coroner_formats::NoProgress, &AtomicBool::new(false));
                     match result {
                         Ok(done) => {
+                            if let Err(e) = crate::receipt::keep(&opts.dir, &done) {
+                                sink.log(LogLevel::Warning, &opts.name, &e);
+                            }
                             let mut n = notice(
                                 NoticeKind::Captured,
                                 Health::FrozenCaptured,

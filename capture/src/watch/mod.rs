@@ -56,8 +56,10 @@ pub struct WatchOptions {
     pub name: String,
     /// Capture options; `qmp` is the monitor watched, `output` is set per capture.
     pub capture: CaptureOptions,
-    /// Where captures go.
+    /// Where captures go; with `remote`, where the state file and receipts go.
     pub dir: PathBuf,
+    /// Upload captures under this prefix (`s3://BUCKET/PREFIX/HOST/`) instead.
+    pub remote: Option<String>,
     /// Which freezes are captured.
     pub triggers: Triggers,
     /// Stop after the first capture (or on finding the freeze captured already), or when
@@ -78,6 +80,7 @@ impl WatchOptions {
             name,
             capture,
             dir,
+            remote: None,
             triggers: Triggers::default(),
             once: false,
             poll_interval: Duration::from_secs(5),
@@ -317,7 +320,10 @@ impl<'a> Session<'a> {
                 v.minor,
                 v.micro,
                 judged.detail,
-                self.opts.dir.display()
+                match &self.opts.remote {
+                    Some(prefix) => prefix.clone(),
+                    None => self.opts.dir.display().to_string(),
+                }
             )
         });
         if health != Health::Running {
@@ -467,7 +473,13 @@ impl<'a> Session<'a> {
             .as_ref()
             .map(|e| UNIX_EPOCH + Duration::new(e.seconds.max(0) as u64, 0))
             .unwrap_or_else(std::time::SystemTime::now);
-        let output = output_path(&opts.dir, &opts.name, stamp, &reason);
+        let output = output_path(
+            &opts.dir,
+            opts.remote.as_deref(),
+            &opts.name,
+            stamp,
+            &reason,
+        );
         self.announce(kind, judged.health, |n| {
             n.reason = Some(reason.clone());
             n.detail = format!("{}; capturing to {}", judged.detail, output.display());
@@ -482,6 +494,9 @@ impl<'a> Session<'a> {
         let result = capture_with(&mut self.qmp, &copts, &coroner_formats::NoProgress, &never);
         match result {
             Ok(done) => {
+                if let Err(e) = crate::receipt::keep(&opts.dir, &done) {
+                    self.sink.log(LogLevel::Warning, &opts.name, &e);
+                }
                 let latency = match (freezing, done.info.timings.dump_started_unix_us) {
                     (Some(e), Some(start)) => Some((start as f64 - e.time_us() as f64) / 1000.0),
                     _ => None,

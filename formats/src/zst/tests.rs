@@ -474,7 +474,7 @@ fn over_dev_full(path: &Path, o: WriteOptions) -> ContainerWriter {
         .unwrap();
     let temp = path.with_file_name("full.tmp");
     let out = crate::output_file::OutputFile::over(file, temp, path.to_path_buf());
-    ContainerWriter::into_output(out, o).unwrap()
+    ContainerWriter::into_destination(Box::new(out), o).unwrap()
 }
 
 /// A full disk: `/dev/full` fails every write with ENOSPC.

@@ -17,7 +17,6 @@
 //! workers and leaves the `.partial` file as it is, without a seek table.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -34,6 +33,7 @@ use super::metadata::{self, Metadata, FORMAT_NAME};
 use super::seek_table::{self, Entry, MAX_FRAMES};
 use super::{is_zero, DEFAULT_FRAME_SIZE, FORMAT_VERSION, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
 use crate::error::{Error, Result};
+use crate::destination::Destination;
 use crate::output_file::OutputFile;
 
 /// How a [`ContainerWriter`] cuts and compresses.
@@ -130,11 +130,9 @@ pub struct ContainerWriter {
     failed: Option<String>,
 }
 
-/// The output file and what has gone into it.
+/// The destination and what has gone into it.
 struct Sink {
-    out: OutputFile,
-    file: File,
-    path: PathBuf,
+    out: Box<dyn Destination>,
     written: u64,
     entries: Vec<Entry>,
     zero_frames: u64,
@@ -148,7 +146,7 @@ struct Sink {
 
 impl Sink {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        write_file(&mut self.file, &self.path, bytes)?;
+        self.out.append(bytes)?;
         self.written += bytes.len() as u64;
         Ok(())
     }
@@ -161,7 +159,7 @@ impl Sink {
         let compressed = u32::try_from(data.len()).map_err(|_| Error::Container {
             reason: format!("a frame compressed to {} bytes", data.len()),
         })?;
-        write_file(&mut self.file, &self.path, data)?;
+        self.out.append(data)?;
         self.written += data.len() as u64;
         self.entries.push(Entry {
             compressed,
@@ -175,27 +173,18 @@ impl Sink {
     }
 }
 
-fn write_file(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
-    file.write_all(bytes).map_err(io_err("write", path))
-}
-
-fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
-    let path = path.to_path_buf();
-    move |source| Error::Io { what, path, source }
-}
-
 impl ContainerWriter {
     /// Starts the compression threads and creates the output under a fresh temporary
     /// name next to `path` (mode 0600; nothing planted there can redirect it).
     pub fn create(path: &Path, opts: WriteOptions) -> Result<Self> {
         opts.validate()?;
-        Self::into_output(OutputFile::create(path)?, opts)
+        Self::into_destination(Box::new(OutputFile::create(path)?), opts)
     }
 
-    /// Writes into `out` (an [`OutputFile`] already created).
-    pub(crate) fn into_output(out: OutputFile, opts: WriteOptions) -> Result<Self> {
+    /// Writes into `out`: a file already created, or an upload.
+    pub fn into_destination(out: Box<dyn Destination>, opts: WriteOptions) -> Result<Self> {
         opts.validate()?;
-        let path = out.final_path().to_path_buf();
+        let path = out.final_name().to_path_buf();
         let frame_size = u32::try_from(opts.frame_size).map_err(|_| Error::Container {
             reason: format!("frame size {} does not fit 32 bits", opts.frame_size),
         })?;
@@ -211,17 +200,10 @@ impl ContainerWriter {
         })?;
         let zero_digest = frame_digest(&vec![0u8; opts.frame_size]);
         let pipe = Pipeline::start(opts.threads, opts.level, opts.frame_size)?;
-        let file = out
-            .file()
-            .try_clone()
-            .map_err(io_err("dup", out.temp_path()))?;
-        let temp = out.temp_path().to_path_buf();
 
         Ok(Self {
             sink: Sink {
                 out,
-                file,
-                path: temp,
                 written: 0,
                 entries: Vec::new(),
                 zero_frames: 0,
@@ -239,9 +221,9 @@ impl ContainerWriter {
         })
     }
 
-    /// The file being written now (a temporary name next to the final path).
+    /// Where the bytes go now (a temporary name next to the final path, an upload).
     pub fn partial_path(&self) -> &Path {
-        &self.sink.path
+        self.sink.out.in_progress()
     }
 
     /// Content bytes accepted so far.

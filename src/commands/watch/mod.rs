@@ -88,6 +88,42 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// With an `s3://BUCKET/PREFIX/` --dir: the prefix captures are uploaded under,
+/// `s3://BUCKET/PREFIX/HOST/`, after checking that the bucket answers.
+fn upload_prefix(args: &WatchArgs) -> anyhow::Result<Option<String>> {
+    let Some(url) = args.dir.to_str().filter(|d| coroner_objstore::is_object_url(d)) else {
+        return Ok(None);
+    };
+    let usage = |why: String| {
+        Err(std::io::Error::other(why)).classify(ExitClass::Usage, || format!("--dir {url}"))
+    };
+    if args.keep_partial {
+        return usage(crate::commands::capture::KEEP_PARTIAL_REMOTE.into());
+    }
+    let parsed = coroner_objstore::ObjectUrl::parse(url)
+        .classify(ExitClass::Usage, || format!("--dir {url}"))?;
+    let host = match &args.host {
+        Some(h) => h.clone(),
+        None => coroner_formats::Metadata::new(String::new())
+            .host
+            .unwrap_or_else(|| "host".into()),
+    };
+    let host = coroner_capture::safe_name(&host);
+    let mut key = parsed.key.clone();
+    if !key.is_empty() && !key.ends_with('/') {
+        key.push('/');
+    }
+    let prefix = format!("{key}{host}/");
+    // A HEAD of a name nobody writes: proves the endpoint, credentials and bucket now,
+    // not at the first freeze.
+    let store = coroner_objstore::Store::for_bucket(&parsed.bucket)
+        .classify(ExitClass::Output, || format!("cannot write to {url}"))?;
+    store
+        .exists(&format!("{prefix}.coroner-watch-probe"))
+        .classify(ExitClass::Output, || format!("cannot write to {url}"))?;
+    Ok(Some(format!("s3://{}/{prefix}", parsed.bucket)))
+}
+
 pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
     let triggers = Triggers::parse(&args.on)
         .map_err(std::io::Error::other)
@@ -120,10 +156,21 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             format!("--qmp-dir {}: not a readable directory", d.display())
         })?;
     }
-    prepare_dir(&args.dir)?;
+    let remote = upload_prefix(args)?;
+    let local = match (&remote, &args.state_dir) {
+        (_, Some(d)) => d.clone(),
+        (None, None) => args.dir.clone(),
+        (Some(_), None) => {
+            return Err(std::io::Error::other(
+                "an s3:// --dir needs --state-dir DIR: a local directory for the state files and receipts that `coroner status --dir DIR` reads",
+            ))
+            .classify(ExitClass::Usage, || "watch --dir".into())
+        }
+    };
+    prepare_dir(&local)?;
     // Announced paths are absolute: hooks and HA agents run elsewhere.
-    let dir = std::fs::canonicalize(&args.dir).classify(ExitClass::Output, || {
-        format!("resolving {}", args.dir.display())
+    let dir = std::fs::canonicalize(&local).classify(ExitClass::Output, || {
+        format!("resolving {}", local.display())
     })?;
     let stop = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
@@ -138,6 +185,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         c.keep_partial = args.keep_partial;
         c.dump_format = args.dump_format.get();
         let mut w = WatchOptions::new(t.name.clone(), c, dir.clone());
+        w.remote = remote.clone();
         w.triggers = triggers.clone();
         w.once = args.once;
         w.poll_interval = Duration::from_secs_f64(args.poll.max(0.1));
@@ -156,9 +204,14 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         // Each capture is signed for `triage` after it is announced, off the main loop.
         let signer = s.spawn(move || {
             for path in sign_rx {
-                let failed = match crate::commands::signature_file::signature_of(&path, true) {
-                    Ok((_, _, stored)) => stored,
-                    Err(e) => Some(format!("{e:#}")),
+                let failed = match coroner_capture::remote(&path) {
+                    Some(url) => crate::commands::signature_file::sign_uploaded(url)
+                        .err()
+                        .map(|e| format!("{e:#}")),
+                    None => match crate::commands::signature_file::signature_of(&path, true) {
+                        Ok((_, _, stored)) => stored,
+                        Err(e) => Some(format!("{e:#}")),
+                    },
                 };
                 if let Some(e) = failed {
                     log(
@@ -219,6 +272,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
                 name: coroner_capture::safe_name(name),
                 capture: c,
                 dir: dir.clone(),
+                remote: remote.clone(),
                 triggers: triggers.clone(),
                 once: args.once,
                 poll_interval: Duration::from_secs_f64(args.poll.max(0.1)),
