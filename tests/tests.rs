@@ -20,5 +20,6 @@ mod slim;
 mod status;
 mod triage;
 mod tui;
+mod upload;
 mod util;
 mod watch;

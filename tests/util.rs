@@ -237,8 +237,14 @@ pub fn assert_no_output(dir: &Path, name: &str) {
 
 /// Starts `coroner ARGS` in `dir` with stdout and stderr piped.
 pub fn spawn_coroner(dir: &Path, args: &[&str]) -> Child {
+    spawn_coroner_env(dir, args, &[])
+}
+
+/// [`spawn_coroner`] with `env` added to its environment.
+pub fn spawn_coroner_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_coroner"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -50,7 +50,44 @@ fn request(addr: &str, method: &str, path: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {text:?}")))
 }
 
+/// One HTTP GET; the body (`Connection: close`, read to the end).
+fn get(addr: &str, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
+        _ => Err(std::io::Error::other(format!(
+            "GET {path}: {}",
+            text.lines().next().unwrap_or("no answer")
+        ))),
+    }
+}
+
 impl S3Server {
+    /// The multipart uploads of the bucket that were started and neither completed nor
+    /// aborted (S3's ListMultipartUploads), by key.
+    pub fn pending_uploads(&self) -> std::io::Result<Vec<String>> {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let body = get(addr, &format!("/{}?uploads", self.bucket))?;
+        Ok(body
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(String::from)
+            .collect())
+    }
+
+    /// `host:port` of the server.
+    pub fn address(&self) -> &str {
+        self.endpoint.trim_start_matches("http://")
+    }
+
     /// Starts a server and makes `bucket` in it.
     pub fn start(bucket: &str) -> Result<S3Server> {
         let io = |what: &str| {
