@@ -187,10 +187,18 @@ fn captures_and_watchers_upload_into_a_bucket() {
     assert!(proxy.was_cut(), "the proxy passed {} bytes", proxy.sent());
     assert!(cut.stderr().contains(cut_url), "{}", cut.stderr());
     assert!(!store.exists("single/cut.core.zst").unwrap());
-    // The upload could not be aborted through the dead line: it is left invisible.
-    for k in server.pending_uploads().unwrap() {
+    // The upload could not be aborted through the dead line: it is left invisible, and
+    // coroner says so.
+    let pending = server.pending_uploads().unwrap();
+    for k in &pending {
         assert_eq!(k, "single/cut.core.zst");
     }
+    assert_eq!(
+        cut.stderr().contains("could not be aborted"),
+        !pending.is_empty(),
+        "{}",
+        cut.stderr()
+    );
     assert_eq!(guest.qmp.run_state().unwrap(), "guest-panicked");
     drop(proxy);
 

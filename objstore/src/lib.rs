@@ -14,4 +14,6 @@ pub use error::StoreError;
 pub use object_url::{is_object_url, ObjectUrl};
 pub use ranged::{RangedObject, BLOCK_BYTES, CACHE_BLOCKS};
 pub use store::{Listed, Store, Traffic};
-pub use upload::{part_bytes_for, Upload, MAX_PARTS, MIN_PART_BYTES, PARTS_IN_FLIGHT};
+pub use upload::{
+    part_bytes_for, uploads_not_aborted, Upload, MAX_PARTS, MIN_PART_BYTES, PARTS_IN_FLIGHT,
+};

@@ -9,7 +9,7 @@
 //! when it starts and S3 cannot rename, so there is no `.partial` object.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use coroner_formats::{Destination, Error as FormatError};
 use object_store::path::Path as KeyPath;
@@ -26,6 +26,15 @@ pub const MAX_PARTS: u64 = 10_000;
 
 /// Parts in flight at once: memory stays near `(PARTS_IN_FLIGHT + 1) * part size`.
 pub const PARTS_IN_FLIGHT: usize = 4;
+
+/// Uploads this process could not abort, each with why: they hold their parts, invisible,
+/// until the bucket's lifecycle rule removes them.
+static NOT_ABORTED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// The uploads this process started and could neither complete nor abort (URL, cause).
+pub fn uploads_not_aborted() -> Vec<(String, String)> {
+    NOT_ABORTED.lock().map(|v| v.clone()).unwrap_or_default()
+}
 
 /// An object being uploaded in parts.
 pub struct Upload {
@@ -97,9 +106,14 @@ impl Upload {
             return Ok(());
         };
         self.store.count_request();
-        self.store
+        let result = self
+            .store
             .block_on(writer.abort())
-            .map_err(self.failed("abort the upload of"))
+            .map_err(self.failed("abort the upload of"));
+        if let (Err(e), Ok(mut left)) = (&result, NOT_ABORTED.lock()) {
+            left.push((self.url.display().to_string(), e.to_string()));
+        }
+        result
     }
 }
 
@@ -162,7 +176,7 @@ impl Destination for Upload {
         // The last part and the completion.
         self.store.count_request();
         self.store.count_request();
-        // On failure, `finish` aborts the upload itself.
+        // On failure, `finish` aborts the upload itself (and says when that failed too).
         self.store.block_on(writer.finish()).map_err(fail)?;
         Ok(self.url.clone())
     }
