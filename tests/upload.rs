@@ -102,8 +102,21 @@ fn captures_and_watchers_upload_into_a_bucket() {
         std::fs::read(dir.join("got.elf")).unwrap() == std::fs::read(dir.join("vm.elf")).unwrap(),
         "the object's content differs from the local capture's"
     );
-    std::fs::remove_file(dir.join("got.elf")).unwrap();
-    std::fs::remove_file(dir.join("vm.elf")).unwrap();
+    // export reads the object by ranges and checks it against its recorded digest.
+    let e = coroner_env(
+        dir.path(),
+        &["export", url, "-o", "export.elf", "--json"],
+        &env,
+    );
+    e.expect_code(0);
+    assert_eq!(e.json()["verified"], true);
+    assert!(
+        std::fs::read(dir.join("export.elf")).unwrap() == std::fs::read(dir.join("vm.elf")).unwrap(),
+        "export from the bucket differs"
+    );
+    for f in ["got.elf", "vm.elf", "export.elf"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
     assert_eq!(server.pending_uploads().unwrap(), Vec::<String>::new());
     coroner_env(dir.path(), &["verify", url], &env).expect_code(0);
 

@@ -116,7 +116,16 @@ pub fn export_elf(
     progress: &dyn Progress,
     interrupt: &AtomicBool,
 ) -> Result<Exported> {
-    let reader = ContainerReader::open(input)?;
+    export_container(&ContainerReader::open(input)?, output, progress, interrupt)
+}
+
+/// [`export_elf`] of a container already open (a file, an object read by ranges).
+pub fn export_container(
+    reader: &ContainerReader,
+    output: &Path,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Exported> {
     let verified = reader
         .metadata()
         .is_some_and(|m| m.complete && m.recorded_digest().is_some());

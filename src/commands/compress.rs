@@ -24,6 +24,13 @@ struct Compressed {
 }
 
 pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
+    if let Some(url) = super::object_input::object_url(&args.input) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "compress maps a local dump; download it first (a .core.zst in a bucket is read where it is by every analysing command)",
+        ))
+        .classify(ExitClass::Usage, || format!("input {url}"));
+    }
     check_overwrite(&args.output, args.overwrite.force)?;
     let mut opts = args.compression.write_options(crate::cli::COMPRESS_LEVEL);
     if let Some(f) = args.frame_size {

@@ -1,6 +1,6 @@
 //! `coroner export`: the plain ELF back out of a container.
 
-use coroner_formats::export_elf;
+use coroner_formats::{export_container, export_elf};
 use serde::Serialize;
 
 use super::output::{check_overwrite, conversion_error, human_bytes, print_json};
@@ -22,7 +22,13 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitClass> {
     let interrupt = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
     let bar = Bar::new("export");
-    let result = export_elf(&args.input, &args.output, &bar, &interrupt);
+    let result = match super::object_input::object_url(&args.input) {
+        Some(url) => {
+            let reader = super::object_input::open_container(url)?;
+            export_container(&reader, &args.output, &bar, &interrupt)
+        }
+        None => export_elf(&args.input, &args.output, &bar, &interrupt),
+    };
     bar.finish();
     let done = result.map_err(|e| conversion_error(e, "export", &args.input, &args.output))?;
     let report = ExportReport {

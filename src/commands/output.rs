@@ -115,6 +115,7 @@ pub fn print_as<T: serde::Serialize>(
 
 /// Refuses to overwrite `path` unless `force`.
 pub fn check_overwrite(path: &Path, force: bool) -> anyhow::Result<()> {
+    refuse_object_output(path)?;
     if !force && path.exists() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
@@ -123,6 +124,18 @@ pub fn check_overwrite(path: &Path, force: bool) -> anyhow::Result<()> {
         .classify(ExitClass::Output, || format!("{} exists", path.display()));
     }
     Ok(())
+}
+
+/// Refuses an `s3://` output where a command writes local files only.
+pub fn refuse_object_output(path: &Path) -> anyhow::Result<()> {
+    match super::object_input::object_url(path) {
+        Some(url) => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this command writes a local file; capture and watch upload to object storage (copy other files with an S3 client)",
+        ))
+        .classify(ExitClass::Usage, || format!("output {url}")),
+        None => Ok(()),
+    }
 }
 
 /// Refuses an existing object at `url` unless `force` (the check also proves early that
@@ -165,6 +178,7 @@ pub fn conversion_error(
     let class = match &e {
         coroner_formats::Error::Interrupted => ExitClass::Interrupted,
         coroner_formats::Error::Io { path, .. } if is_output(path) => ExitClass::Output,
+        coroner_formats::Error::Remote { .. } => ExitClass::Output,
         coroner_formats::Error::Container { .. } if verb == "compress" => ExitClass::Output,
         _ => ExitClass::Input,
     };

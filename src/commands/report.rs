@@ -241,6 +241,7 @@ fn markdown(session: &Session<'_>, file: &Path, r: &Report, tail: usize) -> Stri
 }
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitClass> {
+    super::output::refuse_object_output(&args.output)?;
     let dir = &args.output;
     if dir.exists() {
         return Err(std::io::Error::new(
