@@ -797,8 +797,8 @@ pub struct WatchArgs {
     /// writes it (needs --state-dir).
     #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX/")]
     pub dir: PathBuf,
-    /// A local directory for the watcher's state files and, with an s3:// --dir, the
-    /// receipts of its uploads (what `coroner status --dir` reads) [default: --dir].
+    /// With an s3:// --dir: a local directory for the watcher's state files and the
+    /// receipts of its uploads (what `coroner status --dir` reads).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// This host's name in the keys of uploaded captures [default: the host name].

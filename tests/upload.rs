@@ -111,7 +111,8 @@ fn captures_and_watchers_upload_into_a_bucket() {
     e.expect_code(0);
     assert_eq!(e.json()["verified"], true);
     assert!(
-        std::fs::read(dir.join("export.elf")).unwrap() == std::fs::read(dir.join("vm.elf")).unwrap(),
+        std::fs::read(dir.join("export.elf")).unwrap()
+            == std::fs::read(dir.join("vm.elf")).unwrap(),
         "export from the bucket differs"
     );
     for f in ["got.elf", "vm.elf", "export.elf"] {
@@ -148,7 +149,10 @@ fn captures_and_watchers_upload_into_a_bucket() {
                     .collect()
             };
             let (remote, local) = (rows(r.json()), rows(l.json()));
-            assert!(remote.len() >= 4 && remote == local, "{remote:#?}\n{local:#?}");
+            assert!(
+                remote.len() >= 4 && remote == local,
+                "{remote:#?}\n{local:#?}"
+            );
         } else {
             assert_eq!(r.stdout(), l.stdout(), "{args:?}");
         }
@@ -164,7 +168,10 @@ fn captures_and_watchers_upload_into_a_bucket() {
     again.expect_code(4);
     assert!(again.stderr().contains("exists"), "{}", again.stderr());
     for (args, code) in [
-        (vec!["-o", "s3://caps/single/p.core.zst", "--keep-partial"], 2),
+        (
+            vec!["-o", "s3://caps/single/p.core.zst", "--keep-partial"],
+            2,
+        ),
         (vec!["-o", "s3://caps/single/"], 2),
     ] {
         let r = coroner_env(
@@ -280,11 +287,7 @@ fn captures_and_watchers_upload_into_a_bucket() {
     let h2 = keys(&store, "fleet/h2/");
     assert_eq!(h2.len(), 2, "{h2:?}");
     // Triage of the fleet reads only the signature objects the watchers wrote.
-    let r = coroner_env(
-        dir.path(),
-        &["triage", "s3://caps/fleet/", "--json"],
-        &env,
-    );
+    let r = coroner_env(dir.path(), &["triage", "s3://caps/fleet/", "--json"], &env);
     r.expect_code(0);
     let j = r.json();
     assert_eq!(
@@ -296,14 +299,17 @@ fn captures_and_watchers_upload_into_a_bucket() {
     assert_eq!(j["groups"][0]["count"], 2);
 
     // Usage: an s3:// --dir needs a local state directory and cannot keep partials.
-    for extra in [&[][..], &["--state-dir", "st3", "--keep-partial"]] {
+    for (to, extra) in [
+        ("s3://caps/fleet/", &[][..]),
+        (
+            "s3://caps/fleet/",
+            &["--state-dir", "st3", "--keep-partial"],
+        ),
+        ("local", &["--state-dir", "st3"]),
+    ] {
         let r = coroner_env(
             dir.path(),
-            &[
-                &["watch", "--qmp", &sock, "--dir", "s3://caps/fleet/", "--once"][..],
-                extra,
-            ]
-            .concat(),
+            &[&["watch", "--qmp", &sock, "--dir", to, "--once"][..], extra].concat(),
             &env,
         );
         r.expect_code(2);
@@ -322,11 +328,7 @@ fn qemu_killed_mid_upload_leaves_no_object() {
     let guest = big_stopped_guest();
     let sock = guest.tool_socket().display().to_string();
     let url = "s3://caps/killed/vm.core.zst";
-    let child = spawn_coroner_env(
-        dir.path(),
-        &["capture", "--qmp", &sock, "-o", url],
-        &env,
-    );
+    let child = spawn_coroner_env(dir.path(), &["capture", "--qmp", &sock, "-o", url], &env);
     // Held once its upload exists, so that qemu blocks on the full pipe; then qemu dies.
     let t = Instant::now();
     while !server

@@ -288,7 +288,7 @@ pub fn capture_with(
     info.run_state_after = qmp.run_state().ok();
     info.events = qmp.events().to_vec();
     info.events_dropped = qmp.events_dropped().clone();
-    let (writer, head, vmcoreinfo_candidates, converted_from) = result?;
+    let (writer, head, vmcoreinfo_candidates) = take_streamed(result?, &mut meta);
 
     // Checks before the file may claim to be complete.
     let resumed = info.events.iter().skip(since).any(|e| e.event == "RESUME") && !info.live;
@@ -297,9 +297,6 @@ pub fn capture_with(
         let reason = format!("guest resumed during capture (run state {after})");
         let kept = give_up(writer, meta, &reason, opts.keep_partial, &info);
         return Err(CaptureError::Resumed { state: after, kept });
-    }
-    if let Some(c) = converted_from {
-        meta.extra.insert("converted_from".into(), c);
     }
     let (finished, info) = finish_checked(
         (writer, head, vmcoreinfo_candidates),
@@ -412,6 +409,18 @@ fn collect_state(qmp: &mut Qmp, opts: &CaptureOptions, info: &mut CaptureInfo) {
 /// The writer to finish, the ELF head, the VMCOREINFO candidates, and what the content
 /// was converted from (a kdump stream).
 pub(crate) type Streamed = (ContainerWriter, Vec<u8>, Vec<u64>, Option<Value>);
+
+/// Splits what was streamed into the writer, the ELF head and the VMCOREINFO candidates,
+/// recording in `meta` what the content was converted from (a kept partial says so too).
+pub(crate) fn take_streamed(
+    (writer, head, candidates, converted_from): Streamed,
+    meta: &mut Metadata,
+) -> (ContainerWriter, Vec<u8>, Vec<u64>) {
+    if let Some(c) = converted_from {
+        meta.extra.insert("converted_from".into(), c);
+    }
+    (writer, head, candidates)
+}
 
 /// The dump asked of qemu.
 struct Dump<'a> {
@@ -797,6 +806,6 @@ pub(crate) fn give_up(
 /// known for an upload).
 fn free_space(output: &Path) -> Option<u64> {
     remote(output).is_none().then_some(())?;
-    let st = rustix::fs::statvfs(&output_dir(output)).ok()?;
+    let st = rustix::fs::statvfs(output_dir(output)).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
 }

@@ -21,7 +21,8 @@ use coroner_record::{CaptureInfo, LibvirtEvent, LibvirtRecord, LogTail};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use crate::capture::{
-    finish_checked, give_up, ms, output_dir, settle_with, unix_us, Captured, DumpFormat,
+    finish_checked, give_up, ms, output_dir, settle_with, take_streamed, unix_us, Captured,
+    DumpFormat,
 };
 use crate::capture_error::CaptureError;
 use crate::domain_events::DomainEvents;
@@ -409,11 +410,8 @@ pub fn capture_domain(
     record.state_after = after.as_ref().map(DomainState::text);
     info.run_state_after = after.as_ref().map(|s| s.run_state().to_string());
     info.libvirt = Some(record);
-    let (writer, head, vmcoreinfo_candidates, converted_from) =
-        result.map_err(|e| with_job(e, job))?;
-    if let Some(c) = converted_from {
-        meta.extra.insert("converted_from".into(), c);
-    }
+    let (writer, head, vmcoreinfo_candidates) =
+        take_streamed(result.map_err(|e| with_job(e, job))?, &mut meta);
 
     // Checks before the file may claim to be complete: the domain is as it was.
     if let Some(after) = after.filter(|a| !info.live && *a != state) {

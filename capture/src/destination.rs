@@ -57,7 +57,10 @@ mod tests {
     fn the_working_directory_of_an_output() {
         assert_eq!(output_dir(Path::new("x.core.zst")), Path::new("."));
         assert_eq!(output_dir(Path::new("/a/x.core.zst")), Path::new("/a"));
-        assert_eq!(output_dir(Path::new("s3://b/k.core.zst")), std::env::temp_dir());
+        assert_eq!(
+            output_dir(Path::new("s3://b/k.core.zst")),
+            std::env::temp_dir()
+        );
         assert_eq!(remote(Path::new("s3://b/k")), Some("s3://b/k"));
         assert_eq!(remote(Path::new("./s3://b/k")), None);
     }

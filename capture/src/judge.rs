@@ -112,7 +112,12 @@ fn records(dir: &Path, guest: &GuestRef<'_>) -> Vec<Record> {
         let name = path.to_string_lossy();
         if name.ends_with(crate::receipt::RECEIPT_SUFFIX) {
             if let Some(r) = crate::receipt::read(&path).filter(|r| guest.matches(&r.info)) {
-                out.push(Record::of(r.info, true, r.created_unix, PathBuf::from(r.capture)));
+                out.push(Record::of(
+                    r.info,
+                    true,
+                    r.created_unix,
+                    PathBuf::from(r.capture),
+                ));
             }
             continue;
         }

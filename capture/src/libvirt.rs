@@ -342,10 +342,16 @@ mod memory_tests {
     fn memory_from_domain_xml() {
         let xml = "<domain type='kvm'>\n  <name>vm</name>\n  <memory unit='KiB'>1048576</memory>\n  <currentMemory unit='KiB'>524288</currentMemory>";
         assert_eq!(memory_bytes(xml), Some(1 << 30));
-        assert_eq!(memory_bytes("<memory unit=\"GiB\">2</memory>"), Some(2 << 30));
+        assert_eq!(
+            memory_bytes("<memory unit=\"GiB\">2</memory>"),
+            Some(2 << 30)
+        );
         assert_eq!(memory_bytes("<memory>1024</memory>"), Some(1 << 20));
         assert_eq!(memory_bytes("<memory unit='parsec'>1</memory>"), None);
         assert_eq!(memory_bytes("<domain/>"), None);
-        assert_eq!(memory_bytes("<memoryBacking/><memory>4</memory>"), Some(4 << 10));
+        assert_eq!(
+            memory_bytes("<memoryBacking/><memory>4</memory>"),
+            Some(4 << 10)
+        );
     }
 }

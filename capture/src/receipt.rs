@@ -41,7 +41,11 @@ pub(crate) fn receipt_path(dir: &Path, url: &Path) -> PathBuf {
 }
 
 /// Writes the receipt of `finished` (uploaded) into `dir`.
-pub(crate) fn write(dir: &Path, finished: &Finished, info: &CaptureInfo) -> std::io::Result<PathBuf> {
+pub(crate) fn write(
+    dir: &Path,
+    finished: &Finished,
+    info: &CaptureInfo,
+) -> std::io::Result<PathBuf> {
     let receipt = Receipt {
         capture: finished.path.display().to_string(),
         created_unix: std::time::SystemTime::now()
@@ -64,13 +68,15 @@ pub(crate) fn keep(dir: &Path, done: &crate::Captured) -> Result<(), String> {
     if crate::destination::remote(&done.finished.path).is_none() {
         return Ok(());
     }
-    write(dir, &done.finished, &done.info).map(drop).map_err(|e| {
-        format!(
-            "cannot keep the receipt of {} in {}: {e}",
-            done.finished.path.display(),
-            dir.display()
-        )
-    })
+    write(dir, &done.finished, &done.info)
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "cannot keep the receipt of {} in {}: {e}",
+                done.finished.path.display(),
+                dir.display()
+            )
+        })
 }
 
 /// Reads the receipt at `path` (not through a symlink, bounded in size).

@@ -15,6 +15,7 @@ mod mce;
 mod mtree;
 mod qemu_log;
 mod qmp;
+mod records;
 mod scratch_file;
 mod tui;
 mod unwind;
@@ -30,6 +31,7 @@ pub use mce::mce;
 pub use mtree::mtree;
 pub use qemu_log::qemu_log;
 pub use qmp::qmp;
+pub use records::records;
 pub use tui::tui;
 pub use unwind::{locate_orc, unwind};
 pub use vmcoreinfo::vmcoreinfo;
@@ -53,4 +55,5 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("unwind", unwind),
     ("locate_orc", locate_orc),
     ("kdump_stream", kdump_stream),
+    ("records", records),
 ];

@@ -206,6 +206,31 @@ impl Store {
         self.read_range(key, 0..size)
     }
 
+    /// The whole objects `keys` (each known to be small), `concurrency` requests at a
+    /// time, in order; one GET each.
+    pub fn read_many(
+        &self,
+        keys: &[String],
+        concurrency: usize,
+    ) -> Vec<Result<Vec<u8>, StoreError>> {
+        use futures::StreamExt;
+        let fetches = keys.iter().map(|key| async move {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let got = match self.client.get(&KeyPath::from(key.as_str())).await {
+                Ok(r) => r.bytes().await,
+                Err(e) => Err(e),
+            };
+            let bytes = got.map_err(self.failed("read", key))?;
+            self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            Ok(bytes.to_vec())
+        });
+        self.runtime.block_on(
+            futures::stream::iter(fetches)
+                .buffered(concurrency.max(1))
+                .collect(),
+        )
+    }
+
     /// Writes the small object `key` in one request: it appears whole or not at all.
     pub fn write_small(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.requests.fetch_add(1, Ordering::Relaxed);

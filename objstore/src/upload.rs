@@ -66,7 +66,11 @@ pub fn part_bytes_for(expected: Option<u64>) -> usize {
 impl Upload {
     /// Starts a multipart upload to `key`, sized for about `expected` bytes (a guest's RAM:
     /// a capture is rarely larger).
-    pub fn start(store: Arc<Store>, key: &str, expected: Option<u64>) -> Result<Upload, FormatError> {
+    pub fn start(
+        store: Arc<Store>,
+        key: &str,
+        expected: Option<u64>,
+    ) -> Result<Upload, FormatError> {
         let url = PathBuf::from(format!("s3://{}/{key}", store.bucket()));
         let started = store.block_on(store.client().put_multipart(&KeyPath::from(key)));
         store.count_request();
@@ -141,7 +145,9 @@ impl Destination for Upload {
         };
         // Back pressure: wait while the most parts are in flight; a part that failed (after
         // the client's retries) fails here.
-        store.block_on(writer.wait_for_capacity(PARTS_IN_FLIGHT)).map_err(fail)?;
+        store
+            .block_on(writer.wait_for_capacity(PARTS_IN_FLIGHT))
+            .map_err(fail)?;
         let before = self.sent / self.part_bytes as u64;
         {
             // Parts are spawned on the store's runtime.
@@ -188,7 +194,9 @@ impl Destination for Upload {
             location: self.url.display().to_string(),
             message: match aborted {
                 Ok(()) => "an upload cannot be kept incomplete; it was aborted".into(),
-                Err(e) => format!("an upload cannot be kept incomplete, and aborting it failed: {e}"),
+                Err(e) => {
+                    format!("an upload cannot be kept incomplete, and aborting it failed: {e}")
+                }
             },
         })
     }

@@ -101,7 +101,9 @@ fn accept(listener: TcpListener, shared: Arc<Shared>) {
         let Ok(server) = TcpStream::connect(&shared.upstream) else {
             continue;
         };
-        if let (Ok(c), Ok(s), Ok(mut open)) = (client.try_clone(), server.try_clone(), shared.open.lock()) {
+        if let (Ok(c), Ok(s), Ok(mut open)) =
+            (client.try_clone(), server.try_clone(), shared.open.lock())
+        {
             open.push(c);
             open.push(s);
         }

@@ -50,22 +50,21 @@ fn sign_core(core: &coroner_formats::Core, stamp: (u64, u128)) -> Signature {
 }
 
 /// The signature of the object `url` (as listed: `listed`) in `store`: its signature
-/// object (`KEY.sig.json`, `stored` when the listing has one) when it still matches,
-/// else made now by ranged reads and written beside it unless `store_new` is false.
+/// object (`KEY.sig.json`, its bytes `stored` as read with the listing) when it still
+/// matches, else made now by ranged reads and written beside it unless `store_new` is
+/// false.
 pub fn signature_of_object(
     store: &std::sync::Arc<coroner_objstore::Store>,
     url: &coroner_objstore::ObjectUrl,
     listed: &coroner_objstore::Listed,
-    stored: bool,
+    stored: Option<&[u8]>,
     store_new: bool,
 ) -> anyhow::Result<(Signature, bool, Option<String>)> {
     let sig_key = format!("{}{}", url.key, coroner_record::SIGNATURE_SUFFIX);
     let name = url.key.rsplit('/').next().unwrap_or(&url.key);
-    if stored {
-        let old = store
-            .read_small(&sig_key, SIGNATURE_MAX_BYTES)
+    if let Some(bytes) = stored {
+        let old = serde_json::from_slice::<Signature>(bytes)
             .ok()
-            .and_then(|b| serde_json::from_slice::<Signature>(&b).ok())
             .filter(|sig| {
                 sig.schema == SIGNATURE_SCHEMA
                     && sig.capture == name
@@ -129,7 +128,7 @@ pub fn sign_uploaded(url: &str) -> anyhow::Result<()> {
     let url = coroner_objstore::ObjectUrl::parse(url)?;
     let store = std::sync::Arc::new(coroner_objstore::Store::for_bucket(&url.bucket)?);
     let listed = store.stat(&url.key)?;
-    let (_, _, failed) = signature_of_object(&store, &url, &listed, false, true)?;
+    let (_, _, failed) = signature_of_object(&store, &url, &listed, None, true)?;
     match failed {
         Some(e) => Err(anyhow::anyhow!(e)),
         None => Ok(()),

@@ -35,6 +35,8 @@ struct Group {
     verdict: String,
     run_state: Option<String>,
     #[serde(skip)]
+    first_unix: u64,
+    #[serde(skip)]
     last_unix: u64,
 }
 
@@ -87,8 +89,8 @@ enum Capture {
         store: Arc<Store>,
         url: ObjectUrl,
         listed: Listed,
-        /// The listing has its signature object.
-        signed: bool,
+        /// Its signature object, as read with the listing.
+        stored: Option<Vec<u8>>,
     },
 }
 
@@ -150,13 +152,32 @@ fn objects_under(text: &str) -> anyhow::Result<Vec<Capture>> {
     let listed = store
         .list(&prefix.key)
         .classify(ExitClass::Input, || format!("cannot list {prefix}"))?;
-    let signed: std::collections::HashSet<&str> = listed
+    // The signature objects, small by their listed size, read at once, 32 at a time.
+    let signatures: std::collections::HashMap<&str, u64> = listed
         .iter()
-        .filter_map(|l| l.key.strip_suffix(SIGNATURE_SUFFIX))
+        .filter_map(|l| Some((l.key.strip_suffix(SIGNATURE_SUFFIX)?, l.size)))
         .collect();
-    let mut found: Vec<Capture> = listed
+    let captures: Vec<&Listed> = listed
         .iter()
         .filter(|l| is_capture_name(l.key.rsplit('/').next().unwrap_or(&l.key)))
+        .collect();
+    let wanted: Vec<String> = captures
+        .iter()
+        .filter(|l| {
+            signatures
+                .get(l.key.as_str())
+                .is_some_and(|&size| size <= coroner_record::SIGNATURE_MAX_BYTES)
+        })
+        .map(|l| format!("{}{SIGNATURE_SUFFIX}", l.key))
+        .collect();
+    let mut read: std::collections::HashMap<String, Vec<u8>> = wanted
+        .iter()
+        .cloned()
+        .zip(store.read_many(&wanted, 32))
+        .filter_map(|(k, r)| Some((k, r.ok()?)))
+        .collect();
+    let mut found: Vec<Capture> = captures
+        .into_iter()
         .map(|l| Capture::Object {
             store: store.clone(),
             url: ObjectUrl {
@@ -164,7 +185,7 @@ fn objects_under(text: &str) -> anyhow::Result<Vec<Capture>> {
                 key: l.key.clone(),
             },
             listed: l.clone(),
-            signed: signed.contains(l.key.as_str()),
+            stored: read.remove(&format!("{}{SIGNATURE_SUFFIX}", l.key)),
         })
         .collect();
     found.sort_by_key(Capture::name);
@@ -192,8 +213,8 @@ fn sign_all(captures: &[Capture], store: bool, jobs: usize) -> Vec<Signed> {
                         store: s,
                         url,
                         listed,
-                        signed,
-                    } => signature_of_object(s, url, listed, *signed, store),
+                        stored,
+                    } => signature_of_object(s, url, listed, stored.as_deref(), store),
                 }
                 .map_err(|e| format!("{e:#}"));
                 if let Ok(mut v) = results.lock() {
@@ -272,12 +293,13 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<ExitClass> {
                 example: path.clone(),
                 verdict: sig.verdict.clone(),
                 run_state: sig.run_state.clone(),
+                first_unix: sig.captured_unix,
                 last_unix: sig.captured_unix,
             });
         g.count += 1;
-        let first = rfc3339(sig.captured_unix);
-        if first < g.first_seen {
-            g.first_seen = first;
+        if sig.captured_unix < g.first_unix {
+            g.first_unix = sig.captured_unix;
+            g.first_seen = rfc3339(sig.captured_unix);
         }
         if sig.captured_unix >= g.last_unix {
             g.last_unix = sig.captured_unix;

@@ -32,8 +32,8 @@ use super::digest::{frame_digest, FramesDigest};
 use super::metadata::{self, Metadata, FORMAT_NAME};
 use super::seek_table::{self, Entry, MAX_FRAMES};
 use super::{is_zero, DEFAULT_FRAME_SIZE, FORMAT_VERSION, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
-use crate::error::{Error, Result};
 use crate::destination::Destination;
+use crate::error::{Error, Result};
 use crate::output_file::OutputFile;
 
 /// How a [`ContainerWriter`] cuts and compresses.

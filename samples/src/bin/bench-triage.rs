@@ -3,10 +3,13 @@
 //! emulation failure, a healthy stopped guest), the first run (every capture analysed and
 //! signed) and a re-run (every signature read back), beside the alternative without
 //! triage: `coroner analyze --json` of each capture in turn, as a shell loop would (timed
-//! on the first `--loop` captures and scaled to N, said so). Not a test.
+//! on the first `--loop` captures and scaled to N, said so). Then the same captures in a
+//! bucket of moto's S3 server on loopback (`triage s3://BUCKET/PREFIX/`: signed by ranged
+//! reads, signature objects written beside them), first run and re-run, with the bytes
+//! fetched. Not a test.
 //!
 //! Usage: cargo build --release --workspace &&
-//!        target/release/bench-triage [--captures N] [--loop M]
+//!        target/release/bench-triage [--captures N] [--loop M] [--no-bucket]
 
 use std::path::Path;
 use std::process::Command;
@@ -23,28 +26,60 @@ fn main() {
 
 /// Runs `coroner triage DIR --json` with `extra`: (seconds, the report).
 fn triage(coroner: &Path, dir: &Path, extra: &[&str]) -> Res<(f64, serde_json::Value)> {
+    let (secs, report, _) = triage_env(coroner, dir, extra, &[])?;
+    Ok((secs, report))
+}
+
+/// [`triage`] with `env`, also returning stderr.
+fn triage_env(
+    coroner: &Path,
+    dir: &Path,
+    extra: &[&str],
+    env: &[(&'static str, String)],
+) -> Res<(f64, serde_json::Value, String)> {
     let t = Instant::now();
     let out = Command::new(coroner)
         .arg("triage")
         .arg(dir)
         .arg("--json")
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()?;
     let secs = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
-        return Err(format!("triage failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        return Err(format!("triage failed: {stderr}").into());
     }
-    Ok((secs, serde_json::from_slice(&out.stdout)?))
+    Ok((secs, serde_json::from_slice(&out.stdout)?, stderr))
+}
+
+/// The MiB a `coroner: fetched N UNIT in M request(s)` line on stderr names.
+fn fetched_mib(stderr: &str) -> f64 {
+    let Some(line) = stderr.lines().find(|l| l.starts_with("coroner: fetched ")) else {
+        return f64::NAN;
+    };
+    let mut w = line
+        .trim_start_matches("coroner: fetched ")
+        .split_whitespace();
+    let n: f64 = w.next().and_then(|n| n.parse().ok()).unwrap_or(f64::NAN);
+    n * match w.next() {
+        Some("B") => 1.0 / 1048576.0,
+        Some("KiB") => 1.0 / 1024.0,
+        Some("MiB") => 1.0,
+        Some("GiB") => 1024.0,
+        _ => f64::NAN,
+    }
 }
 
 fn run() -> Res<()> {
-    let (mut n, mut looped) = (1000usize, 100usize);
+    let (mut n, mut looped, mut bucket) = (1000usize, 100usize, true);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--captures" => n = val()?.parse::<usize>()?.max(1),
             "--loop" => looped = val()?.parse::<usize>()?.max(1),
+            "--no-bucket" => bucket = false,
             _ => return Err(format!("unknown argument {a}").into()),
         }
     }
@@ -118,5 +153,65 @@ fn run() -> Res<()> {
         &format!("coroner analyze --json per capture, {looped} timed x{n}/{looped}"),
         per * n as f64,
     );
+    if bucket {
+        in_bucket(&coroner, &dir, bytes)?;
+    }
+    Ok(())
+}
+
+/// The captures of `dir` put in a bucket and triaged there.
+fn in_bucket(coroner: &Path, dir: &Path, bytes: u64) -> Res<()> {
+    let server = coroner_samples::s3_server::S3Server::start("fleet")?;
+    let env = server.env();
+    let settings: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let store = coroner_objstore::Store::with_settings("fleet", &settings)?;
+    let t = Instant::now();
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.ends_with(".core.zst") {
+            continue;
+        }
+        // Spread over 10 hosts' prefixes, as a fleet's watchers would write them.
+        store.write_small(
+            &format!("fleet/host{}/{name}", n % 10),
+            std::fs::read(&path)?,
+        )?;
+        n += 1;
+    }
+    let upload = t.elapsed().as_secs_f64();
+    let url = Path::new("s3://fleet/fleet/");
+    let (first, r1, e1) = triage_env(coroner, url, &[], &env)?;
+    let (again, r2, e2) = triage_env(coroner, url, &[], &env)?;
+    if r2["signed_now"] != 0 {
+        return Err(format!(
+            "the bucket re-run signed {} captures again",
+            r2["signed_now"]
+        )
+        .into());
+    }
+    println!(
+        "\n== the same {n} captures in a bucket (moto on loopback; put in {upload:.1} s), {} groups",
+        r1["groups"].as_array().map_or(0, Vec::len)
+    );
+    println!("{:<58} {:>9} {:>12}", "method", "time s", "fetched MiB");
+    println!(
+        "{:<58} {first:>9.2} {:>12.1}",
+        format!(
+            "coroner triage s3://, first run ({} signed)",
+            r1["signed_now"]
+        ),
+        fetched_mib(&e1)
+    );
+    println!(
+        "{:<58} {again:>9.2} {:>12.1}",
+        "coroner triage s3://, re-run (every signature stored)",
+        fetched_mib(&e2)
+    );
+    println!("(the captures hold {:.0} MiB)", bytes as f64 / 1048576.0);
     Ok(())
 }

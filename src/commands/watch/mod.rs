@@ -91,7 +91,11 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
 /// With an `s3://BUCKET/PREFIX/` --dir: the prefix captures are uploaded under,
 /// `s3://BUCKET/PREFIX/HOST/`, after checking that the bucket answers.
 fn upload_prefix(args: &WatchArgs) -> anyhow::Result<Option<String>> {
-    let Some(url) = args.dir.to_str().filter(|d| coroner_objstore::is_object_url(d)) else {
+    let Some(url) = args
+        .dir
+        .to_str()
+        .filter(|d| coroner_objstore::is_object_url(d))
+    else {
         return Ok(None);
     };
     let usage = |why: String| {
@@ -158,8 +162,14 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
     }
     let remote = upload_prefix(args)?;
     let local = match (&remote, &args.state_dir) {
-        (_, Some(d)) => d.clone(),
+        (Some(_), Some(d)) => d.clone(),
         (None, None) => args.dir.clone(),
+        (None, Some(_)) => {
+            return Err(std::io::Error::other(
+                "--state-dir is for an s3:// --dir; a local --dir keeps the watcher's state itself",
+            ))
+            .classify(ExitClass::Usage, || "watch --state-dir".into())
+        }
         (Some(_), None) => {
             return Err(std::io::Error::other(
                 "an s3:// --dir needs --state-dir DIR: a local directory for the state files and receipts that `coroner status --dir DIR` reads",
