@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use coroner_samples::libvirt_guest::{self, LibvirtGuest, LibvirtOptions};
 
 use crate::util::{
-    assert_no_output, being_written, coroner, output_files, signal, spawn_coroner, zstd_decompress,
-    Dir,
+    assert_no_output, being_written, coroner, coroner_env, output_files, signal, spawn_coroner,
+    zstd_decompress, Dir,
 };
 
 /// True when process `parent` has a child whose command line has the word `word`.
@@ -325,6 +325,46 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
         "domk.core.zst",
     ] {
         std::fs::remove_file(dir.join(f)).unwrap();
+    }
+
+    // Into a bucket: libvirt's FIFO goes in $TMPDIR (gone after), the object holds the
+    // same ELF.
+    if coroner_samples::s3_server::available_or_skip("capture --domain -o s3://") {
+        let server = coroner_samples::s3_server::S3Server::start("doms").unwrap();
+        let tmp = dir.join("tmpdir");
+        std::fs::create_dir(&tmp).unwrap();
+        let mut env = server.env();
+        env.push(("TMPDIR", tmp.display().to_string()));
+        coroner_env(
+            dir.path(),
+            &[
+                "capture",
+                "--domain",
+                &name,
+                "-o",
+                "s3://doms/h/dom.core.zst",
+            ],
+            &env,
+        )
+        .expect_code(0);
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "the FIFO stayed"
+        );
+        let got = coroner_env(
+            dir.path(),
+            &["export", "s3://doms/h/dom.core.zst", "-o", "domS.elf"],
+            &env,
+        );
+        got.expect_code(0);
+        assert!(
+            std::fs::read(dir.join("domS.elf")).unwrap()
+                == std::fs::read(dir.join("dom.elf")).unwrap(),
+            "the uploaded capture differs from the local one"
+        );
+        std::fs::remove_file(dir.join("domS.elf")).unwrap();
+        assert_eq!(guest.state().unwrap(), before);
     }
 
     // The analyses read it as a QMP capture; the record holds the domain and its log.
