@@ -907,7 +907,7 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
 /// `coroner compress`.
 #[derive(Debug, Args)]
 pub struct CompressArgs {
-    /// The qemu ELF dump to compress.
+    /// The dump to compress: qemu's ELF or a kdump-compressed file, or s3://BUCKET/KEY.
     pub input: PathBuf,
     /// The container to write (conventionally NAME.core.zst).
     #[arg(short, long)]
@@ -927,7 +927,7 @@ pub struct CompressArgs {
 /// `coroner export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The .core.zst container.
+    /// The .core.zst container (a file, or s3://BUCKET/KEY).
     pub input: PathBuf,
     /// The ELF file to write.
     #[arg(short, long)]

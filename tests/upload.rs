@@ -4,7 +4,8 @@
 //! proxy in front of the server) or whose qemu is killed mid-dump leaves no object under
 //! its key; `watch --dir s3://` of two hosts puts each capture under its host's prefix,
 //! with a signature object beside it and a local receipt that `status` reads; the
-//! analyses and the TUI answer from the bucket as from the local file.
+//! analyses, the TUI, `export` and `compress` read the bucket in place as they read local
+//! files.
 
 use std::time::{Duration, Instant};
 
@@ -118,6 +119,74 @@ fn captures_and_watchers_upload_into_a_bucket() {
     for f in ["got.elf", "vm.elf", "export.elf"] {
         std::fs::remove_file(dir.join(f)).unwrap();
     }
+    // compress reads a dump in the bucket in place: qemu's kdump-zlib file of the same
+    // guest gives the container `compress` makes of the local file.
+    guest.dump(&dir.join("vm.kdump"), "kdump-zlib").unwrap();
+    store
+        .write_small(
+            "dumps/vm.kdump",
+            std::fs::read(dir.join("vm.kdump")).unwrap(),
+        )
+        .unwrap();
+    let c = coroner_env(
+        dir.path(),
+        &[
+            "compress",
+            "s3://caps/dumps/vm.kdump",
+            "-o",
+            "k3.core.zst",
+            "--json",
+        ],
+        &env,
+    );
+    c.expect_code(0);
+    let l = coroner(
+        dir.path(),
+        &["compress", "vm.kdump", "-o", "kl.core.zst", "--json"],
+    );
+    l.expect_code(0);
+    assert_eq!(
+        c.json()["content_frames_blake3"],
+        l.json()["content_frames_blake3"]
+    );
+    assert_eq!(
+        coroner(dir.path(), &["dmesg", "k3.core.zst"]).stdout(),
+        coroner(dir.path(), &["dmesg", "vm.core.zst"]).stdout()
+    );
+    for f in ["vm.kdump", "k3.core.zst", "kl.core.zst"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    // And a plain ELF (the panic sample's, exported), byte for byte.
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/captures/panic.core.zst");
+    coroner(
+        dir.path(),
+        &["export", sample.to_str().unwrap(), "-o", "sample.elf"],
+    )
+    .expect_code(0);
+    store
+        .write_small(
+            "dumps/sample.elf",
+            std::fs::read(dir.join("sample.elf")).unwrap(),
+        )
+        .unwrap();
+    coroner_env(
+        dir.path(),
+        &[
+            "compress",
+            "s3://caps/dumps/sample.elf",
+            "-o",
+            "sample.core.zst",
+        ],
+        &env,
+    )
+    .expect_code(0);
+    zstd_decompress(dir.path(), "sample.core.zst", "sample2.elf");
+    assert!(
+        std::fs::read(dir.join("sample2.elf")).unwrap()
+            == std::fs::read(dir.join("sample.elf")).unwrap(),
+        "compress from the bucket changed the ELF"
+    );
     assert_eq!(server.pending_uploads().unwrap(), Vec::<String>::new());
     coroner_env(dir.path(), &["verify", url], &env).expect_code(0);
 

@@ -1,5 +1,6 @@
 //! File-level conversions: a plain ELF core into a container, and back.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -29,30 +30,60 @@ pub fn compress_elf(
     input: &Path,
     output: &Path,
     opts: WriteOptions,
-    mut meta: Metadata,
+    meta: Metadata,
     progress: &dyn Progress,
     interrupt: &AtomicBool,
 ) -> Result<Finished> {
     let src = MappedFile::open(input)?;
     let elf = ElfCore::parse(&src)?;
+    let bytes = src.bytes();
+    let chunks = bytes.chunks(CHUNK).map(|c| Ok(Cow::Borrowed(c)));
+    let head = &bytes[..bytes.len().min(HEAD_BYTES)];
+    let writer = ContainerWriter::create(output, opts)?;
+    compress_chunks(
+        &elf,
+        head,
+        bytes.len() as u64,
+        chunks,
+        writer,
+        meta,
+        progress,
+        interrupt,
+    )
+}
+
+/// Writes `chunks` (the whole ELF core `elf`, whose first bytes are `head`) into
+/// `writer`, noting where VMCOREINFO may be.
+#[allow(clippy::too_many_arguments)]
+fn compress_chunks<'a>(
+    elf: &ElfCore,
+    head: &[u8],
+    total: u64,
+    chunks: impl Iterator<Item = Result<Cow<'a, [u8]>>>,
+    mut writer: ContainerWriter,
+    mut meta: Metadata,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Finished> {
     if meta.vmcoreinfo_offset.is_none() {
         meta.vmcoreinfo_offset = elf.vmcoreinfo_offset;
     }
-    let bytes = src.bytes();
     let mut spotter = PageSpotter::new();
-    progress.set_total(bytes.len() as u64);
-    let mut writer = ContainerWriter::create(output, opts)?;
-    for chunk in bytes.chunks(CHUNK) {
+    progress.set_total(total);
+    for chunk in chunks {
         if interrupted(interrupt) {
             writer.abandon(meta, "interrupted", false)?;
             return Err(Error::Interrupted);
         }
-        spotter.feed(
-            writer.bytes_in(),
-            chunk,
-            &bytes[..bytes.len().min(HEAD_BYTES)],
-        );
-        if let Err(e) = writer.write_all(chunk) {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = writer.abandon(meta, &e.to_string(), false);
+                return Err(e);
+            }
+        };
+        spotter.feed(writer.bytes_in(), &chunk, head);
+        if let Err(e) = writer.write_all(&chunk) {
             // The partial file is useless here: the input is still there to retry with.
             let _ = writer.abandon(meta, &e.to_string(), false);
             return Err(e);
@@ -72,7 +103,7 @@ pub fn compress_dump(
     input: &Path,
     output: &Path,
     opts: WriteOptions,
-    mut meta: Metadata,
+    meta: Metadata,
     progress: &dyn Progress,
     interrupt: &AtomicBool,
 ) -> Result<Finished> {
@@ -82,6 +113,54 @@ pub fn compress_dump(
         _ => return compress_elf(input, output, opts, meta, progress, interrupt),
     }
     let core = crate::core_file::open(input)?;
+    compress_kdump(&core, output, opts, meta, progress, interrupt)
+}
+
+/// [`compress_dump`] of a dump read from `src` (an object read by ranges, `name` for
+/// messages): a plain ELF core read in order, byte for byte; a kdump-compressed dump as
+/// [`compress_dump`] makes it.
+pub fn compress_source(
+    name: &Path,
+    src: Box<dyn ByteSource>,
+    output: &Path,
+    opts: WriteOptions,
+    meta: Metadata,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Finished> {
+    let total = src.len();
+    let mut magic = [0u8; 16];
+    let n = total.min(16) as usize;
+    src.read_at(0, &mut magic[..n])?;
+    if let Ok(crate::Format::Kdump | crate::Format::KdumpFlattened) =
+        crate::core_file::identify(&magic[..n])
+    {
+        let core = crate::core_file::open_source(name, src)?;
+        return compress_kdump(&core, output, opts, meta, progress, interrupt);
+    }
+    let elf = ElfCore::parse(&*src)?;
+    let mut head = vec![0u8; total.min(HEAD_BYTES as u64) as usize];
+    src.read_at(0, &mut head)?;
+    let chunks = (0..total).step_by(CHUNK).map(|at| {
+        let mut buf = vec![0u8; (total - at).min(CHUNK as u64) as usize];
+        src.read_at(at, &mut buf)?;
+        Ok(Cow::Owned(buf))
+    });
+    let writer = ContainerWriter::create(output, opts)?;
+    compress_chunks(
+        &elf, &head, total, chunks, writer, meta, progress, interrupt,
+    )
+}
+
+/// A kdump-compressed dump, opened, into a container of an ELF core made from it.
+fn compress_kdump(
+    core: &crate::Core,
+    output: &Path,
+    opts: WriteOptions,
+    mut meta: Metadata,
+    progress: &dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<Finished> {
     if let Some(k) = &core.kdump {
         meta.extra
             .insert("converted_from".into(), k.converted_from(core.format));
@@ -92,7 +171,7 @@ pub fn compress_dump(
         .iter()
         .map(|r| (r.start.0, r.len()))
         .collect();
-    crate::elf_writer::write_elf_container(&core, &runs, output, opts, meta, progress, interrupt)
+    crate::elf_writer::write_elf_container(core, &runs, output, opts, meta, progress, interrupt)
 }
 
 /// What [`export_elf`] wrote.

@@ -41,7 +41,9 @@ pub mod testing;
 mod zst;
 
 pub use addr::{PhysAddr, PhysRange};
-pub use convert::{compress_dump, compress_elf, export_container, export_elf, Exported};
+pub use convert::{
+    compress_dump, compress_elf, compress_source, export_container, export_elf, Exported,
+};
 pub use core_file::{detect, identify, identify_file, open, open_source, Core, DumpMem, Format};
 pub use core_mem::CoreMem;
 pub use destination::Destination;

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use coroner_formats::{compress_dump, Metadata};
+use coroner_formats::{compress_dump, compress_source, Metadata};
 use serde::Serialize;
 
 use super::output::{check_overwrite, conversion_error, human_bytes, print_json};
@@ -24,13 +24,6 @@ struct Compressed {
 }
 
 pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
-    if let Some(url) = super::object_input::object_url(&args.input) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "compress maps a local dump; download it first (a .core.zst in a bucket is read where it is by every analysing command)",
-        ))
-        .classify(ExitClass::Usage, || format!("input {url}"));
-    }
     check_overwrite(&args.output, args.overwrite.force)?;
     let mut opts = args.compression.write_options(crate::cli::COMPRESS_LEVEL);
     if let Some(f) = args.frame_size {
@@ -42,7 +35,21 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
     meta.origin = Some(format!("compress {}", args.input.display()));
     let bar = Bar::new("compress");
     let start = Instant::now();
-    let result = compress_dump(&args.input, &args.output, opts, meta, &bar, &interrupt);
+    let result = match super::object_input::object_url(&args.input) {
+        Some(url) => {
+            let source = super::object_input::open_object(url)?;
+            compress_source(
+                &args.input,
+                source,
+                &args.output,
+                opts,
+                meta,
+                &bar,
+                &interrupt,
+            )
+        }
+        None => compress_dump(&args.input, &args.output, opts, meta, &bar, &interrupt),
+    };
     bar.finish();
     let done = result.map_err(|e| conversion_error(e, "compress", &args.input, &args.output))?;
     let seconds = start.elapsed().as_secs_f64();

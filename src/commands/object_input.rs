@@ -48,15 +48,20 @@ pub fn open(url: &str) -> anyhow::Result<Core> {
     open_in(store, &parsed)
 }
 
-/// The container at `url`, read by ranged requests (for `verify` and `slim`, which read
-/// it whole or check every frame).
-pub fn open_container(url: &str) -> anyhow::Result<coroner_formats::ContainerReader> {
+/// The object at `url` as bytes read by ranged requests.
+pub fn open_object(url: &str) -> anyhow::Result<Box<dyn coroner_formats::ByteSource>> {
     let parsed = ObjectUrl::parse(url).classify(ExitClass::Usage, || "the dump's URL".into())?;
     let store = store_for(&parsed)?;
     let object = RangedObject::open(store, parsed)
         .classify(ExitClass::Input, || format!("cannot read {url}"))?;
+    Ok(Box::new(object))
+}
+
+/// The container at `url`, read by ranged requests (for `verify` and `slim`, which read
+/// it whole or check every frame).
+pub fn open_container(url: &str) -> anyhow::Result<coroner_formats::ContainerReader> {
     coroner_formats::ContainerReader::from_source(
-        Box::new(object),
+        open_object(url)?,
         coroner_formats::DEFAULT_CACHE_BYTES,
     )
     .classify(ExitClass::Input, || format!("cannot read {url}"))

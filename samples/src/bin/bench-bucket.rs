@@ -104,6 +104,13 @@ fn run() -> Res<()> {
     let settings: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let store = std::sync::Arc::new(coroner_objstore::Store::with_settings("bench", &settings)?);
     let (mut to_file, mut to_bucket, mut then_up) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut rss_file, mut rss_bucket) = (0u64, 0u64);
+    let rss = |out: &str| -> u64 {
+        serde_json::from_str::<serde_json::Value>(out)
+            .ok()
+            .and_then(|j| j["peak_rss_bytes"].as_u64())
+            .unwrap_or(0)
+    };
     let mut size = 0u64;
     for _ in 0..runs {
         let (s, out, _) = timed(
@@ -114,15 +121,17 @@ fn run() -> Res<()> {
             &[],
         )?;
         to_file.push(s);
+        rss_file = rss_file.max(rss(&out));
         size = serde_json::from_str::<serde_json::Value>(&out)?["compressed_size"]
             .as_u64()
             .unwrap_or(0);
-        let (s, _, _) = timed(
+        let (s, out, _) = timed(
             &coroner,
             &["capture", "--qmp", &sock, "-o", url, "--force", "--json"],
             &env,
         )?;
         to_bucket.push(s);
+        rss_bucket = rss_bucket.max(rss(&out));
         // The alternative: the file, uploaded once it is complete.
         let t = Instant::now();
         let bytes = std::fs::read(&local)?;
@@ -150,6 +159,12 @@ fn run() -> Res<()> {
         "{:<44} {f:>10.2} {b:>10.2} {:>8.2}x",
         "coroner capture -o FILE | -o s3://",
         b / f
+    );
+    println!(
+        "{:<44} {:>10.0} {:>10.0}",
+        "  peak RSS of coroner, MiB",
+        rss_file as f64 / 1048576.0,
+        rss_bucket as f64 / 1048576.0
     );
     println!(
         "{:<44} {:>10} {:>10.2} {:>8.2}x",
