@@ -366,7 +366,7 @@ pub struct TriageArgs {
     /// Do not store new signatures beside the captures.
     #[arg(long)]
     pub no_store: bool,
-    /// Captures analysed at once [default: the number of CPUs].
+    /// Captures analysed at once [default: the number of CPUs; at least 8 for s3://].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     #[command(flatten)]

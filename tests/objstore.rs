@@ -12,21 +12,9 @@ use crate::util::{coroner, coroner_env, Dir};
 
 /// The bytes `coroner: fetched N in M request(s) from URL` names, from stderr.
 fn fetched(stderr: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("coroner: fetched "))
-        .unwrap_or_else(|| panic!("no fetched line: {stderr}"));
-    let rest = line.trim_start_matches("coroner: fetched ");
-    let mut words = rest.split_whitespace();
-    let n: f64 = words.next().unwrap().parse().unwrap();
-    let unit = match words.next().unwrap() {
-        "B" => 1.0,
-        "KiB" => 1024.0,
-        "MiB" => 1024.0 * 1024.0,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        u => panic!("unit {u} in {line}"),
-    };
-    (n * unit) as u64
+    coroner_samples::bench::fetched(stderr)
+        .unwrap_or_else(|| panic!("no fetched line: {stderr}"))
+        .0
 }
 
 #[test]

@@ -15,5 +15,6 @@ pub use object_url::{is_object_url, ObjectUrl};
 pub use ranged::{RangedObject, BLOCK_BYTES, CACHE_BLOCKS};
 pub use store::{Listed, Store, Traffic};
 pub use upload::{
-    part_bytes_for, uploads_not_aborted, Upload, MAX_PARTS, MIN_PART_BYTES, PARTS_IN_FLIGHT,
+    not_aborted_message, part_bytes_for, take_uploads_not_aborted, Upload, MAX_PARTS,
+    MIN_PART_BYTES, PARTS_IN_FLIGHT,
 };

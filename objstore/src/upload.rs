@@ -31,9 +31,20 @@ pub const PARTS_IN_FLIGHT: usize = 4;
 /// until the bucket's lifecycle rule removes them.
 static NOT_ABORTED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
-/// The uploads this process started and could neither complete nor abort (URL, cause).
-pub fn uploads_not_aborted() -> Vec<(String, String)> {
-    NOT_ABORTED.lock().map(|v| v.clone()).unwrap_or_default()
+/// The uploads this process started and could neither complete nor abort (URL, cause)
+/// since this was last asked.
+pub fn take_uploads_not_aborted() -> Vec<(String, String)> {
+    NOT_ABORTED
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default()
+}
+
+/// What to tell the user of an upload that could not be aborted.
+pub fn not_aborted_message(url: &str, why: &str) -> String {
+    format!(
+        "the incomplete upload of {url} could not be aborted ({why}); no object appeared, but its parts stay stored, invisible, until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them"
+    )
 }
 
 /// An object being uploaded in parts.

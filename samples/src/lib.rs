@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod baremetal;
+pub mod bench;
 pub mod cutting_proxy;
 pub mod kit;
 pub mod libvirt_guest;

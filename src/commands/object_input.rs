@@ -88,9 +88,10 @@ pub fn report_traffic() {
             t.requests
         );
     }
-    for (url, why) in coroner_objstore::uploads_not_aborted() {
+    for (url, why) in coroner_objstore::take_uploads_not_aborted() {
         eprintln!(
-            "coroner: the incomplete upload of {url} could not be aborted ({why}); no object appeared, but its parts stay stored, invisible, until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them"
+            "coroner: {}",
+            coroner_objstore::not_aborted_message(&url, &why)
         );
     }
 }

@@ -195,6 +195,9 @@ fn objects_under(text: &str) -> anyhow::Result<Vec<Capture>> {
 /// One capture's outcome.
 type Signed = Result<(Signature, bool, Option<String>), String>;
 
+/// Captures in object storage signed at once by default, at least.
+const REMOTE_JOBS: usize = 8;
+
 /// Signs every capture, `jobs` at a time.
 fn sign_all(captures: &[Capture], store: bool, jobs: usize) -> Vec<Signed> {
     let next = AtomicUsize::new(0);
@@ -241,7 +244,14 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<ExitClass> {
         .classify(ExitClass::Usage, || "--since".into())?;
     let captures = captures_in(&args.sources)?;
     let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        // Objects are signed waiting on the network more than on the CPU.
+        let remote = captures.iter().any(|c| matches!(c, Capture::Object { .. }));
+        if remote {
+            cpus.max(REMOTE_JOBS)
+        } else {
+            cpus
+        }
     });
     let results = sign_all(&captures, !args.no_store, jobs);
     let mut report = TriageReport {

@@ -17,6 +17,8 @@ use std::time::Instant;
 use coroner_samples::kit::{Guest, GuestOptions, Scenario};
 use coroner_samples::s3_server::S3Server;
 
+use coroner_samples::bench::{fetched, median};
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() {
@@ -24,31 +26,6 @@ fn main() {
         eprintln!("bench-bucket: {e}");
         std::process::exit(1);
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// The bytes a `coroner: fetched N UNIT in M request(s)` line on stderr names.
-fn fetched(stderr: &str) -> Option<(f64, u64)> {
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("coroner: fetched "))?;
-    let mut w = line
-        .trim_start_matches("coroner: fetched ")
-        .split_whitespace();
-    let n: f64 = w.next()?.parse().ok()?;
-    let scale = match w.next()? {
-        "B" => 1.0,
-        "KiB" => 1024.0,
-        "MiB" => 1048576.0,
-        "GiB" => 1073741824.0,
-        _ => return None,
-    };
-    let requests = w.nth(1)?.parse().ok()?;
-    Some((n * scale, requests))
 }
 
 /// Runs coroner with `args` and `env`: (seconds, stdout, stderr), failing on a non-zero exit.
@@ -223,7 +200,7 @@ fn run() -> Res<()> {
         &["mce", "--json"],
     ] {
         let (mut lt, mut rt) = (Vec::new(), Vec::new());
-        let mut got = (0.0, 0);
+        let mut got = (0, 0);
         for _ in 0..runs {
             let (s, lout, _) = timed(&coroner, &[cmd, &[local_s.as_str()]].concat(), &[])?;
             lt.push(s);
@@ -239,9 +216,9 @@ fn run() -> Res<()> {
             "{:<22} {l:>8.2} {r:>9.2} {:>7.1}x {:>12.1} {:>9} {:>9.1}% {:>16.2}",
             cmd.join(" "),
             r / l,
-            got.0 / 1048576.0,
+            got.0 as f64 / 1048576.0,
             got.1,
-            100.0 * got.0 / size.max(1) as f64,
+            100.0 * got.0 as f64 / size.max(1) as f64,
             whole + l
         );
     }

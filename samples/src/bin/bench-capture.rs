@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use coroner_samples::kit::{Guest, GuestOptions, Scenario};
 use serde_json::json;
 
+use coroner_samples::bench::median;
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() {
@@ -26,11 +28,6 @@ fn main() {
         eprintln!("bench-capture: {e}");
         std::process::exit(1);
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn run() -> Res<()> {

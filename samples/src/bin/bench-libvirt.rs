@@ -16,6 +16,8 @@ use std::time::Instant;
 use coroner_samples::kit::{Guest, GuestOptions, Scenario};
 use coroner_samples::libvirt_guest::{self, LibvirtGuest};
 
+use coroner_samples::bench::median;
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() {
@@ -23,11 +25,6 @@ fn main() {
         eprintln!("bench-libvirt: {e}");
         std::process::exit(1);
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn run() -> Res<()> {

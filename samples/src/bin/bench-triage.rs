@@ -53,22 +53,9 @@ fn triage_env(
     Ok((secs, serde_json::from_slice(&out.stdout)?, stderr))
 }
 
-/// The MiB a `coroner: fetched N UNIT in M request(s)` line on stderr names.
+/// The MiB a `coroner: fetched ...` line on stderr names.
 fn fetched_mib(stderr: &str) -> f64 {
-    let Some(line) = stderr.lines().find(|l| l.starts_with("coroner: fetched ")) else {
-        return f64::NAN;
-    };
-    let mut w = line
-        .trim_start_matches("coroner: fetched ")
-        .split_whitespace();
-    let n: f64 = w.next().and_then(|n| n.parse().ok()).unwrap_or(f64::NAN);
-    n * match w.next() {
-        Some("B") => 1.0 / 1048576.0,
-        Some("KiB") => 1.0 / 1024.0,
-        Some("MiB") => 1.0,
-        Some("GiB") => 1024.0,
-        _ => f64::NAN,
-    }
+    coroner_samples::bench::fetched(stderr).map_or(f64::NAN, |(b, _)| b as f64 / 1048576.0)
 }
 
 fn run() -> Res<()> {

@@ -31,6 +31,13 @@ struct Sink {
 
 impl WatchSink for Sink {
     fn notice(&self, notice: Notice) {
+        // A failed upload that could not be aborted is said now, not at exit.
+        if notice.event == coroner_capture::NoticeKind::CaptureFailed {
+            for (url, why) in coroner_objstore::take_uploads_not_aborted() {
+                let message = coroner_objstore::not_aborted_message(&url, &why);
+                log(LogLevel::Warning, &format!("{}: {message}", notice.guest));
+            }
+        }
         // The receiver lives until every watcher has ended.
         let _ = self.notices.send(notice);
     }
