@@ -5,10 +5,10 @@
 //! and missing credentials are clear errors.
 
 use coroner_objstore::Store;
-use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
+use coroner_samples::kit;
 use coroner_samples::s3_server::{self, S3Server};
 
-use crate::util::{coroner, coroner_env, Dir};
+use crate::util::{coroner, coroner_env, panicked_filled_guest, Dir};
 
 /// The bytes `coroner: fetched N in M request(s) from URL` names, from stderr.
 fn fetched(stderr: &str) -> u64 {
@@ -29,13 +29,7 @@ fn analyses_read_a_capture_from_object_storage_by_ranged_reads() {
     let dir = Dir::new();
     let server = S3Server::start("caps").unwrap();
     let env = server.env();
-    let mut guest = Guest::boot(&GuestOptions {
-        mem_mib: 1024,
-        append: "coroner.fill=150".into(),
-        ..GuestOptions::default()
-    })
-    .unwrap();
-    guest.freeze(Scenario::Panic).unwrap();
+    let guest = panicked_filled_guest();
     let sock = guest.tool_socket().display().to_string();
     coroner(
         dir.path(),

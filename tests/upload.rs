@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use coroner_objstore::Store;
 use coroner_samples::cutting_proxy::CuttingProxy;
-use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
+use coroner_samples::kit;
 use coroner_samples::s3_server::{self, S3Server};
 
 use crate::util::{
-    big_stopped_guest, coroner, coroner_env, signal, spawn_coroner_env, zstd_decompress, Dir,
+    big_stopped_guest, coroner, coroner_env, panicked_filled_guest, signal, spawn_coroner_env,
+    zstd_decompress, Dir,
 };
 
 fn available(test: &str) -> bool {
@@ -63,13 +64,7 @@ fn captures_and_watchers_upload_into_a_bucket() {
     let server = S3Server::start("caps").unwrap();
     let env = server.env();
     let store = store_of(&server);
-    let mut guest = Guest::boot(&GuestOptions {
-        mem_mib: 1024,
-        append: "coroner.fill=150".into(),
-        ..GuestOptions::default()
-    })
-    .unwrap();
-    guest.freeze(Scenario::Panic).unwrap();
+    let mut guest = panicked_filled_guest();
     let sock = guest.tool_socket().display().to_string();
 
     // The same guest captured to a file and to the bucket: the same content.

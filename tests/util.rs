@@ -94,6 +94,20 @@ pub fn big_stopped_guest() -> coroner_samples::kit::Guest {
     guest
 }
 
+/// A 1 GiB guest with 150 MiB of its RAM filled, panicked: a capture of about 100 MiB,
+/// more than a few parts of an upload and many blocks of a ranged reader.
+pub fn panicked_filled_guest() -> coroner_samples::kit::Guest {
+    use coroner_samples::kit::{Guest, GuestOptions, Scenario};
+    let mut guest = Guest::boot(&GuestOptions {
+        mem_mib: 1024,
+        append: "coroner.fill=150".into(),
+        ..GuestOptions::default()
+    })
+    .unwrap();
+    guest.freeze(Scenario::Panic).unwrap();
+    guest
+}
+
 /// Sends `sig` (`-STOP`, `-KILL`, ...) to `pid`.
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
