@@ -754,8 +754,8 @@ pub struct StatusArgs {
     pub qmp: Option<String>,
     #[command(flatten)]
     pub libvirt: DomainArg,
-    /// Where captures are kept: a complete capture of this freeze there makes the
-    /// answer frozen-captured.
+    /// Where captures are kept: a complete capture of this freeze there (or a watcher's
+    /// receipt of its upload, in its --state-dir) makes the answer frozen-captured.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Seconds to wait for qemu's answers.

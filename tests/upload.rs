@@ -343,6 +343,11 @@ fn captures_and_watchers_upload_into_a_bucket() {
     );
     assert_eq!(s.json()["health"], "frozen-captured", "{}", s.stdout());
     assert_eq!(s.json()["capture"], format!("s3://caps/{key1}"));
+    coroner(
+        dir.path(),
+        &["status", "--qmp", &sock, "--dir", "s3://caps/fleet/"],
+    )
+    .expect_code(2);
     // The same host again: already captured, nothing uploaded.
     watch("h1", "st1").expect_code(0);
     assert_eq!(keys(&store, "fleet/h1/").len(), 2);

@@ -16,5 +16,5 @@ pub use ranged::{RangedObject, BLOCK_BYTES, CACHE_BLOCKS};
 pub use store::{Listed, Store, Traffic};
 pub use upload::{
     not_aborted_message, part_bytes_for, take_uploads_not_aborted, Upload, MAX_PARTS,
-    MIN_PART_BYTES, PARTS_IN_FLIGHT,
+    MAX_PART_BYTES, MIN_PART_BYTES, PARTS_IN_FLIGHT,
 };

@@ -21,6 +21,10 @@ use crate::store::{first_line, Store};
 /// fewer requests.
 pub const MIN_PART_BYTES: usize = 8 << 20;
 
+/// Bytes per part at most, whatever size is expected (a monitor that reports absurd RAM
+/// must not make coroner buffer it): 10,000 such parts hold 5 TB.
+pub const MAX_PART_BYTES: usize = 512 << 20;
+
 /// Parts S3 accepts in one upload.
 pub const MAX_PARTS: u64 = 10_000;
 
@@ -67,11 +71,14 @@ impl std::fmt::Debug for Upload {
 }
 
 /// The part size for an object of about `expected` bytes: [`MIN_PART_BYTES`], or larger
-/// (whole MiB) when that many parts would not hold it with room to spare.
+/// (whole MiB) when that many parts would not hold it with room to spare, up to
+/// [`MAX_PART_BYTES`].
 pub fn part_bytes_for(expected: Option<u64>) -> usize {
     let need = expected.unwrap_or(0).div_ceil(MAX_PARTS * 4 / 5);
     let need = need.div_ceil(1 << 20) << 20;
-    usize::try_from(need).map_or(usize::MAX, |n| n.max(MIN_PART_BYTES))
+    usize::try_from(need)
+        .map_or(MAX_PART_BYTES, |n| n.min(MAX_PART_BYTES))
+        .max(MIN_PART_BYTES)
 }
 
 impl Upload {
@@ -235,5 +242,7 @@ mod tests {
         let p = part_bytes_for(Some(1 << 40)) as u64;
         assert!(p * 8000 >= 1 << 40 && p % (1 << 20) == 0, "{p}");
         assert!(p * MAX_PARTS >= (1u64 << 40) * 5 / 4);
+        // A monitor's absurd RAM size is not buffered.
+        assert_eq!(part_bytes_for(Some(u64::MAX)), MAX_PART_BYTES);
     }
 }

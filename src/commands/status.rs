@@ -13,6 +13,16 @@ use crate::exit::{is_broken_pipe, ClassifyExt, ExitClass};
 
 /// Runs the query and returns the OCF exit code (not an [`ExitClass`]).
 pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
+    if let Some(url) = args
+        .dir
+        .as_deref()
+        .and_then(super::object_input::object_url)
+    {
+        return Err(std::io::Error::other(
+            "status reads a local directory: for a watcher that uploads, its --state-dir (where its receipts are)",
+        ))
+        .classify(ExitClass::Usage, || format!("--dir {url}"));
+    }
     let s = match (args.libvirt.domain(false)?, &args.qmp) {
         (Some(domain), _) => coroner_capture::status_domain(
             &domain,
