@@ -35,10 +35,13 @@ fn has_child_running(parent: u32, word: &str) -> bool {
 fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     if !libvirt_guest::available_or_skip(
         "capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted",
+    ) || !coroner_samples::s3_server::available_or_skip(
+        "capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted",
     ) {
         return;
     }
     let _libvirt = libvirt_guest::shared();
+    let server = coroner_samples::s3_server::S3Server::start("doms").unwrap();
     let dir = Dir::new();
     let guest = LibvirtGuest::boot(512).unwrap();
     let name = guest.name.clone();
@@ -190,11 +193,23 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     );
     libvirt_guest::virsh(&["resume", &name]).unwrap();
 
-    // `watch --domain` follows libvirt's lifecycle events and captures the panic.
+    // `watch --domain` follows libvirt's lifecycle events and captures the panic, here
+    // into a bucket, with its receipt in a local state directory.
     let wdir = dir.join("watched");
-    let mut w = crate::watch::Watch::start(
+    let mut w = crate::watch::Watch::start_env(
         dir.path(),
-        &["--domain", &name, "--dir", wdir.to_str().unwrap(), "--once"],
+        &[
+            "--domain",
+            &name,
+            "--dir",
+            "s3://doms/fleet/",
+            "--state-dir",
+            wdir.to_str().unwrap(),
+            "--host",
+            "h1",
+            "--once",
+        ],
+        &server.env(),
     );
     let first = w.expect("watching", None, Duration::from_secs(60));
     assert_eq!(first["health"], "running", "{first:#}");
@@ -206,8 +221,36 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
     assert_eq!(captured["reason"], "guest-panicked", "{captured:#}");
     assert_eq!(w.wait(Duration::from_secs(60)), 0);
     let watched = captured["capture"].as_str().unwrap().to_string();
-    let a = coroner(dir.path(), &["analyze", &watched, "--json"]);
+    assert!(
+        watched.starts_with(&format!("s3://doms/fleet/h1/{name}-")),
+        "{watched}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&wdir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".receipt.json"))
+            .count(),
+        1
+    );
+    let a = coroner_env(dir.path(), &["analyze", &watched, "--json"], &server.env());
     a.expect_code(0);
+    // The watcher signed it: triage of the bucket has nothing left to sign.
+    let t = coroner_env(
+        dir.path(),
+        &["triage", "s3://doms/fleet/", "--json"],
+        &server.env(),
+    );
+    t.expect_code(0);
+    assert_eq!(
+        (
+            t.json()["captures"].as_u64(),
+            t.json()["signed_now"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{}",
+        t.stdout()
+    );
     assert_eq!(
         a.json()["verdict"],
         "guest-panicked: kernel panic: sysrq triggered crash"
@@ -329,8 +372,7 @@ fn capture_of_a_libvirt_domain_is_libvirts_own_dump_and_leaves_it_untainted() {
 
     // Into a bucket: libvirt's FIFO goes in $TMPDIR (gone after), the object holds the
     // same ELF.
-    if coroner_samples::s3_server::available_or_skip("capture --domain -o s3://") {
-        let server = coroner_samples::s3_server::S3Server::start("doms").unwrap();
+    {
         let tmp = dir.join("tmpdir");
         std::fs::create_dir(&tmp).unwrap();
         let mut env = server.env();

@@ -39,6 +39,11 @@ impl Watch {
         Self::spawn(dir, args, false, &[])
     }
 
+    /// [`Watch::start`] with `env` added to its environment.
+    pub(crate) fn start_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Watch {
+        Self::spawn(dir, args, false, env)
+    }
+
     /// Started as systemd starts a `Type=notify` service: `JOURNAL_STREAM` names its
     /// stderr, and `env` adds the notification socket and the watchdog.
     fn start_service(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Watch {
