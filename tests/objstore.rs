@@ -131,6 +131,13 @@ fn analyses_read_a_capture_from_object_storage_by_ranged_reads() {
     // A prefix of its own: only host2's.
     let r = coroner_env(dir.path(), &["triage", "s3://caps/host2/", "--json"], &env);
     assert_eq!(r.json()["captures"], 4);
+    // Overlapping prefixes count each capture once.
+    let r = coroner_env(
+        dir.path(),
+        &["triage", "s3://caps/", "s3://caps/host2/", "--json"],
+        &env,
+    );
+    assert_eq!(r.json()["captures"], 5);
 
     // What cannot be read is said, with distinct exit codes.
     let r = coroner_env(

@@ -131,6 +131,13 @@ fn triage_groups_captures_by_signature_and_reads_only_new_ones() {
     let again = r.json();
     assert_eq!(again["signed_now"], 0, "{again:#}");
     assert_eq!(again["groups"], j["groups"]);
+    // A capture named twice (its directory, and itself) counts once.
+    let twice = coroner(
+        dir.path(),
+        &["triage", "caps", "caps/panic-1.core.zst", "--json"],
+    );
+    twice.expect_code(0);
+    assert_eq!(twice.json()["groups"], j["groups"]);
 
     // One new capture, one damaged capture, one planted signature file (a symlink to a
     // file that must not change).

@@ -131,7 +131,7 @@ fn captures_in(sources: &[PathBuf]) -> anyhow::Result<Vec<Capture>> {
         let entries = std::fs::read_dir(src).classify(ExitClass::Input, || {
             format!("cannot list {}", src.display())
         })?;
-        let mut files: Vec<PathBuf> = entries
+        let files: Vec<PathBuf> = entries
             .flatten()
             .filter(|e| {
                 e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink())
@@ -139,9 +139,12 @@ fn captures_in(sources: &[PathBuf]) -> anyhow::Result<Vec<Capture>> {
             })
             .map(|e| e.path())
             .collect();
-        files.sort();
         found.extend(files.into_iter().map(Capture::File));
     }
+    // A capture named twice (a directory and a file in it, overlapping prefixes) counts
+    // once.
+    found.sort_by_key(Capture::name);
+    found.dedup_by(|a, b| a.name() == b.name());
     Ok(found)
 }
 
@@ -176,7 +179,7 @@ fn objects_under(text: &str) -> anyhow::Result<Vec<Capture>> {
         .zip(store.read_many(&wanted, 32))
         .filter_map(|(k, r)| Some((k, r.ok()?)))
         .collect();
-    let mut found: Vec<Capture> = captures
+    let found: Vec<Capture> = captures
         .into_iter()
         .map(|l| Capture::Object {
             store: store.clone(),
@@ -188,7 +191,6 @@ fn objects_under(text: &str) -> anyhow::Result<Vec<Capture>> {
             stored: read.remove(&format!("{}{SIGNATURE_SUFFIX}", l.key)),
         })
         .collect();
-    found.sort_by_key(Capture::name);
     Ok(found)
 }
 
