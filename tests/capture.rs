@@ -9,7 +9,8 @@ use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
 use crate::util::{
     assert_no_output, being_written, big_stopped_guest, check_kept_partial, coroner,
-    frames_blake3_file, hex, sha256_file, signal, spawn_coroner, zstd_decompress, Dir,
+    frames_blake3_file, hex, kill_and_wait_dead, sha256_file, signal, spawn_coroner,
+    zstd_decompress, Dir,
 };
 
 fn sock(guest: &Guest) -> String {
@@ -256,8 +257,7 @@ fn qemu_killed_mid_dump_leaves_no_complete_file() {
     // Hold coroner while it streams so qemu blocks on a full pipe, kill qemu, and let
     // coroner see the end.
     let child = capture_held_mid_dump(&dir, &guest, "dead.core.zst", &["--keep-partial"]);
-    signal(guest.pid(), "-KILL");
-    std::thread::sleep(Duration::from_millis(300));
+    kill_and_wait_dead(guest.pid());
     signal(child.id(), "-CONT");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

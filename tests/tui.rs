@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use coroner_samples::kit::{self, Guest, GuestOptions, Scenario};
 
-use crate::util::{coroner, Dir};
+use crate::util::{alive, coroner, Dir};
 
 /// A tmux session running one shell command, on a tmux server of its own (tests that
 /// run at the same time must not share one: a server whose last session is killed
@@ -223,16 +223,6 @@ fn tui_in_a_real_terminal() {
         s.lines().any(|l| l.trim() == "icanon"),
         "tty not restored:\n{s}"
     );
-}
-
-/// True while process `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
 }
 
 /// Waits (10 s at most) for `pid` to be gone; the panic message says what it was doing.

@@ -15,8 +15,8 @@ use coroner_samples::kit;
 use coroner_samples::s3_server::{self, S3Server};
 
 use crate::util::{
-    big_stopped_guest, coroner, coroner_env, panicked_filled_guest, signal, spawn_coroner_env,
-    zstd_decompress, Dir,
+    big_stopped_guest, coroner, coroner_env, kill_and_wait_dead, panicked_filled_guest, signal,
+    spawn_coroner_env, zstd_decompress, Dir,
 };
 
 fn available(test: &str) -> bool {
@@ -410,8 +410,7 @@ fn qemu_killed_mid_upload_leaves_no_object() {
         std::thread::sleep(Duration::from_millis(5));
     }
     signal(child.id(), "-STOP");
-    signal(guest.pid(), "-KILL");
-    std::thread::sleep(Duration::from_millis(300));
+    kill_and_wait_dead(guest.pid());
     signal(child.id(), "-CONT");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

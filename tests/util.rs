@@ -108,6 +108,30 @@ pub fn panicked_filled_guest() -> coroner_samples::kit::Guest {
     guest
 }
 
+/// True while process `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Kills `pid` (qemu, as a fence would) and waits until it is dead: its descriptors, the
+/// dump's pipe and the monitor included, are closed.
+pub fn kill_and_wait_dead(pid: u32) {
+    signal(pid, "-KILL");
+    let start = std::time::Instant::now();
+    while alive(pid) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{pid} outlived SIGKILL"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Sends `sig` (`-STOP`, `-KILL`, ...) to `pid`.
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")

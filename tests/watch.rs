@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use crate::fake_qmp::{serve, Script};
 use crate::util::{
-    big_stopped_guest, check_kept_partial, coroner, qemu_without_machine, signal, Dir,
+    big_stopped_guest, check_kept_partial, coroner, kill_and_wait_dead, qemu_without_machine,
+    signal, Dir,
 };
 
 static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -673,8 +674,7 @@ fn watch_keeps_the_partial_of_a_qemu_killed_mid_dump() {
         std::thread::sleep(Duration::from_millis(5));
     }
     w.signal("-STOP");
-    signal(guest.pid(), "-KILL");
-    std::thread::sleep(Duration::from_millis(300));
+    kill_and_wait_dead(guest.pid());
     w.signal("-CONT");
     let failed = w.expect("capture-failed", None, Duration::from_secs(60));
     // qemu is gone, and the announcement says so.
