@@ -15,8 +15,7 @@ use serde_json::{json, Value};
 
 use crate::address::QmpAddress;
 use crate::capture_error::CaptureError;
-pub(crate) use crate::destination::output_dir;
-use crate::destination::{open_writer, remote};
+use crate::destination::{open_writer, output_dir};
 use crate::error::Error;
 use crate::head_source::HeadSource;
 use crate::local_process;
@@ -805,7 +804,9 @@ pub(crate) fn give_up(
 /// Bytes available to an unprivileged writer in the directory of `output` (none is
 /// known for an upload).
 fn free_space(output: &Path) -> Option<u64> {
-    remote(output).is_none().then_some(())?;
+    if coroner_objstore::object_url_of(output).is_some() {
+        return None;
+    }
     let st = rustix::fs::statvfs(output_dir(output)).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
 }

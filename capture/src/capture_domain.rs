@@ -21,10 +21,10 @@ use coroner_record::{CaptureInfo, LibvirtEvent, LibvirtRecord, LogTail};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use crate::capture::{
-    finish_checked, give_up, ms, output_dir, settle_with, take_streamed, unix_us, Captured,
-    DumpFormat,
+    finish_checked, give_up, ms, settle_with, take_streamed, unix_us, Captured, DumpFormat,
 };
 use crate::capture_error::CaptureError;
+use crate::destination::{open_writer, output_dir};
 use crate::domain_events::DomainEvents;
 use crate::libvirt::{Domain, DomainState};
 use crate::run_state::RunState;
@@ -330,7 +330,7 @@ pub fn capture_domain(
     .map_err(|e| output_error(e.into(), "open", &fifo.path))?;
     // A larger FIFO means fewer wake-ups; the default size still works.
     let _ = rustix::pipe::fcntl_setpipe_size(&rd, 1 << 20);
-    let writer = crate::destination::open_writer(&opts.output, opts.write.clone(), info.ram_bytes)
+    let writer = open_writer(&opts.output, opts.write.clone(), info.ram_bytes)
         .map_err(|source| CaptureError::Output { source, kept: None })?;
     let mut cmd = Command::new("virsh");
     cmd.args([

@@ -5,12 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use coroner_formats::{ContainerWriter, Error as FormatError, WriteOptions};
-use coroner_objstore::{is_object_url, ObjectUrl, Store, Upload};
-
-/// The object `output` names, when it is an `s3://` URL.
-pub fn remote(output: &Path) -> Option<&str> {
-    output.to_str().filter(|s| is_object_url(s))
-}
+use coroner_objstore::{object_url_of, ObjectUrl, Store, Upload};
 
 /// The container writer for `output`, sized for about `expected` bytes.
 pub(crate) fn open_writer(
@@ -18,7 +13,7 @@ pub(crate) fn open_writer(
     write: WriteOptions,
     expected: Option<u64>,
 ) -> Result<ContainerWriter, FormatError> {
-    let Some(url) = remote(output) else {
+    let Some(url) = object_url_of(output) else {
         return ContainerWriter::create(output, write);
     };
     let bad = |message: String| FormatError::Remote {
@@ -26,10 +21,7 @@ pub(crate) fn open_writer(
         location: url.to_string(),
         message,
     };
-    let object = ObjectUrl::parse(url).map_err(|e| bad(e.to_string()))?;
-    if object.key.is_empty() || object.key.ends_with('/') {
-        return Err(bad("it names a prefix, not an object".into()));
-    }
+    let object = ObjectUrl::parse_object(url).map_err(|e| bad(e.to_string()))?;
     let store = Store::for_bucket(&object.bucket).map_err(|e| bad(e.to_string()))?;
     let upload = Upload::start(Arc::new(store), &object.key, expected)?;
     ContainerWriter::into_destination(Box::new(upload), write)
@@ -39,7 +31,7 @@ pub(crate) fn open_writer(
 /// for a monitor that cannot take a pipe): the file's own directory, or for an upload
 /// `$TMPDIR` (else `/tmp`).
 pub(crate) fn output_dir(output: &Path) -> PathBuf {
-    if remote(output).is_some() {
+    if object_url_of(output).is_some() {
         return std::env::temp_dir();
     }
     output
@@ -61,8 +53,6 @@ mod tests {
             output_dir(Path::new("s3://b/k.core.zst")),
             std::env::temp_dir()
         );
-        assert_eq!(remote(Path::new("s3://b/k")), Some("s3://b/k"));
-        assert_eq!(remote(Path::new("./s3://b/k")), None);
     }
 
     #[test]

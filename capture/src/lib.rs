@@ -41,7 +41,6 @@ pub use capture::{capture, capture_with, CaptureOptions, Captured, DumpFormat};
 pub use capture_domain::{capture_domain, DomainOptions};
 pub use capture_error::CaptureError;
 pub use coroner_record::{CaptureInfo, Event, LogTail, QemuVersion, Timings};
-pub use destination::remote;
 pub use error::{Error, Result};
 pub use health::Health;
 pub use libvirt::{active_domains, Domain, DomainState, VirshError, DEFAULT_URI};

@@ -260,6 +260,35 @@ fn parse_qemu_version(text: &str) -> Option<coroner_record::QemuVersion> {
     })
 }
 
+/// The domain's maximum memory from its XML (`<memory unit='KiB'>N</memory>`), in bytes.
+pub(crate) fn memory_bytes(xml: &str) -> Option<u64> {
+    let start = xml
+        .match_indices("<memory")
+        .map(|(i, _)| i)
+        .find(|&i| matches!(xml.as_bytes().get(i + 7), Some(b' ' | b'>')))?;
+    let element = &xml[start..];
+    let open_end = element.find('>')?;
+    let tag = &element[..open_end];
+    let value = element[open_end + 1..].split('<').next()?.trim();
+    let unit = tag
+        .split("unit=")
+        .nth(1)
+        .and_then(|u| u.trim_start_matches(['\'', '"']).split(['\'', '"']).next())
+        .unwrap_or("KiB");
+    let scale: u64 = match unit {
+        "b" | "bytes" => 1,
+        "KB" => 1000,
+        "k" | "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "M" | "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        _ => return None,
+    };
+    value.parse::<u64>().ok()?.checked_mul(scale)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -303,40 +332,6 @@ mod tests {
             assert_eq!(DomainState::parse(&s.text()), s);
         }
     }
-}
-
-/// The domain's maximum memory from its XML (`<memory unit='KiB'>N</memory>`), in bytes.
-pub(crate) fn memory_bytes(xml: &str) -> Option<u64> {
-    let start = xml
-        .match_indices("<memory")
-        .map(|(i, _)| i)
-        .find(|&i| matches!(xml.as_bytes().get(i + 7), Some(b' ' | b'>')))?;
-    let element = &xml[start..];
-    let open_end = element.find('>')?;
-    let tag = &element[..open_end];
-    let value = element[open_end + 1..].split('<').next()?.trim();
-    let unit = tag
-        .split("unit=")
-        .nth(1)
-        .and_then(|u| u.trim_start_matches(['\'', '"']).split(['\'', '"']).next())
-        .unwrap_or("KiB");
-    let scale: u64 = match unit {
-        "b" | "bytes" => 1,
-        "KB" => 1000,
-        "k" | "KiB" => 1 << 10,
-        "MB" => 1_000_000,
-        "M" | "MiB" => 1 << 20,
-        "GB" => 1_000_000_000,
-        "G" | "GiB" => 1 << 30,
-        "T" | "TiB" => 1 << 40,
-        _ => return None,
-    };
-    value.parse::<u64>().ok()?.checked_mul(scale)
-}
-
-#[cfg(test)]
-mod memory_tests {
-    use super::memory_bytes;
 
     #[test]
     fn memory_from_domain_xml() {

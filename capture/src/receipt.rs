@@ -63,20 +63,22 @@ pub(crate) fn write(
     out.commit().map_err(std::io::Error::other)
 }
 
-/// Writes the receipt of `done` into `dir` when it was uploaded; the error, in words.
-pub(crate) fn keep(dir: &Path, done: &crate::Captured) -> Result<(), String> {
-    if crate::destination::remote(&done.finished.path).is_none() {
+/// Writes the receipt of `done` into `dir` when it was uploaded (a local capture is its
+/// own record).
+pub(crate) fn keep(dir: &Path, done: &crate::Captured) -> std::io::Result<()> {
+    if coroner_objstore::object_url_of(&done.finished.path).is_none() {
         return Ok(());
     }
-    write(dir, &done.finished, &done.info)
-        .map(drop)
-        .map_err(|e| {
-            format!(
-                "cannot keep the receipt of {} in {}: {e}",
-                done.finished.path.display(),
-                dir.display()
-            )
-        })
+    write(dir, &done.finished, &done.info).map(drop)
+}
+
+/// What a watcher logs when [`keep`] failed.
+pub(crate) fn not_kept(dir: &Path, done: &crate::Captured, e: &std::io::Error) -> String {
+    format!(
+        "cannot keep the receipt of {} in {}: {e}",
+        done.finished.path.display(),
+        dir.display()
+    )
 }
 
 /// Reads the receipt at `path` (not through a symlink, bounded in size).

@@ -36,7 +36,7 @@ pub enum StoreError {
         not_found: bool,
     },
     /// The object is larger than the caller reads whole.
-    #[error("s3://{bucket}/{key} has {size} bytes, more than {limit}")]
+    #[error("s3://{bucket}/{key} has {size} bytes or more, more than {limit}")]
     TooLarge {
         /// The bucket.
         bucket: String,

@@ -11,7 +11,7 @@ mod store;
 mod upload;
 
 pub use error::StoreError;
-pub use object_url::{is_object_url, ObjectUrl};
+pub use object_url::{is_object_url, object_url_of, ObjectUrl};
 pub use ranged::{RangedObject, BLOCK_BYTES, CACHE_BLOCKS};
 pub use store::{Listed, Store, Traffic};
 pub use upload::{

@@ -16,6 +16,12 @@ pub fn is_object_url(text: &str) -> bool {
     text.starts_with("s3://")
 }
 
+/// The `s3://` URL a path given on the command line spells, when it spells one (a local
+/// `./s3:/x` does not).
+pub fn object_url_of(path: &std::path::Path) -> Option<&str> {
+    path.to_str().filter(|t| is_object_url(t))
+}
+
 impl ObjectUrl {
     /// Parses `s3://BUCKET/KEY`.
     pub fn parse(url: &str) -> Result<ObjectUrl, StoreError> {
@@ -51,6 +57,21 @@ impl ObjectUrl {
     }
 }
 
+impl ObjectUrl {
+    /// Parses `s3://BUCKET/KEY` naming one object: a prefix (an empty key, or one ending
+    /// in `/`) is refused.
+    pub fn parse_object(url: &str) -> Result<ObjectUrl, StoreError> {
+        let parsed = Self::parse(url)?;
+        if parsed.key.is_empty() || parsed.key.ends_with('/') {
+            return Err(StoreError::BadUrl {
+                url: url.to_string(),
+                why: "it names a prefix; name the object, e.g. s3://BUCKET/vm1.core.zst",
+            });
+        }
+        Ok(parsed)
+    }
+}
+
 impl std::fmt::Display for ObjectUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.key)
@@ -81,5 +102,12 @@ mod tests {
             assert!(ObjectUrl::parse(bad).is_err(), "{bad}");
         }
         assert!(is_object_url("s3://b/k") && !is_object_url("/tmp/s3://x"));
+        use std::path::Path;
+        assert_eq!(object_url_of(Path::new("s3://b/k")), Some("s3://b/k"));
+        assert_eq!(object_url_of(Path::new("./s3://b/k")), None);
+        assert!(ObjectUrl::parse_object("s3://b/k").is_ok());
+        for prefix in ["s3://b", "s3://b/", "s3://b/dir/"] {
+            assert!(ObjectUrl::parse_object(prefix).is_err(), "{prefix}");
+        }
     }
 }

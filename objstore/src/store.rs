@@ -20,7 +20,6 @@ pub struct Store {
     client: Arc<dyn ObjectStore>,
     runtime: tokio::runtime::Runtime,
     bytes: AtomicU64,
-    sent: AtomicU64,
     requests: AtomicU64,
 }
 
@@ -29,8 +28,6 @@ pub struct Store {
 pub struct Traffic {
     /// Bytes received.
     pub bytes: u64,
-    /// Bytes sent (uploads).
-    pub sent: u64,
     /// Requests made.
     pub requests: u64,
 }
@@ -93,7 +90,6 @@ impl Store {
             client: Arc::new(client),
             runtime,
             bytes: AtomicU64::new(0),
-            sent: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         })
     }
@@ -107,7 +103,6 @@ impl Store {
     pub fn traffic(&self) -> Traffic {
         Traffic {
             bytes: self.bytes.load(Ordering::Relaxed),
-            sent: self.sent.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
         }
     }
@@ -125,16 +120,6 @@ impl Store {
     /// The client.
     pub(crate) fn client(&self) -> &Arc<dyn ObjectStore> {
         &self.client
-    }
-
-    /// Counts a request made outside this type.
-    pub(crate) fn count_request(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts bytes sent.
-    pub(crate) fn count_sent(&self, bytes: u64) {
-        self.sent.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Whether the object `key` exists (`Ok(false)` only when the server says it does not).
@@ -189,40 +174,38 @@ impl Store {
         Ok(bytes.to_vec())
     }
 
-    /// The whole object `key`, when it has at most `limit` bytes.
-    pub fn read_small(&self, key: &str, limit: u64) -> Result<Vec<u8>, StoreError> {
-        let size = self.size(key)?;
-        if size > limit {
-            return Err(StoreError::TooLarge {
-                bucket: self.bucket.clone(),
-                key: key.to_string(),
-                size,
-                limit,
-            });
-        }
-        if size == 0 {
-            return Ok(Vec::new());
-        }
-        self.read_range(key, 0..size)
-    }
-
-    /// The whole objects `keys` (each known to be small), `concurrency` requests at a
-    /// time, in order; one GET each.
+    /// The whole objects `keys`, `concurrency` requests at a time, in order; one GET
+    /// each. An object is read only up to `limit` bytes: a larger one (a listing said it
+    /// was small, the server sends more) is [`StoreError::TooLarge`].
     pub fn read_many(
         &self,
         keys: &[String],
+        limit: u64,
         concurrency: usize,
     ) -> Vec<Result<Vec<u8>, StoreError>> {
         use futures::StreamExt;
         let fetches = keys.iter().map(|key| async move {
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let got = match self.client.get(&KeyPath::from(key.as_str())).await {
-                Ok(r) => r.bytes().await,
-                Err(e) => Err(e),
+            let failed = self.failed("read", key);
+            let mut body = match self.client.get(&KeyPath::from(key.as_str())).await {
+                Ok(r) => r.into_stream(),
+                Err(e) => return Err(failed(e)),
             };
-            let bytes = got.map_err(self.failed("read", key))?;
-            self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            Ok(bytes.to_vec())
+            let mut bytes = Vec::new();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(self.failed("read", key))?;
+                self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                if (bytes.len() + chunk.len()) as u64 > limit {
+                    return Err(StoreError::TooLarge {
+                        bucket: self.bucket.clone(),
+                        key: key.clone(),
+                        size: (bytes.len() + chunk.len()) as u64,
+                        limit,
+                    });
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(bytes)
         });
         self.runtime.block_on(
             futures::stream::iter(fetches)

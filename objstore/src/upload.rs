@@ -54,7 +54,6 @@ pub fn not_aborted_message(url: &str, why: &str) -> String {
 /// An object being uploaded in parts.
 pub struct Upload {
     store: Arc<Store>,
-    key: String,
     url: PathBuf,
     part_bytes: usize,
     writer: Option<WriteMultipart>,
@@ -91,7 +90,6 @@ impl Upload {
     ) -> Result<Upload, FormatError> {
         let url = PathBuf::from(format!("s3://{}/{key}", store.bucket()));
         let started = store.block_on(store.client().put_multipart(&KeyPath::from(key)));
-        store.count_request();
         let upload = started.map_err(|e| FormatError::Remote {
             what: "start the upload of",
             location: url.display().to_string(),
@@ -101,16 +99,10 @@ impl Upload {
         Ok(Upload {
             writer: Some(WriteMultipart::new_with_chunk_size(upload, part_bytes)),
             store,
-            key: key.to_string(),
             url,
             part_bytes,
             sent: 0,
         })
-    }
-
-    /// The key written.
-    pub fn key(&self) -> &str {
-        &self.key
     }
 
     fn failed(&self, what: &'static str) -> impl FnOnce(object_store::Error) -> FormatError {
@@ -127,7 +119,6 @@ impl Upload {
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
-        self.store.count_request();
         let result = self
             .store
             .block_on(writer.abort())
@@ -166,17 +157,12 @@ impl Destination for Upload {
         store
             .block_on(writer.wait_for_capacity(PARTS_IN_FLIGHT))
             .map_err(fail)?;
-        let before = self.sent / self.part_bytes as u64;
         {
             // Parts are spawned on the store's runtime.
             let _entered = store.enter();
             writer.write(bytes);
         }
         self.sent += bytes.len() as u64;
-        store.count_sent(bytes.len() as u64);
-        for _ in before..self.sent / self.part_bytes as u64 {
-            store.count_request();
-        }
         Ok(())
     }
 
@@ -197,9 +183,6 @@ impl Destination for Upload {
                 message: "the upload ended already".into(),
             });
         };
-        // The last part and the completion.
-        self.store.count_request();
-        self.store.count_request();
         // On failure, `finish` aborts the upload itself (and says when that failed too).
         self.store.block_on(writer.finish()).map_err(fail)?;
         Ok(self.url.clone())

@@ -90,7 +90,7 @@ fn run_domain(
 }
 
 pub fn run(args: &CaptureArgs) -> anyhow::Result<ExitClass> {
-    match coroner_capture::remote(&args.output) {
+    match coroner_objstore::object_url_of(&args.output) {
         Some(url) => {
             if args.keep_partial {
                 return Err(classified(

@@ -35,7 +35,7 @@ pub fn run(args: &CompressArgs) -> anyhow::Result<ExitClass> {
     meta.origin = Some(format!("compress {}", args.input.display()));
     let bar = Bar::new("compress");
     let start = Instant::now();
-    let result = match super::object_input::object_url(&args.input) {
+    let result = match coroner_objstore::object_url_of(&args.input) {
         Some(url) => {
             let source = super::object_input::open_object(url)?;
             compress_source(

@@ -22,7 +22,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitClass> {
     let interrupt = crate::interrupt::install()
         .classify(ExitClass::Failure, || "installing signal handlers".into())?;
     let bar = Bar::new("export");
-    let result = match super::object_input::object_url(&args.input) {
+    let result = match coroner_objstore::object_url_of(&args.input) {
         Some(url) => {
             let reader = super::object_input::open_container(url)?;
             export_container(&reader, &args.output, &bar, &interrupt)

@@ -10,7 +10,7 @@ use crate::exit::{classified, ClassifyExt, ExitClass};
 
 /// Opens `path` as a dump: a file, or an object (`s3://BUCKET/KEY`).
 pub fn open(path: &Path) -> anyhow::Result<Core> {
-    if let Some(url) = super::object_input::object_url(path) {
+    if let Some(url) = coroner_objstore::object_url_of(path) {
         return super::object_input::open(url);
     }
     coroner_formats::open(path).classify(ExitClass::Input, || {

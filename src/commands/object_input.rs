@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use coroner_formats::Core;
-use coroner_objstore::{is_object_url, ObjectUrl, RangedObject, Store};
+use coroner_objstore::{ObjectUrl, RangedObject, Store};
 
 use super::output::human_bytes;
 use crate::exit::{ClassifyExt, ExitClass};
@@ -34,11 +34,6 @@ pub fn open_in(store: Arc<Store>, url: &ObjectUrl) -> anyhow::Result<Core> {
         .classify(ExitClass::Input, || format!("cannot read {name}"))?;
     coroner_formats::open_source(Path::new(&name), Box::new(object))
         .classify(ExitClass::Input, || format!("cannot read {name}"))
-}
-
-/// The `s3://` URL `path` spells, when it spells one.
-pub fn object_url(path: &Path) -> Option<&str> {
-    path.to_str().filter(|t| is_object_url(t))
 }
 
 /// Opens the object at `url` as a dump.
@@ -69,7 +64,7 @@ pub fn open_container(url: &str) -> anyhow::Result<coroner_formats::ContainerRea
 
 /// The container at `path`: a file, or an object (`s3://BUCKET/KEY`).
 pub fn container(path: &Path) -> anyhow::Result<coroner_formats::ContainerReader> {
-    match object_url(path) {
+    match coroner_objstore::object_url_of(path) {
         Some(url) => open_container(url),
         None => coroner_formats::ContainerReader::open(path).classify(ExitClass::Input, || {
             format!("cannot read {}", path.display())

@@ -128,7 +128,7 @@ pub fn check_overwrite(path: &Path, force: bool) -> anyhow::Result<()> {
 
 /// Refuses an `s3://` output where a command writes local files only.
 pub fn refuse_object_output(path: &Path) -> anyhow::Result<()> {
-    match super::object_input::object_url(path) {
+    match coroner_objstore::object_url_of(path) {
         Some(url) => Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
             "this command writes a local file; capture and watch upload to object storage (copy other files with an S3 client)",
@@ -141,15 +141,8 @@ pub fn refuse_object_output(path: &Path) -> anyhow::Result<()> {
 /// Refuses an existing object at `url` unless `force` (the check also proves early that
 /// the bucket answers, before a frozen guest is touched).
 pub fn check_object_overwrite(url: &str, force: bool) -> anyhow::Result<()> {
-    let parsed = coroner_objstore::ObjectUrl::parse(url)
-        .classify(ExitClass::Usage, || "the output's URL".into())?;
-    if parsed.key.is_empty() || parsed.key.ends_with('/') {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "it names a prefix; name the object, e.g. s3://BUCKET/vm1.core.zst",
-        ))
-        .classify(ExitClass::Usage, || format!("output {url}"));
-    }
+    let parsed = coroner_objstore::ObjectUrl::parse_object(url)
+        .classify(ExitClass::Usage, || format!("output {url}"))?;
     let store = coroner_objstore::Store::for_bucket(&parsed.bucket)
         .classify(ExitClass::Output, || format!("cannot write {url}"))?;
     let exists = store

@@ -16,7 +16,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
     if let Some(url) = args
         .dir
         .as_deref()
-        .and_then(super::object_input::object_url)
+        .and_then(coroner_objstore::object_url_of)
     {
         return Err(std::io::Error::other(
             "status reads a local directory: for a watcher that uploads, its --state-dir (where its receipts are)",

@@ -113,7 +113,7 @@ fn is_capture_name(name: &str) -> bool {
 fn captures_in(sources: &[PathBuf]) -> anyhow::Result<Vec<Capture>> {
     let mut found = Vec::new();
     for src in sources {
-        if let Some(text) = super::object_input::object_url(src) {
+        if let Some(text) = coroner_objstore::object_url_of(src) {
             found.extend(objects_under(text)?);
             continue;
         }
@@ -176,7 +176,7 @@ fn objects_under(text: &str) -> anyhow::Result<Vec<Capture>> {
     let mut read: std::collections::HashMap<String, Vec<u8>> = wanted
         .iter()
         .cloned()
-        .zip(store.read_many(&wanted, 32))
+        .zip(store.read_many(&wanted, coroner_record::SIGNATURE_MAX_BYTES, 32))
         .filter_map(|(k, r)| Some((k, r.ok()?)))
         .collect();
     let found: Vec<Capture> = captures

@@ -180,7 +180,8 @@ pub fn watch_domain(
                     match result {
                         Ok(done) => {
                             if let Err(e) = crate::receipt::keep(&opts.dir, &done) {
-                                sink.log(LogLevel::Warning, &opts.name, &e);
+                                let message = crate::receipt::not_kept(&opts.dir, &done, &e);
+                                sink.log(LogLevel::Warning, &opts.name, &message);
                             }
                             let mut n = notice(
                                 NoticeKind::Captured,

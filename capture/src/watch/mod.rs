@@ -495,7 +495,8 @@ impl<'a> Session<'a> {
         match result {
             Ok(done) => {
                 if let Err(e) = crate::receipt::keep(&opts.dir, &done) {
-                    self.sink.log(LogLevel::Warning, &opts.name, &e);
+                    let message = crate::receipt::not_kept(&opts.dir, &done, &e);
+                    self.sink.log(LogLevel::Warning, &opts.name, &message);
                 }
                 let latency = match (freezing, done.info.timings.dump_started_unix_us) {
                     (Some(e), Some(start)) => Some((start as f64 - e.time_us() as f64) / 1000.0),

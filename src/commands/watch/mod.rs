@@ -98,11 +98,7 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
 /// With an `s3://BUCKET/PREFIX/` --dir: the prefix captures are uploaded under,
 /// `s3://BUCKET/PREFIX/HOST/`, after checking that the bucket answers.
 fn upload_prefix(args: &WatchArgs) -> anyhow::Result<Option<String>> {
-    let Some(url) = args
-        .dir
-        .to_str()
-        .filter(|d| coroner_objstore::is_object_url(d))
-    else {
+    let Some(url) = coroner_objstore::object_url_of(&args.dir) else {
         return Ok(None);
     };
     let usage = |why: String| {
@@ -221,7 +217,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
         // Each capture is signed for `triage` after it is announced, off the main loop.
         let signer = s.spawn(move || {
             for path in sign_rx {
-                let failed = match coroner_capture::remote(&path) {
+                let failed = match coroner_objstore::object_url_of(&path) {
                     Some(url) => crate::commands::signature_file::sign_uploaded(url)
                         .err()
                         .map(|e| format!("{e:#}")),
