@@ -81,6 +81,7 @@ Examples:
 Examples:
   coroner compress vm1.elf -o vm1.core.zst
   coroner compress vm1.elf -o vm1.core.zst --compression-level 1 --threads 4 --json
+  coroner compress s3://dumps/vm1.kdump -o vm1.core.zst   # read in place
 
 The output is a seekable zstd stream: `zstd -d vm1.core.zst` gives back the exact ELF.
 It is written under a fresh temporary name (mode 0600) and renamed to OUT only when
@@ -256,6 +257,7 @@ Examples:
       --keep-partial --exec /etc/coroner/notify-ha
   coroner watch --qmp web1=/run/web1.qmp --qmp db1=/run/db1.qmp --dir /srv/captures --once
   coroner watch --all-domains --dir /var/lib/coroner --json   # every libvirt domain
+  coroner watch --qmp-dir /run/coroner --dir s3://crashes/fleet/ --state-dir /var/lib/coroner
 
 Over QMP, each guest needs a monitor of its own for coroner (qemu -qmp
 unix:PATH,server=on,wait=off): a monitor serves one client at a time. libvirt domains
@@ -288,6 +290,7 @@ guest went away or its capture failed; 2 bad command line; 4 DIR not writable.")
     #[command(after_help = "\
 Examples:
   coroner export vm1.core.zst -o vm1.elf
+  coroner export s3://crashes/host1/vm1.core.zst -o vm1.elf   # read in place
   crash vmlinux vm1.elf
 
 The bytes are checked against the digest recorded when the container was written.")]

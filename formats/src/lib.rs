@@ -60,6 +60,6 @@ pub use recording::{RecordingMem, PAGE};
 pub use slim::{page_runs, write_slim};
 pub use source::{ByteSource, MappedFile};
 pub use zst::{
-    frames_blake3_of, ContainerReader, ContainerWriter, ContentDigest, Finished, Metadata,
-    WriteOptions, DEFAULT_CACHE_BYTES, FORMAT_VERSION,
+    frames_blake3_of, hostname, ContainerReader, ContainerWriter, ContentDigest, Finished,
+    Metadata, WriteOptions, DEFAULT_CACHE_BYTES, FORMAT_VERSION,
 };

@@ -244,8 +244,8 @@ pub(crate) fn decode_frame(frame: &[u8], offset: u64) -> Result<Metadata> {
     serde_json::from_slice(json).map_err(|e| err(format!("invalid metadata: {e}")))
 }
 
-/// This machine's name, for [`Metadata::host`].
-fn hostname() -> Option<String> {
+/// This machine's name, as [`Metadata::host`] records it.
+pub fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())

@@ -25,7 +25,7 @@ mod seek_table;
 mod writer;
 
 pub use digest::{frames_blake3_of, ContentDigest};
-pub use metadata::Metadata;
+pub use metadata::{hostname, Metadata};
 pub use reader::{ContainerReader, DEFAULT_CACHE_BYTES};
 pub use writer::{ContainerWriter, Finished, WriteOptions};
 

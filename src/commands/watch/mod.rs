@@ -8,7 +8,7 @@ mod systemd;
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
@@ -96,8 +96,9 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// With an `s3://BUCKET/PREFIX/` --dir: the prefix captures are uploaded under,
-/// `s3://BUCKET/PREFIX/HOST/`, after checking that the bucket answers.
-fn upload_prefix(args: &WatchArgs) -> anyhow::Result<Option<String>> {
+/// `s3://BUCKET/PREFIX/HOST/` (after checking that the bucket answers), and the local
+/// `--state-dir`.
+fn upload_prefix(args: &WatchArgs) -> anyhow::Result<Option<(String, PathBuf)>> {
     let Some(url) = coroner_objstore::object_url_of(&args.dir) else {
         return Ok(None);
     };
@@ -107,14 +108,17 @@ fn upload_prefix(args: &WatchArgs) -> anyhow::Result<Option<String>> {
     if args.keep_partial {
         return usage(crate::commands::capture::KEEP_PARTIAL_REMOTE.into());
     }
+    let Some(state_dir) = args.state_dir.clone() else {
+        return usage("an s3:// --dir needs --state-dir DIR: a local directory for the state files and receipts that `coroner status --dir DIR` reads".into());
+    };
     let parsed = coroner_objstore::ObjectUrl::parse(url)
         .classify(ExitClass::Usage, || format!("--dir {url}"))?;
-    let host = match &args.host {
-        Some(h) => h.clone(),
-        None => coroner_formats::Metadata::new(String::new())
-            .host
-            .unwrap_or_else(|| "host".into()),
-    };
+    // The name the capture's metadata records as its host, unless told otherwise.
+    let host = args
+        .host
+        .clone()
+        .or_else(coroner_formats::hostname)
+        .unwrap_or_else(|| "host".into());
     let host = coroner_capture::safe_name(&host);
     let mut key = parsed.key.clone();
     if !key.is_empty() && !key.ends_with('/') {
@@ -128,7 +132,10 @@ fn upload_prefix(args: &WatchArgs) -> anyhow::Result<Option<String>> {
     store
         .exists(&format!("{prefix}.coroner-watch-probe"))
         .classify(ExitClass::Output, || format!("cannot write to {url}"))?;
-    Ok(Some(format!("s3://{}/{prefix}", parsed.bucket)))
+    Ok(Some((
+        format!("s3://{}/{prefix}", parsed.bucket),
+        state_dir,
+    )))
 }
 
 pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
@@ -163,23 +170,15 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitClass> {
             format!("--qmp-dir {}: not a readable directory", d.display())
         })?;
     }
-    let remote = upload_prefix(args)?;
-    let local = match (&remote, &args.state_dir) {
-        (Some(_), Some(d)) => d.clone(),
-        (None, None) => args.dir.clone(),
-        (None, Some(_)) => {
-            return Err(std::io::Error::other(
+    let (remote, local) =
+        match upload_prefix(args)? {
+            Some((prefix, state_dir)) => (Some(prefix), state_dir),
+            None if args.state_dir.is_some() => return Err(std::io::Error::other(
                 "--state-dir is for an s3:// --dir; a local --dir keeps the watcher's state itself",
             ))
-            .classify(ExitClass::Usage, || "watch --state-dir".into())
-        }
-        (Some(_), None) => {
-            return Err(std::io::Error::other(
-                "an s3:// --dir needs --state-dir DIR: a local directory for the state files and receipts that `coroner status --dir DIR` reads",
-            ))
-            .classify(ExitClass::Usage, || "watch --dir".into())
-        }
-    };
+            .classify(ExitClass::Usage, || "watch --state-dir".into()),
+            None => (None, args.dir.clone()),
+        };
     prepare_dir(&local)?;
     // Announced paths are absolute: hooks and HA agents run elsewhere.
     let dir = std::fs::canonicalize(&local).classify(ExitClass::Output, || {
